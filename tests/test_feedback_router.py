@@ -70,6 +70,59 @@ def test_the_posterior_is_the_ridge_solution_and_learning_updates_one_model() ->
     np.testing.assert_allclose(router.predict(X)[:, 0], 0.5 + Z[:2] @ theta)
 
 
+def test_a_thompson_draw_is_the_posterior_mean_plus_explore_times_half_its_spread() -> None:
+    # Embeddings (1, 0) and (0, 1) plus the constant: Z = [[1,0,1],[0,1,1]]; ridge 1, so
+    # every model's A = [[2,0,1],[0,2,1],[1,1,3]] and A^-1 = [[5,1,-2],[1,5,-2],[-2,-2,4]]
+    # / 8: z^T A^-1 z = (5 - 4 + 4) / 8 = 5/8 for both prompts. Small solved the first
+    # prompt only (posterior means 0.75, 0.25), big both (b = (0.5, 0.5, 1), theta = A^-1 b
+    # = (1, 1, 2) / 8: means 0.5 + 3/8). A draw is each mean plus explore x 0.5 (the
+    # outcome's sd) x sqrt(5/8) x a standard normal, a fresh one per prompt and model from
+    # the router's seeded generator, clipped to [0, 1].
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    means = np.array([[0.75, 0.875], [0.25, 0.875]])
+    for explore in (0.2, 4.0):  # inside [0, 1]; then clipped
+        router = feedback_router(ridge=1.0, explore=explore, seed=11)
+        router.fit(None, np.array([[1.0, 1.0], [0.0, 1.0]]), ["small", "big"], embeddings=X)
+        predicted, drawn = router._decision_inputs(X)
+        np.testing.assert_allclose(predicted, means)
+        normal = np.random.default_rng(11).standard_normal((2, 2))
+        expected = means + explore * 0.5 * np.sqrt(5 / 8) * normal
+        np.testing.assert_allclose(drawn, np.clip(expected, 0.0, 1.0), rtol=1e-12)
+        assert (expected.min() < 0 or expected.max() > 1) == (explore == 4.0)
+
+
+def test_the_prior_precision_is_ridge_and_each_model_learns_its_own_outcomes() -> None:
+    # As in the test above, but with A = ridge I + Z^T Z: by symmetry small's theta is
+    # (t, -t, 0) with (ridge + 1) t = 0.5, so its predictions are 0.5 +- 0.5 / (ridge + 1):
+    # 0.75 / 0.25 at ridge 1, 2/3 / 1/3 at ridge 2, 0.625 / 0.375 at the default 3.
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    for options, t in (({"ridge": 1.0}, 0.25), ({"ridge": 2.0}, 1 / 6), ({}, 0.125)):
+        router = feedback_router(explore=0.0, **options)
+        router.fit(None, np.array([[1.0, 1.0], [0.0, 1.0]]), ["small", "big"], embeddings=X)
+        np.testing.assert_allclose(router.predict(X)[:, 0], [0.5 + t, 0.5 - t])
+    # learning counts each outcome: two for big in one call
+    router.learn(None, ["big", "big"], [1.0, 0.0], embeddings=X)
+    assert router.counts.tolist() == [2.0, 4.0]
+    # feedback on two models in one call: each learns its own outcomes only, as if
+    # learned one by one (small: x1 solved, x2 failed, then x1 failed; ridge 3)
+    router.learn(None, ["big", "small"], [1.0, 0.0], embeddings=X[::-1])
+    assert router.counts.tolist() == [3.0, 5.0]
+    Z = np.array([[1.0, 0, 1], [0, 1, 1], [1, 0, 1]])
+    theta = np.linalg.solve(3 * np.eye(3) + Z.T @ Z, Z.T @ (np.array([1.0, 0, 0]) - 0.5))
+    np.testing.assert_allclose(router.predict(X)[:, 0], 0.5 + Z[:2] @ theta)
+
+
+def test_predictions_beyond_the_outcomes_are_clipped_to_0_and_1() -> None:
+    # One prompt (1, 0), solved; a prior of almost no weight: theta ~ z / 2 / |z|^2 =
+    # (1/4, 0, 1/4) for z = (1, 0, 1). At (3, 0) the linear model says 0.5 + 1 = 1.5, at
+    # (-5, 0) 0.5 - 1 = -0.5: a chance of success is 1 and 0.
+    router = feedback_router(ridge=1e-6, explore=0.0)
+    router.fit(None, np.array([[1.0, 1.0]]), ["small", "big"], embeddings=np.array([[1.0, 0.0]]))
+    np.testing.assert_array_equal(
+        router.predict(np.array([[3.0, 0.0], [-5.0, 0.0]]))[:, 0], [1.0, 0.0]
+    )
+
+
 def topic_prompts(topic: str, n: int, start: int = 0) -> list[str]:
     return [f"please write the {topic} function number {i} for me" for i in range(start, start + n)]
 
