@@ -331,6 +331,15 @@ def test_experiment_writes_report_results_and_outcomes(
     ids = [p.task_id for p in problems_subset(6, 0)]
     assert store.prompt_states("tiny-medium", ids).shape[0] == 6
     assert store.prompt_states("tiny-heavy", ids) is None
+    # what the stored generations and loads cost, and the best model per problem
+    stored = {m.name: store.outcomes(m.name) for m in tiny_config.models}
+    assert summary["model_time_s"] == pytest.approx(
+        sum(o.gen_s for m in stored for o in stored[m].values())
+        + sum(store.load_of(m)[0] for m in stored)  # type: ignore[index]
+    )
+    assert summary["oracle_pass@1"] == pytest.approx(
+        sum(any(stored[m][t].passed for m in stored) for t in ids) / 6
+    )
     # a stored run without them (made before states were kept) gates on the quality router
     with store.db:
         store.db.execute("DELETE FROM prompt_states WHERE task_id = ?", (ids[0],))
@@ -418,6 +427,44 @@ def test_report_states_a_fixed_mix_and_its_expectation() -> None:
     assert "in 2 of 5 folds" in text and "pass@1 0.625 at 9.000e-04 kWh" in text
 
 
+def test_a_rows_figures_where_nothing_was_solved_or_spent_by_hand() -> None:
+    """The edges of the row's divisions: 1 of 3 solved is 1/3, unrounded; none solved has
+    no CO2 per correct solution (null) and 0 correct per kWh; a system that spent a known
+    0 kWh has no correct per kWh (null, not 0: it solved one) and a 0 router share."""
+    third = SystemResult("third", ["a", "b", "a"], [True, False, False], 3.0, 3e-4, 1e-4).row(0.2)
+    assert third["pass@1"] == pytest.approx(1 / 3, rel=1e-12)
+    assert third["model_distribution"] == pytest.approx({"a": 2 / 3, "b": 1 / 3}, rel=1e-12)
+    none = SystemResult("none", ["a"] * 3, [False] * 3, 3.0, 3e-4, 1e-4).row(0.2)
+    assert none["co2_per_correct_kg"] is None and none["correct_per_kwh"] == 0.0
+    free = SystemResult("free", ["a", "a"], [True, False], 1.0, 0.0, 0.0).row(0.2)
+    assert (free["energy_kwh"], free["co2_per_correct_kg"]) == (0.0, 0.0)
+    assert free["correct_per_kwh"] is None and free["router_share_of_co2"] == 0.0
+
+
+def test_a_row_nulls_only_the_component_codecarbon_failed_on() -> None:
+    """The generation measured, the routing not: the system's totals are known (the
+    unmeasured part counted as nothing), its routing component and router share null."""
+    r = SystemResult("mix", ["a", "b"], [True, False], 2.0, 3e-4, 1e-4, 0.5, 0.0, 0.0)
+    r.count("llm_inference", True)
+    r.count("router_inference", False)
+    row = r.row(price_per_kwh=0.2)
+    assert row["energy_kwh"] == pytest.approx(3e-4) and row["co2_kg"] == pytest.approx(1e-4)
+    assert row["components"]["router_inference"] == {"energy_kwh": None, "co2_kg": None, "duration_s": 0.5}  # fmt: skip
+    assert row["components"]["llm_inference"]["energy_kwh"] == 3e-4
+    assert row["router_share_of_co2"] is None
+
+
+def test_compose_loads_a_model_chosen_twice_once_by_hand() -> None:
+    """One model answers both problems: its load is paid once, not once a request, and
+    the CO2 is the answers' CO2 (4e-7 + 8e-7 kg), not their energy."""
+    outcomes = {"s": {"a": Outcome(True, 1.0, 1e-6, 4e-7, 10, "passed"),
+                      "b": Outcome(False, 2.0, 2e-6, 8e-7, 20, "failed")}}  # fmt: skip
+    r = compose("twice", ["s", "s"], outcomes, ["a", "b"], {"s": (0.5, 1e-7, 5e-8)})
+    assert (r.load_s, r.load_kwh, r.load_co2) == (0.5, 1e-7, 5e-8)
+    assert r.gen_co2 == pytest.approx(1.2e-6) and r.co2_kg == pytest.approx(1.25e-6)
+    assert r.row(0.2)["mean_time_s"] == pytest.approx((1.0 + 2.0 + 0.5) / 2)
+
+
 def test_reports_row_and_component_breakdown_of_a_system_by_hand() -> None:
     """The table shows correct/total (2/4, not 4/2) and the breakdown names its parts in
     the order of its heading: router inference / model loading / generation."""
@@ -435,6 +482,7 @@ def test_reports_row_and_component_breakdown_of_a_system_by_hand() -> None:
         "| 5682 | 0.83% |" in text
     )
     assert "- mix: 2.00e-06 / 5.00e-05 / 3.00e-04" in text
+    assert "Oracle (best model per problem) pass@1: 0.750." in text
 
 
 def test_report_counts_one_of_a_kind_in_the_singular() -> None:
@@ -1597,6 +1645,8 @@ def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> N
         system="big", correct=1, co2_per_correct_kg=2.0, correct_per_kwh=0.2
     )
     assert "| 2.00e+00 | 0.2 | 0.00% |" in report_markdown(summary)
+    row |= {"correct_per_kwh": 0.125}
+    assert "| 2.00e+00 | 0.125 | 0.00% |" in report_markdown(summary)
     row |= {"correct_per_kwh": 2.5}
     assert "| 2.00e+00 | 2.5 | 0.00% |" in report_markdown(summary)
     row |= {"correct_per_kwh": 1234.4}
@@ -1770,6 +1820,9 @@ def test_the_curve_above_the_mix_of_medium_and_heavy_by_hand() -> None:
     assert above_mix([], scores, energy, models, "medium", "heavy") is None
     # no range between them (the heavy model spent less): no share, not an error
     assert above_mix(curve, scores, energy[:, ::-1], models, "medium", "heavy") is None
+    # nor where they spent the same (a line of zero length), not the curves' error
+    same = np.tile([0.1, 0.4, 0.4], (10, 1))
+    assert above_mix(curve, scores, same, models, "medium", "heavy") is None
     assert above_mix(curve, scores, energy, ["light", "heavy"], "medium", "heavy") is None
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
 from routerllm.eval import sandbox, sandbox_isolation
-from routerllm.eval.pass_at_k import mean_pass_at_k, pass_at_k
+from routerllm.eval.pass_at_k import mean_pass_at_k, oracle_pass_at_1, pass_at_k
 from routerllm.eval.sandbox import (
     check_many,
     check_problem,
@@ -941,6 +941,13 @@ def test_mean_pass_at_k() -> None:
     assert mean_pass_at_k([(5, 2), (5, 2)], k=2) == pytest.approx(0.7)
     with pytest.raises(RouterLLMError, match="at least one"):
         mean_pass_at_k([], k=1)
+
+
+def test_oracle_pass_at_1_counts_a_problem_solved_by_any_model() -> None:
+    """3 problems, 2 models: the first solved by model 0, the third by model 1, the second
+    by none: 2/3 (not 1.0, the share of models that solved something)."""
+    assert oracle_pass_at_1(np.array([[1, 0], [0, 0], [0, 1]])) == pytest.approx(2 / 3)
+    assert oracle_pass_at_1(np.array([[1, 1], [1, 0]])) == 1.0
 
 
 @pytest.mark.parametrize(("n", "c", "k"), [(10, 3, 2.5), (10.5, 3, 1), ("10", 3, 1), (10, None, 1),

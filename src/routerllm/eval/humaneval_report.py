@@ -25,6 +25,7 @@ from routerllm.eval.humaneval_run import (
 )
 from routerllm.eval.humaneval_systems import Answers, SystemsRun, reported_answers, run_systems
 from routerllm.eval.paired import RESAMPLES, Target, against_reference
+from routerllm.eval.pass_at_k import oracle_pass_at_1
 from routerllm.eval.quality_energy import DPI, above_mix, curve_figure
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
@@ -201,7 +202,7 @@ def _write_report(
         # What the stored generations cost, whichever invocation made them.
         "model_time_s": sum(outcomes[m][t].gen_s for m in models for t in plan.task_ids)
         + sum(load[0] for load in loads.values()),
-        "oracle_pass@1": float(scores.max(axis=1).mean()),
+        "oracle_pass@1": oracle_pass_at_1(scores),
         "systems": rows,
         "against_direct_heavy": against,
         "quality_energy_curve": curve,

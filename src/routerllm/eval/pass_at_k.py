@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from routerllm.checks import is_integer
 from routerllm.exceptions import RouterLLMError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -32,3 +36,9 @@ def mean_pass_at_k(counts: Sequence[tuple[int, int]], k: int) -> float:
     if not pairs:
         raise RouterLLMError("mean_pass_at_k needs at least one (n, c) pair")
     return sum(pass_at_k(n, c, k) for n, c in pairs) / len(pairs)
+
+
+def oracle_pass_at_1(scores: np.ndarray) -> float:
+    """pass@1 of an oracle that sends each problem to its best model: the share of the
+    problems (rows of ``scores``, (n, m), 1 = solved) that some model (column) solved."""
+    return float(scores.max(axis=1).mean())
