@@ -82,6 +82,31 @@ def test_small_and_odd_class_sizes_split_by_the_fractions_in_all(
                 assert abs(got - size * fractions[j]) < 1, (n, label, j, got)
 
 
+def test_a_whole_share_is_not_lost_to_float_error() -> None:
+    """90 * 0.7 is 62.99999999999999 in floats: rounded down as it stands, a class of
+    90 split after a class of 2 gave train 62 of its prompts, not its whole share, 63."""
+    items = [LabeledPrompt(f"question {i} on topic {i * 7}", int(i >= 2)) for i in range(92)]
+    train, val, test = split(items)
+    assert [sum(i.label == 1 for i in part) for part in (train, val, test)] == [63, 14, 13]
+
+
+def test_generated_prompts_and_each_split_come_in_mixed_class_order() -> None:
+    """Not one class after another: `routerllm test` times the first 200 prompts of its
+    data, and whoever reads the head of a file should see every class."""
+    full = generate(400, seed=0)
+    assert {i.label for i in full[:40]} == set(range(4))
+    for part in split(full):
+        assert {i.label for i in part[:40]} == set(range(4))
+
+
+def test_the_seed_not_the_order_of_the_items_picks_each_split() -> None:
+    """Items in class and file order, as the tiny-codes loader hands them over: another
+    seed puts other prompts in the test split."""
+    items = [LabeledPrompt(f"question {i} on topic {i * 7}", i // 30) for i in range(120)]
+    chosen = [{i.text for i in split(items, seed=seed)[2]} for seed in (5, 6)]
+    assert chosen[0] != chosen[1]
+
+
 def test_uneven_sizes_stay_balanced() -> None:
     items = generate(10, seed=3)
     assert Counter(i.label for i in items) == {0: 3, 1: 3, 2: 2, 3: 2}
@@ -122,6 +147,17 @@ def test_check_leakage_finds_exact_and_near_duplicates() -> None:
     assert ("val", "test", "Explain entropy.", "explain   ENTROPY") in report.near
     assert not report.ok
     assert str(report) == "1 exact and 2 near duplicates across splits"
+    upper = LabeledPrompt("EXPLAIN ENTROPY.", 2)  # another case: near, not exact
+    assert check_leakage([a], [upper], []).near == [("train", "val", a.text, upper.text)]
+    assert check_leakage([a], [upper], []).exact == []
+
+
+def test_a_prompt_that_is_only_a_greeting_or_thanks_is_its_own_request() -> None:
+    """The generator's modifiers come off a request, but a prompt that is nothing else
+    keeps its words: "Thanks!" and "Hello." are not one request."""
+    only = [[LabeledPrompt(t, 3)] for t in ("Thanks!", "Hello.", "Please be concise.")]
+    report = check_leakage(*only)
+    assert report.ok, report.near
 
 
 def test_check_leakage_finds_near_duplicates_that_differ_only_in_unicode_form() -> None:
