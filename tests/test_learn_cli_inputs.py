@@ -874,6 +874,16 @@ def tiny_codes_file(path: Path, per_audience: int) -> Path:
     return path
 
 
+def test_generate_data_n_with_tiny_codes_is_shared_by_its_three_audiences(tmp_path: Path) -> None:
+    """--n N writes N prompts, N // 3 an audience (tiny-codes has no class 1: not N // 4),
+    split 80/10/10."""
+    tiny = tiny_codes_file(tmp_path / "tc.jsonl", 50)
+    argv = ["--tiny-codes", str(tiny), "--out", str(tmp_path / "out"), "--n", "60", "--json"]
+    run = cli_in_process("generate-data", *argv)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["counts"] == {"full": 60, "train": 48, "val": 6, "test": 6}
+
+
 def test_generate_data_refuses_tiny_codes_too_small_for_every_split(tmp_path: Path) -> None:
     """Five rows per audience wrote val.json or test.json without a class (or empty),
     silently; --n has a minimum for that reason."""
