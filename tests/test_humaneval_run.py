@@ -1515,6 +1515,65 @@ def test_a_rename_failing_part_way_names_the_files_of_each_run_in_one_line(
     )
 
 
+def test_ctrl_c_between_the_report_renames_finishes_them_then_says_interrupted(
+    tiny_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's files are renamed into place one after another: Ctrl-C (a real
+    SIGINT) once the first was renamed stopped the run there, leaving this run's outcome
+    data beside the run before's results.json and report.md, and the CLI said only
+    "interrupted; finished answers are kept". Now the renames finish, then the interrupt
+    is said; one pressed before the first rename leaves every file of the run before."""
+    import os
+    import signal
+
+    from routerllm.cli import EXIT_INTERRUPTED
+    from routerllm.eval import humaneval_report
+
+    from .conftest import cli_in_process
+
+    out = tmp_path / "he"
+    argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "1",
+            "--max-new-tokens", "8", "--systems"]  # fmt: skip
+    assert cli_in_process(*argv, "direct-light").returncode == 0
+    files = [out / "outcomes" / "humaneval.json", out / "outcomes" / "models.json",
+             out / "results.json", out / "report.md"]  # fmt: skip
+    before = {f: f.read_bytes() for f in files}
+    said = (f"interrupted; finished answers are kept in {out}: run the same command again to "
+            "continue the run")  # fmt: skip
+    real_markdown = humaneval_report.report_markdown
+
+    def pressed_as_the_report_is_written(summary: dict[str, Any]) -> str:
+        os.kill(os.getpid(), signal.SIGINT)  # the last file staged, none renamed yet
+        return real_markdown(summary)
+
+    with monkeypatch.context() as m:
+        m.setattr(humaneval_report, "report_markdown", pressed_as_the_report_is_written)
+        early = cli_in_process(*argv, "direct-light,direct-heavy")
+    assert early.returncode == EXIT_INTERRUPTED, early.stderr
+    assert early.stderr.strip().splitlines()[-1] == said
+    assert {f: f.read_bytes() for f in files} == before  # all the run before's
+    assert not list(out.rglob("*.partial"))
+    real_publish, renamed = humaneval_report.publish, []
+
+    def pressed_after_the_first_rename(tmp: Path, target: Path) -> None:
+        real_publish(tmp, target)
+        renamed.append(target)
+        if len(renamed) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(humaneval_report, "publish", pressed_after_the_first_rename)
+    late = cli_in_process(*argv, "direct-light,direct-heavy")
+    assert late.returncode == EXIT_INTERRUPTED, late.stderr
+    assert late.stderr.strip().splitlines()[-1] == said
+    assert renamed == files  # every file renamed: all this run's
+    assert all(f.read_bytes() != before[f] for f in files)
+    assert "direct-heavy" in (out / "report.md").read_text()
+    assert [r["system"] for r in json.loads((out / "results.json").read_text())["systems"]] == [
+        "direct-light", "direct-heavy"
+    ]  # fmt: skip
+    assert not list(out.rglob("*.partial"))
+
+
 def test_a_run_without_a_system_that_learns_records_no_folds(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

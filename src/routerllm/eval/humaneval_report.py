@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.carbon.meter import check_country
 from routerllm.config import AppConfig, CascadeConfig
 from routerllm.eval.humaneval_markdown import report_markdown
@@ -242,7 +243,8 @@ def _write_together(
     """Each file written (``writes``: its path and what writes it) beside its place, and
     only then all of them renamed into place, and the ``stale`` files of the run before
     removed: a write that fails (a full disk, Ctrl-C) replaces none, leaving the report of
-    the run before whole, no file of it beside another run's. A rename that fails after
+    the run before whole, no file of it beside another run's; Ctrl-C during the renames
+    is raised once they are done. A rename that fails after
     others (a folder made where a file goes, a disk remounted read-only) is said in one
     error naming which files are this run's and which the run before's; they are not
     renamed back: that would fail as the rename did, and the same command run again
@@ -260,19 +262,23 @@ def _write_together(
                     f"same command again once it can be written (nothing is generated again)"
                 ) from e
             ready.append((tmp, target))
-        done: list[Path] = []
-        for tmp, target in ready:
-            try:
-                publish(tmp, target)
-            except OSError as e:
-                left = [t for _, t in ready if t not in done and t != target] + list(stale)
-                raise RouterLLMError(_part_way(target, e, done, left, store)) from e
-            done.append(target)
-        for target in stale:
-            try:
-                target.unlink(missing_ok=True)
-            except OSError as e:
-                raise RouterLLMError(_part_way(target, e, done, [], store, removal=True)) from e
+        # Ctrl-C (or SIGTERM) as they are renamed is raised once all are in place, as a
+        # model's save does: raised between two renames, it left this run's files beside
+        # the run before's, and nothing said so
+        with deferred_interrupts():
+            done: list[Path] = []
+            for tmp, target in ready:
+                try:
+                    publish(tmp, target)
+                except OSError as e:
+                    left = [t for _, t in ready if t not in done and t != target] + list(stale)
+                    raise RouterLLMError(_part_way(target, e, done, left, store)) from e
+                done.append(target)
+            for target in stale:
+                try:
+                    target.unlink(missing_ok=True)
+                except OSError as e:
+                    raise RouterLLMError(_part_way(target, e, done, [], store, removal=True)) from e
 
 
 def _reason(error: OSError) -> str:
