@@ -333,3 +333,47 @@ def test_a_store_a_newer_routerllm_wrote_is_said_to_be_one_untouched(
     with pytest.raises(RouterLLMError, match=f"--train-on {tmp_path}: .* has {added}, .*upgrade RouterLLM to read it"):  # fmt: skip
         ResultStore(path, read_only=True, option="--train-on")
     assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux's /proc/locks")
+def test_a_run_held_exclusively_is_said_at_once_to_its_readers_its_writer_waits(
+    tmp_path: Path, tiny_config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run another process holds with PRAGMA locking_mode=EXCLUSIVE (a sqlite3 shell
+    left open, which keeps the lock until its connection closes): `humaneval --train-on`
+    it waited the whole 30 s busy timeout before it said so, and so did the line a
+    Ctrl-C'd run prints (holds_answers). Readers look after a 1 s first try now; a run
+    opening the store to write to it still waits the whole timeout."""
+    import time
+
+    from routerllm import sqlite_busy
+    from routerllm.eval.store_file import holds_answers
+
+    from .conftest import cli_in_process
+
+    path = tmp_path / "run" / "results.sqlite"
+    store = ResultStore(path)
+    store.add(ROW)
+    store.close()
+    exclusive = 'db.execute("PRAGMA locking_mode=EXCLUSIVE"); db.execute("BEGIN EXCLUSIVE")'
+    with sqlite_held_by_another_process(path, exclusive) as pid:
+        start = time.monotonic()
+        run = cli_in_process("humaneval", "--config", str(tiny_config_path), "--out",
+                             str(tmp_path / "he"), "--limit", "1", "--train-on", str(path.parent))  # fmt: skip
+        waited = time.monotonic() - start
+        assert waited < 10, waited  # the first try, not the 30 s busy timeout
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+        assert run.stderr.startswith(
+            f"error: results store {path} has been locked by process {pid} (python"
+        ), run.stderr
+        assert f"for over {sqlite_busy.FIRST_TRY_S:g} s (PRAGMA locking_mode=EXCLUSIVE" in run.stderr  # fmt: skip
+        start = time.monotonic()
+        assert holds_answers(path) is None  # not told: the Ctrl-C line says the general case
+        assert time.monotonic() - start < 10
+        monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 2.0)
+        start = time.monotonic()
+        with pytest.raises(RouterLLMError, match=r"for over 2 s \(PRAGMA locking_mode"):
+            ResultStore(path)
+        assert time.monotonic() - start >= 2.0  # a writer waits it all
+    assert holds_answers(path) is True
+    assert ResultStore(path, read_only=True).done("m") == {"HumanEval/0"}

@@ -47,9 +47,12 @@ ADDED_COLUMNS = {"problems": "fingerprint", "loads": "method"}
 
 def open_checked(path: Path, option: str, read_only: bool) -> sqlite3.Connection:
     """A read-only connection to the existing file, which must be a sound RouterLLM
-    run (when ``read_only``, one with generations to read)."""
+    run (when ``read_only``, one with generations to read). Only to read it (a run given
+    to train on), a store another process holds until its connection closes is said to
+    be after ``sqlite_busy.FIRST_TRY_S`` (``open_read_only``'s ``impatient``); the check
+    of a store a run is about to write to waits the busy timeout, as its writes do."""
     try:
-        conn = open_read_only(path)
+        conn = open_read_only(path, impatient=read_only)
     except (sqlite3.DatabaseError, OSError) as e:
         raise unreadable(path, option, e, read_only) from e
     try:
@@ -101,19 +104,22 @@ def open_checked(path: Path, option: str, read_only: bool) -> sqlite3.Connection
     return conn
 
 
-def held(path: Path) -> RouterLLMError:
-    """Another process held the file past the busy timeout: a sound store, to wait
-    for, not to move away."""
+def held(path: Path, waited_s: float | None = None) -> RouterLLMError:
+    """Another process held the file past the busy timeout (or ``waited_s``, a reader
+    told early: ``sqlite_busy.HeldExclusively``): a sound store, to wait for, not to
+    move away."""
     meanwhile = "the answers stored so far are kept: run the same command again then"
-    return RouterLLMError(sqlite_busy.locked(path, "results store", meanwhile))
+    return RouterLLMError(sqlite_busy.locked(path, "results store", meanwhile, waited_s=waited_s))
 
 
 def holds_answers(path: Path) -> bool | None:
     """Whether the store at ``path`` holds a finished answer, read without checking or
     changing it (for what a run stopped by Ctrl-C kept); None where that cannot be told
-    (no run there, unreadable, locked past the busy timeout)."""
+    (no run there, unreadable, locked: past ``sqlite_busy.FIRST_TRY_S`` where another
+    process holds it until its connection closes, since a Ctrl-C'd command's last line
+    should not wait 30 s for it)."""
     try:
-        with contextlib.closing(open_read_only(path)) as db:
+        with contextlib.closing(open_read_only(path, impatient=True)) as db:
             return db.execute("SELECT 1 FROM generations LIMIT 1").fetchone() is not None
     except (sqlite3.Error, OSError):
         return None
@@ -121,7 +127,7 @@ def holds_answers(path: Path) -> bool | None:
 
 def unreadable(path: Path, option: str, e: Exception, read_only: bool) -> RouterLLMError:
     if sqlite_busy.is_locked(e):
-        return held(path)
+        return held(path, getattr(e, "waited_s", None))
     if read_only:
         return RouterLLMError(
             f"{option} {path.parent}: results store {path} cannot be opened "
