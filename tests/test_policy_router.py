@@ -617,3 +617,68 @@ def test_scores_that_are_not_outcomes_are_refused_not_labelled(bad: float) -> No
     # NaN would be "wrong", 1.5 "correct": a label from a score that is none
     with pytest.raises(DataError, match=r"large score of prompt 2 is .*, not a number in \[0, 1\]"):
         policy_labels([0.2, 0.9], [0.0, bad])
+
+
+@pytest.mark.parametrize(
+    ("intercepts", "model"),
+    [
+        # P(standard) = P(complex) = 1/2 (ambiguous e^-50, lost beside 2): a tie stays
+        ((0.0, 0.0, -50.0), "mid"),
+        # P(complex) = P(ambiguous) = 1/2: "do not escalate" ties escalation: stays
+        ((-50.0, 0.0, 0.0), "mid"),
+        # complex ahead of both by e^0.01: escalates
+        ((0.0, 0.01, -50.0), "big"),
+        ((-50.0, 0.01, 0.0), "big"),
+        # ambiguous the most likely: the standard model, not escalated
+        ((0.0, 0.01, 0.02), "mid"),
+    ],
+)
+def test_argmax_escalates_only_when_complex_is_strictly_the_most_likely(
+    intercepts: tuple[float, float, float], model: str
+) -> None:
+    """The seed's rule: escalate to the complex model only when complex is the most
+    likely policy; a tie (with standard or with ambiguous) stays on the standard model.
+    The weights are set by hand (zero, so every prompt gets softmax(intercepts))."""
+    router = trained(medium_model="mid", large_model="big")
+    assert router.mode == "argmax" and router.policy_models == {"standard": "mid", "complex": "big"}
+    router.set_state({"coef": np.zeros_like(router.W), "intercept": np.array(intercepts)})
+    decision = router.route("any prompt at all")
+    assert decision.model == model, decision.reason
+
+
+def test_two_policies_present_learn_the_right_sides_and_the_third_gets_no_probability() -> None:
+    """Training data where nobody fails both models (no ambiguous label): the binary fit
+    must give each of the two policies its own side, and ambiguous e^-50 at most (its
+    intercept 50 below the others', its weights 0; standard's logit is 0)."""
+    prompts, scores = policy_rows(150, 0)
+    keep = [i for i in range(len(prompts)) if i % 3 != 2]  # greetings and proofs only
+    router = create_router("policy", CANDIDATES, 0, encoder="hashing", medium_model="mid", large_model="big")  # fmt: skip
+    assert isinstance(router, PolicyRouter)
+    router.fit([prompts[i] for i in keep], scores[keep], MODELS)
+    assert router.selection["labels"] == {"standard": 50, "complex": 50, "ambiguous": 0}
+    test, _ = policy_rows(6, 1)  # greeting, proof, riddle, greeting, proof, riddle
+    probs = router.policy_probabilities(router.embed(test[:2]))
+    assert probs[0, STANDARD] > 0.5 > probs[0, COMPLEX]
+    assert probs[1, COMPLEX] > 0.5 > probs[1, STANDARD]
+    assert (probs[:, AMBIGUOUS] <= np.exp(-50.0)).all()
+    assert [d.model for d in router.route_batch(test[:2])] == ["mid", "big"]
+
+
+def test_the_medium_reference_on_a_quality_tie_is_the_cheaper_model() -> None:
+    # cheaper half by cost: b (1), a (2), both solving half the prompts; d is the best
+    names, costs = ["a", "b", "c", "d"], np.array([2.0, 1.0, 5.0, 10.0])
+    scores = np.array([[1, 0, 1, 1], [0, 1, 0, 1]], dtype=float)
+    assert default_references(names, scores, costs) == ("b", "d")
+
+
+def test_a_single_policy_in_the_training_data_is_every_prompts_policy() -> None:
+    """Every training prompt standard (the medium model solves all): there is nothing to
+    tell apart, so each prompt is standard with probability 1 (the others e^-50 below),
+    and its decision on the standard model is sure of success (confidence 1)."""
+    prompts, _ = policy_rows(30, 0)
+    router = create_router("policy", CANDIDATES, 0, encoder="hashing", medium_model="mid", large_model="big")  # fmt: skip
+    assert isinstance(router, PolicyRouter)
+    router.fit(prompts, np.ones((30, 3)), MODELS)
+    test, _ = policy_rows(3, 1)
+    np.testing.assert_array_equal(router.policy_probabilities(router.embed(test))[:, STANDARD], 1.0)  # fmt: skip
+    assert [(d.model, d.confidence) for d in router.route_batch(test)] == [("mid", 1.0)] * 3
