@@ -439,3 +439,22 @@ def test_float_weights_that_add_up_to_a_tie_are_a_tie() -> None:
     members = [{"name": "largest", "weight": 0.1}, {"name": "largest", "weight": 0.2}, {"name": "smallest", "weight": 0.3}]  # fmt: skip
     d = ensemble(members).route(TRIVIAL)
     assert d.model == LIGHT and d.reason.endswith(", then by the smaller model")
+
+
+def test_mean_confidences_equal_but_for_float_rounding_are_a_tie() -> None:
+    """Heavy's voters are 0.51 and 0.63 sure, light's 0.57 and 0.57: both means are 0.57,
+    but in floats heavy's is (0.51 + 0.63) / 2 = 0.5700000000000001. Equal confidence,
+    so the smaller model wins, as the tie rule says; read exactly, heavy won by 1e-16."""
+    pins = [(HEAVY, 0.51), (HEAVY, 0.63), (LIGHT, 0.57), (LIGHT, 0.57)]
+    d = ensemble([Pinned(LADDER, m, c) for m, c in pins]).route("anything")
+    assert d.model == LIGHT, d.reason
+    assert d.reason.endswith(f"({LIGHT} 0.57, {HEAVY} 0.57), then by the smaller model")
+
+
+def test_a_tie_goes_to_the_smaller_model_whatever_order_the_models_are_given_in() -> None:
+    """The models listed largest first: a tie of equal confidence still goes to the
+    smallest tied model (the ensemble's models are ordered by tier, then size)."""
+    models = list(reversed(LADDER))
+    pins = [Pinned(models, HEAVY, 0.7), Pinned(models, MEDIUM, 0.7)]
+    d = ensemble(pins, models).route("anything")
+    assert d.model == MEDIUM and d.reason.endswith(", then by the smaller model"), d.reason
