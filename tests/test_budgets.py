@@ -24,13 +24,14 @@ from routerllm.carbon.log_rows import RequestRecord, Spending
 from routerllm.carbon.meter import Measurement, grid_intensity_g_per_kwh
 from routerllm.carbon.predictor import CarbonPredictor, fit_profile, nonnegative_fit
 from routerllm.carbon.request_log import RequestLog
-from routerllm.config import AppConfig, BudgetConfig, load_config
+from routerllm.config import LEVEL_MAX_PARAMS_B, AppConfig, BudgetConfig, load_config
 from routerllm.exceptions import (
     BudgetExceededError,
     ConfigError,
     ContextLengthError,
     ModelUnavailableError,
 )
+from routerllm.routing_scope import RoutingScope
 from routerllm.system import RouterLLM
 
 from .conftest import cli_in_process, tiny_config_dict, tiny_model, write_config
@@ -1304,6 +1305,32 @@ def test_a_carbon_level_caps_the_models_routing_may_choose(tmp_path: Path) -> No
     assert "cap" not in next(line for line in listing.stdout.splitlines() if line.startswith("tiny-medium"))  # fmt: skip
 
 
+def test_each_carbon_level_keeps_the_models_of_exactly_its_size(tmp_path: Path) -> None:
+    """The seeds' levels (MISSION M3.7) name the largest model allowed: a 34B model
+    under aggressive, a 70B one under balanced and a 405B one under relaxed are routable,
+    one a billion parameters larger is not; the config accepts a level whose cap only
+    a model of exactly that size meets."""
+    sizes = {"m7": 7.0, "m34": 34.0, "m35": 35.0, "m70": 70.0, "m71": 71.0, "m405": 405.0, "m406": 406.0}  # fmt: skip
+    models = [tiny_model(n, "light" if b < 30 else "heavy", b) for n, b in sizes.items()]
+    names = list(sizes)
+    expected = {
+        "aggressive": ["m7", "m34"],
+        "balanced": ["m7", "m34", "m35", "m70"],
+        "relaxed": ["m7", "m34", "m35", "m70", "m71", "m405"],
+    }
+    for level, routable in expected.items():
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models, budgets={"level": level}), f"{level}.yaml"))  # fmt: skip
+        assert RoutingScope(config, lambda: names).routable() == routable, level
+        only = [tiny_model("at-cap", "heavy", LEVEL_MAX_PARAMS_B[level])]
+        load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=only, budgets={"level": level}), "one.yaml"))  # fmt: skip
+    # a routed request whose router chose the heavy model goes to the 0.5B one at a 0.5B cap
+    data = tiny_config_dict(tmp_path, budgets={"max_params_b": 0.5})
+    hard = "Implement a thread-safe LRU cache class in Python with unit tests and explain the design"  # fmt: skip
+    with RouterLLM(load_config(write_config(tmp_path, data, "half.yaml"))) as system:
+        decision = system.route(hard)
+        assert decision.model == "tiny-medium", decision.reason
+
+
 def test_a_routed_choice_over_the_cap_is_not_called_unavailable(tmp_path: Path) -> None:
     """The reason named the cap's model 'unavailable', while `routerllm models` lists it
     as available (only when asked by name)."""
@@ -1431,6 +1458,18 @@ def test_a_window_at_exactly_downgrade_at_sends_routed_requests_one_model_smalle
     assert budget.escalation(admission, "big", _cost(0.0), {}).startswith("the hourly cost budget is 75% spent")  # fmt: skip
     config.downgrade_at = 0.875
     assert budget.choose("big", ["small"], False, _cost(0.0), {}, budget.status())[:2] == ("big", "")  # fmt: skip
+
+
+def test_by_default_a_window_80_percent_spent_sends_routed_requests_one_model_smaller(
+    tmp_path: Path,
+) -> None:
+    """``downgrade_at`` left out is 0.8, as README's configuration says: $0.80 of an
+    hourly $1 steps a routed request down, $0.79 does not."""
+    config = BudgetConfig.model_validate({"cost_usd": {"hourly": 1.0}})
+    for spent, chosen in ((0.8, "small"), (0.79, "big")):
+        log = seeded_log(tmp_path / f"log{spent}.sqlite", [record("a", NOW - timedelta(minutes=5), cost_usd=spent)])  # fmt: skip
+        budget = CarbonBudget(config, log, lambda: NOW)
+        assert budget.choose("big", ["small"], False, _cost(0.0), {}, budget.status())[0] == chosen  # fmt: skip
 
 
 def test_spending_exactly_a_limit_breaks_no_budget_and_a_window_at_it_is_spent(

@@ -385,3 +385,16 @@ def test_the_cascade_checks_an_overridden_answer_as_any_other(tmp_path: Path) ->
         assert (again.model, again.cached_from, again.escalated) == ("tiny-heavy", first.request_id, {})  # fmt: skip
         assert again.components["llm_inference"].energy_kwh == again.components["model_loading"].energy_kwh == 0  # fmt: skip
         assert again.reason.startswith(first.reason)
+
+
+def test_the_length_bounds_include_a_prompt_of_exactly_that_length(tmp_path: Path) -> None:
+    """min_chars and max_chars are "at least" and "at most": a 5-character prompt meets
+    max_chars 5, a 6-character one does not; a 6-character prompt meets min_chars 6."""
+    overrides = rules(
+        tmp_path,
+        {"name": "short", "max_chars": 5, "tier": "light"},
+        {"name": "long", "min_chars": 6, "tier": "heavy"},
+    )
+    assert overrides.apply("abcde", routed("tiny-medium"), LADDER).model == "tiny-light"
+    assert overrides.apply("abcdef", routed("tiny-medium"), LADDER).model == "tiny-heavy"
+    assert overrides.apply("abcd", routed("tiny-medium"), LADDER).model == "tiny-light"
