@@ -1756,3 +1756,48 @@ def test_a_request_kept_out_only_by_running_requests_may_retry_now_though_the_lo
         budget.admit("m", [], True, _predict({"m": 0.015}), {})
     assert e.value.retry_at == NOW.isoformat(timespec="microseconds")
     budget.release(running)
+
+
+# -- budget messages: large amounts, several broken limits, finished requests not logged --
+@pytest.mark.parametrize(
+    ("quantity", "value", "said"),
+    [
+        ("co2_kg", 1234.5, "1,230 kg CO2"),
+        ("co2_kg", 999.6, "1,000 kg CO2"),  # 3 digits round it to 1000
+        ("co2_kg", 999.0, "999 kg CO2"),
+        ("co2_kg", 2.5e6, "2,500,000 kg CO2"),
+        ("cost_usd", 1234.5, "$1,230"),
+        ("cost_usd", 999.96, "$1,000"),
+        ("cost_usd", 999.0, "$999"),
+        ("cost_usd", 3e-5, "$3e-05"),  # a tiny amount is said as it was
+    ],  # fmt: skip
+)
+def test_amounts_of_a_thousand_or_more_are_said_in_full(
+    quantity: str, value: float, said: str
+) -> None:
+    """1234.5 kg read "1.23e+03 kg CO2" and $1234.5 "$1.23e+03"."""
+    from routerllm.carbon.budget import amount
+
+    assert amount(quantity, value) == said
+
+
+def test_a_large_budget_reads_in_full_in_refusals_the_report_and_its_advice(
+    tmp_path: Path,
+) -> None:
+    """A daily cost budget of $1000 with $1234.5 spent: each place that prints an amount
+    (the refusal, the report's budget table, the recommendation) read "$1e+03" and
+    "$1.23e+03"."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = budget_config(tmp_path, {"cost_usd": {"daily": 1000.0}})
+    recent = datetime.now(timezone.utc) - timedelta(minutes=5)
+    seeded_log(Path(config.log.path), [record("tiny-light", recent, co2_kg=1e-3, cost_usd=1234.5)]).close()  # fmt: skip
+    with RouterLLM(config) as system, pytest.raises(BudgetExceededError) as e:
+        system.generate("hello there", model="tiny-light")
+    assert "($1,230 spent in the last 24 hours, of $1,000; budgets.cost_usd.daily)" in str(e.value)  # fmt: skip
+    report = logged_report(config)
+    row = next(line for line in report_lines(report) if line.startswith("cost in last 24 hours"))
+    assert row.split()[-4:] == ["$1,000", "$1,230", "123.4%", "1"], row
+    (near,) = [r for r in report.recommendations if r.kind == "budget_near_limit"]
+    assert "($1,230 spent in the last 24 hours, of $1,000)" in near.message

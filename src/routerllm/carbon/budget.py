@@ -61,12 +61,20 @@ def past_limit(total: float, limit: float) -> bool:
 
 
 def amount(quantity: str, value: float) -> str:
-    """``value`` of ``quantity`` for people: grams of CO2, or US dollars."""
+    """``value`` of ``quantity`` for people: grams of CO2, or US dollars, to 3 digits
+    (1,000 and more in full: "1,230 kg CO2", "$1,230")."""
     if quantity != "co2_kg":
-        return f"${value:.3g}"
+        return f"${_digits(value)}"
     grams = f"{value * 1000:.3g}"
     # decided on the rounded grams: 999.6 g, 3 digits of it, read "1e+03 g CO2"
-    return f"{value:.3g} kg CO2" if abs(float(grams)) >= 1000 else f"{grams} g CO2"
+    return f"{_digits(value)} kg CO2" if abs(float(grams)) >= 1000 else f"{grams} g CO2"
+
+
+def _digits(value: float) -> str:
+    """``value`` to 3 significant digits; from 1,000 on in full with thousands separators
+    (3 digits of 1234.5 read "1.23e+03" in refusals, the report and its advice)."""
+    rounded = float(f"{value:.3g}")
+    return f"{rounded:,.0f}" if abs(rounded) >= 1000 else f"{value:.3g}"
 
 
 def _when(moment: datetime) -> str:
