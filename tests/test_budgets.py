@@ -1801,3 +1801,118 @@ def test_a_large_budget_reads_in_full_in_refusals_the_report_and_its_advice(
     assert row.split()[-4:] == ["$1,000", "$1,230", "123.4%", "1"], row
     (near,) = [r for r in report.recommendations if r.kind == "budget_near_limit"]
     assert "($1,230 spent in the last 24 hours, of $1,000)" in near.message
+
+
+def test_a_window_filled_by_requests_finished_but_not_logged_says_when_they_leave_it(
+    tmp_path: Path,
+) -> None:
+    """A request that has finished (its spending settled) but is not logged yet counts in
+    the window; where such requests alone fill it, the retry search found no logged row
+    to wait for and fell through to now: "once older ones leave the window, from
+    2026-12-02 12:00:00 UTC". They are logged from now on, so they leave the window an
+    hour (a day) after now at the earliest."""
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "downgrade_at": 1.0})
+    budget = CarbonBudget(config, RequestLog(tmp_path / "log.sqlite"), lambda: NOW)
+    finished = budget.admit("m", [], True, _predict({"m": 0.01}), {})
+    assert budget.settle(finished, {"co2_kg": 0.06}) == ["it took the hourly CO2 budget past its 50 g CO2"]  # fmt: skip
+    with pytest.raises(BudgetExceededError) as e:
+        budget.admit("m", [], True, _predict({"m": 0.0}), {})
+    assert str(e.value) == (
+        "the hourly CO2 budget is 120% spent (60 g CO2 spent in the last 60 minutes, of 50 g "
+        "CO2; budgets.co2_kg.hourly); requests run again once the requests running now are "
+        "logged and leave the window, from 2026-12-02 13:00:00 UTC"
+    )
+    assert e.value.retry_at == left_at(NOW + timedelta(hours=1))
+    # 30 g finished, 30 g predicted: it fits once those 30 g leave, not now
+    assert budget.settle(finished, {"co2_kg": 0.03}) == []
+    with pytest.raises(BudgetExceededError) as e:
+        budget.admit("m", [], True, _predict({"m": 0.03}), {})
+    assert str(e.value).endswith(
+        "or wait: it fits once the requests running now are logged and leave the window, "
+        "from 2026-12-02 13:00:00 UTC"
+    )
+    assert e.value.retry_at == left_at(NOW + timedelta(hours=1))
+    budget.release(finished)
+
+
+def test_a_window_partly_filled_by_finished_requests_waits_for_older_rows_first(
+    tmp_path: Path,
+) -> None:
+    """20 g logged 50 minutes ago and 40 g finished but not logged, of 50 g: the window
+    frees once the 20 g leave (in 10 minutes), the finished 40 g still in it."""
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=50), co2_kg=0.02)])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "downgrade_at": 1.0})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    finished = budget.admit("m", [], True, _predict({"m": 0.01}), {})
+    budget.settle(finished, {"co2_kg": 0.04})
+    with pytest.raises(BudgetExceededError, match="once older ones leave the window, from 2026-12-02 12:10:00 UTC") as e:  # fmt: skip
+        budget.admit("m", [], True, _predict({"m": 0.0}), {})
+    assert e.value.retry_at == left_at(NOW + timedelta(minutes=10))
+    budget.release(finished)
+
+
+def test_every_spent_window_is_named_in_one_refusal(tmp_path: Path) -> None:
+    """The hour's CO2 and the day's cost both spent: the refusal named only the window
+    that frees last, so raising that budget still left the request refused by the other."""
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(hours=20), cost_usd=0.3),
+        record("a", NOW - timedelta(minutes=50), co2_kg=0.06),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "cost_usd": {"daily": 0.25}})  # fmt: skip
+    budget = CarbonBudget(config, log, lambda: NOW)
+    with pytest.raises(BudgetExceededError) as e:
+        budget.choose("m", [], False, lambda m: None, {}, budget.status())
+    assert str(e.value) == (
+        "the hourly CO2 budget is 120% spent (60 g CO2 spent in the last 60 minutes, of 50 g "
+        "CO2; budgets.co2_kg.hourly) and the daily cost budget is 120% spent ($0.3 spent in "
+        "the last 24 hours, of $0.25; budgets.cost_usd.daily); requests run again once older "
+        "ones leave the windows, from 2026-12-02 16:00:00 UTC"
+    )
+    assert e.value.retry_at == left_at(NOW + timedelta(hours=4))  # the later: the day's
+
+
+def test_every_limit_a_prediction_breaks_is_named_in_one_refusal(tmp_path: Path) -> None:
+    """Predicted 45 g and $0.2, over the 20 g left of the hour, the 40 g per request and
+    the $0.1 per request: only the first (in config order) was named."""
+    from routerllm.carbon.predictor import Prediction
+
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=50), co2_kg=0.03)])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"per_request": 0.04, "hourly": 0.05}, "cost_usd": {"per_request": 0.1}, "downgrade_at": 1.0})  # fmt: skip
+    budget = CarbonBudget(config, log, lambda: NOW)
+    both = Prediction("m", 0.09, 0.045, 0.2, 10, 10, "test figures")
+    with pytest.raises(BudgetExceededError) as e:
+        budget.choose("m", [], True, lambda m: both, {}, budget.status())
+    assert str(e.value) == (
+        "m is predicted to spend 45 g CO2 and $0.2 (from test figures), more than the 20 g "
+        "CO2 left of the hourly budget (budgets.co2_kg.hourly), the 40 g CO2 this request "
+        "may spend (budgets.co2_kg.per_request) and the $0.1 this request may spend "
+        "(budgets.cost_usd.per_request); shorten the request, lower max_new_tokens, or "
+        "raise the budgets"
+    )
+    assert e.value.retry_at is None  # over a per-request limit: waiting does not help
+    # a routed request steps down, its reason naming them all too
+    name, why, _ = budget.choose("m", ["s"], False, lambda m: both if m == "m" else None, {}, budget.status())  # fmt: skip
+    assert (name, why) == ("s", "; " + str(e.value).split(";")[0] + ", so s")
+
+
+def test_two_windows_a_prediction_breaks_are_named_with_the_time_both_fit(
+    tmp_path: Path,
+) -> None:
+    """Predicted 31.25 g: over the 18.75 g left of the hour (fits in 10 minutes) and the
+    6.25 g left of the day (fits in 5 hours); the refusal named the hour only."""
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(hours=19), co2_kg=0.0625),
+        record("a", NOW - timedelta(minutes=50), co2_kg=0.03125),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05, "daily": 0.1}, "downgrade_at": 1.0})  # fmt: skip
+    budget = CarbonBudget(config, log, lambda: NOW)
+    with pytest.raises(BudgetExceededError) as e:
+        budget.choose("m", [], True, _predict({"m": 0.03125}), {}, budget.status())
+    assert str(e.value) == (
+        "m is predicted to spend 31.2 g CO2 (from test figures), more than the 18.8 g CO2 "
+        "left of the hourly budget (budgets.co2_kg.hourly) and the 6.25 g CO2 left of the "
+        "daily budget (budgets.co2_kg.daily); shorten the request, lower max_new_tokens, "
+        "raise the budgets, or wait: it fits once older requests leave the windows, from "
+        "2026-12-02 17:00:00 UTC"
+    )
+    assert e.value.retry_at == left_at(NOW + timedelta(hours=5))

@@ -35,6 +35,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 
+from routerllm.carbon.budget_text import (
+    FINISHED,
+    OLDER,
+    QUANTITY_TEXT,
+    RUNNING,
+    WINDOW_TEXT,
+    amount,
+    listed,
+    waiting,
+)
 from routerllm.carbon.log_rows import Spending, instant
 from routerllm.carbon.meter import Measurement
 from routerllm.carbon.predictor import Prediction
@@ -45,8 +55,6 @@ from routerllm.exceptions import BudgetExceededError, RequestLogError
 log = logging.getLogger(__name__)
 
 WINDOWS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
-WINDOW_TEXT = {"hourly": "the last 60 minutes", "daily": "the last 24 hours"}
-QUANTITY_TEXT = {"co2_kg": "CO2", "cost_usd": "cost"}
 #: Spending is summed in floating point, and a window's sum is moved by adding and taking
 #: away (``window_sums``): a total within this share of a limit is at it, not over it.
 ROUNDING = 1e-9
@@ -58,23 +66,6 @@ def past_limit(total: float, limit: float) -> bool:
     """Whether ``total`` is past ``limit``: a limit is the most that may be spent, so
     reaching it is allowed (0.1 + 0.2 reaches 0.3: rounding does not count)."""
     return total > limit * (1 + ROUNDING)
-
-
-def amount(quantity: str, value: float) -> str:
-    """``value`` of ``quantity`` for people: grams of CO2, or US dollars, to 3 digits
-    (1,000 and more in full: "1,230 kg CO2", "$1,230")."""
-    if quantity != "co2_kg":
-        return f"${_digits(value)}"
-    grams = f"{value * 1000:.3g}"
-    # decided on the rounded grams: 999.6 g, 3 digits of it, read "1e+03 g CO2"
-    return f"{_digits(value)} kg CO2" if abs(float(grams)) >= 1000 else f"{grams} g CO2"
-
-
-def _digits(value: float) -> str:
-    """``value`` to 3 significant digits; from 1,000 on in full with thousands separators
-    (3 digits of 1234.5 read "1.23e+03" in refusals, the report and its advice)."""
-    rounded = float(f"{value:.3g}")
-    return f"{rounded:,.0f}" if abs(rounded) >= 1000 else f"{value:.3g}"
 
 
 def _when(moment: datetime) -> str:
@@ -137,13 +128,20 @@ class Allowance:
     def fits(self, prediction: Prediction | None) -> bool:
         return prediction is None or prediction.amount(self.quantity) <= self.value + self.slack
 
-    def overrun(self, prediction: Prediction) -> str:
-        return (
-            f"{prediction.model} is predicted to spend "
-            f"{amount(self.quantity, prediction.amount(self.quantity))} (from "
-            f"{prediction.basis}), more than the {amount(self.quantity, max(self.value, 0.0))} "
-            f"{self.source}"
-        )
+    def limit_text(self) -> str:
+        return f"the {amount(self.quantity, max(self.value, 0.0))} {self.source}"
+
+
+def overrun(over: Sequence[Allowance], prediction: Prediction) -> str:
+    """What ``prediction`` spends more than, every broken limit named (one named only, a
+    user who raised it was refused again by the next): "m is predicted to spend 45 g CO2
+    and $0.2 (from ...), more than the 20 g CO2 left of ..., the 40 g CO2 ... and the ..."."""
+    quantities = list(dict.fromkeys(a.quantity for a in over))
+    spends = " and ".join(amount(q, prediction.amount(q)) for q in quantities)
+    return (
+        f"{prediction.model} is predicted to spend {spends} (from {prediction.basis}), more "
+        f"than {listed([a.limit_text() for a in over])}"
+    )
 
 
 @dataclass(frozen=True)
@@ -200,9 +198,9 @@ class CarbonBudget:
     def allowances(
         self, status: Sequence[WindowSpending], spent: dict[str, float]
     ) -> list[Allowance]:
-        """What a request that has already spent ``spent`` may still spend, per quantity
-        (the least of its per-request limit and what is left of each window)."""
-        out = []
+        """What a request that has already spent ``spent`` may still spend, per limit (its
+        per-request limits and what is left of each window): it fits if it fits them all."""
+        out: list[Allowance] = []
         for quantity, limits in self.config.limits().items():
             used = spent.get(quantity, 0.0)
             # what the request spent already is said: a tiny limit that its routing took
@@ -213,7 +211,7 @@ class CarbonBudget:
             if (limit := limits.per_request) is not None:
                 mine = f"left of the {amount(quantity, limit)} this request may spend, after the {spent_text} it spent already" if used else "this request may spend"  # fmt: skip
                 options.append((limit - used, f"{mine} (budgets.{quantity}.per_request)", limit * ROUNDING))  # fmt: skip
-            out.append(Allowance(quantity, *min(options)))
+            out.extend(Allowance(quantity, *option) for option in options)
         return out
 
     def admit(
@@ -245,11 +243,12 @@ class CarbonBudget:
         model's prediction, given the windows' ``status``. Refuses the request
         (``BudgetExceededError``) where no model fits."""
         if full := [s for s in status if s.left <= 0]:
-            retry = [self._retry_at(s) for s in full]
-            latest, s = max(zip(retry, full, strict=True), key=lambda pair: pair[0])
+            # every spent window is named (raising one budget leaves the others), and the
+            # time all of them let requests in again
+            latest, wait = _latest([self._retry_at(s) for s in full])
             raise BudgetExceededError(
-                f"{s.describe()}; requests run again once older ones leave the window, "
-                f"from {_utc_text(latest)}",
+                f"{listed([s.describe() for s in full])}; requests run again once "
+                f"{waiting(wait, latest, len(full), 'older ones')}",
                 latest,
             )
         allowances = self.allowances(status, spent)
@@ -267,23 +266,22 @@ class CarbonBudget:
             assert prediction is not None
             if fixed or i + 1 == len(ladder):
                 # where only older spending in a window stands in the way, waiting helps
-                fits_at, held_only = self._fits_at(prediction, spent, status)
+                fits_at, wait, windows = self._fits_at(prediction, spent, status)
+                budget = "budgets" if len(over) > 1 else "budget"
                 if fits_at is None:
-                    last = ", or raise the budget"
-                elif held_only:  # the window's own spending lets it in: they end soon
-                    last = ", raise the budget, or wait: it fits once the requests running now are logged"  # fmt: skip
+                    last = f", or raise the {budget}"
                 else:
-                    last = f", raise the budget, or wait: it fits once older requests leave the window, from {_utc_text(fits_at)}"  # fmt: skip
+                    last = f", raise the {budget}, or wait: it fits once {waiting(wait, fits_at, windows, 'older requests')}"  # fmt: skip
                 if fixed:
                     advice = "route the request (no model chosen), shorten it" if smaller else "shorten the request"  # fmt: skip
                     advice += ", lower max_new_tokens"
-                    raise BudgetExceededError(f"{over[0].overrun(prediction)}; {advice}{last}", fits_at)  # fmt: skip
+                    raise BudgetExceededError(f"{overrun(over, prediction)}; {advice}{last}", fits_at)  # fmt: skip
                 raise BudgetExceededError(
-                    f"even the smallest model: {over[0].overrun(prediction)}; shorten the "
+                    f"even the smallest model: {overrun(over, prediction)}; shorten the "
                     f"request, lower max_new_tokens{last}",
                     fits_at,
                 )
-            reason += f"; {over[0].overrun(prediction)}, so {ladder[i + 1]}"
+            reason += f"; {overrun(over, prediction)}, so {ladder[i + 1]}"
         raise AssertionError("unreachable: the ladder is never empty")
 
     def escalation(
@@ -310,7 +308,7 @@ class CarbonBudget:
             prediction = predict(bigger)
             over = [a for a in self.allowances(status, spent) if not a.fits(prediction)]
             if over and prediction is not None:
-                return over[0].overrun(prediction)
+                return overrun(over, prediction)
             if admission.token is not None:
                 self._held[admission.token] = (_plus(spent, prediction), False)
         return ""
@@ -375,40 +373,42 @@ class CarbonBudget:
 
     def _fits_at(
         self, prediction: Prediction, spent: dict[str, float], status: Sequence[WindowSpending]
-    ) -> tuple[str | None, bool]:
+    ) -> tuple[str | None, str, int]:
         """When enough spending has left the windows for a request that has spent ``spent``
-        and is predicted ``prediction`` to fit in them, and whether only what running
-        requests hold stands in the way; None where waiting does not help (it is over its
-        per-request limit, or over a window's whole limit: needing exactly that, it fits
-        the window once the window is empty)."""
-        times: list[tuple[str, bool]] = []
+        and is predicted ``prediction`` to fit in them, what it waits for there (``_retry_at``)
+        and how many windows it waits for; None where waiting does not help
+        (it is over its per-request limit, or over a window's whole limit: needing exactly
+        that, it fits the window once the window is empty)."""
+        times: list[tuple[str, str]] = []
         for quantity, limits in self.config.limits().items():
             need = prediction.amount(quantity) + spent.get(quantity, 0.0)
             if limits.per_request is not None and past_limit(need, limits.per_request):
-                return None, False
+                return None, OLDER, 0
             for s in status:
                 if s.quantity == quantity and past_limit(s.spent + s.held + need, s.limit):
                     if past_limit(need, s.limit):
-                        return None, False
-                    held_only = not past_limit(s.spent + need, s.limit)
-                    times.append((self._retry_at(s, need), held_only))
+                        return None, OLDER, 0
+                    times.append(self._retry_at(s, need))
         if not times:
-            return None, False
-        latest = max(t for t, _ in times)
-        return latest, all(h for t, h in times if t == latest)
+            return None, OLDER, 0
+        return *_latest(times), len(times)
 
-    def _retry_at(self, s: WindowSpending, need: float = 0.0) -> str:
+    def _retry_at(self, s: WindowSpending, need: float = 0.0) -> tuple[str, str]:
         """When enough of the window's spending has left it for ``s``'s limit to allow
-        requests again, or a request that will spend ``need`` (now, where only the holds
-        of running requests stand in the way). A window spent to its limit lets no request
-        in, and it lets in a request that will take it to its limit, not past it."""
+        requests again, or a request that will spend ``need``, and what that waits for:
+        ``RUNNING`` (now: only the holds of running requests stand in the way), ``OLDER``
+        (logged requests, or answers counted from memory, leave the window) or ``FINISHED``
+        (requests that have finished but are not logged yet leave it: they are logged from
+        now on, so the window's width from now at the earliest). A window spent to its
+        limit lets no request in, and it lets in a request that will take it to its limit,
+        not past it."""
 
         def lets_in(spent: float) -> bool:
             return spent < s.limit and not past_limit(spent + need, s.limit)
 
         now = self.clock()
         if lets_in(s.spent):  # only what running requests hold: they end soon
-            return _when(now)
+            return _when(now), RUNNING
         since = now - WINDOWS[s.window]
         # oldest first, read from the log only as far as needed (not the whole window)
         logged = ((instant(r.timestamp), r.of(s.quantity)) for r in self.log.spending(_when(since)))  # fmt: skip
@@ -418,13 +418,20 @@ class CarbonBudget:
         for when, value in rows:
             spent -= value
             if lets_in(spent):  # a window holds its first instant: the row leaves 1 us after
-                return _when(when + WINDOWS[s.window] + _TICK)
-        return _when(now)
+                return _when(when + WINDOWS[s.window] + _TICK), OLDER
+        if any(done for _, done in list(self._held.values())):
+            # what is left is the finished requests' (``status``'s settled holds): not
+            # logged yet, so no row to wait for; this said "from now", refused again then
+            return _when(now + WINDOWS[s.window] + _TICK), FINISHED
+        return _when(now), OLDER  # rows deleted by hand, in the window's sum until resummed
 
 
-def _utc_text(when: str) -> str:
-    """A time of ``_when``'s for people: to the second, in UTC."""
-    return f"{when[:19].replace('T', ' ')} UTC"
+def _latest(times: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """The latest of ``_retry_at``'s times, and what it waits for (finished requests where
+    any of the windows freed then waits for them, running ones only where all do)."""
+    latest = max(t for t, _ in times)
+    waits = {w for t, w in times if t == latest}
+    return latest, next(w for w in (FINISHED, OLDER, RUNNING) if w in waits)
 
 
 def spent_so_far(cost_usd: float, *parts: Measurement) -> dict[str, float]:

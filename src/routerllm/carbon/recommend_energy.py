@@ -43,7 +43,7 @@ CODECARBON_ESTIMATES = {
 def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
     """Budget windows at or past ``downgrade_at`` now, and budgets broken (the report's
     budgets summary, which is the whole log's)."""
-    from routerllm.carbon.budget import QUANTITY_TEXT, WINDOW_TEXT, amount
+    from routerllm.carbon.budget_text import QUANTITY_TEXT, WINDOW_TEXT, amount
 
     if not report.budgets:
         return []

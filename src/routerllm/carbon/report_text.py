@@ -147,7 +147,7 @@ def unknown_usage_lines(unknown: dict[str, int]) -> list[str]:
 
 def budget_lines(budgets: dict[str, Any] | None) -> list[str]:
     """The budgets' state now, and the requests that broke them (every tag counts)."""
-    from routerllm.carbon.budget import QUANTITY_TEXT, WINDOW_TEXT, amount
+    from routerllm.carbon.budget_text import QUANTITY_TEXT, WINDOW_TEXT, amount
 
     if not budgets:
         return []
