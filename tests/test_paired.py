@@ -152,3 +152,48 @@ def test_one_problem_gives_intervals_at_the_figures() -> None:
     assert a["pass@1_diff"] == -1 and a["pass@1_diff_90ci"] == [-1, -1]
     assert a["energy_share"] == 0.5 and a["energy_share_90ci"] == [0.5, 0.5]
     assert a["meets_target"] is False and a["resamples_meeting_target"] == 0
+
+
+def test_routing_energy_is_kept_whole_in_every_resample_like_loading() -> None:
+    """A router's inference (router_kwh, spent on the whole run) is part of the fixed
+    energy a resample keeps as it is, with the load: 4 problems at 1 kWh, 2 kWh of
+    routing, no load, against the reference's 16 + 2 kWh load: (4 + 2) / 18 in every
+    resample, not 4 / 18 (routing dropped) nor 4 / 16."""
+    routed = result("routed", HEAVY.passed, [1.0] * 4)
+    routed.router_kwh = 2.0
+    a = against_reference(HEAVY, [routed], Target(), resamples=100)["routed"]
+    assert a["energy_share"] == pytest.approx(6 / 18)
+    assert a["energy_share_90ci"] == pytest.approx([6 / 18, 6 / 18])
+
+
+def test_a_system_with_per_problem_energy_of_another_length_is_refused() -> None:
+    """Scored on the 4 problems, with the energy of 3: refused naming what is short, not
+    an IndexError half-way through the resamples (nor "scored on 4 problems, not 4")."""
+    odd = result("odd", HEAVY.passed, [1.0] * 3)
+    with pytest.raises(RouterLLMError, match="odd has the energy of 3 problems, not 4"):
+        against_reference(HEAVY, [odd], Target())
+
+
+def test_fewer_resamples_than_problems_draw_from_every_problem_and_interpolate() -> None:
+    """5 resamples of 12 problems: every resample draws 12 of the 12 problems (not of
+    the first 5), and the interval's ends interpolate between the two lowest and the two
+    highest of the 5 differences (h = 4 x 0.05 = 0.2), not the nearest one."""
+    passed = [True] * 6 + [False] * 6
+    ref = result("ref", passed, [1.0] * 12)
+    other = result("o", passed[::-1], [1.0] * 12)  # solves exactly the other six
+    a = against_reference(ref, [other], Target(), resamples=5, seed=0)["o"]
+    draws = np.random.default_rng(0).integers(0, 12, (5, 12)).tolist()
+    diffs = sorted(sum(other.passed[i] - ref.passed[i] for i in row) / 12 for row in draws)
+    assert diffs == pytest.approx([-0.5, 0, 1 / 6, 1 / 3, 2 / 3])  # seed 0's five draws
+    # -0.5 + 0.2 x (0 - -0.5), and 1/3 + 0.8 x (2/3 - 1/3)
+    assert a["pass@1_diff_90ci"] == pytest.approx([-0.4, 0.6])
+
+
+def test_as_good_as_the_reference_at_too_much_energy_does_not_meet_the_target() -> None:
+    """The same answers at 80 % of the energy: not 2 points lower, but over 70 % of the
+    energy, in the run and in every resample (each problem costs 0.8 of the reference's)."""
+    ref = result("ref", HEAVY.passed, [1.0] * 4)
+    dear = result("dear", HEAVY.passed, [0.8] * 4)
+    a = against_reference(ref, [dear], Target(), resamples=100)["dear"]
+    assert a["pass@1_diff"] == 0 and a["energy_share"] == pytest.approx(0.8)
+    assert a["meets_target"] is False and a["resamples_meeting_target"] == 0

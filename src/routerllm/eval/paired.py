@@ -55,8 +55,12 @@ def against_reference(
     are None, and ``energy_measured`` says whether the system's was measured."""
     n = len(reference.passed)
     for s in systems:
-        if len(s.passed) != n or len(s.problem_kwh) != n:
+        if len(s.passed) != n:
             raise RouterLLMError(f"{s.name} was scored on {len(s.passed)} problems, not {n}")
+        if len(s.problem_kwh) != n:
+            raise RouterLLMError(
+                f"{s.name} has the energy of {len(s.problem_kwh)} problems, not {n}"
+            )
     idx = np.random.default_rng(seed).integers(0, n, (resamples, n))
 
     def drawn(s: SystemResult) -> tuple[float, float, np.ndarray, np.ndarray]:
