@@ -26,7 +26,7 @@ from routerllm.eval.codegen import style_for
 from routerllm.eval.humaneval_report import run_experiment
 from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.gate import EscalationGate, GateDecision, gate_threshold, percent
-from routerllm.gate_models import EnergyModel, Logistic, SuccessModel
+from routerllm.gate_models import EnergyModel, Logistic, SuccessModel, out_of_fold
 from routerllm.system import RouterLLM
 
 from .conftest import (
@@ -956,6 +956,56 @@ def test_gate_threshold_by_hand() -> None:
     kwh = np.array([[0.0, 0.1], [0.0, 0.2], [0.0, 0.2]])
     solved = np.array([[0, 1], [0, 1], [0, 1]], dtype=bool)
     assert gate_threshold(score, unverified, solved, kwh, 0.6) == 2.0
+
+
+def test_gate_threshold_counts_the_first_answer_of_an_escalated_problem() -> None:
+    """The first model's answer (0.5 kWh each) is paid for on every problem, escalated or
+    not: within 0.75 x 4 kWh = 3, the top one fits (1.5 + 1 = 2.5), the top two do not
+    (1.5 + 2 = 3.5), though they would (2.5) if an escalated problem's first answer were
+    left out."""
+    score, unverified = np.array([3.0, 2.0, 1.0]), np.ones(3, dtype=bool)
+    kwh = np.array([[0.5, 1.0], [0.5, 1.0], [0.5, 2.0]])
+    solved = np.array([[0, 1], [0, 1], [0, 1]], dtype=bool)
+    assert gate_threshold(score, unverified, solved, kwh, 0.75) == 3.0
+
+
+def test_gate_threshold_never_escalates_a_verified_answer_whatever_its_score() -> None:
+    """A verified answer scored 5, above the three unverified ones, stays with the first
+    model: within 0.5 x 5 kWh = 2.5, the top two unverified (2 kWh) go up and 3 are
+    solved. Were the verified one escalated with them (3 kWh) it would not fit, and the
+    threshold would rise to 3 (the top one and the verified one, 2 solved)."""
+    score = np.array([3.0, 2.0, 1.0, 5.0])
+    unverified = np.array([True, True, True, False])
+    kwh = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 2.0], [0.0, 1.0]])
+    solved = np.array([[0, 1], [0, 1], [0, 1], [1, 1]], dtype=bool)
+    assert gate_threshold(score, unverified, solved, kwh, 0.5) == 2.0
+
+
+def test_the_energy_models_floor_is_a_tenth_of_the_fitted_mean() -> None:
+    """kWh = answer tokens exactly, mean 4: the fit gives 2 for 2 answer tokens, and for
+    none the floor, 0.4, not 0."""
+    model = EnergyModel.fit(
+        np.array([[5.0, 1], [3, 2], [8, 3], [1, 10]]), np.array([1.0, 2, 3, 10])
+    )
+    assert model.floor == pytest.approx(0.4)
+    np.testing.assert_allclose(model(np.array([[0.0, 0], [0, 2]])), [0.4, 2.0])
+
+
+def test_out_of_fold_predictions_never_see_their_own_problem() -> None:
+    """Six problems in 3 folds: each is predicted by a model fitted on the 4 others."""
+    seen = out_of_fold(np.arange(6), 3, 0, lambda fit_on, idx: np.array([[float(i in fit_on), len(fit_on)] for i in idx]))  # fmt: skip
+    np.testing.assert_array_equal(seen, [[0.0, 4.0]] * 6)
+
+
+def test_the_success_map_is_fitted_on_the_unverified_answers() -> None:
+    """Among unverified answers the heavy model solves 46 % (75 % over all problems): the
+    map's out-of-fold predictions average what it solves there (a logistic regression's
+    intercept balances its fitted chances), not the rate over all problems."""
+    p = _problems(200, 4)
+    u = p["unverified"]
+    _, oof = SuccessModel.fit(p["states"], p["solved"][:, 1], u, 4, 0)
+    assert p["solved"][u, 1].mean() == pytest.approx(0.4565, abs=1e-4)
+    assert oof[u].mean() == pytest.approx(p["solved"][u, 1].mean(), abs=1e-3)
 
 
 def _hand_made_gate(check_kwh: float = 0.0) -> EscalationGate:
