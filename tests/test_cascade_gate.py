@@ -411,3 +411,35 @@ def test_the_quality_routers_gate_never_reads_an_unmeasured_answers_stored_energ
     assert about["gate"]["predictor"] == "the quality router, from the prompt's embedding"
     assert np.array_equal(seen[0][0], seen[1][0])
     assert seen[0][1] == pytest.approx(seen[1][1])
+
+
+def test_each_folds_threshold_is_chosen_with_its_own_overhead(tiny_config: AppConfig) -> None:
+    """Fold 0 told its checks cost nothing, fold 1 that they cost 1 kWh a problem (far over
+    0.7 x the heavy model's 4e-5 kWh a problem): fold 1 escalates nothing (no threshold),
+    fold 0 keeps one; were fold 0's overhead read for both, both would have one."""
+    p = _problems()
+    prompts = [f"task {i}" for i in range(len(p["scores"]))]
+    with RouterLLM(tiny_config) as system:
+        gate = budget_gate(system, prompts, p["scores"], p["energy"], MODELS, *MODELS, 2, 0, None,
+                           0.7, p["tokens"], p["states"])  # fmt: skip
+        allowed, _, about = gate(p["unverified"], [0.0, 1.0])
+    first, second = about["gate"]["thresholds"]
+    assert first is not None and second is None
+    assert not allowed[gate.fold == 1].any() and allowed[gate.fold == 0].any()
+
+
+def test_a_test_problem_scored_exactly_at_its_folds_threshold_is_escalated(
+    tiny_config: AppConfig,
+) -> None:
+    """The heavy model solves every problem and every answer has the same tokens: every
+    score is 1 / the same expected kWh, the threshold that score (escalating every
+    unverified training answer spends 0.25 + 0.5 of the heavy model's energy, within
+    1.0), and each test fold's unverified answers, scored exactly at it, go up (>=, as
+    the served gate decides)."""
+    p = _problems()
+    p["scores"][:, 1] = 1.0
+    p["tokens"][:] = [100.0, 200.0]
+    with RouterLLM(tiny_config) as system:
+        escalated, about = _gate(system, p, 1.0)
+    assert all(t is not None for t in about["thresholds"])
+    assert np.array_equal(escalated, p["unverified"])

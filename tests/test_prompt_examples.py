@@ -257,6 +257,53 @@ def test_cascade_pays_for_both_generations_of_an_escalated_problem(
     }
 
 
+def test_cascade_that_escalates_every_problem_still_loads_the_first_model(
+    tiny_config: AppConfig,
+) -> None:
+    """Both answers of m fail their examples and go to h: no answer of m is kept, but m
+    was loaded to make them, so its load is paid with h's, and both generations of each."""
+    problems = [p for p in load_humaneval() if p.task_id in ("HumanEval/0", "HumanEval/2")]
+    completions = {p.task_id: "    return None\n" for p in problems}
+    outcomes = {
+        m: {p.task_id: Outcome(m == "h", 1.0, kwh, 1e-7, 10, "x") for p in problems}
+        for m, kwh in (("m", 1e-6), ("h", 5e-6))
+    }
+    loads = {"m": (0.5, 1e-7, 5e-8), "h": (3.0, 2e-6, 1e-6)}
+    with RouterLLM(tiny_config) as system:
+        r = cascade(system, problems, completions, "m", "h", outcomes, loads)
+    assert r.choices == ["h", "h"] and r.passed == [True, True]
+    assert r.load_kwh == pytest.approx(1e-7 + 2e-6) and r.load_s == pytest.approx(3.5)
+    assert r.gen_kwh == pytest.approx(2 * (1e-6 + 5e-6))
+    assert r.gen_co2 == pytest.approx(4 * 1e-7) and r.gen_s == pytest.approx(4.0)
+
+
+def test_a_gate_that_allows_a_passed_answer_does_not_escalate_it(
+    tiny_config: AppConfig,
+) -> None:
+    """The gate's fold predictors score every problem, a verified one too: HumanEval/0's
+    answer (its canonical solution) passes its examples and stays with m though the
+    gate allows it; HumanEval/2's fails and goes up."""
+    p0, p2 = (p for p in load_humaneval() if p.task_id in ("HumanEval/0", "HumanEval/2"))
+    completions = {p0.task_id: p0.canonical_solution, p2.task_id: "    return 0\n"}
+    outcomes = {
+        m: {p.task_id: Outcome(True, 1.0, kwh, 1e-7, 10, "x") for p in (p0, p2)}
+        for m, kwh in (("m", 1e-6), ("h", 5e-6))
+    }
+
+    def decide(
+        unverified: np.ndarray, overhead_kwh: list[float]
+    ) -> tuple[np.ndarray, tuple[float, float, float], dict]:
+        assert unverified.tolist() == [False, True]
+        return np.array([True, True]), (0.0, 0.0, 0.0), {}
+
+    train = FirstAnswers(np.full(2, -1), np.full(2, 1e-6), np.ones(2), np.ones(2, bool))
+    gate = Gate(np.zeros(2, dtype=int), 1, decide, (Checks(2, 1.0, 6e-9, 3e-9, True), train))
+    with RouterLLM(tiny_config) as system:
+        r = cascade(system, [p0, p2], completions, "m", "h", outcomes, {}, gate, "gated")
+    assert r.choices == ["m", "h"]
+    assert r.gen_kwh == pytest.approx(2e-6 + 5e-6)
+
+
 def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
     tiny_config: AppConfig,
 ) -> None:
