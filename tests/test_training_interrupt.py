@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -202,3 +204,37 @@ def test_a_second_ctrl_c_as_the_first_is_handled_still_names_the_saved_epochs(
         f"interrupted: epochs 1-2 are saved in {checkpoint}; rerun the same command with "
         "--resume to continue after epoch 2"
     )
+
+
+FULL_DISK_TRAIN = """
+import resource, sys
+from routerllm.cli import main
+
+# no file may grow past 4 KiB, as on a nearly full disk: the first checkpoint (some
+# 20 KiB) cannot be written
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_checkpoint_the_disk_has_no_room_for_is_one_line_naming_it(tmp_path: Path) -> None:
+    """``routerllm train --out DIR`` on a full disk ended in two tracebacks of torch's zip
+    writer ("RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 128
+    vs 0"), which named neither the file nor the disk. It is one line naming the
+    checkpoint and the reason, and no staged copy is left behind."""
+    from .conftest import cli_in_process
+
+    data = tmp_path / "data"
+    assert cli_in_process("generate-data", "--out", str(data), "--n", "40").returncode == 0
+    out = tmp_path / "router"
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_TRAIN, "train", "--data", str(data), "--out", str(out),
+         "--encoder", "hashing", "--epochs", "1"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    checkpoint = out / "checkpoints" / "checkpoint.pt"
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot save the training checkpoint {checkpoint}: file too large"), last  # fmt: skip
+    assert not list((out / "checkpoints").iterdir())  # neither a checkpoint nor a staged copy

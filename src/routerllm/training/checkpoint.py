@@ -87,8 +87,18 @@ def copy_state(module: nn.Module) -> dict[str, Tensor]:
 
 
 def _write_atomically(payload: dict[str, Any], path: Path) -> None:
-    with written_atomically(path) as tmp:  # a reader never sees half a checkpoint
-        torch.save(payload, tmp)
+    try:
+        # staged, so a reader never sees half a checkpoint; written through a Python file:
+        # torch's own writer, given a path, says a full disk as a RuntimeError of its zip
+        # code ("unexpected pos 128 vs 0"), not the OSError
+        with written_atomically(path) as tmp, tmp.open("wb") as f:
+            torch.save(payload, f)
+    except OSError as e:
+        reason = e.strerror.lower() if e.strerror else str(e)
+        raise RouterLLMError(
+            f"cannot save the training checkpoint {path}: {reason} (the checkpoint before "
+            f"it, if any, is kept)"
+        ) from e
 
 
 #: What to do with a checkpoint that cannot be resumed from.
