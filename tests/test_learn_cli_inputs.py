@@ -1211,3 +1211,31 @@ def test_a_named_pipe_where_a_folder_goes_is_named_as_one(
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "config.yaml", "d.json", "models.json", "outcomes.json", "pipe"
     ]  # fmt: skip
+
+
+NEARLY_FULL_DISK = """
+import resource, sys
+from routerllm.cli import main
+
+# no file may grow past 4 KiB, as on a nearly full disk: a PNG of the curves cannot be written
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_plot_the_disk_has_no_room_for_is_said_naming_it(tmp_path: Path) -> None:
+    """``eval-routing --plot PNG`` on a full disk said only "error: [Errno 28] No space
+    left on device", naming no file, after the routers were trained and scored: which of
+    the files did it mean? The line names the plot; no part of one is left."""
+    data = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    png, before = tmp_path / "curves.png", sorted(tmp_path.iterdir())
+    proc = subprocess.run(
+        [sys.executable, "-c", NEARLY_FULL_DISK, "eval-routing", "--data", str(data),
+         "--encoder", "hashing", "--routers", "quality", "--plot", str(png)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot write the plot {png}: file too large"), last
+    assert sorted(tmp_path.iterdir()) == before  # neither a plot nor a staged copy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from routerllm.eval.curves import OperatingPoint, check_points, router_curve
 from routerllm.eval.routing_metrics import References
@@ -28,6 +29,18 @@ def check_png_path(path: str | Path, what: str = "the plot") -> Path:
     if (above := file_in_the_way(out.parent)) is not None:
         raise RouterLLMError(f"{what} {out} is under {above}, which is {what_is(above)}")
     return out
+
+
+def save_png(fig: Any, out: Path, dpi: float | str = "figure") -> None:
+    """``fig`` written to ``out`` as a PNG, whole or not at all (a Ctrl-C part-way leaves
+    the plot there before); a write that fails (a full disk) is said naming the plot:
+    matplotlib's OSError names no file ("[Errno 28] No space left on device")."""
+    try:
+        with written_atomically(out) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    except OSError as e:
+        reason = e.strerror.lower() if e.strerror else str(e)
+        raise RouterLLMError(f"cannot write the plot {out}: {reason}") from e
 
 
 def require_matplotlib(plot: str, remedy: str) -> None:
@@ -130,6 +143,5 @@ def plot_quality_cost(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    with written_atomically(out) as tmp:  # Ctrl-C part-way leaves the plot there before
-        fig.savefig(tmp, format="png")
+    save_png(fig, out)
     return out

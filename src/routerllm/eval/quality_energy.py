@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from routerllm.eval.humaneval_run import CASCADE, GATED_CASCADE
+from routerllm.eval.plots import save_png
 from routerllm.exceptions import missing_dependency
-from routerllm.files import written_atomically
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -109,8 +109,7 @@ def plot_curve(
 ) -> None:
     """:func:`curve_figure` written to ``path`` as a PNG, whole or not at all."""
     fig = curve_figure(curve, rows, rule, mix_line)
-    with written_atomically(path) as tmp:  # Ctrl-C part-way leaves the plot there before
-        fig.savefig(tmp, dpi=DPI, format="png")
+    save_png(fig, path, DPI)
 
 
 def curve_figure(
