@@ -23,7 +23,8 @@ Saved with ``Router.save``: ``config.json`` (constructor options) and
 tokenizer comes back from the encoder spec, which fine-tuning does not change);
 ``config.json`` records the sha256 of the encoder's files it learned on (frozen: all;
 full: the tokenizer and settings), and a load where they changed is refused
-(``encoder_weights``). torch is imported only when the router first needs its network.
+(``encoder_weights``). torch is imported only when the router first needs its network
+(``classifier_network``: the torch side).
 """
 
 from __future__ import annotations
@@ -38,19 +39,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from routerllm.checks import FLOAT32_MAX, is_integer, list_of
+from routerllm.checks import is_integer, list_of
 from routerllm.config import TIER_ORDER
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt
 from routerllm.encoders.base import Encoder, check_texts, create_encoder
-from routerllm.exceptions import (
-    DataError,
-    ModelUnavailableError,
-    RouterLLMError,
-    missing_dependency,
-    one_line,
-)
+from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import CandidateModel, Router
 from routerllm.routers.class_routes import class_reason, class_routes
+from routerllm.routers.classifier_network import (
+    check_device,
+    hf_source,
+    load_transformer,
+    load_weights,
+    pool,
+    torch_module,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -64,46 +67,6 @@ MODES = ("frozen", "full")
 POOLINGS = ("mean", "cls")
 #: Tokens a prompt keeps in full mode when neither the router nor training gives a cut-off.
 DEFAULT_MAX_LENGTH = 512
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:
-        raise missing_dependency("torch", "hf", e) from e
-    return torch
-
-
-def _check_device(device: str) -> None:
-    """A clear error for a device torch cannot put the network on here (a typo, or
-    ``cuda`` on a machine without a GPU)."""
-    torch = _torch()
-    try:
-        torch.zeros(1, device=device).cpu()
-    except (RuntimeError, AssertionError, NotImplementedError, TypeError, ValueError) as e:
-        raise RouterLLMError(
-            f"device {device!r} cannot be used here ({one_line(e)}); give 'cpu', 'cuda' on a "
-            f"machine with a GPU, or no device (the router takes a GPU where there is one)"
-        ) from e
-
-
-def hf_source(spec: str) -> tuple[str, bool]:
-    """(``from_pretrained`` argument, local_files_only) for an encoder spec full mode can fine-tune."""
-    from routerllm.encoders.hf import parse_model_options
-    from routerllm.hf_hub import locate_model
-
-    if spec == "minilm":
-        from routerllm.encoders.minilm import minilm_dir
-
-        return str(minilm_dir()), True
-    kind, _, arg = spec.partition(":")
-    if kind == "hf" and arg:
-        name, local_only, _ = locate_model(parse_model_options(arg)[0])
-        return name, local_only
-    raise RouterLLMError(
-        f"mode='full' fine-tunes a transformers encoder: use encoder='minilm' or "
-        f"'hf:<id or path>', not {spec!r} (or use mode='frozen')"
-    )
 
 
 class EmbeddingClassifierRouter(Router):
@@ -195,7 +158,7 @@ class EmbeddingClassifierRouter(Router):
         for c, (m, _) in enumerate(self.routes):
             self._class_matrix[c, m] = 1.0
         if device is not None:
-            _check_device(device)  # now, not at the first prompt routed
+            check_device(device)  # now, not at the first prompt routed
         self._device = device
         self._net: torch.nn.ModuleDict | None = None
         self._tokenizer: Any = None
@@ -213,16 +176,16 @@ class EmbeddingClassifierRouter(Router):
     @property
     def device(self) -> str:
         if self._device is None:
-            self._device = "cuda" if _torch().cuda.is_available() else "cpu"
+            self._device = "cuda" if torch_module().cuda.is_available() else "cpu"
         return self._device
 
     def network(self) -> torch.nn.ModuleDict:
         """The torch modules (``encoder`` in full mode, ``dropout``, ``head``), built once."""
         if self._net is None:
-            torch = _torch()
+            torch = torch_module()
             parts: dict[str, Any] = {}
             if self.mode == "full":
-                parts["encoder"] = self._load_transformer()
+                self._tokenizer, parts["encoder"] = load_transformer(self.spec)
                 dim = int(parts["encoder"].config.hidden_size)
             else:
                 dim = int(self.encoder.dim)
@@ -234,26 +197,6 @@ class EmbeddingClassifierRouter(Router):
             self._net = torch.nn.ModuleDict(parts).to(self.device).eval()
         return self._net
 
-    def _load_transformer(self) -> Any:
-        try:
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError as e:
-            raise missing_dependency("transformers", "hf", e) from e
-        from routerllm.encoders.hf import text_encoder
-
-        source, local_only = hf_source(self.spec)
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-            model = AutoModel.from_pretrained(source, local_files_only=local_only)
-        except ImportError:
-            raise
-        except Exception as e:  # missing or corrupt files: OSError, SafetensorError...
-            raise ModelUnavailableError(
-                f"cannot load encoder {source!r} ({one_line(e)}); give a local path or a hub "
-                f"id in the Hugging Face cache"
-            ) from e
-        return text_encoder(model).float()
-
     def _forward(self, inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, pooled features) for a collated batch."""
         net = self.network()
@@ -262,15 +205,11 @@ class EmbeddingClassifierRouter(Router):
         else:
             batch = {k: v.to(self.device) for k, v in inputs.items()}
             hidden = net["encoder"](**batch).last_hidden_state
-            if self.pooling == "cls":
-                features = hidden[:, 0]
-            else:
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                features = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            features = pool(hidden, batch["attention_mask"], self.pooling)
         return net["head"](net["dropout"](features)), features
 
     def _stack(self, rows: Sequence[np.ndarray]) -> torch.Tensor:
-        return _torch().from_numpy(np.stack(rows).astype(np.float32, copy=False))
+        return torch_module().from_numpy(np.stack(rows).astype(np.float32, copy=False))
 
     def _tokenize(self, texts: Sequence[str], max_length: int) -> Any:
         from routerllm.encoders.hf import token_limit
@@ -407,7 +346,7 @@ class EmbeddingClassifierRouter(Router):
         prompts = check_texts(prompts, size, "prompts")
         if not prompts:
             return np.zeros((0, self.num_classes))
-        torch = _torch()
+        torch = torch_module()
         items, collate = self._inputs(prompts, self.max_length)
         self.network().eval()
         rows = []
@@ -457,35 +396,7 @@ class EmbeddingClassifierRouter(Router):
         return {k: v.detach().cpu().numpy() for k, v in self.network().state_dict().items()}
 
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        torch = _torch()
-        net = self.network()
-        # NaN weights load into torch without a word, and every prompt then goes to class 0;
-        # so do float64 ones past float32's range (its weights' type), which become inf
-        numbers = {k: v for k, v in arrays.items() if v.dtype.kind in "fc"}
-        if bad := [
-            k
-            for k, v in numbers.items()
-            if not np.isfinite(v).all() or np.abs(v).max(initial=0.0) > FLOAT32_MAX
-        ]:
-            raise RouterLLMError(
-                f"saved weights hold values that are not finite numbers ({', '.join(bad)}): "
-                f"train the router again"
-            )
-        head, width = arrays.get("head.weight"), net["head"].in_features
-        if head is not None and head.ndim == 2 and head.shape[1] != width:
-            what = "embeddings" if self.mode == "frozen" else "hidden states"
-            raise RouterLLMError(
-                f"saved weights are for {head.shape[1]}-wide {what}, but encoder {self.spec!r} "
-                f"gives {width}-wide ones: name the encoder they were trained with, or train the "
-                f"router again"
-            )
-        try:
-            net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in arrays.items()})
-        except (RuntimeError, TypeError, ValueError) as e:
-            raise RouterLLMError(
-                f"saved weights do not fit a {self.mode}-mode classifier on encoder "
-                f"{self.spec!r}: {one_line(e)}"
-            ) from e
+        load_weights(self.network(), arrays, self.mode, self.spec)
         self._trained = True
         self._last_probs = {}
 
