@@ -169,8 +169,11 @@ def test_an_embedding_cache_file_that_is_a_named_pipe_or_a_device_is_refused(
     from routerllm.encoders.cache import DB_NAME, EmbeddingCache
 
     cache = tmp_path / "cache"
-    EmbeddingCache("hashing", cache).put_many(["a"], np.ones((1, 4)))
-    copies = odd_copies(cache, [DB_NAME, f"{DB_NAME}-wal"], tmp_path)
+    # kept open while it is copied: its -wal and -shm are there to copy, and no garbage
+    # collection closes it half-way (its last close removes both: the copy failed on them)
+    with EmbeddingCache("hashing", cache) as written:
+        written.put_many(["a"], np.ones((1, 4)))
+        copies = odd_copies(cache, [DB_NAME, f"{DB_NAME}-wal"], tmp_path)
     load = 'from routerllm.encoders.cache import EmbeddingCache\ndef load(path):\n    EmbeddingCache("hashing", path).get_many(["a"])'  # fmt: skip
     errors = load_errors(load, list(copies))
     assert_refused(errors, copies)
