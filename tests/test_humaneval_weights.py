@@ -15,6 +15,7 @@ import time
 from contextlib import AbstractContextManager, closing
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -41,6 +42,10 @@ from .conftest import (
 )
 from .test_gate import UNCHECKABLE, _cheap_to_escalate, _state_width, gated_run_of_own_medium
 
+#: a run's answers of 8 tokens, not its code style's 512: which weights made them is what
+#: is tested, not what they say (tiny-light wrote hundreds of tokens a problem)
+FEW_TOKENS: dict[str, Any] = {"style_overrides": {"max_new_tokens": 8}, "progress": False}
+
 
 def _light_at(config: AppConfig, path: Path) -> AppConfig:
     """``config`` with its light model's GGUF at ``path`` (a copy of the tiny one)."""
@@ -55,21 +60,21 @@ def test_stored_answers_of_a_model_file_changed_in_place_are_not_reused(
 ) -> None:
     light = tmp_path / "light.gguf"
     config, out = _light_at(tiny_config, light), tmp_path / "he"
-    run_experiment(config, out, systems=["direct-light"], limit=1, progress=False)
+    run_experiment(config, out, systems=["direct-light"], limit=1, **FEW_TOKENS)
     gguf_with_other_weights(light)  # same path, same size, other answers
     before = (out / "results.sqlite").read_bytes()
     with pytest.raises(RouterLLMError, match=f"'tiny-light' .*other weights.*{light}"):
-        run_experiment(config, out, systems=["direct-light"], limit=1, progress=False)
+        run_experiment(config, out, systems=["direct-light"], limit=1, **FEW_TOKENS)
     assert (out / "results.sqlite").read_bytes() == before
     # Nor reported by a run that does not need it, as another file's answers are not.
-    heavy = run_experiment(config, out, systems=["direct-heavy"], limit=1, progress=False)
+    heavy = run_experiment(config, out, systems=["direct-heavy"], limit=1, **FEW_TOKENS)
     assert heavy["models"] == ["tiny-heavy"]
     assert load_outcomes(out / "outcomes" / "humaneval.json").models == ["tiny-heavy"]
     # The same weights again (a reinstall, a copy back: another inode and time) are its own.
     light.unlink()
     shutil.copyfile(tiny_gguf_path(), light)
     again = run_experiment(config, out, systems=["direct-light", "direct-heavy"], limit=1,
-                           progress=False)  # fmt: skip
+                           **FEW_TOKENS)  # fmt: skip
     assert again["models"] == ["tiny-light", "tiny-heavy"]
     store = ResultStore(out / "results.sqlite", read_only=True)
     try:
