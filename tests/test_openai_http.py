@@ -174,6 +174,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 STUB_REQUEST = 'def add(a, b):\n    """Add two numbers.\n    >>> add(2, 3)\n    5\n    """\n'
 """A function stub whose example tiny-light's answer fails: the cascade escalates it."""
+#: STUB_REQUEST with 2 tokens for tiny-light's answer: too few for any to pass its example.
+#: A stub's code style asks 512, and tiny-light wrote 458 of them before the step tested.
+STUB_ASKED = GenerationRequest(STUB_REQUEST, max_new_tokens=2)
 
 
 def _cascade_to_remote(stub: Stub, tmp_path: Path, **remote: Any) -> RouterLLM:
@@ -718,7 +721,7 @@ def test_a_failed_remote_escalation_keeps_the_answering_models_own_method(
 
     stub.default_post = error_reply(500, "GPU on fire")
     with _cascade_to_remote(stub, tmp_path, max_retries=0) as system:
-        result = system.generate(STUB_REQUEST, model="tiny-light")
+        result = system.generate(STUB_ASKED, model="tiny-light")
         assert result.model == "tiny-light" and "escalated to remote, which failed" in result.reason  # fmt: skip
         (row,) = system.log.records()
         assert row.escalated["llm_inference"].method == "estimate:per-token"
@@ -911,7 +914,7 @@ def test_a_cascade_pays_for_the_tokens_its_failed_remote_step_was_billed(
     })  # fmt: skip
     prices = {"cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0, "energy_per_token_kwh": 1e-6}  # fmt: skip
     with _cascade_to_remote(stub, tmp_path, **prices) as system:
-        result = system.generate(STUB_REQUEST, model="tiny-light")
+        result = system.generate(STUB_ASKED, model="tiny-light")
         assert result.model == "tiny-light" and "escalated to remote, which failed" in result.reason  # fmt: skip
         (row,) = system.log.records()
     assert result.cost_usd == row.cost_usd == pytest.approx((5 * 1.0 + 7 * 2.0) / 1e6)
@@ -2188,8 +2191,8 @@ def test_an_answer_kept_after_a_failed_escalation_is_not_served_from_the_cache(
         cache={"enabled": True},  # fmt: skip
     )
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:
-        first = system.generate(STUB_REQUEST, model="tiny-light")
+        first = system.generate(STUB_ASKED, model="tiny-light")
         assert "escalated to remote, which failed" in first.reason
         stub.default_post = completion_reply("def add(a, b):\n    return a + b")  # back
-        again = system.generate(STUB_REQUEST, model="tiny-light")
+        again = system.generate(STUB_ASKED, model="tiny-light")
     assert not again.cached_from and again.model == "remote", again.reason

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from routerllm.backends.base import GenerationRequest
 from routerllm.config import load_config
 from routerllm.system import RouterLLM
 
@@ -20,7 +19,7 @@ from .conftest import tiny_config_dict, tiny_model, write_config
 from .test_endpoint_context import listing, llama_server_entry, vllm_entry
 from .test_endpoint_info import tgi_entry, tgi_info
 from .test_openai_http import (
-    STUB_REQUEST,
+    STUB_ASKED,
     Stub,
     completion_reply,
     http_model_dict,
@@ -32,9 +31,6 @@ from .test_openai_http import (
 PROMPT_TOKENS = 55
 FAILED = "tiny-light's answer failed 1 of the request's 1 examples"
 ANSWER = "def add(a, b):\n    return a + b"
-#: STUB_REQUEST with 2 tokens for tiny-light's answer: too few for any to pass its example.
-#: A stub's code style asks 512, and tiny-light wrote 458 of them: 130 s on loaded cores.
-REQUEST = GenerationRequest(STUB_REQUEST, max_new_tokens=2)
 
 
 def serve_as(stub: Stub, server: str, context: int) -> str:
@@ -76,7 +72,7 @@ def test_the_step_up_passes_an_endpoint_whose_context_cannot_hold_the_prompt(
     with serving_stub() as short, serving_stub() as long:
         field = serve_as(short, server, 40)
         with _cascade(tmp_path, short, long) as system:
-            result = system.generate(REQUEST, model="tiny-light")
+            result = system.generate(STUB_ASKED, model="tiny-light")
         assert result.model == "long", result.reason
         assert (
             f"{FAILED}, escalated to long (past short: the prompt, {PROMPT_TOKENS} tokens as "
@@ -93,7 +89,7 @@ def test_no_step_up_where_no_endpoints_context_holds_the_prompt(tmp_path: Path) 
         serve_as(short, "vllm", 30)
         serve_as(long, "tgi", PROMPT_TOKENS)
         with _cascade(tmp_path, short, long) as system:
-            result = system.generate(REQUEST, model="tiny-light")
+            result = system.generate(STUB_ASKED, model="tiny-light")
         assert result.model == "tiny-light", result.reason
         assert result.reason.endswith(
             f"{FAILED}, not escalated to short nor long: the prompt, {PROMPT_TOKENS} tokens "
@@ -109,7 +105,7 @@ def test_an_endpoint_without_a_context_is_held_to_its_configured_one(tmp_path: P
     configured for it (17) counts, as a local model's does."""
     with serving_stub() as short, serving_stub() as long:
         with _cascade(tmp_path, short, long, context_length=17) as system:
-            result = system.generate(REQUEST, model="tiny-light")
+            result = system.generate(STUB_ASKED, model="tiny-light")
         assert result.model == "long", result.reason
         assert (
             f"(past short: the prompt, {PROMPT_TOKENS} tokens as tiny-light read it, leaves no "
@@ -130,7 +126,7 @@ def test_an_endpoint_whose_context_is_not_known_short_is_asked(
         if listed is not None:
             serve_as(short, "vllm", listed)
         with _cascade(tmp_path, short, long) as system:
-            result = system.generate(REQUEST, model="tiny-light")
+            result = system.generate(STUB_ASKED, model="tiny-light")
             assert system._split_by_context(["short", "long"], 10_000) == ([], ["short", "long"])  # fmt: skip
         assert result.model == "short", result.reason
         assert f"{FAILED}, escalated to short" in result.reason and "past" not in result.reason
