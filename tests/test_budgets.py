@@ -1605,6 +1605,32 @@ def test_a_daily_budget_a_hair_from_its_kilogram_is_said_in_kilograms() -> None:
     assert said == "the daily CO2 budget is 100% spent (1 kg CO2 spent in the last 24 hours, of 1 kg CO2; budgets.co2_kg.daily)"  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("quantity", "value", "said"),
+    [
+        ("cost_usd", 2000.0, "$2,000"),  # 3 digits said "$2e+03"
+        ("cost_usd", 999.6, "$1,000"),  # rounded to 1000: "$1e+03"
+        ("cost_usd", 999.0, "$999"),
+        ("co2_kg", 1500.0, "1,500 kg CO2"),  # "1.5e+03 kg CO2"
+        ("co2_kg", 999.6, "1,000 kg CO2"),
+    ],  # fmt: skip
+)
+def test_amounts_from_a_thousand_up_are_written_out(quantity: str, value: float, said: str) -> None:  # fmt: skip
+    from routerllm.carbon.budget import amount
+
+    assert amount(quantity, value) == said
+
+
+def test_a_daily_dollar_budget_of_thousands_is_said_in_dollars() -> None:
+    """A daily budget of $2000 (a hosted API's bill), $1500 spent, read "($1.5e+03 spent
+    in the last 24 hours, of $2e+03": 3 significant digits in Python's general format turn
+    to an exponent from 1000 up; written out, "$1,500 ... of $2,000"."""
+    from routerllm.carbon.budget import WindowSpending
+
+    said = WindowSpending("cost_usd", "daily", 2000.0, 1500.0).describe()
+    assert "$1,500 spent" in said and "of $2,000;" in said, said
+
+
 def test_the_loading_energy_is_the_mean_of_the_loads_that_happened() -> None:
     """Loads of 1e-4, 2e-4 and 6e-4 kWh (and a request that loaded nothing): their mean
     is 3e-4 kWh; their median, 2e-4, would underprice a model whose loads vary."""
