@@ -123,7 +123,7 @@ def test_models_shows_the_context_an_endpoint_gives_where_it_is_shorter(tmp_path
     }, seen
 
 
-def _two_endpoints(tmp_path: Path, short_url: str, long_url: str) -> RouterLLM:
+def two_endpoints(tmp_path: Path, short_url: str, long_url: str) -> RouterLLM:
     """A system routing to the smallest model: ``short`` (configured for 32768 tokens)
     and, larger, ``long`` (8192), each its own endpoint; carbon tracking off."""
     models = [
@@ -147,7 +147,7 @@ def test_a_prompt_over_an_endpoints_own_context_goes_to_a_model_with_a_longer_on
         short.models_reply = listing(vllm_entry("tiny", 2048))
         short.default_post = error_reply(400, VLLM_TOO_LONG)
         long.default_post = completion_reply("from long")
-        with _two_endpoints(tmp_path, short.base_url, long.base_url) as system:
+        with two_endpoints(tmp_path, short.base_url, long.base_url) as system:
             result = system.generate("word " * 3000)
         assert result.model == "long" and result.text == "from long", result.reason
         assert "too long for short's context of 2048 tokens: sent to long" in result.reason
@@ -165,7 +165,7 @@ def test_a_larger_model_whose_endpoint_gives_no_longer_a_context_is_not_asked(
         short.default_post = error_reply(400, VLLM_TOO_LONG)
         long.models_reply = listing(vllm_entry("tiny", 2048))
         refused = pytest.raises(ContextLengthError, match="maximum context length is 2048")
-        with _two_endpoints(tmp_path, short.base_url, long.base_url) as system, refused as e:
+        with two_endpoints(tmp_path, short.base_url, long.base_url) as system, refused as e:
             system.generate("word " * 3000)
         assert str(e.value).endswith(
             "; no larger model's context is longer (long: 2048 tokens, its endpoint's "

@@ -14,12 +14,10 @@ from typing import Any
 import pytest
 
 from routerllm.backends.openai_answer import ListedContext
-from routerllm.config import load_config
 from routerllm.exceptions import ContextLengthError
-from routerllm.system import RouterLLM
 
 from .conftest import cli_in_process, tiny_config_dict, write_config
-from .test_endpoint_context import listing, vllm_entry
+from .test_endpoint_context import listing, two_endpoints, vllm_entry
 from .test_openai_http import (
     Reply,
     completion_reply,
@@ -152,19 +150,6 @@ def test_info_is_read_where_the_server_has_no_models_listing() -> None:
         assert backend.endpoint_context() == ListedContext(1001, "max_total_tokens", "/info")
 
 
-def _two_endpoints(tmp_path: Path, short_url: str, long_url: str) -> RouterLLM:
-    """A system routing to the smallest model: ``short`` (configured for 32768 tokens)
-    and, larger, ``long`` (8192), each its own endpoint; carbon tracking off."""
-    models = [
-        http_model_dict("short", short_url, tier="light", params_b=1.0, context_length=32768),
-        http_model_dict("long", long_url, tier="heavy", params_b=7.0, context_length=8192),
-    ]
-    data = tiny_config_dict(
-        tmp_path, models=models, router={"name": "smallest"}, carbon={"enabled": False}
-    )
-    return RouterLLM(load_config(write_config(tmp_path, data)))
-
-
 @pytest.mark.parametrize(
     "refusal",
     [
@@ -187,7 +172,7 @@ def test_a_prompt_tgi_refuses_as_too_long_goes_to_a_model_with_a_longer_context(
         short.info_reply = json_reply(200, tgi_info(max_input_tokens=2047, max_total_tokens=2048))
         short.default_post = tgi_refusal(refusal)
         long.default_post = completion_reply("from long")
-        with _two_endpoints(tmp_path, short.base_url, long.base_url) as system:
+        with two_endpoints(tmp_path, short.base_url, long.base_url) as system:
             result = system.generate("word " * 3000)
         assert result.model == "long" and result.text == "from long", result.reason
         assert "too long for short's context of 2048 tokens: sent to long" in result.reason
@@ -205,7 +190,7 @@ def test_a_larger_tgi_whose_info_gives_no_longer_a_context_is_not_asked(
             stub.info_reply = json_reply(200, tgi_info(max_input_tokens=2047, max_total_tokens=2048))  # fmt: skip
         short.default_post = tgi_refusal(TGI_INPUT_TOO_LONG)
         refused = pytest.raises(ContextLengthError, match="must have less than 2047 tokens")
-        with _two_endpoints(tmp_path, short.base_url, long.base_url) as system, refused as e:
+        with two_endpoints(tmp_path, short.base_url, long.base_url) as system, refused as e:
             system.generate("word " * 3000)
         assert str(e.value).endswith(
             "; no larger model's context is longer (long: 2048 tokens, its endpoint's "
