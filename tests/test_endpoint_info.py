@@ -197,3 +197,24 @@ def test_a_larger_tgi_whose_info_gives_no_longer_a_context_is_not_asked(
             "max_total_tokens, under the configured 8192)"
         ), str(e.value)
         assert (len(short.posts), len(long.posts)) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "limit"), [(TGI_INPUT_TOO_LONG, 2047), (TGI_TOTAL_TOO_LONG, 2048)]
+)
+def test_a_tgi_refusal_without_its_info_goes_by_the_limit_it_states(
+    tmp_path: Path, refusal: str, limit: int
+) -> None:
+    """``short``'s TGI behind a gateway that forwards only /v1 (its /info: 404), so its
+    context is the configured 32768: a prompt it refuses as over its 2047/2048 tokens,
+    which its 422 states, goes to ``long`` (8192). It was held to the configured 32768,
+    and the request failed with "no larger model's context is longer"."""
+    with serving_stub() as short, serving_stub() as long:
+        short.models_reply = listing(tgi_entry("tiny"))
+        short.default_post = tgi_refusal(refusal)
+        long.default_post = completion_reply("from long")
+        with two_endpoints(tmp_path, short.base_url, long.base_url) as system:
+            result = system.generate("word " * 3000)
+        assert result.model == "long" and result.text == "from long", result.reason
+        assert f"too long for short's context of {limit} tokens: sent to long" in result.reason
+        assert (len(short.posts), len(long.posts)) == (1, 1)

@@ -68,8 +68,9 @@ RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 REFUSED_STATUS = {400, 422}
 #: TGI's refusal (422) of a prompt too long for it, whose words do not say "context": over
 #: its max_input_tokens, or its answer's max_tokens with it over max_total_tokens (the
-#: backticks and "inputs" as TGI 1.x and later write them, "input tokens" as older ones)
-_TGI_TOO_LONG = re.compile(r"`?inputs?`? (must have less than \d+ tokens|tokens \+ `?max_new_tokens`? must be <=)")  # fmt: skip
+#: backticks and "inputs" as TGI 1.x and later write them, "input tokens" as older ones);
+#: the limit it states is the context that refused it (a prompt of as many is taken)
+_TGI_TOO_LONG = re.compile(r"`?inputs?`? (?:must have less than (\d+) tokens|tokens \+ `?max_new_tokens`? must be <= (\d+))")  # fmt: skip
 #: Still answered once the retries are spent, the errors that say "ask again later".
 _BUSY: dict[int, type[RateLimitedError]] = {429: RateLimitedError, 503: EndpointOverloadedError}
 
@@ -239,9 +240,11 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                         detail += f"; set base_url to {moved}"
                 else:
                     detail, param = error_detail(e, deadline, self._hide_key)
-                if e.code in REFUSED_STATUS and ("context" in detail.lower() or _TGI_TOO_LONG.search(detail)):  # fmt: skip
+                tgi = _TGI_TOO_LONG.search(detail) if e.code in REFUSED_STATUS else None
+                if e.code in REFUSED_STATUS and ("context" in detail.lower() or tgi):
                     raise ContextLengthError(
-                        f"model {self.name!r} rejected the prompt: {detail}"
+                        f"model {self.name!r} rejected the prompt: {detail}",
+                        context=self._stated_context(tgi),
                     ) from e
                 if e.code in REFUSED_STATUS:  # an option's value, say: the endpoint is up
                     message = (
@@ -300,3 +303,12 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
             log.info("%s: the request was cancelled while it waited to be asked again; not retried", self.name)  # fmt: skip
             return False
         return True
+
+    def _stated_context(self, tgi: re.Match[str] | None) -> int | None:
+        """The context a TGI refusal (``_TGI_TOO_LONG``) states, where its ``/info`` gave
+        none at the last availability check (a gateway that forwards only ``/v1``): else
+        the model is held to its configured context, longer than the one that refused it,
+        and no larger model is asked. Where ``/info`` gave one, that one is said."""
+        if tgi is None or self.endpoint_context() is not None:
+            return None
+        return int(tgi.group(1) or tgi.group(2))
