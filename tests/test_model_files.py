@@ -252,6 +252,22 @@ def test_an_assembled_model_cut_short_in_the_cache_is_assembled_again(
     assert path.read_bytes() == tiny_gguf.read_bytes()
 
 
+@pytest.mark.parametrize("kept", [0, 3])
+def test_an_assembled_model_cut_before_its_header_in_the_cache_is_assembled_again(
+    part_packages: tuple[list[str], str], cache: Path, tiny_gguf: Path, kept: int
+) -> None:
+    """The cache's assembled file cut to nothing (a copy of the cache interrupted as soon
+    as it made the file, a full disk): too short to hold GGUF's magic, its header tells
+    nothing, and it was taken as whole: every load failed on it, though the parts it is
+    made from are whole. It is made again, as one cut later is."""
+    names, _ = part_packages
+    src = GGUFSource(parts=names)
+    path = resolve_gguf(src, "m")
+    os.truncate(path, kept)
+    assert resolve_gguf(src, "m") == path
+    assert path.read_bytes() == tiny_gguf.read_bytes()
+
+
 def test_a_users_own_gguf_whose_sha256_differs_is_not_called_corrupt_to_delete(
     tmp_path: Path, tiny_gguf: Path
 ) -> None:

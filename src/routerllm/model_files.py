@@ -46,7 +46,7 @@ from routerllm.gguf_files import (
     split_files,
     splits_problem,
 )
-from routerllm.gguf_header import shortfall
+from routerllm.gguf_header import GGUF_MAGIC, shortfall
 from routerllm.path_checks import special_file_problem, special_kind
 from routerllm.paths import cache_root
 
@@ -251,6 +251,16 @@ def _whole(target: Path) -> bool:
     ``.source`` record matched, failing at every load though what it is made from is
     whole: it is made again. The header's read is cached per version of the file."""
     if not target.is_file():
+        return False
+    try:  # cut before its magic (0 bytes: the copy stopped as it made it), a header tells nothing
+        with target.open("rb") as f:
+            started = f.read(len(GGUF_MAGIC)) == GGUF_MAGIC
+    except OSError:  # gone meanwhile: made again
+        return False
+    if not started:
+        log.warning(
+            "%s in the model cache holds no GGUF header (cut short?); making it again", target
+        )
         return False
     if short := shortfall(target):
         log.warning("%s in the model cache is cut short (%s); making it again", target, short)
