@@ -1239,3 +1239,20 @@ def test_a_plot_the_disk_has_no_room_for_is_said_naming_it(tmp_path: Path) -> No
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot write the plot {png}: file too large"), last
     assert sorted(tmp_path.iterdir()) == before  # neither a plot nor a staged copy
+
+
+def test_a_router_the_disk_has_no_room_for_is_said_in_words(tmp_path: Path) -> None:
+    """``train --router knn --out DIR`` on a full disk said "cannot save the router to
+    DIR: [Errno 27] File too large" (on a full one "[Errno 28] No space left on device"):
+    Python's errno, where every other write that fails says the reason in words."""
+    data = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    out = tmp_path / "router"
+    proc = subprocess.run(
+        [sys.executable, "-c", NEARLY_FULL_DISK, "train", "--router", "knn", "--data",
+         str(data), "--encoder", "hashing", "--out", str(out)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == f"error: cannot save the router to {out}: file too large", last

@@ -21,6 +21,7 @@ from routerllm.exceptions import (
     OutputError,
     RouterLLMError,
     UnknownNameError,
+    os_reason,
 )
 from routerllm.progress import progress_style
 from routerllm.strict_json import json_text
@@ -363,8 +364,7 @@ class _NamedStdout:
 
 
 def _output_error(e: OSError) -> OutputError:
-    reason = e.strerror.lower() if e.strerror else str(e)
-    return OutputError(f"the output could not be written to stdout: {reason}")
+    return OutputError(f"the output could not be written to stdout: {os_reason(e)}")
 
 
 def _output_kept(args: argparse.Namespace) -> str:

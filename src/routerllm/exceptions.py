@@ -182,6 +182,13 @@ def one_line(error: BaseException) -> str:
     return " ".join(lines[:2]) + more
 
 
+def os_reason(error: OSError) -> str:
+    """Why a file operation failed, in words ("no space left on device", "file too
+    large"), for a message that names the file itself: ``str`` of an ``OSError`` without
+    its file name reads "[Errno 28] No space left on device"."""
+    return error.strerror.lower() if error.strerror else str(error)
+
+
 #: The module a dependency is imported as, where it is not its pip name.
 _IMPORTED_AS = {"scikit-learn": "sklearn", "llama-cpp-python": "llama_cpp"}
 

@@ -30,7 +30,7 @@ from routerllm.eval.pass_at_k import oracle_pass_at_1
 from routerllm.eval.quality_energy import DPI, above_mix, curve_figure
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import RouterLLMError, os_reason
 from routerllm.files import publish, staged
 from routerllm.path_checks import file_in_the_way, what_is
 from routerllm.routers.outcome import DEFAULT_ENCODER
@@ -257,7 +257,7 @@ def _write_together(
                 write(tmp)
             except OSError as e:
                 raise RouterLLMError(
-                    f"the report could not be written to {target}: {_reason(e)}; the answers "
+                    f"the report could not be written to {target}: {os_reason(e)}; the answers "
                     f"are stored in {store} and the report there before is as it was: run the "
                     f"same command again once it can be written (nothing is generated again)"
                 ) from e
@@ -279,10 +279,6 @@ def _write_together(
                     target.unlink(missing_ok=True)
                 except OSError as e:
                     raise RouterLLMError(_part_way(target, e, done, [], store, removal=True)) from e
-
-
-def _reason(error: OSError) -> str:
-    return error.strerror.lower() if error.strerror else str(error)
 
 
 def _part_way(
@@ -313,7 +309,7 @@ def _part_way(
         else (f"the report could not be written to {target}", "written")
     )
     return (
-        f"{failed}: {_reason(error)}; {said}: run the same command again once "
+        f"{failed}: {os_reason(error)}; {said}: run the same command again once "
         f"{target.relative_to(out)} can be {can} (the answers are stored in {store}; nothing "
         f"is generated again)"
     )

@@ -13,6 +13,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     cannot_import,
     missing_dependency,
+    os_reason,
 )
 from routerllm.files import written_atomically
 from routerllm.path_checks import file_in_the_way, what_is
@@ -39,8 +40,7 @@ def save_png(fig: Any, out: Path, dpi: float | str = "figure") -> None:
         with written_atomically(out) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
     except OSError as e:
-        reason = e.strerror.lower() if e.strerror else str(e)
-        raise RouterLLMError(f"cannot write the plot {out}: {reason}") from e
+        raise RouterLLMError(f"cannot write the plot {out}: {os_reason(e)}") from e
 
 
 def require_matplotlib(plot: str, remedy: str) -> None:

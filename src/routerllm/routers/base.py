@@ -26,7 +26,7 @@ import numpy as np
 from routerllm.checks import MAX_SEED, is_non_negative_number, is_seed, repeated
 from routerllm.config import TIER_ORDER
 from routerllm.encoders.base import text_list
-from routerllm.exceptions import RouterLLMError, UnknownNameError
+from routerllm.exceptions import RouterLLMError, UnknownNameError, os_reason
 from routerllm.files import locked_folder, refuse_foreign_folder, save_config_and_weights
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ class Router(ABC):
                 }
                 save_config_and_weights(path, meta, arrays)
             except OSError as e:
-                raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
+                raise RouterLLMError(f"cannot save the router to {path}: {os_reason(e)}") from e
         return path
 
     #: What its encoder's files held when it was loaded or last saved (recorded by a
@@ -362,7 +362,7 @@ def locked_router_folder(directory: Path) -> Iterator[None]:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise RouterLLMError(f"cannot save the router to {directory}: {e}") from e
+        raise RouterLLMError(f"cannot save the router to {directory}: {os_reason(e)}") from e
     with locked_folder(directory):
         yield
 

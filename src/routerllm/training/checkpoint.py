@@ -21,6 +21,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     missing_dependency,
     one_line,
+    os_reason,
 )
 from routerllm.files import written_atomically
 from routerllm.path_checks import refuse_special_file
@@ -94,9 +95,8 @@ def _write_atomically(payload: dict[str, Any], path: Path) -> None:
         with written_atomically(path) as tmp, tmp.open("wb") as f:
             torch.save(payload, f)
     except OSError as e:
-        reason = e.strerror.lower() if e.strerror else str(e)
         raise RouterLLMError(
-            f"cannot save the training checkpoint {path}: {reason} (the checkpoint before "
+            f"cannot save the training checkpoint {path}: {os_reason(e)} (the checkpoint before "
             f"it, if any, is kept)"
         ) from e
 
