@@ -628,6 +628,8 @@ def test_bad_options_and_data_are_clear_errors() -> None:
         router.fit([LabeledPrompt("x", 7)], [], fast_args())
     with pytest.raises(RouterLLMError, match="must be positive"):
         TrainingArguments(epochs=0)
+    with pytest.raises(RouterLLMError, match=r"epochs=10000000000 \(at most 10,000\)"):
+        TrainingArguments(epochs=10**10)  # a typo: it trained on, for years by the estimate
     with pytest.raises(RouterLLMError, match=r"weight_decay=-1 \(must be >= 0\)"):
         TrainingArguments(weight_decay=-1)
     with pytest.raises(RouterLLMError, match="unknown loss 'nosuch'"):

@@ -135,6 +135,10 @@ def test_repeated_pairs_of_runs_give_the_comparisons_spread(tmp_path: Path) -> N
     assert repeats["co2_saved_fraction"].keys() == {"median", "min", "max"}
     for bad in (["--repeats", "0"], ["--repeats", "2", "--no-baseline"]):
         assert_one_line_error(cli_in_process("demo", "--config", str(cfg), *bad), "--repeats")
+    # a few zeros too many ran pair after pair of runs until Ctrl-C: at most 100
+    for many in (101, 10**20):
+        proc = cli_in_process("demo", "--config", str(cfg), "--repeats", str(many))
+        assert_one_line_error(proc, f"--repeats {many}: ", "give 1 to 100")
 
 
 def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) -> None:

@@ -349,7 +349,7 @@ def test_a_zero_learning_rate_is_refused_not_replaced(rate: str, tmp_path: Path)
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--epochs", "0", "0 is out of range: give a whole number >= 1"),
+        ("--epochs", "0", "0 is out of range: give 1 to 10,000"),
         ("--epochs", "nan", "'nan' is not a whole number"),
         ("--batch-size", "-4", "-4 is out of range: give a whole number >= 1"),
         ("--warmup-steps", "-1", "-1 is out of range: give a whole number >= 0"),
@@ -407,7 +407,7 @@ def interrupt(
 def test_interrupted_training_says_how_to_resume(tmp_path: Path) -> None:
     data = labelled(tmp_path / "d.json")
     argv = ["train", "--data", str(data), "--out", str(tmp_path / "o"), "--encoder", "hashing",
-            "--epochs", "100000", "--json"]  # fmt: skip
+            "--epochs", "10000", "--json"]  # fmt: skip
     done = interrupt(argv, tmp_path / "o" / "checkpoints" / "checkpoint.pt", tmp_path)
     assert done.returncode == 130 and "Traceback" not in done.stderr
     line = done.stderr.strip().splitlines()[-1]
@@ -493,7 +493,7 @@ def test_a_rerun_without_resume_keeps_the_epochs_of_a_run_that_did_not_finish(
                 "--epochs", str(epochs), "--json", *extra]  # fmt: skip
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "routerllm.cli", *train(100_000)],
+        [sys.executable, "-m", "routerllm.cli", *train(10_000)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -507,11 +507,11 @@ def test_a_rerun_without_resume_keeps_the_epochs_of_a_run_that_did_not_finish(
     done = torch.load(checkpoint, weights_only=True)["epoch"]
     refused = (
         f"error: --out {out} holds the checkpoint of a training run that did not finish "
-        f"({checkpoint}: epochs 1-{done} of 100000): rerun the command with --resume to "
+        f"({checkpoint}: epochs 1-{done} of 10000): rerun the command with --resume to "
         f"continue after epoch {done}, or with --overwrite to train from scratch, replacing "
         "them (nothing was changed)"
     )
-    # (a few more epochs than it holds, not 100000: where it is not refused, it ends)
+    # (a few more epochs than it holds, not 10000: where it is not refused, it ends)
     assert user_error(*train(done + 5)) == refused
     assert checkpoint.read_bytes() == before and not (out / "config.json").exists()
     # as it says: --resume continues after the finished epochs (here, to one more)
@@ -523,7 +523,7 @@ def test_a_rerun_without_resume_keeps_the_epochs_of_a_run_that_did_not_finish(
     # one stopped after its last epoch, before its router was saved, did not finish either
     for saved in ("config.json", "weights.npz"):
         (out / saved).unlink()
-    stopped_saving = refused.replace(f"1-{done} of 100000", "1-2 of 2")
+    stopped_saving = refused.replace(f"1-{done} of 10000", "1-2 of 2")
     assert user_error(*train(2)) == stopped_saving.replace(f"epoch {done},", "epoch 2,")
     assert main(train(3, "--overwrite")) == 0  # as it says: trains afresh
     assert json.loads(capsys.readouterr().out)["epochs_run"] == [1, 2, 3]
@@ -1256,3 +1256,16 @@ def test_a_router_the_disk_has_no_room_for_is_said_in_words(tmp_path: Path) -> N
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last == f"error: cannot save the router to {out}: file too large", last
+
+
+def test_epochs_past_any_sensible_run_are_refused_before_the_data_is_read(
+    tmp_path: Path,
+) -> None:
+    """``train --epochs 10000000000`` (a few zeros too many) was taken, and trained on:
+    'about 289951:06:29 left' on 40 prompts, until Ctrl-C. Counted like --max-new-tokens:
+    up to MAX_EPOCHS, in one line naming the option."""
+    out = str(tmp_path / "o")
+    for epochs in ("10001", "10000000000"):
+        line = user_error("train", "--data", str(tmp_path / "none"), "--out", out, "--epochs", epochs)  # fmt: skip
+        assert line == f"error: argument --epochs: {epochs} is out of range: give 1 to 10,000"
+    assert not (tmp_path / "o").exists()

@@ -21,6 +21,9 @@ T = TypeVar("T")
 
 #: The largest seed numpy, scikit-learn and torch all accept.
 MAX_SEED = 2**32 - 1
+#: The most epochs a classifier trains for: more is a typo (a few zeros too many), which
+#: trained on for years by its progress bar's estimate, until Ctrl-C.
+MAX_EPOCHS = 10_000
 #: The largest float32: torch cannot hold a learning rate or weight decay above it.
 FLOAT32_MAX = 3.4028234663852886e38
 #: The smallest normal float32: a learning rate below it rounds torch's updates to 0.

@@ -105,6 +105,13 @@ def max_new_tokens_arg(text: str) -> int:
     return _whole_number(text, 1, MAX_NEW_TOKENS)
 
 
+def epochs_arg(text: str) -> int:
+    """A ``--epochs``: 1 to the most a classifier trains for."""
+    from routerllm.checks import MAX_EPOCHS
+
+    return _whole_number(text, 1, MAX_EPOCHS)
+
+
 def threads_arg(text: str) -> int:
     """A ``--threads``: 1 to the most CPU threads a local backend may be given."""
     from routerllm.config import MAX_THREADS

@@ -29,6 +29,9 @@ from routerllm.route_cli import (
     answer_figures,
 )
 
+#: The most pairs of runs ``--repeats`` makes: each pair is two whole demos.
+MAX_REPEATS = 100
+
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     demo = sub.add_parser(
@@ -77,10 +80,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from routerllm.carbon.report_text import totals_lines
     from routerllm.demo import DEMO_PROMPTS, run_demo, spread
 
-    if args.repeats < 1 or (args.repeats > 1 and (args.no_baseline or args.interactive)):
+    # at most MAX_REPEATS: a few zeros too many made pair after pair of runs until Ctrl-C
+    if not 1 <= args.repeats <= MAX_REPEATS or (args.repeats > 1 and (args.no_baseline or args.interactive)):  # fmt: skip
         raise RouterLLMError(
             f"--repeats {args.repeats}: it makes the routed run and the always-largest "
-            f"baseline N >= 1 times to compare them (not with --no-baseline or --interactive)"
+            f"baseline N times to compare them, give 1 to {MAX_REPEATS} (not with --no-baseline "
+            f"or --interactive)"
         )
     require_stdout("the answers would be printed")
     args.answered = 0  # what its Ctrl-C line says was logged (``requests_answered``)

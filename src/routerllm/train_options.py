@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from routerllm.cli_args import count_arg, learning_rate_arg, steps_arg
+from routerllm.cli_args import count_arg, epochs_arg, learning_rate_arg, steps_arg
 from routerllm.exceptions import RouterLLMError
 
 OUTCOME_ROUTERS = ("quality", "logreg", "knn", "feedback", "policy", "moe")
@@ -41,7 +41,7 @@ SET_BY_FLAGS = {
 #: checks) only once they are known to be its own: ``--epochs 0`` with an outcome
 #: router is an option for the classifier before it is a number out of range.
 CLASSIFIER_NUMBERS = {
-    "--epochs": count_arg, "--batch-size": count_arg, "--learning-rate": learning_rate_arg,
+    "--epochs": epochs_arg, "--batch-size": count_arg, "--learning-rate": learning_rate_arg,
     "--warmup-steps": steps_arg,
 }  # fmt: skip
 #: ``routerllm train`` options of the policy router only: its reference models.

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_integer, is_number, is_seed
+from routerllm.checks import FLOAT32_MAX, MAX_EPOCHS, MAX_SEED, is_integer, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import remove_staged_leftovers
 from routerllm.progress import progress
@@ -101,6 +101,8 @@ class TrainingArguments:
         for k in ("learning_rate", "weight_decay"):  # torch's optimiser holds them as float32
             if is_number(v := getattr(self, k)) and v > FLOAT32_MAX:  # NaN, negative: above
                 bad.append(f"{k}={v:g} (must be a finite number, at most {FLOAT32_MAX:.3g})")
+        if is_number(self.epochs) and self.epochs > MAX_EPOCHS:  # a typo: it would train for years
+            bad.append(f"epochs={self.epochs!r} (at most {MAX_EPOCHS:,})")
         warmup = 0 if self.warmup_steps is None else self.warmup_steps
         non_negative = {"warmup_steps": warmup, "weight_decay": self.weight_decay}
         bad += [
