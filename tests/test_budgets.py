@@ -1796,6 +1796,9 @@ def test_a_request_kept_out_only_by_running_requests_may_retry_now_though_the_lo
         ("cost_usd", 999.96, "$1,000"),
         ("cost_usd", 999.0, "$999"),
         ("cost_usd", 3e-5, "$3e-05"),  # a tiny amount is said as it was
+        ("cost_usd", 9.99e14, "$999,000,000,000,000"),
+        ("cost_usd", 1e300, "$1e+300"),  # a limit set huge as "no limit": not 301 digits
+        ("co2_kg", 1.5e18, "1.5e+18 kg CO2"),
     ],  # fmt: skip
 )
 def test_amounts_of_a_thousand_or_more_are_said_in_full(

@@ -24,9 +24,15 @@ def amount(quantity: str, value: float) -> str:
 
 def _digits(value: float) -> str:
     """``value`` to 3 significant digits; from 1,000 on in full with thousands separators
-    (3 digits of 1234.5 read "1.23e+03" in refusals, the report and its advice)."""
+    (3 digits of 1234.5 read "1.23e+03" in refusals, the report and its advice), up to
+    ``_IN_FULL_BELOW``: a limit set huge to mean "none" (1e300) stays "1e+300", not a
+    301-digit figure across the report's budget table."""
     rounded = float(f"{value:.3g}")
-    return f"{rounded:,.0f}" if abs(rounded) >= 1000 else f"{value:.3g}"
+    return f"{rounded:,.0f}" if 1000 <= abs(rounded) < _IN_FULL_BELOW else f"{value:.3g}"
+
+
+#: Where amounts stop being written out in full (15 digits: "$999,000,000,000,000").
+_IN_FULL_BELOW = 1e15
 
 
 def listed(items: Sequence[str]) -> str:
