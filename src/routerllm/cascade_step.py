@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 from routerllm.backends.interrupts import cancelled, stop_event
 from routerllm.exceptions import RouterLLMError
 from routerllm.model_header import (
+    context_and_source,
     context_in_words,
-    context_source,
     contexts_in_words,
-    effective_context,
 )
 
 if TYPE_CHECKING:
@@ -169,6 +168,7 @@ class CascadeStep:
         context_length left at the default, which says nothing of it): it is asked, and
         says so itself where the prompt is too long."""
         model, backend = self.config.model(name), self.manager.backend(name)
-        if backend.measured_locally or "context_length" in model.model_fields_set or context_source(model, backend) == "endpoint":  # fmt: skip
-            return effective_context(model, backend)
+        context, source = context_and_source(model, backend)
+        if backend.measured_locally or "context_length" in model.model_fields_set or source == "endpoint":  # fmt: skip
+            return context
         return None

@@ -44,10 +44,12 @@ def effective_context(model: ModelConfig, backend: Backend | None = None) -> int
     return _context(model, backend)[0]
 
 
-def context_source(model: ModelConfig, backend: Backend | None = None) -> str:
-    """Where :func:`effective_context` comes from: ``config`` (its ``context_length``),
-    ``gguf`` (its GGUF's, shorter) or ``endpoint`` (its endpoint's, shorter)."""
-    return _context(model, backend)[1]
+def context_and_source(model: ModelConfig, backend: Backend | None = None) -> tuple[int, str]:
+    """:func:`effective_context` and where it comes from: ``config`` (its
+    ``context_length``), ``gguf`` (its GGUF's, shorter) or ``endpoint`` (its endpoint's,
+    shorter), read together (an endpoint's can change between two reads: a refresh)."""
+    context, source, _ = _context(model, backend)
+    return context, source
 
 
 def _context(model: ModelConfig, backend: Backend | None) -> tuple[int, str, str]:

@@ -44,7 +44,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from routerllm.backends.hf import HFBackend
     from routerllm.backends.openai_http import OpenAIHTTPBackend
     from routerllm.manager import LLMManager, gb_up
-    from routerllm.model_header import context_source, effective_context
+    from routerllm.model_header import context_and_source
 
     config = _load(args)
     manager = LLMManager(config)
@@ -60,6 +60,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         listed = http.lists_model_id() if http else None
         if http and listed is False:
             unlisted[m.name] = http.unlisted_model_id()
+        context, source = context_and_source(m, backend)
         rows.append(
             {
                 "name": m.name,
@@ -73,8 +74,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "counted_gb": manager.local_gb(m.name),
                 "context_length": m.context_length,
                 # at most its GGUF's, or what its endpoint's /models gave (read just now)
-                "effective_context": effective_context(m, backend),
-                "context_source": context_source(m, backend),
+                "effective_context": context,
+                "context_source": source,
                 "endpoint_context": dataclasses.asdict(c)
                 if (c := backend.endpoint_context())
                 else None,  # fmt: skip
