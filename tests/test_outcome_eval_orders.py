@@ -67,3 +67,26 @@ def test_the_bootstrap_sweeps_by_the_evaluations_rule() -> None:
     lam = {n: sweep(p, scores, costs, decision_costs=decision) for n, p in predicted.items()}
     assert {(p.cost, p.quality) for p in lam["ranker"]} == {(5.0, 1.0), (3.0, 1.0), (1.0, 0.5)}
     assert {(p.cost, p.quality) for p in curves["ranker"]} == {(5.0, 1.0), (3.0, 0.5), (1.0, 0.5)}
+
+
+def test_the_bootstrap_decides_by_the_training_means_not_the_test_costs() -> None:
+    """One test prompt (every resample draws it) on which "a" is right and "b" wrong,
+    but "a" costs 5 and "b" 1, while by the training means "a" (1) is the cheaper.
+    Deciding by those means, every lambda sweep ends at "a" for a high enough lambda
+    (the cheaper model), so both routers reach (5, 1): joined with the cheapest model's
+    point (1, 0), AIQ (1/2 x 4) / 4 = 0.5 each, a difference of 0. Deciding by the test
+    costs instead, ``tie`` (0.5, 0.5) gives its tie to "b" at every lambda, (1, 0),
+    AIQ 0, while ``a_first`` (0.9, 0.1) takes "a" at lambda 0: AIQ 0.5, a difference
+    of -0.5 in every resample."""
+    scores, costs = np.array([[1.0, 0.0]]), np.array([[5.0, 1.0]])
+    decision = np.array([1.0, 5.0])
+    predicted = {"tie": np.array([[0.5, 0.5]]), "a_first": np.array([[0.9, 0.1]])}
+    curves = {n: sweep(p, scores, costs, decision_costs=decision) for n, p in predicted.items()}
+    report = routing_report(curves, scores, costs, model_names=["a", "b"])
+    assert [report["rows"][n]["aiq"] for n in predicted] == [0.5, 0.5]
+    ev = RoutingEvaluation(report, curves, 10, 1, 0, "call", ["a", "b"], scores, costs,
+                           decision, predicted=predicted)  # fmt: skip
+    out = compare_routers(ev, resamples=5, seed=0)["against"]["a_first"]
+    assert out["aiq_diff"] == 0.0
+    assert out["aiq_diff_90ci"] == [0.0, 0.0]
+    assert out["share_aiq_higher"] == 0.0
