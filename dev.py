@@ -224,6 +224,19 @@ def setup() -> None:
     print(f"set-up done in {time.time() - start:.0f} s", flush=True)
 
 
+def _test_workers(args: list[str]) -> list[str]:
+    """pytest-xdist's options for a test run: one worker per CPU this process may use (at
+    most 4; most tests keep one core busy), each test file on one worker, so its module
+    fixtures are made once. None where the user chose (``-n``, ``--dist``,
+    ``-p no:xdist``) or debugs (``--pdb``, ``--trace``: they need one process)."""
+    chosen = ("-n", "--numprocesses", "--dist", "--pdb", "--trace")
+    if any(a.startswith(chosen) or a.endswith("no:xdist") for a in args):
+        return []
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(cpus or 1, 4)
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     rest = argv[1:]
@@ -250,7 +263,8 @@ def main(argv: list[str]) -> int:
         os.execv(BIN / "routerllm", [str(BIN / "routerllm"), "demo", *rest])
     if command == "test":
         os.chdir(ROOT)
-        os.execv(BIN / "python", [str(BIN / "python"), "-m", "pytest", *rest])
+        pytest = [str(BIN / "python"), "-m", "pytest", *_test_workers(rest), *rest]
+        os.execv(BIN / "python", pytest)
     if command == "lint":
         _run(BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py")
         _run(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")

@@ -49,7 +49,14 @@ def _use_a_session_cache() -> None:
     and 15 s to make again in every run."""
     from routerllm.paths import cache_root
 
-    if os.environ.get("ROUTERLLM_TEST_SESSION"):  # a process the tests started: theirs
+    # A process the tests started (a CLI, a server) uses the cache of the tests that
+    # started it; each pytest-xdist worker (its own PYTEST_XDIST_WORKER) makes its own,
+    # so that what one worker's tests compute and look for is never another's.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if (
+        os.environ.get("ROUTERLLM_TEST_SESSION")
+        and os.environ.get("ROUTERLLM_TEST_WORKER") == worker
+    ):
         return
     user, session = cache_root(), Path(tempfile.mkdtemp(prefix="routerllm-test-cache-"))
     for shared in ("models", "encoders"):
@@ -57,6 +64,7 @@ def _use_a_session_cache() -> None:
             (user / shared).mkdir(parents=True, exist_ok=True)
             (session / shared).symlink_to(user / shared, target_is_directory=True)
     os.environ["ROUTERLLM_CACHE"] = os.environ["ROUTERLLM_TEST_SESSION"] = str(session)
+    os.environ["ROUTERLLM_TEST_WORKER"] = worker
     atexit.register(shutil.rmtree, session, True)
     (session / "pid").write_text(str(os.getpid()))
     _remove_killed_sessions_caches()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import subprocess
 import sys
@@ -178,3 +179,29 @@ def test_a_pip_without_dry_run_reports_skips_the_torch_check(
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "no such option: --dry-run" in out
     assert "not checked" in out
+
+
+def test_the_test_run_takes_a_worker_per_cpu_unless_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dev = _dev()
+    parallel = ["-n", "2", "--dist", "loadfile"]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert dev._test_workers([]) == parallel
+    assert dev._test_workers(["tests/test_cli.py", "-k", "demo", "-p", "no:cacheprovider"]) == parallel  # fmt: skip
+    chosen = (["-n", "1"], ["-n0"], ["--numprocesses=3"], ["--dist", "load"], ["-p", "no:xdist"])
+    for args in (*chosen, ["-pno:xdist"], ["--pdb"], ["--trace"]):
+        assert dev._test_workers(args) == [], args
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert dev._test_workers([]) == ["-n", "4", "--dist", "loadfile"]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert dev._test_workers([]) == []
+
+
+def test_each_test_process_has_a_cache_of_its_own() -> None:
+    """Under pytest-xdist each worker makes its own session cache (what one worker's tests
+    compute and look for is never another's)."""
+    cache = Path(os.environ["ROUTERLLM_CACHE"])
+    assert cache.name.startswith("routerllm-test-cache-")
+    assert (cache / "pid").read_text() == str(os.getpid())
+    assert os.environ["ROUTERLLM_TEST_WORKER"] == os.environ.get("PYTEST_XDIST_WORKER", "")
