@@ -28,6 +28,18 @@ MAX_EPOCHS = 10_000
 FLOAT32_MAX = 3.4028234663852886e38
 #: The smallest normal float32: a learning rate below it rounds torch's updates to 0.
 FLOAT32_TINY = 1.1754943508222875e-38
+#: The most new tokens a request may ask for: far beyond any model's context, and small
+#: enough that its predicted energy, CO2 and cost stay finite numbers. Here, not in the
+#: config module, so that ``--help`` can say it without importing pydantic.
+MAX_NEW_TOKENS = 2**31 - 1
+#: The most resamples ``compare_routers`` takes: each one sweeps every router again
+#: (about 0.1 s a resample for three routers on a few hundred prompts).
+MAX_RESAMPLES = 10_000
+#: The largest TCP port ``routerllm serve --port`` takes.
+MAX_PORT = 65535
+#: The most CPU threads a local backend may be given: llama.cpp's GGML_MAX_N_THREADS.
+#: A huge count aborted the whole process (std::bad_alloc) as the model loaded.
+MAX_THREADS = 512
 
 
 def is_number(v: object) -> bool:

@@ -11,7 +11,16 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from routerllm.checks import repeated
+from routerllm.checks import (
+    FLOAT32_MAX,
+    FLOAT32_TINY,
+    MAX_EPOCHS,
+    MAX_NEW_TOKENS,
+    MAX_RESAMPLES,
+    MAX_SEED,
+    MAX_THREADS,
+    repeated,
+)
 from routerllm.exceptions import RouterLLMError
 
 #: What ``--encoder`` takes, in every command that has it (``registry.ENCODERS``).
@@ -49,10 +58,24 @@ def _has_default(action: argparse.Action) -> bool:
     )
 
 
+def whole_range(low: int, high: int) -> str:
+    """A bounded whole-number option's range as its ``--help`` and its error say it:
+    both from the same constants, so the help states the bound the parser enforces."""
+    return f"{low:,} to {high:,}"
+
+
+#: The ranges of the bounded options, said in their ``--help`` (and their errors).
+SEED_RANGE = whole_range(0, MAX_SEED)
+MAX_NEW_TOKENS_RANGE = whole_range(1, MAX_NEW_TOKENS)
+EPOCHS_RANGE = whole_range(1, MAX_EPOCHS)
+LEARNING_RATE_RANGE = f"{FLOAT32_TINY:.3g} to {FLOAT32_MAX:.3g}"
+BOOTSTRAP_RANGE = whole_range(0, MAX_RESAMPLES)
+#: Every ``--seed``'s help.
+SEED_HELP = f"random seed, {SEED_RANGE} (default: 0)"
+
+
 def seed_arg(text: str) -> int:
     """Every ``--seed``: an integer numpy, scikit-learn and torch all accept."""
-    from routerllm.checks import MAX_SEED
-
     return _whole_number(text, 0, MAX_SEED)
 
 
@@ -66,8 +89,6 @@ def positive_number(text: str) -> float:
 
 def learning_rate_arg(text: str) -> float:
     """A ``--learning-rate``: a finite number > 0 that torch's optimiser can hold (float32)."""
-    from routerllm.checks import FLOAT32_MAX, FLOAT32_TINY
-
     rate = positive_number(text)
     if rate > FLOAT32_MAX:
         raise argparse.ArgumentTypeError(f"{text} is too large: give at most {FLOAT32_MAX:.3g}")
@@ -100,22 +121,16 @@ def steps_arg(text: str) -> int:
 
 def max_new_tokens_arg(text: str) -> int:
     """A ``--max-new-tokens``: 1 to the most any request may ask for."""
-    from routerllm.config import MAX_NEW_TOKENS
-
     return _whole_number(text, 1, MAX_NEW_TOKENS)
 
 
 def epochs_arg(text: str) -> int:
     """A ``--epochs``: 1 to the most a classifier trains for."""
-    from routerllm.checks import MAX_EPOCHS
-
     return _whole_number(text, 1, MAX_EPOCHS)
 
 
 def threads_arg(text: str) -> int:
     """A ``--threads``: 1 to the most CPU threads a local backend may be given."""
-    from routerllm.config import MAX_THREADS
-
     return _whole_number(text, 1, MAX_THREADS)
 
 
@@ -132,7 +147,7 @@ def _whole_number(text: str, low: int, high: int | None) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < low or (high is not None and value > high):
-        within = f"{low:,} to {high:,}" if high is not None else f"a whole number >= {low}"
+        within = whole_range(low, high) if high is not None else f"a whole number >= {low}"
         raise argparse.ArgumentTypeError(f"{text} is out of range: give {within}")
     return value
 

@@ -23,22 +23,16 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from routerllm.checks import MAX_SEED
+from routerllm.checks import MAX_NEW_TOKENS, MAX_SEED, MAX_THREADS
 from routerllm.exceptions import ConfigError
 
 #: The hottest sampling accepted, as in the OpenAI API (llama.cpp takes any, uselessly).
 MAX_TEMPERATURE = 2.0
-#: The most new tokens a request may ask for: far beyond any model's context, and small
-#: enough that its predicted energy, CO2 and cost stay finite numbers.
-MAX_NEW_TOKENS = 2**31 - 1
 #: The largest top_k: llama.cpp takes a 32-bit count (one beyond the vocabulary keeps it all).
 MAX_TOP_K = 2**31 - 1
 #: The longest context a model may be configured with: llama.cpp takes a 32-bit count,
 #: and a longer one wrapped silently (2**32 + 17 ran a 17-token context).
 MAX_CONTEXT_LENGTH = 2**31 - 1
-#: The most CPU threads a local backend may be given: llama.cpp's GGML_MAX_N_THREADS.
-#: A huge count aborted the whole process (std::bad_alloc) as the model loaded.
-MAX_THREADS = 512
 
 
 def _home(path: str | None) -> str | None:

@@ -19,7 +19,7 @@ from routerllm.cli import (
     requests_answered,
     require_stdout,
 )
-from routerllm.cli_args import max_new_tokens_arg
+from routerllm.cli_args import MAX_NEW_TOKENS_RANGE, max_new_tokens_arg, whole_range
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
 from routerllm.route_cli import (
     ROUTER_HELP,
@@ -44,7 +44,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--max-new-tokens",
         type=max_new_tokens_arg,
         default=128,
-        help="most tokens to generate for each answer (default: 128)",
+        help=f"most tokens to generate for each answer, {MAX_NEW_TOKENS_RANGE} (default: 128)",
     )
     demo.add_argument(
         "--no-baseline", action="store_true", help="skip the always-largest comparison run"
@@ -55,8 +55,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="make both runs N times and give the spread of the comparison; not with "
-        "--no-baseline or --interactive (default: 1)",
+        help="make both runs N times and give the spread of the comparison, "
+        f"{whole_range(1, MAX_REPEATS)}; not with --no-baseline or --interactive (default: 1)",
     )
     demo.add_argument(
         "--interactive",

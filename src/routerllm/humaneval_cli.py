@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from routerllm.cli import emit
 from routerllm.cli_args import (
     ENCODERS_HELP,
+    MAX_NEW_TOKENS_RANGE,
+    SEED_HELP,
     calibration_target_arg,
     count_arg,
     encoder_arg,
@@ -227,7 +229,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         type=max_new_tokens_arg,
         default=None,
         metavar="N",
-        help="most tokens each answer may generate, for every model (default: each model's "
+        help=f"most tokens each answer may generate, for every model, {MAX_NEW_TOKENS_RANGE} "
+        "(default: each model's "
         "code style's, 512 on the local ladder)",
     )
     he.add_argument(
@@ -264,7 +267,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "model's loading count against; its gate is calibrated to it on the training folds "
         "(default: 0.7)",
     )
-    he.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
+    he.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)
 
     tg = sub.add_parser(
@@ -298,5 +301,5 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="2..20",
         help="folds of the out-of-fold predictions the threshold is chosen on (default: 5)",
     )
-    tg.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
+    tg.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     tg.set_defaults(func=cmd_train_gate, interrupted=_gate_not_saved)

@@ -14,9 +14,12 @@ from typing import Any
 
 from routerllm.cli import emit, nothing_written, require_stdout
 from routerllm.cli_args import (
+    BOOTSTRAP_RANGE,
     COSTS_HELP,
     ENCODERS_HELP,
     ROUTERS_BY_NAME,
+    SEED_HELP,
+    SEED_RANGE,
     check_plot,
     encoder_arg,
     fraction_arg,
@@ -317,7 +320,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
         help="labelled prompts, balanced over the classes (synthetic: default 10000, at least "
         "40; with --tiny-codes: at most this many, default every usable row)",
     )
-    gen.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
+    gen.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     gen.add_argument(
         "--tiny-codes",
         metavar="FILE",
@@ -353,7 +356,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
         help=f"a router that needs no training, by name: {ROUTERS_BY_NAME}; or --router-model",
     )
     te.add_argument(
-        "--seed", type=seed_arg, default=0, help="random seed, of the random router (default: 0)"
+        "--seed",
+        type=seed_arg,
+        default=0,
+        help=f"random seed, of the random router, {SEED_RANGE} (default: 0)",
     )
     te.set_defaults(func=cmd_test, interrupted=nothing_written)
 
@@ -403,10 +409,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
         type=int,
         default=0,
         metavar="N",
-        help="compare the first router with the others over N resamples of the test prompts "
-        "(default: 0, no comparison)",
+        help="compare the first router with the others over N resamples of the test prompts, "
+        f"{BOOTSTRAP_RANGE} (default: 0, no comparison)",
     )
-    ev.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
+    ev.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     ev.set_defaults(func=cmd_eval_routing, interrupted=_plot_kept)
 
 

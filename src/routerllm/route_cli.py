@@ -17,7 +17,7 @@ from routerllm.cli import (
     emit,
     require_stdout,
 )
-from routerllm.cli_args import ROUTERS_BY_NAME, max_new_tokens_arg
+from routerllm.cli_args import MAX_NEW_TOKENS_RANGE, ROUTERS_BY_NAME, max_new_tokens_arg
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
 
 #: ``--router`` of route, demo and serve.
@@ -49,7 +49,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--max-new-tokens",
         type=max_new_tokens_arg,
         default=None,
-        help="most tokens to generate (default: the config's generation.max_new_tokens; "
+        help=f"most tokens to generate, {MAX_NEW_TOKENS_RANGE} (default: the config's "
+        "generation.max_new_tokens; "
         "for a function stub, its code style's: 512 on the local ladder)",
     )
     route.add_argument(

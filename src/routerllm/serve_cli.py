@@ -12,6 +12,7 @@ import stat
 import sys
 from typing import Any
 
+from routerllm.checks import MAX_PORT
 from routerllm.cli import _configured, _drop_stdout
 from routerllm.exceptions import ModelUnavailableError, OutputError, RouterLLMError
 from routerllm.route_cli import ROUTER_HELP
@@ -32,7 +33,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         epilog="details and examples: README.md, 'OpenAI-compatible server'",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")  # fmt: skip
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free one)")  # fmt: skip
+    serve.add_argument("--port", type=int, default=8000, help=f"port, 0 to {MAX_PORT} (default: 8000; 0: any free one)")  # fmt: skip
     serve.add_argument("--router", help=ROUTER_HELP)
     serve.add_argument("--cascade", action="store_true", help="as for route (config: cascade.enabled)")  # fmt: skip
     serve.add_argument("--gate", metavar="DIR", help="as for route (config: cascade.gate)")

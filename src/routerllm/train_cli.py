@@ -14,6 +14,9 @@ from routerllm.cli import emit
 from routerllm.cli_args import (
     COSTS_HELP,
     ENCODERS_HELP,
+    EPOCHS_RANGE,
+    LEARNING_RATE_RANGE,
+    SEED_HELP,
     calibration_target_arg,
     encoder_arg,
     option_arg,
@@ -406,10 +409,12 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--use-inter-intra-loss", action="store_true", help="same as --loss inter_intra"
     )
     # read in check_train_options (CLASSIFIER_NUMBERS), once known to be the classifier's
-    tr.add_argument("--epochs", metavar="N", help="classifier: default 3")
+    tr.add_argument("--epochs", metavar="N", help=f"classifier: {EPOCHS_RANGE}, default 3")
     tr.add_argument("--batch-size", metavar="N", help="classifier: prompts a step, default 16")
     tr.add_argument(
-        "--learning-rate", metavar="RATE", help="classifier: default 2e-5 (full), 1e-3 (frozen)"
+        "--learning-rate",
+        metavar="RATE",
+        help=f"classifier: {LEARNING_RATE_RANGE}, default 2e-5 (full), 1e-3 (frozen)",
     )
     tr.add_argument(
         "--warmup-steps",
@@ -428,7 +433,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="replace the router in --out though a system learns into it from feedback, "
         "or (classifier) the checkpoint there of a training run that did not finish",
     )
-    tr.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
+    tr.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     tr.add_argument("--cost", choices=COST_KINDS, help=f"outcome routers: {COSTS_HELP}")
     tr.add_argument(
         "--decision",

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from routerllm.carbon.report_text import counted
-from routerllm.checks import is_finite_number, is_integer
+from routerllm.checks import MAX_RESAMPLES, is_finite_number, is_integer
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset, normalise, not_in, question_copies
 from routerllm.encoders.base import text_list
@@ -36,10 +36,6 @@ from routerllm.routers.base import Candidate, check_seed, create_router
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 log = logging.getLogger(__name__)
-
-#: The most resamples ``compare_routers`` takes: each one sweeps every router again
-#: (about 0.1 s a resample for three routers on a few hundred prompts).
-MAX_RESAMPLES = 10_000
 
 
 @dataclass

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from routerllm.checks import MAX_PORT
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.server.listener import CappedListener, connection_cap, raise_fd_limit
 
@@ -35,8 +36,8 @@ def listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host``:``port`` (0: any free port); one clear error
     when the address cannot be used. Every IPv6 address (``::``) takes IPv4 clients
     too where the system can, as uvicorn's own ``--host ::`` does on Linux."""
-    if not 0 <= port <= 65535:
-        raise RouterLLMError(f"--port must be between 0 and 65535, got {port}")
+    if not 0 <= port <= MAX_PORT:
+        raise RouterLLMError(f"--port must be between 0 and {MAX_PORT}, got {port}")
     try:
         family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         every = family == socket.AF_INET6 and address[0] == "::"
