@@ -41,7 +41,7 @@ from scratch_logs import scratch_logs
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.checks import repeated
-from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg, steps_arg
+from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg, seed_arg, steps_arg
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.demo import DEMO_PROMPTS
@@ -100,7 +100,7 @@ def main() -> int:
     ap.add_argument("--humaneval", type=steps_arg, default=8, help="HumanEval stubs in part 1")
     ap.add_argument("--humaneval-start", type=steps_arg, default=0, help="the first stub's index")
     ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=128)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.models and (twice := repeated(args.models)):

@@ -30,6 +30,7 @@ from outcome_data import DATASETS
 from routerllm.cli_args import (
     DefaultsHelpFormatter,
     count_arg,
+    epochs_arg,
     learning_rate_arg,
     seed_arg,
     steps_arg,
@@ -102,7 +103,7 @@ def main() -> int:
     )
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n", type=count_arg, default=1200, help="synthetic prompts")
-    ap.add_argument("--epochs", type=count_arg, default=2)
+    ap.add_argument("--epochs", type=epochs_arg, default=2)
     ap.add_argument("--learning-rate", type=learning_rate_arg, default=5e-5)
     ap.add_argument("--warmup", type=steps_arg, default=20)
     ap.add_argument("--max-length", type=count_arg, default=64)

@@ -25,7 +25,7 @@ from scratch_logs import scratch_logs
 from served import one_model_config, serving, unavailable
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg
+from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg
 from routerllm.system import RouterLLM
 
 TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]
@@ -38,7 +38,7 @@ def main() -> int:
     ap.add_argument("--config", default="local")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--n", type=int, default=30, help="requests per path")
-    ap.add_argument("--max-tokens", type=count_arg, default=16)
+    ap.add_argument("--max-tokens", type=max_new_tokens_arg, default=16)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.n < 2:

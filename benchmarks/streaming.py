@@ -23,7 +23,7 @@ from scratch_logs import scratch_logs
 from served import one_model_config, serving, unavailable
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg
+from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg
 from routerllm.system import RouterLLM
 
 TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]
@@ -55,7 +55,7 @@ def main() -> int:
     ap.add_argument("--config", default="local")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--n", type=int, default=5, help="requests of each kind")
-    ap.add_argument("--max-tokens", type=count_arg, default=128)
+    ap.add_argument("--max-tokens", type=max_new_tokens_arg, default=128)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.n < 1:

@@ -16,7 +16,7 @@ import json
 import re
 from collections import Counter, defaultdict
 
-from routerllm.cli_args import DefaultsHelpFormatter
+from routerllm.cli_args import DefaultsHelpFormatter, seed_arg
 from routerllm.data import synthetic
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.data.synthetic import TEMPLATES, generate, request_key, split
@@ -93,7 +93,7 @@ def main() -> None:
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     parser.add_argument("--n", type=int, default=10_000, help="prompts to generate")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="random seed")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     result = measure(args.n, args.seed)

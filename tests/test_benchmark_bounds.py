@@ -1,0 +1,42 @@
+"""A benchmark takes the bounded options ``routerllm`` bounds with the same parsers: until
+2026-12-06 ``benchmarks/loss_ablation.py --epochs 10000000000`` trained "forever" where
+``routerllm train`` refuses it in one line, and a --seed numpy refuses failed after the
+benchmark's work had begun. Each script is run as a user runs it; its parser refuses
+the value before any work (nothing on stdout, in a few seconds)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routerllm.checks import MAX_EPOCHS, MAX_NEW_TOKENS, MAX_SEED
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    ("script", "option", "low", "high"),
+    [
+        ("loss_ablation", "--epochs", 1, MAX_EPOCHS),
+        ("carbon_predictor", "--seed", 0, MAX_SEED),
+        ("synthetic_data", "--seed", 0, MAX_SEED),
+        ("server_overhead", "--max-tokens", 1, MAX_NEW_TOKENS),
+        ("streaming", "--max-tokens", 1, MAX_NEW_TOKENS),
+    ],
+)
+def test_a_value_beyond_the_clis_bound_is_refused_in_one_line_before_any_work(
+    script: str, option: str, low: int, high: int
+) -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / f"{script}.py"), option, str(high + 1)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr[-500:]
+    assert out.stdout == "" and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"{script}.py: error: argument {option}: {high + 1} is out of range: give {low:,} to "
+        f"{high:,}"
+    )
