@@ -249,6 +249,11 @@ def _write_together(
     error naming which files are this run's and which the run before's; they are not
     renamed back: that would fail as the rename did, and the same command run again
     writes them all (the answers are stored)."""
+    # Not shared with files.save_config_and_weights: a router's files are bound by the
+    # weights' digest in config.json, so every state between its renames loads and none
+    # needs naming; its old weights move aside between renames and its Ctrl-C is raised
+    # as SavedThenInterrupted. data.labeled.save_splits is this shape with its own
+    # DataError. What is common is the loop of publish() under deferred_interrupts().
     with contextlib.ExitStack() as stack:
         ready = []
         for target, write in writes.items():
