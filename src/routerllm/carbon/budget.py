@@ -256,7 +256,9 @@ class CarbonBudget:
         near = [s for s in status if s.share >= self.config.downgrade_at]
         ladder = [model, *smaller]
         if near and not fixed and smaller:
-            reason = f"; {near[0].describe()}, so one model smaller than {model}: {smaller[0]}"
+            # every near window is named, as refusals name every spent one: named one, a
+            # user who raised it was stepped down again by the next
+            reason = f"; {listed([s.describe() for s in near])}, so one model smaller than {model}: {smaller[0]}"  # fmt: skip
             ladder = list(smaller)
         for i, name in enumerate(ladder):
             prediction = predict(name)
@@ -304,7 +306,7 @@ class CarbonBudget:
                 return f"the budgets' windows could not be read ({e})"
             mine = [replace(s, spent=s.spent + spent.get(s.quantity, 0.0)) for s in status]
             if near := [s for s in mine if s.share >= self.config.downgrade_at]:
-                return near[0].describe()
+                return listed([s.describe() for s in near])
             prediction = predict(bigger)
             over = [a for a in self.allowances(status, spent) if not a.fits(prediction)]
             if over and prediction is not None:
