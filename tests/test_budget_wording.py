@@ -7,7 +7,11 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from routerllm.carbon.budget import CarbonBudget
+from routerllm.carbon.budget_text import amount
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import BudgetConfig
 
 from .conftest import cli_in_process, tiny_config_dict, write_config
@@ -58,3 +62,103 @@ def test_route_json_names_both_windows_a_request_stepped_down_for(tmp_path: Path
     result = json.loads(proc.stdout)
     assert result["model"] == "tiny-medium"
     assert f"{HOURLY_CO2} and {DAILY_COST}, so one model smaller than tiny-heavy: tiny-medium" in result["reason"]  # fmt: skip
+
+
+# -- amounts: grams, milligrams and micrograms of CO2; dollars below a cent in decimals --
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (0.001, "1 g CO2"),  # exactly a gram
+        (0.00099995, "1 g CO2"),  # 999.95 mg: 3 digits round it to 1000 mg, a gram
+        (0.0009994, "999 mg CO2"),
+        (2.5e-5, "25 mg CO2"),
+        (1e-6, "1 mg CO2"),
+        (9.9995e-7, "1 mg CO2"),  # 999.95 ug
+        (3.2e-7, "320 \N{MICRO SIGN}g CO2"),  # a request on the tiny ladder: "0.00032 g CO2"
+        (1.23456e-8, "12.3 \N{MICRO SIGN}g CO2"),  # "1.23e-05 g CO2"
+        (1e-9, "1 \N{MICRO SIGN}g CO2"),
+        (4.5e-10, "0.45 \N{MICRO SIGN}g CO2"),
+        (1e-12, "0.001 \N{MICRO SIGN}g CO2"),  # the smallest limit a budget may set
+        (-3.2e-7, "-320 \N{MICRO SIGN}g CO2"),  # a window's sum moved past 0 by rounding
+        (5.5e-17, "5.5e-08 \N{MICRO SIGN}g CO2"),  # below a thousandth of any limit: rounding
+        (0.0, "0 g CO2"),
+        (-0.0, "0 g CO2"),  # not "-0 g CO2"
+    ],
+)
+def test_co2_below_a_gram_is_said_in_milligrams_and_micrograms(value: float, said: str) -> None:
+    """3.2e-7 kg, what a request on the tiny ladder spends, read "0.00032 g CO2", and less
+    than 1e-7 kg switched to exponents ("1.23e-05 g CO2")."""
+    assert amount("co2_kg", value) == said
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (3.2e-6, "$0.0000032"),  # "$3.2e-06"
+        (3e-5, "$0.00003"),
+        (1.23456e-5, "$0.0000123"),
+        (0.0001, "$0.0001"),
+        (0.009995, "$0.01"),  # 3 digits round it up to a cent
+        (0.00999, "$0.00999"),
+        (1e-12, "$0.000000000001"),  # the smallest limit a budget may set
+        (5.5e-17, "$5.5e-17"),  # below a thousandth of any limit: rounding
+        (0.25, "$0.25"),
+        (0.0, "$0"),
+        (-0.0, "$0"),  # not "$-0"
+    ],
+)
+def test_dollars_below_a_cent_are_written_in_decimals(value: float, said: str) -> None:
+    assert amount("cost_usd", value) == said
+
+
+def test_an_amount_that_overflowed_is_said_in_the_configs_units() -> None:
+    """A model's energy_per_token_kwh of 1e308 (finite, so the config takes it)
+    overflows a prediction: CO2 inf, and its cost inf x a price of 0, NaN. The refusal
+    says them, not an error."""
+    nan, inf = float("nan"), float("inf")
+    said = [amount("co2_kg", inf), amount("co2_kg", -inf), amount("co2_kg", nan)]
+    assert said == ["inf kg CO2", "-inf kg CO2", "nan kg CO2"]
+    assert [amount("cost_usd", inf), amount("cost_usd", nan)] == ["$inf", "$nan"]
+
+
+def test_a_prediction_that_overflowed_is_refused_with_its_amounts_said(tmp_path: Path) -> None:
+    from routerllm.exceptions import BudgetExceededError
+    from routerllm.system import RouterLLM
+
+    from .conftest import tiny_model
+    from .test_budgets import budget_config
+
+    model = {**tiny_model("tiny-light", "light", 0.1), "energy_per_token_kwh": 1e308}
+    budgets = {"co2_kg": {"per_request": 1.0}, "cost_usd": {"per_request": 1.0}}
+    config = budget_config(tmp_path, budgets, models=[model], carbon={"electricity_price_usd_per_kwh": 0.0})  # fmt: skip
+    with RouterLLM(config) as system, pytest.raises(BudgetExceededError) as e:
+        system.generate("hello", model="tiny-light")
+    assert "tiny-light is predicted to spend inf kg CO2 and $nan (from " in str(e.value)
+
+
+def test_small_budgets_read_in_milligrams_and_decimals_in_refusals_and_the_report(
+    tmp_path: Path,
+) -> None:
+    """Budgets set per hour on a small deployment: 5 mg of CO2 and $0.00001, a request of
+    320 ug and $0.0000032 logged. The report's table read "0.005 g CO2 0.00032 g CO2",
+    "$1e-05 $3.2e-06"; a refusal "...of 0.005 g CO2"."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+    from routerllm.exceptions import BudgetExceededError
+
+    from .test_budgets import budget_config
+
+    budgets = {"co2_kg": {"hourly": 5e-6}, "cost_usd": {"hourly": 1e-5}, "downgrade_at": 1.0}
+    config = budget_config(tmp_path, budgets)
+    recent = datetime.now(timezone.utc) - timedelta(minutes=5)
+    seeded_log(Path(config.log.path), [record("tiny-light", recent, co2_kg=3.2e-7, cost_usd=3.2e-6)]).close()  # fmt: skip
+    lines = report_lines(logged_report(config))
+    co2 = next(line for line in lines if line.startswith("CO2 in last 60 minutes"))
+    cost = next(line for line in lines if line.startswith("cost in last 60 minutes"))
+    assert co2.split()[-8:] == ["5", "mg", "CO2", "320", "\N{MICRO SIGN}g", "CO2", "6.4%", "0"], co2
+    assert cost.split()[-4:] == ["$0.00001", "$0.0000032", "32.0%", "0"], cost
+    log = RequestLog(Path(config.log.path))
+    budget = CarbonBudget(BudgetConfig.model_validate(budgets), log, lambda: recent + timedelta(minutes=1))  # fmt: skip
+    with pytest.raises(BudgetExceededError) as e:
+        budget.choose("m", [], True, _predict({"m": 1e-5}), {}, budget.status())
+    assert "m is predicted to spend 10 mg CO2 (from test figures), more than the 4.68 mg CO2 left of the hourly budget" in str(e.value)  # fmt: skip

@@ -617,7 +617,7 @@ def test_the_reports_budget_table_keeps_a_window_spent_far_over_its_limit_readab
     seeded_log(Path(config.log.path), [record("tiny-light", recent, co2_kg=0.5)]).close()
     lines = report_lines(logged_report(config))
     row = next(line for line in lines if line.startswith("CO2 in last 60 minutes"))
-    assert row.split()[-8:] == ["0.1", "g", "CO2", "500", "g", "CO2", "500000.0%", "1"]
+    assert row.split()[-8:] == ["100", "mg", "CO2", "500", "g", "CO2", "500000.0%", "1"]
 
 
 def test_the_reports_tables_keep_a_co2_of_100_kg_or_more_apart_from_its_energy(
@@ -1392,12 +1392,12 @@ def test_a_prediction_of_exactly_what_is_left_fits(predicted: float, fits: bool)
     [
         (
             {"per_request": 1e-12},
-            "more than the 0 g CO2 left of the 1e-09 g CO2 this request may spend, after the "
-            "3e-09 g CO2 it spent already (budgets.co2_kg.per_request)",
+            "more than the 0 g CO2 left of the 0.001 \N{MICRO SIGN}g CO2 this request may spend, after the "
+            "0.003 \N{MICRO SIGN}g CO2 it spent already (budgets.co2_kg.per_request)",
         ),
         (
             {"hourly": 1e-12},
-            "more than the 0 g CO2 left of the hourly budget, after the 3e-09 g CO2 this "
+            "more than the 0 g CO2 left of the hourly budget, after the 0.003 \N{MICRO SIGN}g CO2 this "
             "request spent already (budgets.co2_kg.hourly)",
         ),
     ],
@@ -1413,7 +1413,9 @@ def test_a_tiny_limit_that_the_requests_routing_spent_is_said_with_its_figures(
         budget.choose("m", [], True, _predict({"m": 1e-6}), {"co2_kg": 3e-12}, budget.status())
     assert said in str(e.value)
     # with nothing spent yet the limit is what is left, said once
-    with pytest.raises(BudgetExceededError, match=r"more than the 1e-09 g CO2 (this|left)"):
+    with pytest.raises(
+        BudgetExceededError, match=r"more than the 0.001 \N{MICRO SIGN}g CO2 (this|left)"
+    ):
         budget.choose("m", [], True, _predict({"m": 1e-6}), {}, budget.status())
 
 
@@ -1586,7 +1588,7 @@ def test_the_time_a_request_fits_counts_what_it_spent_already(tmp_path: Path) ->
         ("co2_kg", 0.9996, "1 kg CO2"),  # 999.6 g: 3 digits said it "1e+03 g CO2"
         ("co2_kg", 0.99999, "1 kg CO2"),
         ("co2_kg", 0.9994, "999 g CO2"),
-        ("co2_kg", 2.5e-5, "0.025 g CO2"),
+        ("co2_kg", 2.5e-5, "25 mg CO2"),
         ("cost_usd", 0.25, "$0.25"),
     ],  # fmt: skip
 )
@@ -1795,7 +1797,7 @@ def test_a_request_kept_out_only_by_running_requests_may_retry_now_though_the_lo
         ("cost_usd", 1234.5, "$1,230"),
         ("cost_usd", 999.96, "$1,000"),
         ("cost_usd", 999.0, "$999"),
-        ("cost_usd", 3e-5, "$3e-05"),  # a tiny amount is said as it was
+        ("cost_usd", 3e-5, "$0.00003"),  # below a cent in decimals (until 2026-12-06 "$3e-05")
         ("cost_usd", 9.99e14, "$999,000,000,000,000"),
         ("cost_usd", 1e300, "$1e+300"),  # a limit set huge as "no limit": not 301 digits
         ("co2_kg", 1.5e18, "1.5e+18 kg CO2"),

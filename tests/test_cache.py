@@ -156,7 +156,10 @@ def test_a_cached_answer_whose_routing_breaks_a_budget_says_so(tmp_path: Path) -
         again = system.generate("hi")
     assert again.cached_from == first.request_id and again.co2_kg > 1e-12
     over = again.reason.split("; over budget: ")[1]
-    assert "over the per-request budget of 1e-09 g CO2 (budgets.co2_kg.per_request)" in over
+    assert (
+        "over the per-request budget of 0.001 \N{MICRO SIGN}g CO2 (budgets.co2_kg.per_request)"
+        in over
+    )
     assert "took the hourly CO2 budget past" in over
     assert logged_report(config).budgets["violations"]["co2_kg"]["hourly"] == 1  # type: ignore[index]
 
