@@ -1,8 +1,9 @@
 """Calibration at its boundaries: a share exactly at a ``max_share`` cap, a router that
 ties the best fixed mix of single models (exactly, or up to rounding), equally good
-settings, a target exactly at a setting or at the mix, two settings' shares, and the
-edges of a target's range. Two models, cheap (cost 1) and dear, a handful of prompts,
-the predictions given, every expected number worked out by hand."""
+settings, a target exactly at a setting or at the mix, two settings' shares, the edges
+of a target's range, targets met up to rounding (the 1e-12 slack, a share within 1e-9
+of one) and what a fallback mix reaches. Mostly two models, cheap (cost 1) and dear, a
+handful of prompts, the predictions given, every expected number worked out by hand."""
 
 from __future__ import annotations
 
@@ -197,3 +198,84 @@ def test_of_two_rules_that_meet_a_target_equally_well_the_cheaper_is_taken(targe
     out = router.calibrate(np.eye(2), scores, target, predicted=predicted)  # type: ignore[attr-defined]
     assert (out["mode"], out["quality"], out["cost"]) == ("threshold", 1.0, 5.5)
     assert 0.3 < out["knob"] <= 0.6 and out["routes_by"] == "predictions"
+
+
+def test_a_quality_the_fallback_mix_meets_up_to_rounding_is_reached() -> None:
+    """Cheap solves the first of five prompts, dear (cost 6) all; the knob sends the first
+    three to dear: 0.6 at (3 x 6 + 2) / 5 = 4. The mix at 4 keeps 0.2 + 0.8 x 3 / 5 =
+    0.68, computed 0.6799999999999999: quality=0.68 is what the router, drawing from
+    that mix, keeps (within the 1e-12 the other targets allow), though its knob does not."""
+    out = calibrated(6.0, [0], [0, 1, 2], 5, "quality=0.68")
+    assert (out["quality"], out["cost"]) == pytest.approx((0.6, 4.0))
+    assert out["fixed_mix_quality"] == 0.6799999999999999 and out["routes_by"] == "fixed mix"
+    assert out["target_reached"] and not out["knob_target_reached"]
+
+
+def test_a_budget_below_the_cheapest_cost_is_not_reached_by_the_fallback_mix() -> None:
+    """a and b both cost 1, c 10; b and c solve both prompts, a neither, and the router
+    takes a for both whatever the knob: 0 at cost 1, where the mix (b alone) keeps 1, so
+    the router falls back to it. A budget of 0.05 x 10 = 0.5 is below any model's cost:
+    the mix spends 1 as the knob did, and does not reach it (the quality it keeps is no
+    budget met)."""
+    models = [Candidate("a", 1.0), Candidate("b", 1.0), Candidate("c", 10.0)]
+    router = create_router("logreg", models, 0, encoder="hashing")
+    scores = np.array([[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+    router.fit(None, np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 1.0]]), embeddings=np.eye(2))
+    predicted = np.array([[0.9, 0.1, 0.2], [0.9, 0.1, 0.2]])
+    out = router.calibrate(np.eye(2), scores, "max_cost=0.05", predicted=predicted)  # type: ignore[attr-defined]
+    assert (out["quality"], out["cost"], out["fixed_mix_quality"]) == (0.0, 1.0, 1.0)
+    assert out["fallback_mix"] == {"b": 1.0} and out["routes_by"] == "fixed mix"
+    assert not out["target_reached"] and not out["knob_target_reached"]
+
+
+def test_a_budget_met_up_to_rounding_by_one_setting_is_met() -> None:
+    """Cheap solves the last three of five prompts, dear (cost 3) all; the knob sends the
+    first two to dear: 1.0 at (2 x 3 + 3) / 5 = 1.8. max_cost=0.6 is a budget of
+    0.6 x 3, computed 1.7999999999999998: that setting is within it (the 1e-12 slack),
+    not the cheaper one (0.6 at 1)."""
+    out = calibrated(3.0, [2, 3, 4], [0, 1], 5, "max_cost=0.6")
+    assert (out["quality"], out["cost"]) == (1.0, 1.8) and out["target_reached"]
+
+
+@pytest.mark.parametrize("two_settings", [False, True])
+def test_a_quality_met_up_to_rounding_by_one_setting_is_met(two_settings: bool) -> None:
+    """Cheap solves the first of five prompts, dear the first four (the best model, 0.8);
+    the knob sends prompts 1 and 2 to dear: 3/5 = 0.6. quality=0.75 asks 0.75 x 0.8,
+    computed 0.6000000000000001: met by that setting, within the 1e-12 slack (a second
+    setting would take a share of 1.0000000000000002, so none is taken)."""
+    router = create_router(
+        "logreg", [Candidate("cheap", 1.0), Candidate("dear", 10.0)], 0, encoder="hashing"
+    )
+    scores = np.array([[1, 1], [0, 1], [0, 1], [0, 1], [0, 0]], dtype=float)
+    predicted = np.array([TO_CHEAP, TO_DEAR, TO_DEAR, TO_CHEAP, TO_CHEAP])
+    router.fit(None, np.array([[1.0, 1.0], [0.0, 1.0]]), embeddings=np.eye(5)[:2])
+    out = router.calibrate(np.eye(5), scores, "quality=0.75", predicted=predicted, two_settings=two_settings)  # type: ignore[attr-defined]  # fmt: skip
+    assert (out["quality"], out["cost"], out["second_knob"]) == (0.6, 4.6, None)
+    assert out["target_reached"] and out["routes_by"] == "predictions"
+
+
+def test_a_budget_at_the_cheapest_setting_up_to_rounding_is_met_by_two_settings() -> None:
+    """Cheap costs 0.1, dear 1; the cheapest setting (all three prompts on cheap) costs
+    their mean, computed 0.10000000000000002: a budget of max_cost=0.1 (0.1 x 1) is met
+    by it alone, with two settings allowed too."""
+    router = create_router(
+        "logreg", [Candidate("cheap", 0.1), Candidate("dear", 1.0)], 0, encoder="hashing"
+    )
+    scores = np.array([[1, 1], [0, 1], [0, 1]], dtype=float)
+    predicted = np.array([TO_CHEAP, TO_DEAR, TO_DEAR])
+    router.fit(None, np.array([[1.0, 1.0], [0.0, 1.0]]), embeddings=np.eye(3)[:2])
+    out = router.calibrate(
+        np.eye(3), scores, "max_cost=0.1", predicted=predicted, two_settings=True
+    )  # type: ignore[attr-defined]
+    assert out["cost"] == 0.10000000000000002 and out["quality"] == pytest.approx(1 / 3)
+    assert out["second_knob"] is None and out["target_reached"]
+
+
+def test_a_second_setting_within_a_billionth_of_the_whole_share_is_that_setting() -> None:
+    """Cheap solves the last three of five prompts, dear (cost 10) all; the settings
+    are 0.6 at 1 and 1.0 at (2 x 10 + 3) / 5 = 4.6. A budget of 4.5999999995 would give
+    the second one a share of 3.5999999995 / 3.6 = 0.99999999986: within 1e-9 of all
+    of it, so it is taken alone (no second knob), at its cost."""
+    out = calibrated(10.0, [2, 3, 4], [0, 1], 5, "max_cost=0.45999999995", two_settings=True)
+    assert (out["quality"], out["cost"]) == (1.0, 4.6)
+    assert out["second_knob"] is None and out["second_share"] == 0.0
