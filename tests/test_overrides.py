@@ -343,7 +343,8 @@ def test_the_rules_patterns_have_a_time_limit_together(tmp_path: Path) -> None:
     overrides = rules(tmp_path, *greedy, {"name": "long", "min_chars": 10, "tier": "medium"})
     started = time.perf_counter()
     d = overrides.apply("a" * 60 + "b", routed("tiny-light"), LADDER)
-    assert time.perf_counter() - started < PATTERNS_TIMEOUT_S + 0.3
+    # under 2.7 s, with room for a loaded machine (0.3 s was not: a run beside others failed)
+    assert time.perf_counter() - started < PATTERNS_TIMEOUT_S + 1.0
     assert d.model == "tiny-medium"  # the rule without a pattern decides
     assert "override 'g0' skipped: its pattern took over 0.1 s" in d.reason
     assert f"'g11' not tried: the rules' patterns took over {PATTERNS_TIMEOUT_S:g} s together" in d.reason  # fmt: skip
