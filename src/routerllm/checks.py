@@ -32,6 +32,27 @@ FLOAT32_TINY = 1.1754943508222875e-38
 #: enough that its predicted energy, CO2 and cost stay finite numbers. Here, not in the
 #: config module, so that ``--help`` can say it without importing pydantic.
 MAX_NEW_TOKENS = 2**31 - 1
+#: The config's per-token and per-kWh figures are bounded so that every prediction of a
+#: request's energy, CO2 and cost stays a finite number: a finite 1e308 kWh a token passed,
+#: and a request's prediction overflowed to inf (nan at an electricity price of 0), which
+#: the budgets refused as "predicted to spend inf kg CO2 and $inf". A request reads at most
+#: its context (2**31 - 1 tokens) and writes at most MAX_NEW_TOKENS: under 2**32 (4.3e9)
+#: tokens. At the bounds below its energy is under 4.3e12 kWh, its CO2 under 4.3e12 kg
+#: (or 4.3e12 kWh at 1,000 kg/kWh, over any grid's 0.001-1.2), its cost under 4.3e15 $
+#: from token prices and 4.3e15 $ from energy at the electricity price; scaled by two
+#: models' parameter counts (at most 1e12 times) and summed over a window's requests,
+#: still hundreds of orders of magnitude from float's 1.8e308. No real model comes near:
+#: 1e-9 to 1e-5 kWh and kg a token, dollars a token under 1e-3, electricity under $1/kWh.
+MAX_KWH_PER_TOKEN = 1_000.0
+MAX_KG_CO2_PER_TOKEN = 1_000.0
+#: $1,000 a token.
+MAX_USD_PER_1M_TOKENS = 1e9
+MAX_USD_PER_KWH = 1_000.0
+#: A model's size, in billions of parameters (``params_b``): 10**6 B, a thousand times
+#: beyond the largest model, and at least 10**-6 B, a thousand parameters: a model with no
+#: history is predicted from a peer's, scaled by their ratio, which would otherwise overflow.
+MAX_PARAMS_B = 1e6
+MIN_PARAMS_B = 1e-6
 #: The most resamples ``compare_routers`` takes: each one sweeps every router again
 #: (about 0.1 s a resample for three routers on a few hundred prompts).
 MAX_RESAMPLES = 10_000

@@ -21,7 +21,14 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from routerllm.checks import repeated
+from routerllm.checks import (
+    MAX_KG_CO2_PER_TOKEN,
+    MAX_KWH_PER_TOKEN,
+    MAX_PARAMS_B,
+    MAX_USD_PER_1M_TOKENS,
+    MIN_PARAMS_B,
+    repeated,
+)
 from routerllm.config_sections import (
     LEVEL_MAX_PARAMS_B,
     MAX_CONTEXT_LENGTH,
@@ -173,7 +180,7 @@ class ModelConfig(StrictConfig):
     name: str = Field(min_length=1)
     backend: Literal["llama_cpp", "hf", "openai_http"]
     tier: Tier
-    params_b: float = Field(gt=0, description="parameters, billions")
+    params_b: float = Field(ge=MIN_PARAMS_B, le=MAX_PARAMS_B, description="parameters, billions")
     class_id: int | None = Field(
         None,
         ge=0,
@@ -196,10 +203,15 @@ class ModelConfig(StrictConfig):
     )
     gpus: int = Field(0, ge=0, description="GPUs needed; 0 runs on CPU")
     context_length: int = Field(4096, gt=16, le=MAX_CONTEXT_LENGTH)
-    cost_per_1m_input_usd: float = Field(0.0, ge=0)
-    cost_per_1m_output_usd: float = Field(0.0, ge=0)
-    energy_per_token_kwh: float | None = Field(None, ge=0, description="per generated token")
-    co2_per_token_kg: float | None = Field(None, ge=0, description="per generated token")
+    # bounded so that a request's predicted energy, CO2 and cost stay finite (checks.py)
+    cost_per_1m_input_usd: float = Field(0.0, ge=0, le=MAX_USD_PER_1M_TOKENS)
+    cost_per_1m_output_usd: float = Field(0.0, ge=0, le=MAX_USD_PER_1M_TOKENS)
+    energy_per_token_kwh: float | None = Field(
+        None, ge=0, le=MAX_KWH_PER_TOKEN, description="per generated token"
+    )
+    co2_per_token_kg: float | None = Field(
+        None, ge=0, le=MAX_KG_CO2_PER_TOKEN, description="per generated token"
+    )
     quality_score: float | None = Field(None, ge=0, le=1)
     avg_latency_s: float | None = Field(None, ge=0)
     figures_source: str = ""

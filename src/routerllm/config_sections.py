@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from routerllm.checks import MAX_NEW_TOKENS, MAX_SEED, MAX_THREADS
+from routerllm.checks import MAX_NEW_TOKENS, MAX_SEED, MAX_THREADS, MAX_USD_PER_KWH
 from routerllm.exceptions import ConfigError
 
 #: The hottest sampling accepted, as in the OpenAI API (llama.cpp takes any, uselessly).
@@ -136,6 +136,10 @@ def _section(field: FieldInfo | None) -> bool:
     return get_origin(kind) is list or (isinstance(kind, type) and issubclass(kind, BaseModel))
 
 
+#: pydantic's errors of a number past a bound (Field's ge, gt, le, lt).
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
 def format_validation(err: ValidationError, model: type[BaseModel] | None = None) -> str:
     """One line of every problem, each with the field it concerns. Given the ``model``
     validated, an unknown key says which key was likely meant, or which there are."""
@@ -143,6 +147,8 @@ def format_validation(err: ValidationError, model: type[BaseModel] | None = None
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] in _BOUNDS:  # "less than or equal to 1000" says the bound, not the value
+            msg += f", got {e['input']!r}"
         known = _keys_at(model, e["loc"][:-1]) if e["type"] == "extra_forbidden" else None
         if known:
             close = difflib.get_close_matches(str(e["loc"][-1]), known, n=1)
@@ -233,7 +239,10 @@ class CarbonConfig(StrictConfig):
     country_iso_code: str = Field("USA", min_length=3, max_length=3)
     output_dir: str = "logs/carbon"
     electricity_price_usd_per_kwh: float = Field(
-        0.15, ge=0, description="prices local energy when a model has no per-token price"
+        0.15,
+        ge=0,
+        le=MAX_USD_PER_KWH,  # a request's cost stays finite (checks.py)
+        description="prices local energy when a model has no per-token price",
     )
     tracking_mode: Literal["machine", "process"] = Field(
         "machine",
