@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from routerllm.carbon.budget import CarbonBudget
-from routerllm.carbon.budget_text import amount
 from routerllm.carbon.request_log import RequestLog
+from routerllm.carbon.units import amount
 from routerllm.config import BudgetConfig
 
 from .conftest import cli_in_process, tiny_config_dict, write_config

@@ -1279,10 +1279,12 @@ def test_a_logged_number_changed_into_text_is_a_clear_error(
 
 def test_a_figure_too_small_for_its_decimals_is_not_printed_as_zero() -> None:
     """A cached answer's CO2 (about 2e-06 g) printed as "0.0000 g" beside its energy."""
-    from routerllm.carbon.report_text import fixed, fmt_g
+    from routerllm.carbon.report_text import fixed
+    from routerllm.carbon.units import co2, energy
 
-    assert fmt_g(2e-9) == "2.00e-06 g" and fmt_g(0.0) == "0.0000 g"
-    assert fmt_g(1.2345e-3) == "1.2345 g"
+    assert co2(2e-9) == "2 \N{MICRO SIGN}g" and co2(0.0) == "0 g" and co2(1.2345e-3) == "1.23 g"
+    assert energy(8.6e-7) == "860 \N{MICRO SIGN}Wh" and energy(0.0) == "0 Wh"
+    assert energy(9.996e-4) == "1 Wh" and energy(1234.5) == "1,230 kWh"
     assert fixed(4e-6, 5) == "4.00e-06" and fixed(0.00001, 5) == "0.00001"
 
 

@@ -312,8 +312,10 @@ def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:
 
 
 def _warm_up_line(warm_up: Any) -> str:
-    energy = f", {warm_up.energy_kwh:.3e} kWh" if warm_up.energy_kwh else ""
-    return f"warm-up before the runs, in neither's figures: {warm_up.duration_s:.1f} s{energy}"
+    from routerllm.carbon.units import energy
+
+    spent = f", {energy(warm_up.energy_kwh)}" if warm_up.energy_kwh else ""
+    return f"warm-up before the runs, in neither's figures: {warm_up.duration_s:.1f} s{spent}"
 
 
 def _spread_line(asked: int, pairs: Sequence[dict[str, Any]], failed: bool = False) -> str:
@@ -339,14 +341,16 @@ def _spread_line(asked: int, pairs: Sequence[dict[str, Any]], failed: bool = Fal
 
 def _comparison_lines(c: dict[str, Any]) -> list[str]:
     from routerllm.carbon.report_text import fixed, less
+    from routerllm.carbon.units import co2, energy
 
     r, b = c["routed"], c["always_largest"]
-    # a figure too small for its decimals in scientific notation (fixed), not as 0
+    # energy and CO2 in the units that keep them readable (units), a time too small for
+    # its decimals in scientific notation (fixed): never a figure spent shown as 0
     rows: list[tuple[str, str, Callable[[Any], str]]] = [
-        ("energy kWh", "energy_kwh", "{:.3e}".format),
-        ("CO2 g", "co2_kg", lambda v: fixed(v, 4)),
-        ("energy kWh, models warm", "warm_energy_kwh", "{:.3e}".format),
-        ("CO2 g, models warm", "warm_co2_kg", lambda v: fixed(v, 4)),
+        ("energy", "energy_kwh", energy),
+        ("CO2", "co2_kg", co2),
+        ("energy, models warm", "warm_energy_kwh", energy),
+        ("CO2, models warm", "warm_co2_kg", co2),
         ("time s", "time_s", lambda v: fixed(v, 1)),
         ("output tokens", "completion_tokens", "{}".format),
     ]
@@ -355,17 +359,16 @@ def _comparison_lines(c: dict[str, Any]) -> list[str]:
         f"{'versus always-largest (measured)':<34}{'routed':>14}{'always ' + c['largest_model']:>28}",
     ]
     for label, key, fmt in rows:
-        scale = 1000 if key.endswith("co2_kg") else 1
-        cells = [fmt(v * scale) if v is not None else "not measured" for v in (r[key], b[key])]
+        cells = [fmt(v) if v is not None else "not measured" for v in (r[key], b[key])]
         lines.append(f"{label:<34}{cells[0]:>14}{cells[1]:>28}")
 
-    def co2(fraction: float | None, when: str) -> str:
+    def saved(fraction: float | None, when: str) -> str:
         return f"{less(fraction, 'CO2')} {when}" if fraction is not None else f"CO2 not measured {when}"  # fmt: skip
 
     if c["co2_saved_fraction"] is None:  # nothing measured: no saving to state
         saving = "CO2 not measured (carbon tracking off)"
     else:
-        saving = f"{co2(c['co2_saved_fraction'], 'including model loading')}, {co2(c['co2_saved_fraction_warm'], 'with models kept warm')}"  # fmt: skip
+        saving = f"{saved(c['co2_saved_fraction'], 'including model loading')}, {saved(c['co2_saved_fraction_warm'], 'with models kept warm')}"  # fmt: skip
     lines.append(
         f"routing: {saving}, {_faster(c['speedup'])} "
         f"(quality not scored here; answers of the small models are often worse)"

@@ -78,7 +78,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     from routerllm.backends.http_transport import one_line
     from routerllm.carbon.meter import CACHED, CODECARBON_FAILED, NO_USAGE, NOT_MEASURED
-    from routerllm.carbon.report_text import fixed, fmt_g, fmt_kwh, not_measured_text
+    from routerllm.carbon.report_text import fixed, not_measured_text
+    from routerllm.carbon.units import co2, energy
 
     # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
     # a cached answer's unspent parts (method "cache") say nothing of its routing's
@@ -94,17 +95,17 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     )
     others = [n for n, m in result.components.items() if m.method not in (CACHED, NO_USAGE)]
     if any(measured[n] for n in others):
-        energy = f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
-        energy += " (and the generation's, not known)" if unknown else ""
+        spent = f"{energy(result.energy_kwh)}  CO2 {co2(result.co2_kg)}"
+        spent += " (and the generation's, not known)" if unknown else ""
         if failed := [n for n in others if result.components[n].method == CODECARBON_FAILED]:
-            energy += f" (and {', '.join(failed)}'s, not measured: CodeCarbon failed)"
+            spent += f" (and {', '.join(failed)}'s, not measured: CodeCarbon failed)"
     elif unknown:
-        energy = "energy and CO2 not known"
+        spent = "energy and CO2 not known"
     else:
-        energy = not_measured_text(m.method for m in result.components.values())
+        spent = not_measured_text(m.method for m in result.components.values())
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
-        f"{tokens}  {fixed(result.latency_s, 2)} s  {energy}"
+        f"{tokens}  {fixed(result.latency_s, 2)} s  {spent}"
     )
     # a routing of 1 ms is not "0.00 s" beside its energy: fixed shows it 1.00e-03 s
     parts = "  ".join(
@@ -112,7 +113,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         + (
             "energy not known (no token usage)"
             if m.method == NO_USAGE
-            else f"{m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
+            else f"{energy(m.energy_kwh)} {co2(m.co2_kg)}"
             if measured[name]
             else "not measured (CodeCarbon failed)"
             if m.method == CODECARBON_FAILED
@@ -121,7 +122,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         for name, m in result.components.items()
     )
     if (p := result.predicted) is not None and p.model == result.model:
-        parts += f"  (predicted {fmt_kwh(p.energy_kwh)}, CO2 {fmt_g(p.co2_kg)})"
+        parts += f"  (predicted {energy(p.energy_kwh)}, CO2 {co2(p.co2_kg)})"
     # measured or estimated, in the words of demo, serve and report; a cached part spent
     # nothing, and one not measured or of unknown usage is said so above
     said = {CACHED, NO_USAGE, NOT_MEASURED}

@@ -41,7 +41,6 @@ from routerllm.carbon.budget_text import (
     QUANTITY_TEXT,
     RUNNING,
     WINDOW_TEXT,
-    amount,
     listed,
     waiting,
 )
@@ -49,6 +48,7 @@ from routerllm.carbon.log_rows import Spending, instant
 from routerllm.carbon.meter import Measurement
 from routerllm.carbon.predictor import Prediction
 from routerllm.carbon.request_log import RequestLog
+from routerllm.carbon.units import amount
 from routerllm.config import BudgetConfig
 from routerllm.exceptions import BudgetExceededError, RequestLogError
 

@@ -27,6 +27,7 @@ from routerllm.carbon.recommend_base import (
 )
 from routerllm.carbon.recommend_base import ESTIMATED_SHARE as ESTIMATED_SHARE  # re-exported
 from routerllm.carbon.recommend_energy import budgets, estimated_energy
+from routerllm.carbon.units import co2, energy
 from routerllm.config import AppConfig
 from routerllm.routed_result import FIXED
 
@@ -72,7 +73,7 @@ def failed_loads(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
         kept = f" from it, a cascade kept a smaller model's in {f.kept}" if f.kept else ""
         # carbon tracking off measured nothing: its zeros are not 0 kWh
         spent = (
-            f"{f.energy_kwh:.3e} kWh spent loading it, counted in the totals, not as loads"
+            f"{energy(f.energy_kwh)} spent loading it, counted in the totals, not as loads"
             if f.measured
             else "the energy spent loading it not measured (carbon tracking off)"
         )
@@ -121,11 +122,11 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
         )
     else:
         fixed = "only answers fixed by their request are cached: temperature 0 or a seed, as the config's generation settings give"  # fmt: skip
-    energy = f" and {pct(saved / total)} of the energy ({saved:.3e} kWh)" if total else ""
+    of_energy = f" and {pct(saved / total)} of the energy ({energy(saved)})" if total else ""
     return [
         Recommendation(
             "repeated_prompts",
-            f"{hits} of {requests} requests ({pct(share)}){energy} repeated the prompt "
+            f"{hits} of {requests} requests ({pct(share)}){of_energy} repeated the prompt "
             f"of an earlier request on the same model (within cache.ttl_s and "
             f"cache.max_entries); with cache: {{enabled: true}} up to that many would have been "
             f"answered from memory, their loading and generation not spent ({fixed}; the log "
@@ -165,7 +166,7 @@ def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     budget = config.manager.memory_budget_gb
     counts = ", ".join(f"{n} {c}x" for n, c in loads.most_common())
     head = (
-        f"loading models spent {pct(share)} of the energy ({loading:.3e} of {total:.3e} kWh), "
+        f"loading models spent {pct(share)} of the energy ({energy(loading)} of {energy(total)}), "
         f"more than {LOADING_SHARE:.0%}, in {sum(loads.values())} loads ({counts})"
     )
     if need > budget:
@@ -259,7 +260,7 @@ def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     learned = sorted((n for n in routing if _runs_a_model(n, config) and routing[n] > 0), key=lambda n: -routing[n])  # fmt: skip
     if not learned and not config.cascade.enabled:
         return []  # the routers run no model: nothing cheaper to route with
-    by_router = ", ".join(f"{n} {routing[n] * 1000:.4f} g" for n in sorted(routing, key=lambda n: -routing[n]) if routing[n] > 0)  # fmt: skip
+    by_router = ", ".join(f"{n} {co2(routing[n])}" for n in sorted(routing, key=lambda n: -routing[n]) if routing[n] > 0)  # fmt: skip
     configured = config.router.path or config.router.name
     advice = []
     if learned and configured in MODEL_FREE_ROUTERS:
@@ -288,7 +289,7 @@ def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
         Recommendation(
             "router_overhead",
             f"routing (router_inference) spent {pct(spent / total)} of the CO2 "
-            f"({spent * 1000:.4f} of {total * 1000:.4f} g; {by_router}), more than "
+            f"({co2(spent)} of {co2(total)}; {by_router}), more than "
             f"{ROUTER_SHARE:.0%}: {'; '.join(advice)}",
             ("router.path" if config.router.path else "router.name")
             if learned
@@ -331,10 +332,10 @@ def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
         return []
     rates = fig.kwh_per_output_token()
     measured = [
-        f"{m.name} {rates[m.name]:.2e}" for m in ladder if m.name in rates and rates[m.name] > 0
+        f"{m.name} {energy(rates[m.name])}" for m in ladder if m.name in rates and rates[m.name] > 0
     ]
     rate_text = (
-        f"; generation energy per output token in this log, kWh: {', '.join(measured)}"
+        f"; generation energy per output token in this log: {', '.join(measured)}"
         if len(measured) > 1
         else ""
     )

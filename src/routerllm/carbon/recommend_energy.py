@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from routerllm.carbon.meter import PER_TOKEN, PROCESS_SCOPE
 from routerllm.carbon.recommend_base import ESTIMATED_SHARE, Recommendation, pct
+from routerllm.carbon.units import energy
 from routerllm.config import AppConfig
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ CODECARBON_ESTIMATES = {
 def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
     """Budget windows at or past ``downgrade_at`` now, and budgets broken (the report's
     budgets summary, which is the whole log's)."""
-    from routerllm.carbon.budget_text import QUANTITY_TEXT, WINDOW_TEXT, amount
+    from routerllm.carbon.budget_text import QUANTITY_TEXT, WINDOW_TEXT
+    from routerllm.carbon.units import amount
 
     if not report.budgets:
         return []
@@ -119,7 +121,7 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
             out.append(
                 Recommendation(
                     "estimated_energy",
-                    f"{pct(load / total)} of the energy ({load:.3e} kWh) is CodeCarbon's estimate "
+                    f"{pct(load / total)} of the energy ({energy(load)}) is CodeCarbon's estimate "
                     f"{source} ({method}: it found no CPU power reading or GPU it "
                     f"could read); {cpu_power_hint()}, and it measures; on an NVIDIA GPU it reads the "
                     "GPU's power (the CPU's stays an estimate without the CPU's own reading)",
@@ -138,7 +140,7 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
         out.append(
             Recommendation(
                 "estimated_energy",
-                f"{pct(per_token / total)} of the energy ({per_token:.3e} kWh, {names}) is "
+                f"{pct(per_token / total)} of the energy ({energy(per_token)}, {names}) is "
                 f"computed from the config's per-token figures, as a remote server cannot be "
                 f"metered here: it is as good as their source (figures_source); measure the "
                 f"server where it runs and set models' energy_per_token_kwh",

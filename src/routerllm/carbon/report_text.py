@@ -7,6 +7,8 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
+from routerllm.carbon.units import co2, dollars, energy
+
 
 def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, in the plural unless ``n`` is 1 ("1 request", "3 requests")."""
@@ -19,14 +21,6 @@ def fixed(value: float, decimals: int) -> str:
     if value and abs(value) < 0.5 * 10**-decimals:
         return f"{value:.2e}"
     return f"{value:.{decimals}f}"
-
-
-def fmt_g(co2_kg: float) -> str:
-    return f"{fixed(co2_kg * 1000, 4)} g"
-
-
-def fmt_kwh(kwh: float) -> str:
-    return f"{kwh:.3e} kWh"
 
 
 #: What a request or a total logged with carbon tracking off (method ``none``) says
@@ -45,12 +39,13 @@ def not_measured_text(methods: Iterable[str]) -> str:
 
 
 def _columns(rep: Any, kind: str, name: str, row: Any, widths: tuple[int, int]) -> str:
-    """A row's energy (kWh) and CO2 (g) columns, or "not measured" across both where
-    the report says its group was not measured (``Report.measured``)."""
+    """A row's energy and CO2 columns (``units``: "860 \N{MICRO SIGN}Wh", "320 \N{MICRO SIGN}g"), or
+    "not measured" across both where the report says its group was not measured
+    (``Report.measured``)."""
     if not rep.measured(kind, name):
         return f"{'not measured':>{sum(widths)}}"
-    # a space of its own: 100 kg or more is wider than the column
-    return f"{row.energy_kwh:>{widths[0]}.3e} {fixed(row.co2_kg * 1000, 4):>{widths[1] - 1}}"
+    # a space of its own: "100,000 kg" and more is wider than the column
+    return f"{energy(row.energy_kwh):>{widths[0]}} {co2(row.co2_kg):>{widths[1] - 1}}"
 
 
 def less(fraction: float, what: str) -> str:
@@ -68,16 +63,16 @@ def totals_lines(rep: Any) -> list[str]:
     """Totals, per model, feedback and per component: what the demo shows of its runs."""
     t, eq = rep.totals, rep.equivalences
     measured = rep.measured()
-    energy = (
-        f"energy {fmt_kwh(t.energy_kwh)}  CO2 {fmt_g(t.co2_kg)}"
+    spent = (
+        f"energy {energy(t.energy_kwh)}  CO2 {co2(t.co2_kg)}"
         if measured
         else not_measured_text(rep.methods)
     )
     # a cost priced by an energy not measured is not known: its 0 would read as measured
-    cost = f"cost ${fixed(t.cost_usd, 6)}" if rep.cost_known() else "cost not measured"
+    cost = f"cost {dollars(t.cost_usd)}" if rep.cost_known() else "cost not measured"
     lines = [
         f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
-        f"{energy}  {cost}  time {fixed(t.latency_s, 1)} s",
+        f"{spent}  {cost}  time {fixed(t.latency_s, 1)} s",
         f"carbon method: {', '.join(rep.methods) or 'none'}",
         *grid_lines(rep),
         *unknown_usage_lines(rep.unknown_usage),
@@ -86,7 +81,7 @@ def totals_lines(rep: Any) -> list[str]:
         if measured
         else "no equivalences: CO2 not measured",
         "",
-        f"{'per model':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'time s':>9}",
+        f"{'per model':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}{'time s':>9}",
     ]
     for name, m in rep.by_model.items():  # a space before each column: a large one is wider
         lines.append(
@@ -101,12 +96,12 @@ def totals_lines(rep: Any) -> list[str]:
             lines.append(f"{name:<26}{f['count']:>9}{f['mean_score']:>9.3f}")
     lines += [
         "",
-        f"{'per component':<26}{'':>9}{'time s':>9}{'energy kWh':>12}{'CO2 g':>11}{'share':>8}",
+        f"{'per component':<26}{'':>9}{'time s':>9}{'energy':>12}{'CO2':>11}{'share':>8}",
     ]
     total_co2 = rep.totals.co2_kg or 1.0
     for name, c in rep.by_component.items():
         figures = (
-            f"{c.energy_kwh:>12.3e}{c.co2_kg * 1000:>11.3e}{c.co2_kg / total_co2:>8.2%}"
+            f"{energy(c.energy_kwh):>12}{co2(c.co2_kg):>11}{c.co2_kg / total_co2:>8.2%}"
             if rep.measured("component", name)
             else f"{'not measured':>31}"
         )
@@ -122,7 +117,7 @@ def grid_lines(rep: Any) -> list[str]:
         return [f"grid: {name}" for name in grids]
     lines = [
         f"these totals mix {len(grids)} grids, each request's CO2 its own grid's:",
-        f"{'  per grid':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}",
+        f"{'  per grid':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}",
     ]
     for name, g in grids.items():
         lines.append(
@@ -147,7 +142,8 @@ def unknown_usage_lines(unknown: dict[str, int]) -> list[str]:
 
 def budget_lines(budgets: dict[str, Any] | None) -> list[str]:
     """The budgets' state now, and the requests that broke them (every tag counts)."""
-    from routerllm.carbon.budget_text import QUANTITY_TEXT, WINDOW_TEXT, amount
+    from routerllm.carbon.budget_text import QUANTITY_TEXT, WINDOW_TEXT
+    from routerllm.carbon.units import amount
 
     if not budgets:
         return []
@@ -173,16 +169,16 @@ def predictor_lines(profiles: dict[str, Any]) -> list[str]:
 
     lines = [
         "",
-        f"{'predictor (from the log)':<26}{'requests':>9}{'kWh/in tok':>12}{'kWh/out tok':>12}"
-        f"{'out tok':>9}{'loading kWh':>12}",
+        f"{'predictor (from the log)':<26}{'requests':>9}{'per in tok':>12}{'per out tok':>12}"
+        f"{'out tok':>9}{'loading':>12}",
     ]
     for name, p in profiles.items():
         if p is None:
             lines.append(f"{name:<26}{'too few requests: config figures or scaled':>56}")
         else:
             lines.append(
-                f"{name:<26}{p['requests']:>9}{p['kwh_per_prompt_token']:>12.2e}"
-                f"{p['kwh_per_output_token']:>12.2e}{p['output_tokens']:>9}{p['loading_kwh']:>12.2e}"
+                f"{name:<26}{p['requests']:>9}{energy(p['kwh_per_prompt_token']):>12}"
+                f"{energy(p['kwh_per_output_token']):>12}{p['output_tokens']:>9}{energy(p['loading_kwh']):>12}"
             )
             if n := p.get("left_out", 0):
                 lines.append(
@@ -195,13 +191,13 @@ def predictor_lines(profiles: dict[str, Any]) -> list[str]:
 def report_lines(rep: Any) -> list[str]:
     """The whole report, from totals to recommendations."""
     lines = [*totals_lines(rep), ""]
-    lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}")
+    lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}")
     for name, r in rep.by_router.items():
         lines.append(
             f"{name:<26}{r.requests:>9} {r.completion_tokens:>8}{_columns(rep, 'router', name, r, (12, 10))}"
         )
     if rep.by_day:
-        lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'cost $':>11}"]  # fmt: skip
+        lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}{'cost':>11}"]  # fmt: skip
         shown = list(rep.by_day.items())[-14:]
         if len(rep.by_day) > len(shown):
             lines.append(f"({len(rep.by_day) - len(shown)} earlier days in --json)")
@@ -209,14 +205,14 @@ def report_lines(rep: Any) -> list[str]:
             lines.append(
                 f"{day:<26}{d.requests:>9} {d.completion_tokens:>8}"
                 f"{_columns(rep, 'day', day, d, (12, 10))} "
-                + (f"{fixed(d.cost_usd, 6):>10}" if rep.cost_known("day", day) else "not measured")
+                + (f"{dollars(d.cost_usd):>10}" if rep.cost_known("day", day) else "not measured")
             )
     vs = rep.versus_largest
     if vs:
         lines += [
             "",
-            f"versus everything on {vs['largest_model']}: {fmt_g(vs['actual_co2_kg'])} instead of "
-            f"~{fmt_g(vs['estimated_co2_kg'])} ({less(vs['co2_saved_fraction'], 'CO2')}; {vs['method']})",
+            f"versus everything on {vs['largest_model']}: {co2(vs['actual_co2_kg'])} instead of "
+            f"~{co2(vs['estimated_co2_kg'])} ({less(vs['co2_saved_fraction'], 'CO2')}; {vs['method']})",
         ]
     lines += budget_lines(rep.budgets) + predictor_lines(rep.predictor)
     lines += ["", "recommendations (from the log and the config)"]

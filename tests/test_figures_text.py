@@ -1,0 +1,68 @@
+"""The figures ``report``, ``route`` and ``demo`` print for people: energy, CO2 and
+dollars to 3 significant digits in a unit that keeps them readable (``carbon.units``),
+a tiny request's never shown as 0 nor cut to one digit; ``--json`` keeps raw numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from routerllm.carbon.log_rows import RequestRecord
+from routerllm.carbon.meter import Measurement
+from routerllm.carbon.request_log import RequestLog
+
+from .conftest import cli_in_process, tiny_config_dict, write_config
+
+
+def _tiny_request(i: int, model: str) -> RequestRecord:
+    """A request on the tiny ladder: 8.6e-7 kWh, 3.2e-7 kg CO2, $3e-9."""
+    parts = {
+        "router_inference": Measurement("router_inference", 0.001, 6e-8, 2e-8, "codecarbon:measured"),
+        "llm_inference": Measurement("llm_inference", 0.5, 8e-7, 3e-7, "codecarbon:measured"),
+    }  # fmt: skip
+    return RequestRecord(
+        id=f"req-{i:05d}",
+        timestamp=f"2026-12-06T10:0{i}:00+00:00",
+        prompt_sha256=f"{i:064x}",
+        prompt_chars=20,
+        model=model,
+        router="rules",
+        confidence=0.9,
+        prompt_tokens=10,
+        completion_tokens=8,
+        latency_s=0.5,
+        cost_usd=3e-9,
+        components=parts,
+    )
+
+
+def test_the_report_says_a_tiny_request_s_figures_readably(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    cfg = write_config(tmp_path, data)
+    with RequestLog(Path(data["log"]["path"])) as log:
+        log.append(_tiny_request(1, "tiny-light"))
+    text = cli_in_process("report", "--config", str(cfg))
+    assert text.returncode == 0, text.stderr
+    totals = next(line for line in text.stdout.splitlines() if line.startswith("requests "))
+    # was "energy 8.600e-07 kWh  CO2 0.0003 g  cost $3.00e-09"
+    assert "energy 860 \N{MICRO SIGN}Wh  CO2 320 \N{MICRO SIGN}g  cost $0.000000003 " in totals, (
+        totals
+    )
+    lines = text.stdout.splitlines()
+    model = next(line for line in lines if line.startswith("tiny-light "))
+    assert "860 \N{MICRO SIGN}Wh" in model and "320 \N{MICRO SIGN}g" in model, model
+    head = next(line for line in lines if line.startswith("per model"))
+    # the figures end under their column's header
+    assert model.index("860 \N{MICRO SIGN}Wh") + 7 == head.index("energy") + len("energy")
+    assert model.index("320 \N{MICRO SIGN}g") + 6 == head.index("CO2") + len("CO2"), (head, model)
+    component = next(line for line in lines if line.startswith("llm_inference "))
+    assert "800 \N{MICRO SIGN}Wh" in component and "300 \N{MICRO SIGN}g" in component, component
+    routing = next(line for line in lines if line.startswith("router_inference "))
+    assert "60 \N{MICRO SIGN}Wh" in routing and "20 \N{MICRO SIGN}g" in routing, routing
+    day = next(line for line in lines if line.startswith("2026-12-06 "))
+    assert day.endswith(" $0.000000003"), day
+    # --json keeps the raw numbers
+    raw = json.loads(cli_in_process("report", "--config", str(cfg), "--json").stdout)
+    assert raw["totals"]["co2_kg"] == pytest.approx(3.2e-7) and raw["totals"]["cost_usd"] == 3e-9
