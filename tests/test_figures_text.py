@@ -63,6 +63,9 @@ def test_the_report_says_a_tiny_request_s_figures_readably(tmp_path: Path) -> No
     assert "60 \N{MICRO SIGN}Wh" in routing and "20 \N{MICRO SIGN}g" in routing, routing
     day = next(line for line in lines if line.startswith("2026-12-06 "))
     assert day.endswith(" $0.000000003"), day
+    # a day's cost ends under "cost" too: "$0.000000003" ran 2 characters past it
+    day_head = next(line for line in lines if line.startswith("per day (UTC)"))
+    assert len(day) == len(day_head) and day_head.endswith(" cost"), (day_head, day)
     # --json keeps the raw numbers
     raw = json.loads(cli_in_process("report", "--config", str(cfg), "--json").stdout)
     assert raw["totals"]["co2_kg"] == pytest.approx(3.2e-7) and raw["totals"]["cost_usd"] == 3e-9

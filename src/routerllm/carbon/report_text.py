@@ -197,7 +197,9 @@ def report_lines(rep: Any) -> list[str]:
             f"{name:<26}{r.requests:>9} {r.completion_tokens:>8}{_columns(rep, 'router', name, r, (12, 10))}"
         )
     if rep.by_day:
-        lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}{'cost':>11}"]  # fmt: skip
+        # cost 15 wide: a day of one request on the tiny ladder cost "$0.00000377" (measured
+        # 2026-12-06), 1 past a width of 10; 3 digits of $1e-9, "$0.00000000123", take 14
+        lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}{'cost':>15}"]  # fmt: skip
         shown = list(rep.by_day.items())[-14:]
         if len(rep.by_day) > len(shown):
             lines.append(f"({len(rep.by_day) - len(shown)} earlier days in --json)")
@@ -205,7 +207,7 @@ def report_lines(rep: Any) -> list[str]:
             lines.append(
                 f"{day:<26}{d.requests:>9} {d.completion_tokens:>8}"
                 f"{_columns(rep, 'day', day, d, (12, 10))} "
-                + (f"{dollars(d.cost_usd):>10}" if rep.cost_known("day", day) else "not measured")
+                + f"{dollars(d.cost_usd) if rep.cost_known('day', day) else 'not measured':>14}"
             )
     vs = rep.versus_largest
     if vs:
