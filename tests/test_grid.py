@@ -116,8 +116,11 @@ def test_the_report_gives_totals_per_grid_where_the_log_mixes_grids(tmp_path: Pa
     lines = report_lines(rep)
     head = lines.index("these totals mix 3 grids, each request's CO2 its own grid's:")
     assert lines[head + 2].startswith("  not recorded ") and lines[head + 3].startswith("  DEU ")
-    # 4e-6 kg at 56.04 g/kWh: 7.138e-05 kWh
-    assert lines[head + 4] == f"  {FRA.label:<24}        2        6   7.138e-05    0.0040"
+    # 4e-6 kg at 56.04 g/kWh: 7.138e-05 kWh; each figure ends under its column's header
+    assert lines[head + 4] == f"  {FRA.label:<24}        2        6    71.4 mWh      4 mg"
+    assert len(lines[head + 1]) == len(lines[head + 4]) and lines[head + 1].endswith(
+        "energy       CO2"
+    )
     # the requests of one grid: one line, no table
     one = logged_report(config, since="2026-12-06T11:00")
     assert list(one.by_grid) == [FRA.label]

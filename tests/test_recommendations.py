@@ -612,8 +612,8 @@ def test_most_requests_sent_to_the_largest_model_unrouted(tmp_path: Path) -> Non
     (r,) = of_kind(logged(config, records), "largest_model")
     assert r.evidence["share"] == 0.75 and r.evidence["largest_model"] == "tiny-heavy"
     assert r.config_key == "router.name"
-    # measured generation per output token: 4e-4 / 10 and 1e-4 / 10
-    assert "tiny-light 1.00e-05, tiny-heavy 4.00e-05" in r.message
+    # measured generation per output token: 4e-4 / 10 and 1e-4 / 10 kWh
+    assert "tiny-light 10 mWh, tiny-heavy 40 mWh" in r.message
 
     # half is not most; the demo's always-largest baseline is a deliberate comparison
     half = records[1:] + [rec("tiny-light", 4, "q4")]
@@ -627,12 +627,12 @@ def test_the_largest_models_rate_leaves_out_answers_logged_without_energy(
     tmp_path: Path,
 ) -> None:
     # a log kept partly with carbon tracking off: those answers' tokens halved the
-    # largest model's measured rate ("tiny-heavy 2.00e-05" for its 4e-4 kWh / 10 tokens)
+    # largest model's measured rate ("tiny-heavy 20 mWh" for its 4e-4 kWh / 10 tokens)
     off = [rec("tiny-heavy", i, f"q{i}", router="fixed", method="none", llm_kwh=0.0) for i in range(3)]  # fmt: skip
     on = [rec("tiny-heavy", 3 + i, f"p{i}", router="fixed", llm_kwh=4e-4) for i in range(3)]
     records = [*off, *on, rec("tiny-light", 7, "q7")]
     (r,) = of_kind(logged(config_in(tmp_path), records), "largest_model")
-    assert "tiny-light 1.00e-05, tiny-heavy 4.00e-05" in r.message
+    assert "tiny-light 10 mWh, tiny-heavy 40 mWh" in r.message
 
 
 @pytest.mark.parametrize(
