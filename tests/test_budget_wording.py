@@ -112,28 +112,30 @@ def test_dollars_below_a_cent_are_written_in_decimals(value: float, said: str) -
 
 
 def test_an_amount_that_overflowed_is_said_in_the_configs_units() -> None:
-    """A model's energy_per_token_kwh of 1e308 (finite, so the config takes it)
-    overflows a prediction: CO2 inf, and its cost inf x a price of 0, NaN. The refusal
-    says them, not an error."""
+    """An amount that is not finite is said in the config's units, not an error. Until
+    2026-12-06 a model's energy_per_token_kwh of 1e308 (finite, so the config took it)
+    overflowed a prediction: CO2 inf, and its cost inf x a price of 0, NaN; the config
+    bounds it now (tests/test_config_bounds.py), the wording stays for any other way."""
     nan, inf = float("nan"), float("inf")
     said = [amount("co2_kg", inf), amount("co2_kg", -inf), amount("co2_kg", nan)]
     assert said == ["inf kg CO2", "-inf kg CO2", "nan kg CO2"]
     assert [amount("cost_usd", inf), amount("cost_usd", nan)] == ["$inf", "$nan"]
 
 
-def test_a_prediction_that_overflowed_is_refused_with_its_amounts_said(tmp_path: Path) -> None:
-    from routerllm.exceptions import BudgetExceededError
-    from routerllm.system import RouterLLM
+def test_a_figure_that_would_overflow_a_prediction_is_refused_by_the_config(
+    tmp_path: Path,
+) -> None:
+    """energy_per_token_kwh of 1e308 made every request "predicted to spend inf kg CO2
+    and $nan"; since 2026-12-06 the config refuses it, in one line, before any request."""
+    from routerllm.exceptions import ConfigError
 
     from .conftest import tiny_model
     from .test_budgets import budget_config
 
     model = {**tiny_model("tiny-light", "light", 0.1), "energy_per_token_kwh": 1e308}
     budgets = {"co2_kg": {"per_request": 1.0}, "cost_usd": {"per_request": 1.0}}
-    config = budget_config(tmp_path, budgets, models=[model], carbon={"electricity_price_usd_per_kwh": 0.0})  # fmt: skip
-    with RouterLLM(config) as system, pytest.raises(BudgetExceededError) as e:
-        system.generate("hello", model="tiny-light")
-    assert "tiny-light is predicted to spend inf kg CO2 and $nan (from " in str(e.value)
+    with pytest.raises(ConfigError, match=r"energy_per_token_kwh: .*1000, got 1e\+308$"):
+        budget_config(tmp_path, budgets, models=[model], carbon={"electricity_price_usd_per_kwh": 0.0})  # fmt: skip
 
 
 def test_small_budgets_read_in_milligrams_and_decimals_in_refusals_and_the_report(

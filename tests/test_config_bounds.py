@@ -25,7 +25,7 @@ from routerllm.exceptions import ConfigError
 
 from .conftest import tiny_config_dict, write_config
 
-#: (section, key, bound, a value just past it, whether it is an upper bound)
+#: (section, key, its upper bound)
 BOUNDED = [
     ("model", "energy_per_token_kwh", MAX_KWH_PER_TOKEN),
     ("model", "co2_per_token_kg", MAX_KG_CO2_PER_TOKEN),
