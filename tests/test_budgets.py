@@ -628,13 +628,17 @@ def test_the_reports_tables_keep_a_co2_of_100_kg_or_more_apart_from_its_energy(
     from routerllm.carbon.report import logged_report
     from routerllm.carbon.report_text import report_lines
 
-    config = budget_config(tmp_path, {})
-    seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=200.0)]).close()
-    lines = report_lines(logged_report(config))
-    starts = ("tiny-light ", "test ", "2026-12-02 ")  # per model, per router, per day
-    rows = [line.split() for line in lines if line.startswith(starts) and "too few" not in line]
-    assert len(rows) == 3
-    assert all(row[3:5] == ["4.000e+02", "200000.0000"] for row in rows)
+    # in units (carbon/units.py) 200 kg is "200 kg"; 200,000 kg, "200,000 kg", is the one
+    # wider than its column
+    for kg, said in ((200.0, ["400", "kWh", "200", "kg"]), (2e5, ["400,000", "kWh", "200,000", "kg"])):  # fmt: skip
+        (tmp_path / str(kg)).mkdir()
+        config = budget_config(tmp_path / str(kg), {})
+        seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=kg)]).close()
+        lines = report_lines(logged_report(config))
+        starts = ("tiny-light ", "test ", "2026-12-02 ")  # per model, per router, per day
+        rows = [line.split() for line in lines if line.startswith(starts) and "too few" not in line]  # fmt: skip
+        assert len(rows) == 3
+        assert all(row[3:7] == said for row in rows), rows
 
 
 def test_the_reports_tables_keep_a_large_cost_or_time_apart_from_the_co2(tmp_path: Path) -> None:
@@ -651,9 +655,9 @@ def test_the_reports_tables_keep_a_large_cost_or_time_apart_from_the_co2(tmp_pat
     seeded_log(Path(config.log.path), [big]).close()
     lines = report_lines(logged_report(config))
     model = next(line for line in lines if line.startswith("tiny-light ") and "too few" not in line)
-    assert model.split()[-2:] == ["1000.0000", "2000000.0"], model
+    assert model.split()[-3:] == ["1", "kg", "2000000.0"], model
     day = next(line for line in lines if line.startswith("2026-12-02 "))
-    assert day.split()[-2:] == ["1000.0000", "1234.500000"], day
+    assert day.split()[-3:] == ["1", "kg", "$1,230"], day  # 3 significant digits
 
 
 def test_the_reports_cost_too_small_for_its_decimals_is_not_printed_as_zero(
@@ -668,9 +672,9 @@ def test_the_reports_cost_too_small_for_its_decimals_is_not_printed_as_zero(
     config = budget_config(tmp_path, {})
     seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=1e-7, cost_usd=3e-8)]).close()  # fmt: skip
     lines = report_lines(logged_report(config))
-    assert "cost $3.00e-08" in lines[0], lines[0]
+    assert "cost $0.00000003 " in lines[0], lines[0]
     day = next(line for line in lines if line.startswith("2026-12-02 "))
-    assert day.split()[-1] == "3.00e-08", day
+    assert day.split()[-1] == "$0.00000003", day
 
 
 def test_the_reports_tables_keep_100_million_output_tokens_and_10000_dollars_apart(
@@ -690,14 +694,16 @@ def test_the_reports_tables_keep_100_million_output_tokens_and_10000_dollars_apa
     starts = ("tiny-light ", "test ", "2026-12-02 ")  # per model, per router, per day
     rows = [line.split() for line in lines if line.startswith(starts) and "too few" not in line]
     assert [row[1:3] for row in rows] == [["1", "200000000"]] * 3
-    assert rows[2][3:] == ["2.000e-03", "1.0000", "10000.000000"]
+    assert rows[2][3:] == ["2", "Wh", "1", "g", "$10,000"]
     (tmp_path / "small").mkdir()
     config = budget_config(tmp_path / "small", {})
     small = record("tiny-light", NOW, co2_kg=1e-3, cost_usd=0.5, completion_tokens=10)
     seeded_log(Path(config.log.path), [small]).close()
     lines = report_lines(logged_report(config))
-    assert "tiny-light                        1       10   2.000e-03    1.0000      1.0" in lines
-    assert "2026-12-02                        1       10   2.000e-03    1.0000   0.500000" in lines
+    assert "tiny-light                        1       10        2 Wh       1 g      1.0" in lines
+    assert (
+        "2026-12-02                        1       10        2 Wh       1 g           $0.5" in lines
+    )
 
 
 def schema_before_finish_reason() -> str:
