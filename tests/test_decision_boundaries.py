@@ -63,3 +63,38 @@ def test_a_pricier_model_exactly_the_tolerance_ahead_never_switches_in_the_exact
     predicted, scores = np.array([[0.0, 1e-12]]), np.array([[1.0, 0.0]])
     assert choose(predicted, [1.0, 2.0], "lambda", 0.0).tolist() == [0]
     assert sweep(predicted, scores, [1.0, 2.0], knobs="exact") == [OperatingPoint(1.0, 1.0, 0.0)]
+
+
+def test_a_huge_knob_does_not_tie_equal_cost_models_predicted_apart() -> None:
+    # Equal costs: the knob x cost term is the same for both, so at any knob the one
+    # predicted better (0.9, model 1) has the higher utility. The tolerance was
+    # 1e-12 x |top utility| ~ 1e-12 x 1e13 = 10 at knob 1e13, which read 0.9 and 0.5
+    # as tied and gave the prompt to model 0 (the cheaper by index).
+    predicted = np.array([[0.5, 0.9], [0.5, 0.5 + 1e-9]])
+    for knob in (0.0, 1.0, 1e9, 1e13):
+        assert choose(predicted, [1.0, 1.0], "lambda", knob).tolist() == [1, 1], knob
+    # nearly equal costs (4 ulps apart): at 1e13 the cost term differs by 1e13 x 8.9e-16,
+    # less than the 0.4 the predictions differ by, so model 1 is still the better
+    dear = float(np.nextafter(np.nextafter(1.0, 2.0), 2.0))
+    dear = float(np.nextafter(np.nextafter(dear, 2.0), 2.0))
+    assert choose(predicted[:1], [1.0, dear], "lambda", 1e13).tolist() == [1]
+    # and by more than it: the cheaper model, as the utilities say
+    assert choose(predicted[:1], [1.0, 1.0 + 1e-13], "lambda", 1e13).tolist() == [0]
+
+
+def test_a_tie_within_the_rounding_of_the_utilities_still_goes_to_the_cheaper_model() -> None:
+    # p = 0.5 and 0.75 at a knob where their utilities are equal but for rounding: the
+    # knob is 0.25 over the two normalised costs' difference, ~2.5e-14, so ~1e13
+    costs = [1.0, 1.0 + 2.5e-14]
+    d = normalised_costs(np.array([costs]))[0]
+    knob = 0.25 / (d[1] - d[0])
+    assert 9e12 < knob < 1.1e13
+    predicted = np.array([[0.5, 0.75]])
+    assert choose(predicted, costs, "lambda", knob).tolist() == [0]
+    # a little below it the dearer model's 0.25 lead wins, a little above the cheaper
+    assert choose(predicted, costs, "lambda", knob * (1 - 1e-9)).tolist() == [1]
+    assert choose(predicted, costs, "lambda", knob * (1 + 1e-9)).tolist() == [0]
+    # three collinear models (d = 0.25, 0.5, 1) at their common breakpoint 0.8: utilities
+    # -0.1 each, but for rounding; the cheapest wins
+    three = np.array([[0.1, 0.3, 0.7]])
+    assert choose(three, [1.0, 2.0, 4.0], "lambda", 0.8).tolist() == [0]

@@ -11,7 +11,12 @@ A router whose calibration found no routing signal instead draws from a fixed mi
 models (``mix_choices``).
 
 "Cheaper" on a prompt means lower costs[i, j], then lower mean cost C_j, then
-lower column index; ties in utility (within 1e-12 relative) go to the cheaper model.
+lower column index. Ties go to the cheaper model: a model is tied with the best when its
+utility is at most 1e-12 x max(1, |the prompt's highest prediction|) below it, the
+difference taken term by term, (p_j - p_t) - knob * (c'_j - c'_t), so that it is as exact
+as the predictions are whatever the knob. (Until 2026-12-06 the tolerance was relative to
+the best utility itself, which grows with knob x cost: at a knob of 1e13 two models of
+one cost predicted 0.9 and 0.5 were "tied", and the cheaper by index won.)
 """
 
 from __future__ import annotations
@@ -43,11 +48,33 @@ def cheapest_where(mask: np.ndarray, rank: np.ndarray) -> np.ndarray:
     return np.argmin(np.where(mask, rank, rank.shape[1]), axis=1)
 
 
-def argmax_cheapest(values: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Per row, argmax of ``values``; ties (within 1e-12 relative) go to the cheaper model."""
-    top = values.max(axis=1, keepdims=True)
-    tied = values >= top - TIE_TOL * np.maximum(1.0, np.abs(top))
-    return cheapest_where(tied, rank)
+def tie_tolerance(predicted: np.ndarray) -> np.ndarray:
+    """Per row (a column vector), how far behind the best a model's utility may be and
+    still tie it: 1e-12 x max(1, |the highest prediction|), whatever the knob."""
+    return TIE_TOL * np.maximum(1.0, np.abs(predicted.max(axis=1, keepdims=True)))
+
+
+def argmax_cheapest(
+    predicted: np.ndarray,
+    rank: np.ndarray,
+    costs: np.ndarray | None = None,
+    knob: float = 0.0,
+) -> np.ndarray:
+    """Per row, argmax_j of predicted - knob * costs (``costs`` (n, m), normalised, or
+    none); ties (within ``tie_tolerance``) go to the cheaper model."""
+    tol = tie_tolerance(predicted)
+    if costs is None or knob == 0.0:
+        return cheapest_where(predicted - predicted.max(axis=1, keepdims=True) >= -tol, rank)
+    # The utilities themselves round to an ulp of knob x cost (0.002 at 1e13), too coarse
+    # to compare; they find a model at the top or within rounding of it, and each model's
+    # lead over that one, taken term by term, is exact for equal costs and otherwise
+    # rounded in proportion to the terms' difference, which at a near-tie is at most
+    # about that of the predictions.
+    ref = np.argmax(predicted - knob * costs, axis=1)[:, None]
+    lead = (predicted - np.take_along_axis(predicted, ref, axis=1)) - knob * (
+        costs - np.take_along_axis(costs, ref, axis=1)
+    )
+    return cheapest_where(lead >= lead.max(axis=1, keepdims=True) - tol, rank)
 
 
 def normalised_costs(costs: np.ndarray) -> np.ndarray:
@@ -74,7 +101,7 @@ def choose(
     if allowed is not None:
         p = np.where(allowed, p, -np.inf)
     if mode == "lambda":
-        return argmax_cheapest(p - knob * normalised_costs(c), rank)
+        return argmax_cheapest(p, rank, normalised_costs(c), knob)
     if mode == "threshold":
         ok = p >= knob
         return np.where(ok.any(axis=1), cheapest_where(ok, rank), argmax_cheapest(p, rank))
