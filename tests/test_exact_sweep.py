@@ -93,12 +93,25 @@ def test_switches_follow_each_prompts_hull() -> None:
     sw = lambda_switches(predicted, decision, cheapness_rank(decision))
     assert sw.start.tolist() == [0, 0, 0]
     # prompt 0: 0 -> 1 at 0.4 / 0.25, 1 -> 2 at 0.1 / 0.5; prompt 1: model 1 ties model 0
-    # (never chosen), 0 -> 2 at 0.4 / 0.75; prompt 2: the three are collinear, 0 -> 2
-    # at 0.6 / 0.75 (model 1 wins only at that lambda, where the tie goes to model 0)
-    assert np.allclose(sw.at, [1.6, 0.8, 0.4 / 0.75, 0.2])
-    assert sw.prompt.tolist() == [0, 2, 1, 0]
-    assert sw.before.tolist() == [0, 0, 0, 1]
-    assert sw.after.tolist() == [1, 2, 2, 2]
+    # (never chosen), 0 -> 2 at 0.4 / 0.75; prompt 2: the three are collinear, at 0.8.
+    # Each switch is where the cheaper model falls more than the tolerance (1e-12)
+    # behind: 1e-12 / 0.25 below 1.6, and so on. On prompt 2 model 0 falls 1e-12 behind
+    # model 2 at 0.8 - 1e-12 / 0.75, model 1 behind model 2 at 0.8 - 1e-12 / 0.5: between
+    # them model 1 is the cheapest one tied with the best, and choose gives it to model 1
+    tol = 1e-12
+    at = [
+        1.6 - tol / 0.25,
+        0.8 - tol / 0.75,
+        0.8 - tol / 0.5,
+        0.4 / 0.75 - tol / 0.75,
+        0.2 - tol / 0.5,
+    ]
+    assert sw.at.tolist() == pytest.approx(at, rel=1e-15)
+    assert sw.prompt.tolist() == [0, 2, 2, 1, 0]
+    assert sw.before.tolist() == [0, 0, 1, 0, 1]
+    assert sw.after.tolist() == [1, 1, 2, 2, 2]
+    assert choose(predicted, decision, "lambda", 0.8 - 1.6e-12).tolist()[2] == 1
+    assert choose(predicted, decision, "lambda", 0.8).tolist()[2] == 0
 
 
 def test_exact_points_of_two_prompts_by_hand() -> None:
@@ -159,7 +172,14 @@ def test_a_chain_of_breakpoints_within_the_merge_tolerance_is_one_and_no_knob_fa
     predicted = np.column_stack([np.zeros(6), at])
     outcomes = np.broadcast_to([0.0, 1.0], (6, 2))  # the dear model's share, as cost and quality
     points = sweep(predicted, outcomes, outcomes, knobs="exact", decision_costs=outcomes)
-    assert [p.knob for p in points] == [0.0, (1.0 + at[5]) / 2, (at[0] + at[1]) / 2, 2 * at[0]]
+    # each switch is where the cheap model's utility falls 1e-12 (the tolerance) behind
+    edge = at - 1e-12
+    assert [p.knob for p in points] == [
+        0.0,
+        (edge[4] + edge[5]) / 2,
+        (edge[0] + edge[1]) / 2,
+        2 * edge[0],
+    ]
     # dear on all six, on 1 + 3.2e-9 .. 1's five, on 1 + 3.2e-9's alone, on none
     assert [(p.cost, p.quality) for p in points] == [(k / 6, k / 6) for k in (6, 5, 1, 0)]
     for p in points:

@@ -74,7 +74,8 @@ def test_lambda_sweep_of_a_perfect_predictor() -> None:
     # lambda = 0: argmax of the real scores, ties (p0, p1, p3) -> the cheaper W = the oracle.
     # Above the breakpoint the cheapest model everywhere.
     assert [(p.cost, p.quality) for p in points] == [(1.5, 0.75), (1.0, 0.5)]
-    assert [p.knob for p in points] == [0.0, pytest.approx(3.0, rel=1e-15)]
+    # (the switch is where W falls the tie tolerance, 1e-12, behind: (1 - 1e-12) / (2 / 3))
+    assert [p.knob for p in points] == [0.0, pytest.approx(2 * (1 - 1e-12) * 1.5, rel=1e-15)]
     grid = sweep(TWO, TWO, TWO_COSTS, mode="lambda", knobs="grid")
     assert len(grid) == 200 and grid[0].knob == 0.0
     assert (grid[0].cost, grid[0].quality) == (1.5, 0.75)

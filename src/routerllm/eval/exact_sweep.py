@@ -5,14 +5,21 @@ O(K log K) for K switches, where a fixed grid can step over intervals and lose
 their points.
 
 Lambda: on prompt i the rule picks argmax_j p_ij - lambda * d'_ij, d' the decision
-costs divided by the highest mean model cost. As lambda falls from +inf to 0 the
-choice walks up the upper convex hull of the prompt's (d', p) points, cheapest first:
-it changes only at the hull's breakpoints lambda = (p_b - p_a) / (d'_b - d'_a), at
-most m - 1 of them. Ties follow ``choose``: at a breakpoint, and between models of
-equal predicted score, the cheaper model wins (``cheapness_rank``), so a breakpoint
-belongs to the interval above it. Breakpoints within 1e-9 relative of each other are
-one (two prompts' float roundings of one value), which ``choose``'s 1e-12 tie
-tolerance also reads as one.
+costs divided by the highest mean model cost, the cheapest (``cheapness_rank``) of the
+models tied with the best: those at most t = 1e-12 x max(1, |max_j p_ij|) behind every
+other model (``decision.tie_tolerance``). Model j is within t of model l while
+(p_j - p_l + t) - lambda * (d'_j - d'_l) >= 0: for all lambda or none where their
+costs are equal, else on one side of an edge lambda = (p_j - p_l + t) / (d'_j - d'_l).
+So each model is tied with the best on one interval of lambda, its band (possibly
+empty), and the choice changes only at the bands' ends, at most 2m of them: a
+prompt's walk takes, between two ends, the cheapest model whose band holds the
+interval. (Without ties the choice walks up the upper convex hull of the prompt's
+(d', p) points, switching t / (d'_b - d'_a) below each hull breakpoint; until
+2026-12-06 the sweep walked that hull and disagreed with ``choose`` on chains of
+models each within t of the next.) A band holds its ends; at lambda = 0 that is the
+point lambda = 0 itself, elsewhere a knob is never at an end, where the rule's value is
+exactly the tolerance and either side is rounding. Ends within 1e-9 relative of each
+other are one (two prompts' float roundings of one value).
 
 Threshold: on prompt i the rule picks the cheapest model with p_ij >= tau, else
 argmax_j p_ij (ties, within 1e-12, to the cheaper). Its choice changes only at tau
@@ -31,7 +38,7 @@ import numpy as np
 
 from routerllm.eval.curves import OperatingPoint
 from routerllm.exceptions import RouterLLMError
-from routerllm.routers.decision import MODES, TIE_TOL, argmax_cheapest, normalised_costs
+from routerllm.routers.decision import MODES, argmax_cheapest, normalised_costs, tie_tolerance
 
 #: Breakpoints closer than this (relative) are one.
 MERGE_TOL = 1e-9
@@ -43,7 +50,8 @@ class Switches:
 
     ``start[i]`` is prompt i's choice for a knob above its highest breakpoint; switch
     k moves prompt ``prompt[k]`` from model ``before[k]`` to ``after[k]`` as the knob
-    falls past ``at[k]`` (below it for lambda, to it for a threshold). Switches are
+    falls past ``at[k]`` (below it for lambda, but at 0 itself, to it for a threshold;
+    a prompt's switches at one value in their order). Switches are
     sorted by decreasing ``at``.
     """
 
@@ -54,41 +62,81 @@ class Switches:
     after: np.ndarray
 
 
+#: ``lambda_switches`` walks blocks of this many (prompt, model, model) entries'
+#: prompts (4,333 prompts of 11 models): a block's arrays, a few MB, stay small
+#: whatever the data's size, and the numpy calls per block are few.
+_ENTRIES_AT_ONCE = 1 << 19
+
+
 def lambda_switches(
     predicted: np.ndarray, decision_costs: np.ndarray, rank: np.ndarray
 ) -> Switches:
-    """Every prompt's hull walk (see the module doc), vectorised over prompts:
-    ``predicted`` and ``decision_costs`` are (n, m) arrays, ``rank`` their
-    ``cheapness_rank``."""
+    """Every prompt's walk through its models' tie bands (see the module doc),
+    vectorised over prompts: ``predicted`` and ``decision_costs`` are (n, m) arrays,
+    ``rank`` their ``cheapness_rank``."""
     p = np.asarray(predicted, dtype=np.float64)
     d = normalised_costs(np.asarray(decision_costs, dtype=np.float64))
-    rows = np.arange(p.shape[0])
-    lowest = d == d.min(axis=1, keepdims=True)
-    current = argmax_cheapest(np.where(lowest, p, -np.inf), rank)
-    start = current.copy()
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for _ in range(p.shape[1] - 1):
-        pw, dw = p[rows, current][:, None], d[rows, current][:, None]
-        dp, dd = p - pw, d - dw
-        # a pricier model with a higher score (beyond choose's tie tolerance)
-        higher = (dd > 0) & (dp > TIE_TOL * np.maximum(1.0, np.abs(pw)))
-        ratio = np.where(higher, dp / np.where(higher, dd, 1.0), -np.inf)
-        best = ratio.max(axis=1)
-        moving = np.isfinite(best)
-        if not moving.any():
-            break
-        # models on one line cross at one lambda: below it the one with the highest
-        # score (the priciest) wins; float rounding of that one value leaves steps
-        # apart by an ulp, one group in ``_groups``
-        nxt = argmax_cheapest(np.where(ratio == best[:, None], p, -np.inf), rank)
-        found.append((best[moving], rows[moving], current[moving], nxt[moving]))
-        current = np.where(moving, nxt, current)
-    if not found:
-        empty = np.zeros(0, dtype=np.int64)
-        return Switches(start, np.zeros(0), empty, empty, empty)
-    at, prompt, before, after = (np.concatenate(parts) for parts in zip(*found, strict=True))
-    order = np.argsort(-at, kind="stable")
+    n, m = p.shape
+    step = max(1, _ENTRIES_AT_ONCE // (m * m))
+    parts = [
+        _band_walk(p[i : i + step], d[i : i + step], rank[i : i + step], i)
+        for i in range(0, n, step)
+    ]
+    start, at, prompt, before, after = (np.concatenate(x) for x in zip(*parts, strict=True))
+    order = np.argsort(-at, kind="stable")  # a prompt's switches at one value keep their order
     return Switches(start, at[order], prompt[order], before[order], after[order])
+
+
+def _band_walk(
+    p: np.ndarray, d: np.ndarray, rank: np.ndarray, first: int
+) -> tuple[np.ndarray, ...]:
+    """``lambda_switches`` of the prompts ``first``.. (p, d, rank a block of rows):
+    their choices above every edge and (at, prompt, before, after) of each switch,
+    in each prompt's order of decreasing lambda."""
+    n, m = p.shape
+    tol = tie_tolerance(p)
+    # j ties or beats l at lambda iff slack - lambda * dd >= 0, below: so j is in its
+    # band [low, high] when lambda is at least the edges of its dearer rivals (dd < 0),
+    # at most those of its cheaper ones (dd > 0), and a rival of equal cost (dd == 0,
+    # j itself too) leaves it out at every lambda if it leads by more. One rival at a
+    # time: (n, m) arrays, which numpy runs through faster than one (n, m, m).
+    low, high = np.zeros((n, m)), np.full((n, m), np.inf)
+    never = np.zeros((n, m), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for rival in range(m):
+            slack = (p - p[:, rival, None]) + tol
+            dd = d - d[:, rival, None]
+            edge = slack / dd
+            np.maximum(low, np.where(dd < 0, edge, 0.0), out=low)
+            np.minimum(high, np.where(dd > 0, edge, np.inf), out=high)
+            never |= (dd == 0) & (slack < 0)
+    never |= low > high
+    low[never], high[never] = np.inf, -np.inf
+    # the edges inside [0, inf) as the walk's stops, in decreasing order, clipped to 0
+    # (where -1 marks none); with two stops at 0, the last interval is lambda = 0 itself
+    stops = np.concatenate(
+        [
+            np.where(np.isfinite(low) & (low > 0), low, -1.0),
+            np.where(np.isfinite(high) & (high >= 0), high, -1.0),
+            np.zeros((n, 2)),
+        ],
+        axis=1,
+    )
+    stops = np.maximum(-np.sort(-stops, axis=1), 0.0)
+    # most models' bands are empty (off the hull): the block's rows need only as many
+    # stops as the one with the most edges, and the two at 0
+    stops = stops[:, : int((stops > 0).sum(axis=1).max()) + 2]
+    above = np.concatenate([np.full((n, 1), np.inf), stops[:, :-1]], axis=1)
+    # on the interval (stops[s], above[s]) the cheapest model whose band holds it
+    small = np.int16 if m < np.iinfo(np.int16).max else np.int64
+    cheapest = np.full(stops.shape, m, dtype=small)
+    for j in range(m):
+        inside = (low[:, j, None] <= stops) & (high[:, j, None] >= above)
+        np.minimum(cheapest, np.where(inside, rank[:, j, None].astype(small), m), out=cheapest)
+    choice = np.take_along_axis(np.argsort(rank, axis=1), cheapest, axis=1)
+    moved = choice[:, :-1] != choice[:, 1:]
+    row, s = np.nonzero(moved)  # row-major: each prompt's switches in decreasing lambda
+    return choice[:, 0], stops[row, s], row + first, choice[row, s], choice[row, s + 1]
 
 
 def threshold_switches(predicted: np.ndarray, rank: np.ndarray) -> Switches:
