@@ -21,7 +21,7 @@ import pytest
 from routerllm.exceptions import RouterLLMError
 from routerllm.progress import PlainProgress, progress, progress_style
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import cli_in_process, tiny_config_dict, write_config
 
 REDRAWS = re.compile(r"\r(?!\n)|\x1b\[")  # a carriage return that is not a line end, a cursor move
 
@@ -78,10 +78,7 @@ def run_command(
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("data") / "synthetic"
-    done = subprocess.run(
-        [sys.executable, "-m", "routerllm.cli", "generate-data", "--out", str(out), "--n", "120",
-         "--seed", "3", "--json"], capture_output=True, timeout=120,
-    )  # fmt: skip
+    done = cli_in_process("generate-data", "--out", str(out), "--n", "120", "--seed", "3", "--json")
     assert done.returncode == 0, done.stderr
     return out
 
@@ -119,17 +116,22 @@ def test_training_at_a_terminal_keeps_its_nested_bars(dataset: Path, tmp_path: P
     assert "epoch 1/2:" in err and "epochs: 100%" in err
 
 
-def test_progress_style_forced_either_way_or_off(dataset: Path, tmp_path: Path) -> None:
-    _, _, bars = run_command(train(dataset, tmp_path / "a"), tmp_path, terminal=False, style="bars")
+def test_progress_style_forced_either_way_or_off(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the terminal's case in a process (a pseudo-terminal as its stderr); a stderr that is
+    # not one is the same in this process, without 4 s of importing torch again each
+    monkeypatch.setenv("ROUTERLLM_PROGRESS", "bars")
+    bars = cli_in_process(*train(dataset, tmp_path / "a")).stderr
     assert "\r" in bars and "epochs: 100%" in bars
     _, _, lines = run_command(
         train(dataset, tmp_path / "b"), tmp_path, terminal=True, style="lines"
     )
     assert not REDRAWS.search(lines) and "epochs: 2/2 (100%)" in lines, repr(lines)
-    status, out, off = run_command(
-        train(dataset, tmp_path / "c"), tmp_path, terminal=False, style="off"
-    )
-    assert status == 0 and "epochs_run: [1, 2]" in out and off == "", repr(off)
+    monkeypatch.setenv("ROUTERLLM_PROGRESS", "off")
+    done = cli_in_process(*train(dataset, tmp_path / "c"))
+    assert done.returncode == 0 and "epochs_run: [1, 2]" in done.stdout, done.stderr
+    assert done.stderr == "", repr(done.stderr)
 
 
 def test_an_unknown_progress_style_is_one_line_error_before_anything_runs(
