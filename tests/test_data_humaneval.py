@@ -471,3 +471,19 @@ def test_a_canonical_solution_importing_a_package_does_not_refuse_the_problem(
     (loaded,) = load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
     answer = "    return number % 1.0\n"
     assert check_problem(loaded, answer).status == "passed"
+
+
+def test_a_problem_checked_before_is_checked_anew_once_edited_or_limited(tmp_path: Path) -> None:
+    """A load remembers the problems it checked (a HumanEval load parsed and walked all 164
+    programs, 0.3 s each time): the same task_id edited since, or given a lower prompt
+    limit, is checked again and refused."""
+    from routerllm.data.humaneval import humaneval_problems, read_rows
+
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(vars(_PACKAGED[2])) + "\n")
+    assert load_humaneval(path) == [_PACKAGED[2]]
+    with pytest.raises(DataError, match="prompt is .* characters, over the limit of 10 "):
+        humaneval_problems(path, read_rows(path), max_prompt_chars=10)
+    path.write_text(json.dumps({**vars(_PACKAGED[2]), "test": "def check(candidate):\n    pass\n"}))  # fmt: skip
+    with pytest.raises(DataError, match="check never uses the answer"):
+        load_humaneval(path)
