@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import routerllm.files as files_module
+from routerllm.backends.base import GenerationRequest
 from routerllm.config import AppConfig, load_config
 from routerllm.config_sections import BudgetConfig, BudgetLimits
 from routerllm.eval.cascade_gate import state_predictions
@@ -208,13 +209,24 @@ def test_train_gate_refuses_an_out_it_cannot_write_before_it_trains(tmp_path: Pa
     assert bad.stderr.endswith("give a folder you can write to (nothing was saved)\n")
 
 
-def _state_width(config: AppConfig) -> int:
-    from routerllm.backends.base import GenerationRequest
+#: The width _state_width read, by tiny-medium's GGUF file as it was (path, size, mtime, inode).
+_WIDTHS: dict[tuple[str, int, int, int], int] = {}
 
-    with RouterLLM(config) as system:
-        result = system.generate(GenerationRequest(REQUEST, prompt_state=True), model="tiny-medium")
-        assert result.prompt_state is not None
-        return len(result.prompt_state)
+
+def _state_width(config: AppConfig) -> int:
+    """The width of tiny-medium's state of a prompt, as a system of ``config`` reads it:
+    read once per GGUF file (a system started and asked, 1.5 s), not in each of the seven
+    tests that build a gate for it."""
+    gguf = Path(config.model("tiny-medium").gguf.path).resolve()  # type: ignore[union-attr]
+    st = gguf.stat()
+    key = (str(gguf), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _WIDTHS:
+        with RouterLLM(config) as system:
+            request = GenerationRequest(REQUEST, prompt_state=True)
+            result = system.generate(request, model="tiny-medium")
+            assert result.prompt_state is not None
+            _WIDTHS[key] = len(result.prompt_state)
+    return _WIDTHS[key]
 
 
 def _cheap_to_escalate(d: int) -> EscalationGate:
@@ -293,6 +305,12 @@ def test_the_serving_cascade_escalates_only_where_its_gate_lets_it(
 UNCHECKABLE = 'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n'
 
 
+def _asked(prompt: str) -> GenerationRequest:
+    """``prompt`` asked for 8 tokens: a stub is asked in the model's code style, whose
+    512 the tiny models fill (465 tokens, 2 s of each answer idle, 30 s on a busy machine)."""
+    return GenerationRequest(prompt, max_new_tokens=8)
+
+
 def test_the_gate_weighs_answers_to_stubs_without_examples(
     tmp_path: Path, tiny_config: AppConfig
 ) -> None:
@@ -300,23 +318,23 @@ def test_the_gate_weighs_answers_to_stubs_without_examples(
     whether it goes to the larger model, as the experiment's gated cascade does."""
     tiny_config.cascade.enabled = True
     with RouterLLM(tiny_config) as system:
-        kept = system.generate(UNCHECKABLE, model="tiny-medium")
+        kept = system.generate(_asked(UNCHECKABLE), model="tiny-medium")
     assert kept.model == "tiny-medium" and "could not be checked" not in kept.reason
     gate_dir = _cheap_to_escalate(_state_width(tiny_config)).save(tmp_path / "gate")
     tiny_config.cascade.gate = str(gate_dir)
     with RouterLLM(tiny_config) as system:
-        result = system.generate(UNCHECKABLE, model="tiny-medium")
+        result = system.generate(_asked(UNCHECKABLE), model="tiny-medium")
         assert result.model == "tiny-heavy"
         assert "tiny-medium's answer could not be checked (the function states no examples), escalated to tiny-heavy: the gate's " in result.reason  # fmt: skip
         # the gate decides escalations from tiny-medium only: tiny-light's answer stays
-        light = system.generate(UNCHECKABLE, model="tiny-light")
+        light = system.generate(_asked(UNCHECKABLE), model="tiny-light")
         assert light.model == "tiny-light" and "could not be checked" not in light.reason
         # a request in prose without examples is not a code answer to weigh
         prose = system.generate("Say hello.", model="tiny-medium")
         assert prose.model == "tiny-medium" and "escalated" not in prose.reason
     tiny_config.cascade.budget = 0.01
     with RouterLLM(tiny_config) as system:
-        withheld = system.generate(UNCHECKABLE, model="tiny-medium")
+        withheld = system.generate(_asked(UNCHECKABLE), model="tiny-medium")
     assert withheld.model == "tiny-medium"
     assert "could not be checked (the function states no examples), not escalated to tiny-heavy: the gate escalates nothing" in withheld.reason  # fmt: skip
 
@@ -336,7 +354,7 @@ def test_a_gate_that_cannot_read_the_state_lets_the_cascade_go_on(
     ):
         result = system.generate(REQUEST, model="tiny-medium")
         # an answer that could not be checked stays, as without a gate
-        unchecked = system.generate(UNCHECKABLE, model="tiny-medium")
+        unchecked = system.generate(_asked(UNCHECKABLE), model="tiny-medium")
     assert result.model == "tiny-heavy" and "the gate was not used (the gate reads" in result.reason
     assert unchecked.model == "tiny-medium"
     assert "could not be checked (the function states no examples), not escalated to tiny-heavy: the gate was not used" in unchecked.reason  # fmt: skip
