@@ -121,6 +121,12 @@ def test_an_async_stubs_examples_are_not_run() -> None:
     assert verify_answer(prompt, "```python\nasync def double(x):\n    return 2 * x\n```").verdict == "unverifiable"  # fmt: skip
 
 
+def _asked(prompt: str) -> GenerationRequest:
+    """``prompt`` asked for 8 tokens: a stub is asked in the model's code style, whose 512
+    the tiny models fill (379 tokens of tinycoder's, most of these tests' time)."""
+    return GenerationRequest(prompt, max_new_tokens=8)
+
+
 def _ladder_named(tmp_path: Path, **overrides: object) -> Path:
     """The tiny models under the local ladder's names, so they get the ladder's style."""
     data = tiny_config_dict(tmp_path, **overrides)
@@ -136,7 +142,7 @@ def test_a_stub_is_served_in_the_models_style_and_checked_like_the_experiment(
 ) -> None:
     config = load_config(_ladder_named(tmp_path, cascade={"enabled": True}))
     with RouterLLM(config) as system:
-        result = system.generate(STUB, model="qwen2.5-coder-0.5b")
+        result = system.generate(_asked(STUB), model="qwen2.5-coder-0.5b")
         assert result.text.startswith(STUB)  # prefilled: the model wrote the body only
         assert "asked to complete the function add in each model's code style" in result.reason
         # tinycoder's gibberish body fails both examples: up the ladder
@@ -183,10 +189,10 @@ def test_the_gates_first_model_is_asked_as_the_gates_run_asked_it(
     tiny_config.cascade.enabled, tiny_config.cascade.gate = True, str(gate.save(tmp_path / "g"))
     tiny_config.cascade.budget = 0.01  # nothing escalated: tiny-medium's own answer comes back
     with RouterLLM(tiny_config) as system:
-        first = system.generate(STUB, model="tiny-medium")
+        first = system.generate(_asked(STUB), model="tiny-medium")
         assert first.model == "tiny-medium" and "not escalated to tiny-heavy" in first.reason
         assert first.text.startswith(STUB)  # prefilled, as the gate's run asked
-        top = system.generate(STUB, model="tiny-heavy")  # asked in its own style: chat
+        top = system.generate(_asked(STUB), model="tiny-heavy")  # asked in its own style: chat
         assert "code style" in top.reason and not top.text.startswith(STUB)
 
 
