@@ -217,10 +217,16 @@ def test_an_answer_its_streaming_caller_stopped_half_way_is_not_cached(tmp_path:
     assert again.completion_tokens > 3
 
 
+#: A stub with examples: asked in the model's code style, checked, escalated.
+STUB = 'def add(a, b):\n    """Return the sum.\n    >>> add(1, 2)\n    3\n    """\n'
+
+
 def test_a_cached_answer_says_how_it_was_made(tmp_path: Path) -> None:
     # Its reason said only the new request's routing ("-> medium") beside the heavy
     # model's answer: the stub's code style and the cascade's escalation were lost.
-    stub = 'def add(a, b):\n    """Return the sum.\n    >>> add(1, 2)\n    3\n    """\n'
+    # 8 tokens, not the code style's 512 the tiny models fill: the answer's length is not
+    # what is checked, and the caller's setting is part of both requests' key
+    stub = GenerationRequest(STUB, max_new_tokens=8)
     with RouterLLM(cached_config(tmp_path, cascade={"enabled": True})) as system:
         first = system.generate(stub)
         again = system.generate(stub)
@@ -552,7 +558,7 @@ def test_an_escalated_answer_is_not_served_once_the_larger_models_file_is_replac
 
     from .conftest import gguf_with_other_weights, tiny_gguf_path
 
-    stub = 'def add(a, b):\n    """Return the sum.\n    >>> add(1, 2)\n    3\n    """\n'
+    stub = GenerationRequest(STUB, max_new_tokens=8)  # not the code style's 512
     config = cached_config(tmp_path, cascade={"enabled": True})
     path = tmp_path / "heavy.gguf"
     shutil.copyfile(tiny_gguf_path(), path)
