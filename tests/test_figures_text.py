@@ -69,3 +69,30 @@ def test_the_report_says_a_tiny_request_s_figures_readably(tmp_path: Path) -> No
     # --json keeps the raw numbers
     raw = json.loads(cli_in_process("report", "--config", str(cfg), "--json").stdout)
     assert raw["totals"]["co2_kg"] == pytest.approx(3.2e-7) and raw["totals"]["cost_usd"] == 3e-9
+
+
+def test_the_report_s_equivalences_read_as_its_other_figures(tmp_path: Path) -> None:
+    """The CO2's equivalences in car distance and smartphone charges, to 3 significant
+    digits as the CO2 they come from: a tiny request's in mm, a large log's in km with
+    thousands separators (was "1.31e-06 km by car, 3.89e-05 smartphone charges" and
+    "458.23307 km by car, 13613.1388 smartphone charges")."""
+    data = tiny_config_dict(tmp_path)
+    cfg = write_config(tmp_path, data)
+    with RequestLog(Path(data["log"]["path"])) as log:
+        log.append(_tiny_request(1, "tiny-light"))
+    text = cli_in_process("report", "--config", str(cfg))
+    assert text.returncode == 0, text.stderr
+    line = next(ln for ln in text.stdout.splitlines() if ln.startswith("equivalent to "))
+    # 3.2e-7 kg of CO2: 1.31e-6 km (at 0.244 kg a km), 3.89e-5 charges (8.22 g each)
+    assert line == "equivalent to 1.31 mm by car, 0.0000389 smartphone charges (US EPA factors)"
+    big = tmp_path / "big"
+    big.mkdir()
+    data = tiny_config_dict(big)
+    cfg = write_config(big, data)
+    with RequestLog(Path(data["log"]["path"])) as log:
+        heavy = _tiny_request(2, "tiny-heavy")
+        heavy.components["llm_inference"] = Measurement("llm_inference", 9.0, 2000.0, 112.0, "codecarbon:measured")  # fmt: skip
+        log.append(heavy)
+    text = cli_in_process("report", "--config", str(cfg))
+    line = next(ln for ln in text.stdout.splitlines() if ln.startswith("equivalent to "))
+    assert line == "equivalent to 459 km by car, 13,600 smartphone charges (US EPA factors)"

@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
-from routerllm.carbon.units import co2, dollars, energy
+from routerllm.carbon.units import co2, count, distance, dollars, energy
 
 
 def counted(n: int, noun: str) -> str:
@@ -76,8 +76,8 @@ def totals_lines(rep: Any) -> list[str]:
         f"carbon method: {', '.join(rep.methods) or 'none'}",
         *grid_lines(rep),
         *unknown_usage_lines(rep.unknown_usage),
-        f"equivalent to {fixed(eq['km_by_car'], 5)} km by car, "
-        f"{fixed(eq['smartphone_charges'], 4)} smartphone charges (US EPA factors)"
+        f"equivalent to {distance(eq['km_by_car'])} by car, "
+        f"{count(eq['smartphone_charges'])} smartphone charges (US EPA factors)"
         if measured
         else "no equivalences: CO2 not measured",
         "",

@@ -34,12 +34,26 @@ def dollars(usd: float) -> str:
     return f"${_digits(usd + 0.0)}"  # -0.0 + 0.0 is 0.0: "$0", not "$-0"
 
 
+def distance(km: float) -> str:
+    """``km`` in km, m or mm ("1.31 mm"): the report's CO2 as a distance by car, to 3
+    significant digits as the CO2 it comes from, not "1.31e-06 km"."""
+    return _scaled(km, _DISTANCE_UNITS, "km")
+
+
+def count(value: float) -> str:
+    """A count that need not be whole, to 3 significant digits ("0.0000389", "13,600"):
+    the report's smartphone charges, not "3.89e-05" or "13613.1388"."""
+    return _digits(value + 0.0)
+
+
 #: CO2's units, per kg, largest first. A tiny model's request spends 1e-8 to 1e-5 kg:
 #: 10 \N{MICRO SIGN}g to 10 mg, not "1e-05 g" to "0.01 g"; CodeCarbon's figures read so too.
 _CO2_UNITS = (("kg", 1.0), ("g", 1e3), ("mg", 1e6), ("\N{MICRO SIGN}g", 1e9))
 #: Energy's, per kWh: the same steps, so a request's energy and CO2 read alike (a routing
 #: of 6e-8 kWh is "60 \N{MICRO SIGN}Wh", a model's loading of 3e-4 kWh "300 mWh").
 _ENERGY_UNITS = (("kWh", 1.0), ("Wh", 1e3), ("mWh", 1e6), ("\N{MICRO SIGN}Wh", 1e9))
+#: A distance's, per km: a tiny request's CO2 drives a car a few mm.
+_DISTANCE_UNITS = (("km", 1.0), ("m", 1e3), ("mm", 1e6))
 
 
 def _scaled(value: float, units: tuple[tuple[str, float], ...], zero: str) -> str:
