@@ -229,8 +229,9 @@ def _test_workers(args: list[str]) -> list[str]:
     most 4; most tests keep one core busy), each test file on one worker, so its module
     fixtures are made once. None where the user chose (``-n``, ``--dist``,
     ``-p no:xdist``) or debugs (``--pdb``, ``--trace``: they need one process)."""
-    chosen = ("-n", "--numprocesses", "--dist", "--pdb", "--trace")
-    if any(a.startswith(chosen) or a.endswith("no:xdist") for a in args):
+    chosen = ("-n", "--numprocesses", "--dist", "--pdb")
+    # --trace alone: pytest's --trace-config starts so too, and debugs no test
+    if any(a.startswith(chosen) or a == "--trace" or a.endswith("no:xdist") for a in args):
         return []
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = min(cpus or 1, 4)

@@ -189,6 +189,8 @@ def test_the_test_run_takes_a_worker_per_cpu_unless_the_user_chose(
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert dev._test_workers([]) == parallel
     assert dev._test_workers(["tests/test_cli.py", "-k", "demo", "-p", "no:cacheprovider"]) == parallel  # fmt: skip
+    # pytest's --trace-config only starts like --trace: it debugs no test, needs no one process
+    assert dev._test_workers(["--trace-config"]) == parallel
     chosen = (["-n", "1"], ["-n0"], ["--numprocesses=3"], ["--dist", "load"], ["-p", "no:xdist"])
     for args in (*chosen, ["-pno:xdist"], ["--pdb"], ["--trace"]):
         assert dev._test_workers(args) == [], args
