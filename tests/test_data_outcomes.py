@@ -554,7 +554,7 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
      ("loss_ablation", ["--learning-rate", "0"], "argument --learning-rate: 0 must be a finite number > 0"),
      ("loss_ablation", ["--learning-rate", "1e39"], "argument --learning-rate: 1e39 is too large: give at most 3.4e+38"),
      ("loss_ablation", ["--n", "-4"], "argument --n: -4 is out of range: give a whole number >= 1"),
-     ("loss_ablation", ["--epochs", "0"], "argument --epochs: 0 is out of range: give a whole number >= 1"),
+     ("loss_ablation", ["--epochs", "0"], "argument --epochs: 0 is out of range: give 1 to 10,000"),
      ("loss_ablation", ["--warmup", "-1"], "argument --warmup: -1 is out of range: give a whole number >= 0"),
      ("loss_ablation", ["--max-length", "0"], "argument --max-length: 0 is out of range: give a whole number >= 1"),
      # hashing and 40 prompts: fast, and failing before the packaged asset is written
