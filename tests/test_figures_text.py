@@ -38,19 +38,25 @@ def _tiny_request(i: int, model: str) -> RequestRecord:
     )
 
 
-def test_the_report_says_a_tiny_request_s_figures_readably(tmp_path: Path) -> None:
+def _report_of_a_tiny_request(tmp_path: Path) -> tuple[Path, str]:
+    """The config of a log holding one ``_tiny_request``, and ``report``'s text of it."""
     data = tiny_config_dict(tmp_path)
     cfg = write_config(tmp_path, data)
     with RequestLog(Path(data["log"]["path"])) as log:
         log.append(_tiny_request(1, "tiny-light"))
     text = cli_in_process("report", "--config", str(cfg))
     assert text.returncode == 0, text.stderr
-    totals = next(line for line in text.stdout.splitlines() if line.startswith("requests "))
+    return cfg, text.stdout
+
+
+def test_the_report_says_a_tiny_request_s_figures_readably(tmp_path: Path) -> None:
+    cfg, report = _report_of_a_tiny_request(tmp_path)
+    totals = next(line for line in report.splitlines() if line.startswith("requests "))
     # was "energy 8.600e-07 kWh  CO2 0.0003 g  cost $3.00e-09"
     assert "energy 860 \N{MICRO SIGN}Wh  CO2 320 \N{MICRO SIGN}g  cost $0.000000003 " in totals, (
         totals
     )
-    lines = text.stdout.splitlines()
+    lines = report.splitlines()
     model = next(line for line in lines if line.startswith("tiny-light "))
     assert "860 \N{MICRO SIGN}Wh" in model and "320 \N{MICRO SIGN}g" in model, model
     head = next(line for line in lines if line.startswith("per model"))
@@ -76,13 +82,8 @@ def test_the_report_s_equivalences_read_as_its_other_figures(tmp_path: Path) -> 
     digits as the CO2 they come from: a tiny request's in mm, a large log's in km with
     thousands separators (was "1.31e-06 km by car, 3.89e-05 smartphone charges" and
     "458.23307 km by car, 13613.1388 smartphone charges")."""
-    data = tiny_config_dict(tmp_path)
-    cfg = write_config(tmp_path, data)
-    with RequestLog(Path(data["log"]["path"])) as log:
-        log.append(_tiny_request(1, "tiny-light"))
-    text = cli_in_process("report", "--config", str(cfg))
-    assert text.returncode == 0, text.stderr
-    line = next(ln for ln in text.stdout.splitlines() if ln.startswith("equivalent to "))
+    _, report = _report_of_a_tiny_request(tmp_path)
+    line = next(ln for ln in report.splitlines() if ln.startswith("equivalent to "))
     # 3.2e-7 kg of CO2: 1.31e-6 km (at 0.244 kg a km), 3.89e-5 charges (8.22 g each)
     assert line == "equivalent to 1.31 mm by car, 0.0000389 smartphone charges (US EPA factors)"
     big = tmp_path / "big"
