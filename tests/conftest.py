@@ -361,6 +361,48 @@ def cli_in_process(*args: str, stdin: str | None = None) -> subprocess.Completed
     return subprocess.CompletedProcess(["routerllm", *args], status, out.getvalue(), err.getvalue())
 
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark_in_process(
+    name: str, *args: str, tmpdir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python benchmarks/<name>.py args`` run in this process, as ``__main__``: its
+    status, stdout and stderr (log warnings too, as Python's last-resort handler writes
+    them in a process), without the 2 s a process spends importing the config, CodeCarbon
+    and pandas again. ``tmpdir``: the temporary folder (``TMPDIR`` in a process). An
+    uncaught exception is raised here, where a process printed its traceback. For what a
+    benchmark says and writes; a test of the process itself starts one."""
+    import runpy
+
+    script = BENCHMARKS / f"{name}.py"
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    # a benchmark may quiet a logger (served.py: uvicorn.access): a process's own
+    levels = {n: lg.level for n, lg in root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}  # fmt: skip
+    root.handlers = []  # as in a process: warnings go to stderr, not to pytest's capture
+    try:
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            mock.patch.object(sys, "argv", [str(script), *args]),
+            mock.patch.object(sys, "path", [str(BENCHMARKS), *sys.path]),
+            mock.patch.object(tempfile, "tempdir", str(tmpdir) if tmpdir else tempfile.tempdir),
+        ):
+            try:
+                runpy.run_path(str(script), run_name="__main__")
+                status = 0
+            except SystemExit as e:  # main's status, and argparse's usage errors
+                status = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        root.handlers = handlers
+        root.setLevel(level)
+        for n, before in levels.items():
+            logging.getLogger(n).setLevel(before)
+    return subprocess.CompletedProcess([str(script), *args], status, out.getvalue(), err.getvalue())  # fmt: skip
+
+
 def hide_package(patch: pytest.MonkeyPatch, package: str) -> None:
     """Imports of ``package`` fail, until ``patch`` is undone, as where it is not
     installed: its modules are set aside and a finder first in ``sys.meta_path`` says it

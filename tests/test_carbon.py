@@ -37,6 +37,7 @@ from routerllm.exceptions import ConfigError, RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import in_unwritable_folder, when_free
 
 from .conftest import (
+    benchmark_in_process,
     cli_in_process,
     sqlite_held_by_another_process,
     tiny_config_dict,
@@ -1351,9 +1352,7 @@ def test_the_carbon_predictor_benchmark_refuses_a_humaneval_slice_outside_the_pr
     """--humaneval -2 took every HumanEval stub but the last two, and --humaneval-start
     -1 the last stub only (negative slices), then ran every model on them; a start past
     the last problem gave no stub at all, silently."""
-    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
-    out = subprocess.run([sys.executable, str(script), "--config", str(tmp_path / "none.yaml"), *argv],
-                         capture_output=True, text=True, check=False)  # fmt: skip
+    out = benchmark_in_process("carbon_predictor", "--config", str(tmp_path / "none.yaml"), *argv)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].endswith(f"error: {error}")
 
@@ -1369,12 +1368,10 @@ def test_a_measuring_benchmark_says_in_one_line_when_no_model_can_run(
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
     for model in data["models"]:
         model["gguf"] = {"path": str(tmp_path / "missing.gguf")}
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
-                          "--max-new-tokens", "2"], capture_output=True, text=True, check=False,
-                         env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
+    out = benchmark_in_process(name, "--config", str(write_config(tmp_path, data)),
+                               "--max-new-tokens", "2", tmpdir=scratch)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-500:]
     assert list(scratch.iterdir()) == []
     missing = f"file not found: {tmp_path / 'missing.gguf'}"
@@ -1492,17 +1489,15 @@ def test_the_carbon_predictor_benchmark_counts_a_request_its_budget_refuses(
     import json
 
     data = tiny_config_dict(tmp_path)
-    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
-    argv = [sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
-            "--humaneval", "1", "--max-new-tokens", "4"]  # fmt: skip
-    out = subprocess.run([*argv, "--json"], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    argv = ["--config", str(write_config(tmp_path, data)), "--humaneval", "1", "--max-new-tokens", "4"]  # fmt: skip
+    out = benchmark_in_process("carbon_predictor", *argv, "--json")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
     figures = json.loads(out.stdout)
     budget = figures["budget"]
     assert budget["requests"] == 6
     assert budget["refused"] + sum(budget["went_to"].values()) == 6
     assert set(figures["prediction"]) == {"tiny-light", "tiny-medium", "tiny-heavy"}
-    text = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    text = benchmark_in_process("carbon_predictor", *argv)
     assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr[-800:]
     assert re.search(r"\d+ of 6 over the budget, \d+ refused", text.stdout), text.stdout[-800:]
 
@@ -1515,11 +1510,9 @@ def test_the_carbon_predictor_benchmark_runs_the_models_and_prompt_sets_asked(
     import json
 
     data = tiny_config_dict(tmp_path)
-    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
-    argv = [sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
-            "--models", "tiny-light", "tiny-medium", "--prompts", "questions",
-            "--max-new-tokens", "2", "--json"]  # fmt: skip
-    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    out = benchmark_in_process("carbon_predictor", "--config", str(write_config(tmp_path, data)),
+                               "--models", "tiny-light", "tiny-medium", "--prompts", "questions",
+                               "--max-new-tokens", "2", "--json")  # fmt: skip
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
     figures = json.loads(out.stdout)
     assert figures["prompts"] == 6 and figures["models"] == ["tiny-light", "tiny-medium"]
@@ -1548,9 +1541,7 @@ def test_the_carbon_predictor_benchmark_refuses_models_or_prompts_it_cannot_run(
     data = tiny_config_dict(tmp_path)
     for model in data["models"]:  # a model that loaded would fail: nothing may load
         model["gguf"] = {"path": str(tmp_path / "missing.gguf")}
-    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
-    out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)), *argv],
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = benchmark_in_process("carbon_predictor", "--config", str(write_config(tmp_path, data)), *argv)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-800:]
     assert out.stderr.strip().splitlines()[-1].endswith(f"error: {error}")
 
@@ -1572,16 +1563,13 @@ def test_a_timing_benchmark_says_the_machine_it_ran_on(
 
     cpus = len(os.sched_getaffinity(0))
     config = ["--config", str(write_config(tmp_path, tiny_config_dict(tmp_path)))]
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
     argv = [*argv, *(config if in_json else [])]
-    out = subprocess.run([sys.executable, str(script), *argv],
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = benchmark_in_process(name, *argv)
     assert out.returncode == 0, out.stderr[-800:]
     assert f", {cpus} of {os.cpu_count()} CPU cores usable, Python " in out.stdout.splitlines()[0]
     assert out.stdout.startswith("machine: ")
     if in_json:
-        out = subprocess.run([sys.executable, str(script), *argv, "--json"],
-                             capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+        out = benchmark_in_process(name, *argv, "--json")
         assert out.returncode == 0, out.stderr[-800:]
         machine = json.loads(out.stdout)["machine"]
         assert machine["cpus_usable"] == cpus and machine["cpus"] == os.cpu_count()

@@ -43,6 +43,7 @@ from routerllm.system import RouterLLM
 
 from .conftest import (
     GEMMA_TEMPLATE,
+    benchmark_in_process,
     corrupt_gguf,
     gguf_with_chat_template,
     tiny_config_dict,
@@ -1918,9 +1919,7 @@ def test_the_server_overhead_benchmark_refuses_a_max_tokens_below_one(
 ) -> None:
     """--max-tokens 0 loaded the model and started the server, then died with a
     PromptError traceback on the warm-up request."""
-    script = Path(__file__).parents[1] / "benchmarks" / "server_overhead.py"
-    out = subprocess.run([sys.executable, str(script), "--config", str(tmp_path / "none.yaml"),
-                          "--max-tokens", tokens], capture_output=True, text=True, check=False)  # fmt: skip
+    out = benchmark_in_process("server_overhead", "--config", str(tmp_path / "none.yaml"), "--max-tokens", tokens)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
     said = f"error: argument --max-tokens: {tokens} is out of range: give {MAX_NEW_TOKENS_RANGE}"
     assert out.stderr.strip().splitlines()[-1].endswith(said)
@@ -1933,13 +1932,10 @@ def test_the_server_overhead_benchmark_refuses_a_model_that_cannot_run_here(
     ModelUnavailableError traceback on the warm-up request."""
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
     data["models"][0]["gguf"] = {"path": str(tmp_path / "missing.gguf")}
-    script = Path(__file__).parents[1] / "benchmarks" / "server_overhead.py"
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
-                          "--model", data["models"][0]["name"], "--n", "2"],
-                         capture_output=True, text=True, check=False, timeout=120,
-                         env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
+    out = benchmark_in_process("server_overhead", "--config", str(write_config(tmp_path, data)),
+                               "--model", data["models"][0]["name"], "--n", "2", tmpdir=scratch)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-500:]
     assert list(scratch.iterdir()) == []  # its scratch log's folder removed (until 2026-12-05 left)
     assert out.stderr.strip() == (
