@@ -338,30 +338,45 @@ def cli_in_process(*args: str, stdin: str | None = None) -> subprocess.Completed
     signals, file descriptors, what a third party prints as it is imported) starts one."""
     from routerllm.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
     # a process's stdin translates no line end (but on Windows): a "\r\n" reaches the
     # command as a Windows file's lines do
     newline = None if os.name == "nt" else "\n"
     piped = io.TextIOWrapper(io.BytesIO((stdin or "").encode()), encoding="utf-8", newline=newline)  # fmt: skip
+    with (
+        _output_as_in_a_process() as (out, err),
+        mock.patch.object(sys, "stdin", piped) if stdin is not None else contextlib.nullcontext(),
+    ):
+        try:
+            status = main(list(args))
+        except SystemExit as e:  # argparse's usage errors
+            status = _exit_status(e)
+    return subprocess.CompletedProcess(["routerllm", *args], status, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _output_as_in_a_process() -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    """The block's stdout and stderr, caught, with logging as in a process of its own: the
+    root logger's handlers set aside (a ``logging.basicConfig`` in the block, or Python's
+    last-resort handler, writes its warnings to the caught stderr, not to pytest's
+    capture), and every logger's level set back after (a benchmark quiets uvicorn's)."""
+    out, err = io.StringIO(), io.StringIO()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    root.handlers = []  # so main's logging.basicConfig writes to err, as in a process
+    levels = {n: lg.level for n, lg in root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}  # fmt: skip
+    root.handlers = []
     try:
-        with (
-            contextlib.redirect_stdout(out),
-            contextlib.redirect_stderr(err),
-            mock.patch.object(sys, "stdin", piped)
-            if stdin is not None
-            else contextlib.nullcontext(),
-        ):
-            try:
-                status = main(list(args))
-            except SystemExit as e:  # argparse's usage errors
-                status = e.code if isinstance(e.code, int) else int(e.code is not None)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield out, err
     finally:
         root.handlers = handlers
         root.setLevel(level)
-    return subprocess.CompletedProcess(["routerllm", *args], status, out.getvalue(), err.getvalue())
+        for name, before in levels.items():
+            logging.getLogger(name).setLevel(before)
+
+
+def _exit_status(e: SystemExit) -> int:
+    """A process's exit status for ``e``: its code, 1 for a message, 0 for none."""
+    return e.code if isinstance(e.code, int) else int(e.code is not None)
 
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -379,30 +394,17 @@ def benchmark_in_process(
     import runpy
 
     script = BENCHMARKS / f"{name}.py"
-    out, err = io.StringIO(), io.StringIO()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    # a benchmark may quiet a logger (served.py: uvicorn.access): a process's own
-    levels = {n: lg.level for n, lg in root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}  # fmt: skip
-    root.handlers = []  # as in a process: warnings go to stderr, not to pytest's capture
-    try:
-        with (
-            contextlib.redirect_stdout(out),
-            contextlib.redirect_stderr(err),
-            mock.patch.object(sys, "argv", [str(script), *args]),
-            mock.patch.object(sys, "path", [str(BENCHMARKS), *sys.path]),
-            mock.patch.object(tempfile, "tempdir", str(tmpdir) if tmpdir else tempfile.tempdir),
-        ):
-            try:
-                runpy.run_path(str(script), run_name="__main__")
-                status = 0
-            except SystemExit as e:  # main's status, and argparse's usage errors
-                status = e.code if isinstance(e.code, int) else int(e.code is not None)
-    finally:
-        root.handlers = handlers
-        root.setLevel(level)
-        for n, before in levels.items():
-            logging.getLogger(n).setLevel(before)
+    with (
+        _output_as_in_a_process() as (out, err),
+        mock.patch.object(sys, "argv", [str(script), *args]),
+        mock.patch.object(sys, "path", [str(BENCHMARKS), *sys.path]),
+        mock.patch.object(tempfile, "tempdir", str(tmpdir) if tmpdir else tempfile.tempdir),
+    ):
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+            status = 0
+        except SystemExit as e:  # main's status, and argparse's usage errors
+            status = _exit_status(e)
     return subprocess.CompletedProcess([str(script), *args], status, out.getvalue(), err.getvalue())  # fmt: skip
 
 
