@@ -17,7 +17,8 @@ def counted(n: int, noun: str) -> str:
 
 def fixed(value: float, decimals: int) -> str:
     """``value`` with ``decimals`` decimals, or in scientific notation where those would
-    show a value that is not zero as 0 (a cached answer's 2e-06 g of CO2)."""
+    show a value that is not zero as 0 (a routing of 1 ms at 2 decimals: "1.00e-03"); the
+    energy, CO2 and dollars people read are said by ``units``."""
     if value and abs(value) < 0.5 * 10**-decimals:
         return f"{value:.2e}"
     return f"{value:.{decimals}f}"
