@@ -31,6 +31,10 @@ HEADERS_TIMEOUT_S = 30.0
 """How long a connection may take to send a request's headers, from its opening or its
 last answer (a body has ``bodies.BODY_TIMEOUT_S`` more)."""
 
+WRITE_TIMEOUT_S = 30.0
+"""How long a connection's client may take none of its answer's bytes waiting to be sent
+before the connection is closed (as long as the 408s give a request to come)."""
+
 
 def listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host``:``port`` (0: any free port); one clear error
@@ -88,7 +92,14 @@ def _json_400s() -> type:
     request's headers have not all come ``HEADERS_TIMEOUT_S`` after it opened, or after
     its last answer, is closed (a 408 where part of them came): uvicorn held it open for
     ever, and a client sending nothing, or a byte of a header now and then (a slowloris),
-    held a file descriptor each, until none was left for anyone else."""
+    held a file descriptor each, until none was left for anyone else.
+    A connection whose client takes none of its answer's bytes waiting to be sent for
+    ``WRITE_TIMEOUT_S`` (it keeps the connection open and stops reading) is closed at once,
+    the bytes dropped: a streamed answer's generation still running then stops between two
+    tokens, as for a client that left. uvicorn waited on it for ever: a stalled streamed
+    answer held its events in memory, its generation ran to its end, and the server's stop
+    (SIGTERM) waited for the connection to close, as it did for an unstreamed answer
+    larger than the kernel's buffers."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     from routerllm.server.listener import http_error
@@ -97,10 +108,36 @@ def _json_400s() -> type:
     class JSON400Protocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         headers_due: asyncio.TimerHandle | None = None
         heard = False  # a byte of the next request has come
+        write_due: asyncio.TimerHandle | None = None
+        unsent = 0  # bytes waiting to be sent when the client was last seen taking some
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            # pause_writing as soon as the kernel takes no more of an answer, not past
+            # asyncio's 64 KiB: a client that stops reading is seen however little is left
+            transport.set_write_buffer_limits(high=0)
             self.await_headers()
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            self.unsent = self.transport.get_write_buffer_size()
+            self.write_due = self.loop.call_later(WRITE_TIMEOUT_S, self.write_late)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            if self.write_due is not None:
+                self.write_due.cancel()
+                self.write_due = None
+
+        def write_late(self) -> None:
+            unsent = self.transport.get_write_buffer_size()
+            if unsent < self.unsent:  # a client reading slowly: it took some meanwhile
+                self.unsent = unsent
+                self.write_due = self.loop.call_later(WRITE_TIMEOUT_S, self.write_late)
+                return
+            self.write_due = None
+            log.warning("a client took none of its answer for %g s (%d bytes waiting): its connection is closed", WRITE_TIMEOUT_S, unsent)  # fmt: skip
+            self.transport.abort()  # close() would wait, as before, for the bytes to go
 
         def data_received(self, data: bytes) -> None:
             self.heard = True
@@ -111,8 +148,9 @@ def _json_400s() -> type:
             self.await_headers()  # the next request's, on a connection kept alive
 
         def connection_lost(self, exc: Exception | None) -> None:
-            if self.headers_due is not None:
-                self.headers_due.cancel()
+            for due in (self.headers_due, self.write_due):
+                if due is not None:
+                    due.cancel()
             super().connection_lost(exc)
 
         def await_headers(self) -> None:
