@@ -20,7 +20,7 @@ from .test_budgets import NOW, _predict, record, seeded_log
 #: Two windows near their limits: the hourly CO2 one 90% spent, the daily cost one 85%.
 TWO_NEAR = {"co2_kg": {"hourly": 0.05}, "cost_usd": {"daily": 1.0}, "downgrade_at": 0.8}
 HOURLY_CO2 = "the hourly CO2 budget is 90% spent (45 g CO2 spent in the last 60 minutes, of 50 g CO2; budgets.co2_kg.hourly)"  # fmt: skip
-DAILY_COST = "the daily cost budget is 85% spent ($0.85 spent in the last 24 hours, of $1; budgets.cost_usd.daily)"  # fmt: skip
+DAILY_COST = "the daily cost budget is 85% spent ($0.85 spent in the last 24 hours, of $1.00; budgets.cost_usd.daily)"  # fmt: skip
 
 
 def _two_near(tmp_path: Path) -> CarbonBudget:
@@ -64,7 +64,7 @@ def test_route_json_names_both_windows_a_request_stepped_down_for(tmp_path: Path
     assert f"{HOURLY_CO2} and {DAILY_COST}, so one model smaller than tiny-heavy: tiny-medium" in result["reason"]  # fmt: skip
 
 
-# -- amounts: grams, milligrams and micrograms of CO2; dollars below a cent in decimals --
+# -- amounts: grams, milligrams and micrograms of CO2; dollars below a cent in decimals, from $1 in cents --
 @pytest.mark.parametrize(
     ("value", "said"),
     [
@@ -108,6 +108,39 @@ def test_co2_below_a_gram_is_said_in_milligrams_and_micrograms(value: float, sai
     ],
 )
 def test_dollars_below_a_cent_are_written_in_decimals(value: float, said: str) -> None:
+    assert amount("cost_usd", value) == said
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (5.0, "$5.00"),  # "$5"
+        (12.345, "$12.35"),  # "$12.3": 3 digits dropped the cents
+        (1234.5, "$1,234.50"),  # "$1,230"
+        (1234567.0, "$1,234,567.00"),  # "$1,230,000"
+        (1.0, "$1.00"),
+        (999.999, "$1,000.00"),
+        (-5.0, "$-5.00"),  # the sign where it was
+        (2.675, "$2.68"),  # half up as written: its float, 2.67499..., is "2.67" to format
+        (1.005, "$1.01"),
+        # below a dollar 3 significant digits, more than cents, decided on the rounded
+        # figure as the units are: 3 digits of 0.9995 to 0.99999 are 1, a dollar, so
+        # "$1.00" (not "$1", nor "$0.9996" by another path); 0.99949 is still "$0.999"
+        (0.9995, "$1.00"),
+        (0.9996, "$1.00"),
+        (0.99999, "$1.00"),
+        (0.99949, "$0.999"),
+        (0.0312, "$0.0312"),
+        (3e-9, "$0.000000003"),
+        (0.0, "$0"),
+        (9.99e14, "$999,000,000,000,000.00"),  # written out in full up to 1e15, as now
+        (1e15, "$1e+15"),
+        (1e300, "$1e+300"),  # a limit set huge to mean "none": not 301 digits
+    ],
+)
+def test_dollars_from_one_up_are_written_in_cents(value: float, said: str) -> None:
+    """A team tracking spend reads cents: $1,234.50 was written "$1,230", $12.345
+    "$12.3" and $5 "$5", 3 significant digits as energy and CO2 are."""
     assert amount("cost_usd", value) == said
 
 

@@ -657,7 +657,7 @@ def test_the_reports_tables_keep_a_large_cost_or_time_apart_from_the_co2(tmp_pat
     model = next(line for line in lines if line.startswith("tiny-light ") and "too few" not in line)
     assert model.split()[-3:] == ["1", "kg", "2000000.0"], model
     day = next(line for line in lines if line.startswith("2026-12-02 "))
-    assert day.split()[-3:] == ["1", "kg", "$1,230"], day  # 3 significant digits
+    assert day.split()[-3:] == ["1", "kg", "$1,234.50"], day  # in cents
 
 
 def test_the_reports_cost_too_small_for_its_decimals_is_not_printed_as_zero(
@@ -694,7 +694,7 @@ def test_the_reports_tables_keep_100_million_output_tokens_and_10000_dollars_apa
     starts = ("tiny-light ", "test ", "2026-12-02 ")  # per model, per router, per day
     rows = [line.split() for line in lines if line.startswith(starts) and "too few" not in line]
     assert [row[1:3] for row in rows] == [["1", "200000000"]] * 3
-    assert rows[2][3:] == ["2", "Wh", "1", "g", "$10,000"]
+    assert rows[2][3:] == ["2", "Wh", "1", "g", "$10,000.00"]
     (tmp_path / "small").mkdir()
     config = budget_config(tmp_path / "small", {})
     small = record("tiny-light", NOW, co2_kg=1e-3, cost_usd=0.5, completion_tokens=10)
@@ -704,6 +704,20 @@ def test_the_reports_tables_keep_100_million_output_tokens_and_10000_dollars_apa
     assert (
         "2026-12-02                        1       10        2 Wh       1 g           $0.5" in lines
     )
+
+
+def test_a_days_cost_of_millions_in_cents_ends_under_its_column(tmp_path: Path) -> None:
+    """Dollars are written in cents from $1 up: a day's $1,234,567 is "$1,234,567.00",
+    13 characters, and still ends under "cost" with a space before it."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = budget_config(tmp_path, {})
+    seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=1e-3, cost_usd=1234567.0)]).close()  # fmt: skip
+    lines = report_lines(logged_report(config))
+    head = next(line for line in lines if line.startswith("per day (UTC)"))
+    day = next(line for line in lines if line.startswith("2026-12-02 "))
+    assert day.endswith("  $1,234,567.00") and len(day) == len(head), (head, day)
 
 
 def schema_before_finish_reason() -> str:
@@ -1616,9 +1630,9 @@ def test_a_daily_budget_a_hair_from_its_kilogram_is_said_in_kilograms() -> None:
 @pytest.mark.parametrize(
     ("quantity", "value", "said"),
     [
-        ("cost_usd", 2000.0, "$2,000"),  # 3 digits said "$2e+03"
-        ("cost_usd", 999.6, "$1,000"),  # rounded to 1000: "$1e+03"
-        ("cost_usd", 999.0, "$999"),
+        ("cost_usd", 2000.0, "$2,000.00"),  # 3 digits said "$2e+03"
+        ("cost_usd", 999.6, "$999.60"),  # 3 digits "$1e+03", then "$1,000"; in cents
+        ("cost_usd", 999.0, "$999.00"),
         ("co2_kg", 1500.0, "1,500 kg CO2"),  # "1.5e+03 kg CO2"
         ("co2_kg", 999.6, "1,000 kg CO2"),
     ],  # fmt: skip
@@ -1632,11 +1646,11 @@ def test_amounts_from_a_thousand_up_are_written_out(quantity: str, value: float,
 def test_a_daily_dollar_budget_of_thousands_is_said_in_dollars() -> None:
     """A daily budget of $2000 (a hosted API's bill), $1500 spent, read "($1.5e+03 spent
     in the last 24 hours, of $2e+03": 3 significant digits in Python's general format turn
-    to an exponent from 1000 up; written out, "$1,500 ... of $2,000"."""
+    to an exponent from 1000 up; written out, in cents, "$1,500.00 ... of $2,000.00"."""
     from routerllm.carbon.budget import WindowSpending
 
     said = WindowSpending("cost_usd", "daily", 2000.0, 1500.0).describe()
-    assert "$1,500 spent" in said and "of $2,000;" in said, said
+    assert "$1,500.00 spent" in said and "of $2,000.00;" in said, said
 
 
 def test_the_loading_energy_is_the_mean_of_the_loads_that_happened() -> None:
@@ -1800,11 +1814,11 @@ def test_a_request_kept_out_only_by_running_requests_may_retry_now_though_the_lo
         ("co2_kg", 999.6, "1,000 kg CO2"),  # 3 digits round it to 1000
         ("co2_kg", 999.0, "999 kg CO2"),
         ("co2_kg", 2.5e6, "2,500,000 kg CO2"),
-        ("cost_usd", 1234.5, "$1,230"),
-        ("cost_usd", 999.96, "$1,000"),
-        ("cost_usd", 999.0, "$999"),
+        ("cost_usd", 1234.5, "$1,234.50"),  # 3 digits said "$1,230"; in cents
+        ("cost_usd", 999.996, "$1,000.00"),
+        ("cost_usd", 999.0, "$999.00"),
         ("cost_usd", 3e-5, "$0.00003"),  # below a cent in decimals (until 2026-12-06 "$3e-05")
-        ("cost_usd", 9.99e14, "$999,000,000,000,000"),
+        ("cost_usd", 9.99e14, "$999,000,000,000,000.00"),
         ("cost_usd", 1e300, "$1e+300"),  # a limit set huge as "no limit": not 301 digits
         ("co2_kg", 1.5e18, "1.5e+18 kg CO2"),
     ],  # fmt: skip
@@ -1832,12 +1846,12 @@ def test_a_large_budget_reads_in_full_in_refusals_the_report_and_its_advice(
     seeded_log(Path(config.log.path), [record("tiny-light", recent, co2_kg=1e-3, cost_usd=1234.5)]).close()  # fmt: skip
     with RouterLLM(config) as system, pytest.raises(BudgetExceededError) as e:
         system.generate("hello there", model="tiny-light")
-    assert "($1,230 spent in the last 24 hours, of $1,000; budgets.cost_usd.daily)" in str(e.value)  # fmt: skip
+    assert "($1,234.50 spent in the last 24 hours, of $1,000.00; budgets.cost_usd.daily)" in str(e.value)  # fmt: skip
     report = logged_report(config)
     row = next(line for line in report_lines(report) if line.startswith("cost in last 24 hours"))
-    assert row.split()[-4:] == ["$1,000", "$1,230", "123.4%", "1"], row
+    assert row.split()[-4:] == ["$1,000.00", "$1,234.50", "123.4%", "1"], row
     (near,) = [r for r in report.recommendations if r.kind == "budget_near_limit"]
-    assert "($1,230 spent in the last 24 hours, of $1,000)" in near.message
+    assert "($1,234.50 spent in the last 24 hours, of $1,000.00)" in near.message
 
 
 def test_a_window_filled_by_requests_finished_but_not_logged_says_when_they_leave_it(

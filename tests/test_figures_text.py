@@ -1,6 +1,6 @@
 """The figures ``report``, ``route`` and ``demo`` print for people: energy, CO2 and
-dollars to 3 significant digits in a unit that keeps them readable (``carbon.units``),
-a tiny request's never shown as 0 nor cut to one digit; ``--json`` keeps raw numbers."""
+dollars to 3 significant digits in a unit that keeps them readable (``carbon.units``;
+dollars from $1 up in cents), a tiny request's never shown as 0 nor cut to one digit; ``--json`` keeps raw numbers."""
 
 from __future__ import annotations
 

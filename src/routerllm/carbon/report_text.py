@@ -199,7 +199,8 @@ def report_lines(rep: Any) -> list[str]:
         )
     if rep.by_day:
         # cost 15 wide: a day of one request on the tiny ladder cost "$0.00000377" (measured
-        # 2026-12-06), 1 past a width of 10; 3 digits of $1e-9, "$0.00000000123", take 14
+        # 2026-12-06), 1 past a width of 10; 3 digits of $1e-9, "$0.00000000123", take 14;
+        # a day of $1,234,567 in cents, "$1,234,567.00", 13
         lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}{'cost':>15}"]  # fmt: skip
         shown = list(rep.by_day.items())[-14:]
         if len(rep.by_day) > len(shown):

@@ -2,8 +2,9 @@
 refusals and reasons, ``report``'s text, ``route``'s and ``demo``'s figures. To 3
 significant digits, in the largest unit that keeps the figure at 1 or more, so that a
 tiny model's request (1e-8 to 1e-5 kg CO2, 1e-8 to 1e-5 kWh) reads "320 \N{MICRO SIGN}g"
-and "860 \N{MICRO SIGN}Wh", not "0.0003 g" or "8.600e-07 kWh", and never as 0 (the JSON
-outputs keep the raw numbers, in kWh, kg and dollars)."""
+and "860 \N{MICRO SIGN}Wh", not "0.0003 g" or "8.600e-07 kWh", and never as 0; dollars
+from $1 up in cents ("$1,234.50"), as spend is tracked (the JSON outputs keep the raw
+numbers, in kWh, kg and dollars)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import math
 def amount(quantity: str, value: float) -> str:
     """``value`` of ``quantity`` (``co2_kg`` or ``cost_usd``) for people: CO2 in the
     largest of kg, g, mg and \N{MICRO SIGN}g that keeps the figure at 1 or more ("320
-    \N{MICRO SIGN}g CO2", a request on the tiny ladder), US dollars below a cent in decimals
-    ("$0.0000032"), and 1,000 and more in full ("1,230 kg CO2", "$1,230")."""
+    \N{MICRO SIGN}g CO2", a request on the tiny ladder), 1,000 and more in full ("1,230 kg
+    CO2"); US dollars below $1 in decimals ("$0.0000032"), from $1 up in cents
+    ("$1,234.50")."""
     return f"{co2(value)} CO2" if quantity == "co2_kg" else dollars(value)
 
 
@@ -30,8 +32,26 @@ def energy(kwh: float) -> str:
 
 
 def dollars(usd: float) -> str:
-    """``usd`` as "$0.0000032", "$1.5", "$1,230"."""
-    return f"${_digits(usd + 0.0)}"  # -0.0 + 0.0 is 0.0: "$0", not "$-0"
+    """``usd`` from $1 up in cents with thousands separators ("$5.00", "$1,234.50"), as
+    spend is tracked (3 digits said $1,234.50 "$1,230" and $12.345 "$12.3"); below $1 to
+    3 significant digits ("$0.0312", "$0.0000032"): a tiny model's request costs
+    nanodollars, which cents would say as "$0.00". 0 is "$0"; from 1e15 on (a limit set
+    huge to mean "none") "$1e+15" as ``_digits`` says, as are inf and nan."""
+    usd += 0.0  # -0.0 + 0.0 is 0.0: "$0", not "$-0"
+    # decided on the rounded figure, as the units are: 3 digits of $0.9995 are $1, so it
+    # is "$1.00", not "$1" nor "$0.9995"
+    if abs(float(f"{usd:.3g}")) >= 1 and abs(usd) < _IN_FULL_BELOW:
+        return f"${_cents(usd)}"
+    return f"${_digits(usd)}"
+
+
+def _cents(usd: float) -> str:
+    """``usd`` to the cent, half up on the figure as written (``repr``, what ``--json`` and
+    the config show): $2.675 is "$2.68", though its float, 2.67499999..., is "2.67" to
+    Python's ``format``."""
+    from decimal import ROUND_HALF_UP, Decimal  # 9 ms, only where a dollar is written
+
+    return f"{Decimal(repr(usd)).quantize(Decimal('0.01'), ROUND_HALF_UP):,}"
 
 
 def distance(km: float) -> str:
@@ -85,7 +105,8 @@ def _digits(value: float, decimals_from: float | None = None) -> str:
     return text
 
 
-#: Where amounts stop being written out in full (15 digits: "$999,000,000,000,000").
+#: Where amounts stop being written out in full (15 digits: "999,000,000,000,000 kg",
+#: "$999,000,000,000,000.00").
 _IN_FULL_BELOW = 1e15
 #: Where small amounts start being written in decimals: a thousandth of the smallest limit
 #: a budget may set (1e-12). Below it only rounding is left (what a window has left, its
