@@ -22,6 +22,10 @@ from routerllm.overrides import asks_for_math
         "What is 7 * -3?",
         "6 multiplied by 7",
         "2 to the power of -1",
+        # a number written against its operator word, as "12*7" is against its sign
+        "What is 12plus 7?",
+        "What is 12 plus7?",
+        "5times 3",
         "sqrt (2) to five places",
         "Simplify \\frac{a}{b}",
         "What is y ^ 3 when y is 2?",
@@ -38,6 +42,9 @@ def test_these_prompts_ask_for_a_calculation(prompt: str) -> None:
         "How do I resolve a merge conflict?",
         # a percentage off, not a percentage of
         "Get 15% off your first order",
+        # an operator word after a digit inside a name: not a number of its own
+        "Rename a1plus 2 to total",
+        "Is the S10plus 2 years old?",
     ],
 )
 def test_these_prompts_do_not(prompt: str) -> None:

@@ -39,7 +39,9 @@ MATH_WORDS = re.compile(
 MATH_EXPRESSION = re.compile(
     r"\d\s*[+*÷^]\s*\(?-?\d"  # 12 * 7, 3^2, 4+5
     r"|\d\s+[-/×]\s+\(?-?\d"  # 9 - 4, 10 / 2, 3 × 4 (spaced: not 2024-12, 12/25, 1920×1080)
-    r"|\d\s+(plus|minus|times|multiplied\s+by|divided\s+by|to\s+the\s+power\s+of)\s+-?\d"
+    # 12 plus 7, and 12plus 7 or 12plus7 as 12*7 is unspaced; a number of its own, not
+    # the end of a name (a1plus 2, S10plus 2)
+    r"|\b\d+\s*(plus|minus|times|multiplied\s+by|divided\s+by|to\s+the\s+power\s+of)\s*-?\d"
     r"|\b\d+(\.\d+)?\s*%\s*of\b"  # 15 % of
     r"|\bsqrt\s*\(|\\frac\b|\b[a-z]\s*\^\s*\d",  # sqrt(, \frac, x^2
     re.IGNORECASE,
