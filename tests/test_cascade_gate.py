@@ -12,6 +12,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
+from routerllm.carbon.units import energy
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.cascade_gate import CURVE_BUDGETS, budget_gate
@@ -335,6 +336,8 @@ def test_train_gate_neither_budgets_nor_prints_unmeasured_energy_as_measured(
     from routerllm.humaneval_cli import train_gate_text
 
     text = train_gate_text(gate, seen, str(tmp_path), str(tmp_path / "gate"), counted=True)
+    # in the unit a person reads, as every other figure: "12.3 mWh", not "1.23e-05 kWh"
+    assert f"answers included ({energy(gate.check_kwh)} a request, not measured" in text
     assert "not measured (CodeCarbon failed): read from their duration at medium's mean measured power" in text  # fmt: skip
     assert (
         f"at an unknown share of its energy ({seen['estimated_energy_share']:.1%} reading the 2 "

@@ -20,6 +20,7 @@ import pytest
 
 import routerllm.files as files_module
 from routerllm.backends.base import GenerationRequest
+from routerllm.carbon.units import energy
 from routerllm.config import AppConfig, load_config
 from routerllm.config_sections import BudgetConfig, BudgetLimits
 from routerllm.eval.cascade_gate import state_predictions
@@ -463,9 +464,10 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     assert summary["first"] == "tiny-medium" and summary["then"] == "tiny-heavy"
     assert summary["training"]["problems"] == 8 and summary["budget"] == 0.9
     assert summary["check_kwh"] > 0  # checking the answers, measured by CodeCarbon
-    assert "checking tiny-medium's answers included (" in cli_in_process(
-        "train-gate", "--run", str(run), "--out", str(tmp_path / "g1"), "--folds", "2",
-        "--config", str(tiny_config_path)).stdout  # fmt: skip
+    printed = cli_in_process("train-gate", "--run", str(run), "--out", str(tmp_path / "g1"),
+                             "--folds", "2", "--config", str(tiny_config_path)).stdout  # fmt: skip
+    check_kwh = EscalationGate.load(tmp_path / "g1").check_kwh
+    assert f"checking tiny-medium's answers included ({energy(check_kwh)} a request)" in printed
     # carbon tracking off: the checks cannot be measured, and the output says so
     quiet = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}), "quiet.yaml")  # fmt: skip
     unmeasured = cli_in_process("train-gate", "--run", str(run), "--out", str(tmp_path / "g0"), "--folds", "2",

@@ -109,6 +109,7 @@ def train_gate_text(
     """train-gate's lines: the gate, what it does on its training problems (``seen``:
     ``on_training``), and where it is saved; ``counted``: whether carbon tracking was on."""
     from routerllm.carbon.report_text import counted as count
+    from routerllm.carbon.units import energy
     from routerllm.gate import percent
 
     threshold = (
@@ -119,11 +120,11 @@ def train_gate_text(
         checks = f"checking {gate.first}'s answers not counted (carbon tracking is off in the config)"  # fmt: skip
     elif gate.about.get("check_kwh_estimated"):
         checks = (
-            f"checking {gate.first}'s answers included ({gate.check_kwh:.2e} kWh a request, not "
+            f"checking {gate.first}'s answers included ({energy(gate.check_kwh)} a request, not "
             f"measured (CodeCarbon failed): read from their duration at {power})"
         )
     else:
-        checks = f"checking {gate.first}'s answers included ({gate.check_kwh:.2e} kWh a request)"
+        checks = f"checking {gate.first}'s answers included ({energy(gate.check_kwh)} a request)"
     if seen["energy_share"] is not None:
         share = f"at {seen['energy_share']:.1%} of its energy"
     else:
