@@ -80,12 +80,15 @@ def seed_records(rng: np.random.Generator, n: int) -> list[RequestRecord]:
 def grow(path: Path, rows: int) -> None:
     """Copy the log's seed rows (new ids, the same times) until it holds ``rows`` requests."""
     db = sqlite3.connect(path)
+    # the log's columns as they are, not as written here: a fixed list of 15 failed once
+    # the log gained its grid columns ("table requests has 18 columns but 15 values")
+    rest = ", ".join(r[1] for r in db.execute("PRAGMA table_info(requests)") if r[1] != "id")
     with db:
         while (have := db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]) < rows:
             copy = have  # a suffix no earlier batch used, even after a partial one
             take = min(SEED_ROWS, rows - have)
             db.execute(
-                "INSERT INTO requests SELECT id || ?, timestamp, prompt_sha256, prompt_chars, model, router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason FROM requests WHERE id LIKE 'seed-%' AND id NOT LIKE 'seed-%-%' LIMIT ?",  # fmt: skip
+                f"INSERT INTO requests (id, {rest}) SELECT id || ?, {rest} FROM requests WHERE id LIKE 'seed-%' AND id NOT LIKE 'seed-%-%' LIMIT ?",  # fmt: skip
                 (f"-{copy}", take),
             )
             db.execute(
