@@ -29,7 +29,7 @@ from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.carbon.report import logged_report
 from routerllm.carbon.request_log import RequestLog
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg
+from routerllm.cli_args import TIMED_REPEATS_RANGE, DefaultsHelpFormatter, timed_repeats_arg
 from routerllm.config import load_config
 
 SEED_ROWS = 500
@@ -103,7 +103,12 @@ def main() -> int:
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
-    ap.add_argument("--repeat", type=count_arg, default=3)
+    ap.add_argument(
+        "--repeat",
+        type=timed_repeats_arg,
+        default=3,
+        help=f"timed reports at each size, the median reported, {TIMED_REPEATS_RANGE}",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if min(args.sizes) < SEED_ROWS:

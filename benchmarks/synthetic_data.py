@@ -16,10 +16,11 @@ import json
 import re
 from collections import Counter, defaultdict
 
-from routerllm.cli_args import DefaultsHelpFormatter, seed_arg
+from routerllm.checks import MAX_SYNTHETIC_PROMPTS
+from routerllm.cli_args import DefaultsHelpFormatter, seed_arg, whole_number_arg, whole_range
 from routerllm.data import synthetic
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
-from routerllm.data.synthetic import TEMPLATES, generate, request_key, split
+from routerllm.data.synthetic import MIN_DATASET_SIZE, TEMPLATES, generate, request_key, split
 
 _CODE = r"(?<!\w)(python|javascript|typescript|java|c\+\+|c#|go|rust|ruby|php|kotlin|swift|scala|haskell|julia|dart|sql)(?![\w+#])"  # noqa: E501
 _TEXT = r"\b(story|article|essay|poem|haiku|sonnet|limerick|ballad|blog post|speech|description|cover letter|newsletter|creative|lyrics|chapter)\b"  # noqa: E501
@@ -92,7 +93,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=10_000, help="prompts to generate")
+    # at least one prompt of each class in each split (fewer: an empty test split)
+    parser.add_argument(
+        "--n",
+        type=whole_number_arg(MIN_DATASET_SIZE, MAX_SYNTHETIC_PROMPTS),
+        default=10_000,
+        help=f"prompts to generate, {whole_range(MIN_DATASET_SIZE, MAX_SYNTHETIC_PROMPTS)}",
+    )
     parser.add_argument("--seed", type=seed_arg, default=0, help="random seed")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from routerllm.checks import MAX_EPOCHS, MAX_NEW_TOKENS, MAX_SEED
+from routerllm.checks import (
+    MAX_EPOCHS,
+    MAX_NEW_TOKENS,
+    MAX_SEED,
+    MAX_SYNTHETIC_PROMPTS,
+    MAX_TIMED_REPEATS,
+)
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -25,6 +31,10 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("synthetic_data", "--seed", 0, MAX_SEED),
         ("server_overhead", "--max-tokens", 1, MAX_NEW_TOKENS),
         ("streaming", "--max-tokens", 1, MAX_NEW_TOKENS),
+        # until 2026-12-06 unbounded: a huge count ran for ever, or (synthetic_data) failed
+        # with a traceback, as did --n 0 (ZeroDivisionError) and -1
+        ("synthetic_data", "--n", 40, MAX_SYNTHETIC_PROMPTS),
+        ("report_scaling", "--repeat", 1, MAX_TIMED_REPEATS),
     ],
 )
 def test_a_value_beyond_the_clis_bound_is_refused_in_one_line_before_any_work(
@@ -40,3 +50,17 @@ def test_a_value_beyond_the_clis_bound_is_refused_in_one_line_before_any_work(
         f"{script}.py: error: argument {option}: {high + 1} is out of range: give {low:,} to "
         f"{high:,}"
     )
+
+
+def test_synthetic_data_refuses_too_few_prompts_to_split_in_one_line() -> None:
+    """--n 0 and --n 3 left the test split empty: ZeroDivisionError, a traceback."""
+    for n in ("0", "39"):
+        out = subprocess.run(
+            [sys.executable, str(BENCHMARKS / "synthetic_data.py"), "--n", n],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
+        assert out.stderr.strip().splitlines()[-1] == (
+            f"synthetic_data.py: error: argument --n: {n} is out of range: give 40 to "
+            f"{MAX_SYNTHETIC_PROMPTS:,}"
+        )

@@ -14,14 +14,23 @@ from routerllm.checks import (
     FLOAT32_MAX,
     FLOAT32_TINY,
     MAX_EPOCHS,
+    MAX_GATE_FOLDS,
     MAX_NEW_TOKENS,
     MAX_PORT,
     MAX_RESAMPLES,
     MAX_SEED,
+    MAX_SYNTHETIC_PROMPTS,
     MAX_THREADS,
+    MIN_GATE_FOLDS,
 )
 from routerllm.cli import build_parser
-from routerllm.cli_args import epochs_arg, max_new_tokens_arg, seed_arg, threads_arg
+from routerllm.cli_args import (
+    epochs_arg,
+    gate_folds_arg,
+    max_new_tokens_arg,
+    seed_arg,
+    threads_arg,
+)
 from routerllm.demo_cli import MAX_REPEATS
 
 #: The bounded argument types and the range each enforces, wherever an option uses one.
@@ -30,6 +39,7 @@ TYPED: dict[Callable[[str], int], tuple[int, int]] = {
     max_new_tokens_arg: (1, MAX_NEW_TOKENS),
     epochs_arg: (1, MAX_EPOCHS),
     threads_arg: (1, MAX_THREADS),
+    gate_folds_arg: (MIN_GATE_FOLDS, MAX_GATE_FOLDS),
 }
 #: Options read as text and checked later (train's classifier numbers) or checked by their
 #: command, and the range said for each.
@@ -39,6 +49,7 @@ CHECKED = {
     ("demo", "--repeats"): f"1 to {MAX_REPEATS:,}",
     ("eval-routing", "--bootstrap"): f"0 to {MAX_RESAMPLES:,}",
     ("serve", "--port"): f"0 to {MAX_PORT}",
+    ("generate-data", "--n"): f"40 to {MAX_SYNTHETIC_PROMPTS:,}",
 }
 
 
@@ -68,7 +79,8 @@ def test_every_option_of_a_bounded_type_states_its_range_in_its_help() -> None:
     # every command with a --seed or --max-new-tokens is found (the search finds them all)
     assert {("train", "--seed"), ("humaneval", "--max-new-tokens"), ("demo", "--max-new-tokens"),
             ("route", "--max-new-tokens"), ("eval-routing", "--seed"), ("test", "--seed"),
-            ("generate-data", "--seed"), ("train-gate", "--seed")} <= set(found)  # fmt: skip
+            ("generate-data", "--seed"), ("train-gate", "--seed"),
+            ("train-gate", "--folds")} <= set(found)  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "option"), list(CHECKED))

@@ -799,6 +799,27 @@ def test_an_out_that_is_a_broken_link_is_refused_before_the_work(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l.json", "loop", "models.json", "out", "outcomes.json"]  # fmt: skip
 
 
+def test_generate_data_refuses_more_prompts_than_it_makes_in_usable_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--n 1000001 was generated for many minutes (within the templates' reach, about
+    3.2 million): refused in one line, before a prompt is made; --help states the bound."""
+    from routerllm.checks import MAX_SYNTHETIC_PROMPTS
+    from routerllm.data import synthetic
+
+    def render(*args: object) -> str:
+        raise AssertionError("rendered a prompt before refusing")
+
+    monkeypatch.setattr(synthetic, "_render", render)
+    out, n = tmp_path / "data", MAX_SYNTHETIC_PROMPTS + 1
+    assert user_error("generate-data", "--out", str(out), "--n", str(n)) == (
+        f"error: --n {n} is too large: use at most {MAX_SYNTHETIC_PROMPTS:,}, the most "
+        "generate-data makes in minutes"
+    )
+    assert not out.exists()
+    assert f"40 to {MAX_SYNTHETIC_PROMPTS:,}" in " ".join(cli_in_process("generate-data", "--help").stdout.split())  # fmt: skip
+
+
 def test_generate_data_does_not_replace_existing_splits_unasked(tmp_path: Path) -> None:
     out = tmp_path / "data"
     out.mkdir()

@@ -56,6 +56,22 @@ MIN_PARAMS_B = 1e-6
 #: The most resamples ``compare_routers`` takes: each one sweeps every router again
 #: (about 0.1 s a resample for three routers on a few hundred prompts).
 MAX_RESAMPLES = 10_000
+#: The most prompts ``routerllm generate-data`` (and ``benchmarks/synthetic_data.py``)
+#: makes: each is rendered, kept in memory and its near-duplicates checked, then all are
+#: split and written as JSON at once. 100,000 took 28 s and 200 MB at peak (2026-12-06, 2
+#: cores shared), 1,000,000 16 min and 1.7 GB (the cores busy with other jobs: load about
+#: 12), 340 MB of JSON: still usable. Time and memory grow with it up to what the
+#: templates reach (about 3.2 million; --n 8000000 ran an hour to fail), and a few zeros
+#: too many ran until Ctrl-C.
+MAX_SYNTHETIC_PROMPTS = 1_000_000
+#: The most times a benchmark repeats the run it times (it reports their median): more
+#: moves no median a reader compares, and a few zeros too many timed report after
+#: report of 100,000 requests (3.4 s each) until Ctrl-C.
+MAX_TIMED_REPEATS = 100
+#: ``train-gate --folds``: at least one fold to fit on beside the one predicted, and at
+#: most 20, which already leaves 8 of HumanEval's 164 problems a fold (each fold refits
+#: the gate's success model on the others).
+MIN_GATE_FOLDS, MAX_GATE_FOLDS = 2, 20
 #: The largest TCP port ``routerllm serve --port`` takes.
 MAX_PORT = 65535
 #: The most CPU threads a local backend may be given: llama.cpp's GGML_MAX_N_THREADS.

@@ -15,10 +15,13 @@ from routerllm.checks import (
     FLOAT32_MAX,
     FLOAT32_TINY,
     MAX_EPOCHS,
+    MAX_GATE_FOLDS,
     MAX_NEW_TOKENS,
     MAX_RESAMPLES,
     MAX_SEED,
     MAX_THREADS,
+    MAX_TIMED_REPEATS,
+    MIN_GATE_FOLDS,
     repeated,
 )
 from routerllm.exceptions import RouterLLMError
@@ -70,6 +73,8 @@ MAX_NEW_TOKENS_RANGE = whole_range(1, MAX_NEW_TOKENS)
 EPOCHS_RANGE = whole_range(1, MAX_EPOCHS)
 LEARNING_RATE_RANGE = f"{FLOAT32_TINY:.3g} to {FLOAT32_MAX:.3g}"
 BOOTSTRAP_RANGE = whole_range(0, MAX_RESAMPLES)
+GATE_FOLDS_RANGE = whole_range(MIN_GATE_FOLDS, MAX_GATE_FOLDS)
+TIMED_REPEATS_RANGE = whole_range(1, MAX_TIMED_REPEATS)
 #: Every ``--seed``'s help.
 SEED_HELP = f"random seed, {SEED_RANGE} (default: 0)"
 
@@ -127,6 +132,25 @@ def max_new_tokens_arg(text: str) -> int:
 def epochs_arg(text: str) -> int:
     """A ``--epochs``: 1 to the most a classifier trains for."""
     return _whole_number(text, 1, MAX_EPOCHS)
+
+
+def gate_folds_arg(text: str) -> int:
+    """A ``train-gate --folds``: the folds of the gate's out-of-fold predictions."""
+    return _whole_number(text, MIN_GATE_FOLDS, MAX_GATE_FOLDS)
+
+
+def timed_repeats_arg(text: str) -> int:
+    """A benchmark's ``--repeat``: 1 to the most runs it times for a median."""
+    return _whole_number(text, 1, MAX_TIMED_REPEATS)
+
+
+def whole_number_arg(low: int, high: int) -> Callable[[str], int]:
+    """The argument type of a whole number from ``low`` to ``high``, both included."""
+
+    def parse(text: str) -> int:
+        return _whole_number(text, low, high)
+
+    return parse
 
 
 def threads_arg(text: str) -> int:

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 from routerllm.cli import emit
 from routerllm.cli_args import (
     ENCODERS_HELP,
+    GATE_FOLDS_RANGE,
     MAX_NEW_TOKENS_RANGE,
     SEED_HELP,
     calibration_target_arg,
     count_arg,
     encoder_arg,
+    gate_folds_arg,
     max_new_tokens_arg,
     name_list,
     names_from,
@@ -296,11 +298,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     tg.add_argument(
         "--folds",
-        type=int,
-        choices=range(2, 21),
+        type=gate_folds_arg,
         default=5,
-        metavar="2..20",
-        help="folds of the out-of-fold predictions the threshold is chosen on (default: 5)",
+        metavar="N",
+        help=f"folds of the out-of-fold predictions the threshold is chosen on, "
+        f"{GATE_FOLDS_RANGE} (default: 5)",
     )
     tg.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     tg.set_defaults(func=cmd_train_gate, interrupted=_gate_not_saved)

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from routerllm.checks import MAX_SYNTHETIC_PROMPTS
 from routerllm.cli import emit, nothing_written, require_stdout
 from routerllm.cli_args import (
     BOOTSTRAP_RANGE,
@@ -87,6 +88,11 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
             raise DataError(
                 f"--n {args.n} is too small: use at least {MIN_DATASET_SIZE} so every split "
                 f"holds every class"
+            )
+        if args.n > MAX_SYNTHETIC_PROMPTS:  # a cap of tiny-codes' rows costs no time
+            raise DataError(
+                f"--n {args.n} is too large: use at most {MAX_SYNTHETIC_PROMPTS:,}, the most "
+                "generate-data makes in minutes"
             )
 
         written = write_dataset(out, args.n, args.seed, overwrite=args.overwrite)
@@ -317,8 +323,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     gen.add_argument(
         "--n",
         type=int,
-        help="labelled prompts, balanced over the classes (synthetic: default 10000, at least "
-        "40; with --tiny-codes: at most this many, default every usable row)",
+        help="labelled prompts, balanced over the classes (synthetic: default 10000, 40 to "
+        f"{MAX_SYNTHETIC_PROMPTS:,}; with --tiny-codes: at most this many, default every "
+        "usable row)",
     )
     gen.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     gen.add_argument(
