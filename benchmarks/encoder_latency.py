@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg, threads_arg
+from routerllm.cli_args import (
+    TIMED_REPEATS_RANGE,
+    DefaultsHelpFormatter,
+    count_arg,
+    threads_arg,
+    timed_repeats_arg,
+)
 from routerllm.encoders.base import Encoder
 
 SPECS = ("minilm", "minilm-onnx", "minilm-static", "static")
@@ -154,7 +160,10 @@ def main() -> int:
     )
     ap.add_argument("--threads", type=threads_arg, default=2)
     ap.add_argument(
-        "--repeats", type=count_arg, default=3, help="batched runs; the median is reported"
+        "--repeats",
+        type=timed_repeats_arg,
+        default=3,
+        help=f"batched runs; the median is reported, {TIMED_REPEATS_RANGE}",
     )
     ap.add_argument("--prompts", type=count_arg, default=200)
     ap.add_argument("--long", action="store_true", help="time long prompts (see above)")

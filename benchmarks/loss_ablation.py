@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from outcome_data import DATASETS
 
+from routerllm.checks import MAX_SYNTHETIC_PROMPTS
 from routerllm.cli_args import (
     DefaultsHelpFormatter,
     count_arg,
@@ -34,6 +35,8 @@ from routerllm.cli_args import (
     learning_rate_arg,
     seed_arg,
     steps_arg,
+    whole_number_arg,
+    whole_range,
 )
 from routerllm.data.labeled import LabeledPrompt
 from routerllm.data.synthetic import generate, split
@@ -102,7 +105,7 @@ def main() -> int:
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--n", type=count_arg, default=1200, help="synthetic prompts")
+    ap.add_argument("--n", type=whole_number_arg(1, MAX_SYNTHETIC_PROMPTS), default=1200, help=f"synthetic prompts, {whole_range(1, MAX_SYNTHETIC_PROMPTS)}")  # fmt: skip
     ap.add_argument("--epochs", type=epochs_arg, default=2)
     ap.add_argument("--learning-rate", type=learning_rate_arg, default=5e-5)
     ap.add_argument("--warmup", type=steps_arg, default=20)

@@ -29,7 +29,14 @@ from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.carbon.report import logged_report
 from routerllm.carbon.request_log import RequestLog
-from routerllm.cli_args import TIMED_REPEATS_RANGE, DefaultsHelpFormatter, timed_repeats_arg
+from routerllm.checks import MAX_BENCHMARK_LOG_ROWS
+from routerllm.cli_args import (
+    TIMED_REPEATS_RANGE,
+    DefaultsHelpFormatter,
+    timed_repeats_arg,
+    whole_number_arg,
+    whole_range,
+)
 from routerllm.config import load_config
 
 SEED_ROWS = 500
@@ -102,7 +109,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    # at least its seed rows, the requests the log is seeded with
+    ap.add_argument("--sizes", type=whole_number_arg(SEED_ROWS, MAX_BENCHMARK_LOG_ROWS), nargs="+", default=[10_000, 50_000, 100_000], help=f"requests in the log, {whole_range(SEED_ROWS, MAX_BENCHMARK_LOG_ROWS)}")  # fmt: skip
     ap.add_argument(
         "--repeat",
         type=timed_repeats_arg,
@@ -111,8 +119,6 @@ def main() -> int:
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if min(args.sizes) < SEED_ROWS:
-        ap.error(f"--sizes: each at least {SEED_ROWS}, the requests the log is seeded with")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

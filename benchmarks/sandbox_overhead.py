@@ -22,7 +22,12 @@ import time
 
 from machine import machine_line
 
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg
+from routerllm.cli_args import (
+    TIMED_REPEATS_RANGE,
+    DefaultsHelpFormatter,
+    count_arg,
+    timed_repeats_arg,
+)
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval import sandbox
 
@@ -35,7 +40,7 @@ def main() -> int:
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--without", choices=(*_NAMESPACES, "all"), default="mountns")
-    ap.add_argument("--rounds", type=count_arg, default=6, help="runs of each, alternating")
+    ap.add_argument("--rounds", type=timed_repeats_arg, default=6, help=f"runs of each, alternating, {TIMED_REPEATS_RANGE}")  # fmt: skip
     ap.add_argument("--workers", type=count_arg, default=2)
     args = ap.parse_args()
     executable, probed = sandbox._interpreter(sys.executable)

@@ -25,7 +25,13 @@ from scratch_logs import scratch_logs
 from served import one_model_config, serving, unavailable
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg
+from routerllm.checks import MAX_BENCHMARK_REQUESTS
+from routerllm.cli_args import (
+    DefaultsHelpFormatter,
+    max_new_tokens_arg,
+    whole_number_arg,
+    whole_range,
+)
 from routerllm.system import RouterLLM
 
 TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]
@@ -37,12 +43,11 @@ def main() -> int:
     )
     ap.add_argument("--config", default="local")
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--n", type=int, default=30, help="requests per path")
+    # at least 2: the p95 needs two
+    ap.add_argument("--n", type=whole_number_arg(2, MAX_BENCHMARK_REQUESTS), default=30, help=f"requests per path, {whole_range(2, MAX_BENCHMARK_REQUESTS)}")  # fmt: skip
     ap.add_argument("--max-tokens", type=max_new_tokens_arg, default=16)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.n < 2:
-        ap.error("--n: at least 2 requests per path (the p95 needs two)")
     prompts = [f"In one sentence, what are Python {TOPICS[i % len(TOPICS)]}? ({i})" for i in range(args.n)]  # fmt: skip
     config = one_model_config(args.config, args.model)
     if config is None:

@@ -23,7 +23,13 @@ from scratch_logs import scratch_logs
 from served import one_model_config, serving, unavailable
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg
+from routerllm.checks import MAX_BENCHMARK_REQUESTS
+from routerllm.cli_args import (
+    DefaultsHelpFormatter,
+    max_new_tokens_arg,
+    whole_number_arg,
+    whole_range,
+)
 from routerllm.system import RouterLLM
 
 TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]
@@ -54,12 +60,10 @@ def main() -> int:
     )
     ap.add_argument("--config", default="local")
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--n", type=int, default=5, help="requests of each kind")
+    ap.add_argument("--n", type=whole_number_arg(1, MAX_BENCHMARK_REQUESTS), default=5, help=f"requests of each kind, {whole_range(1, MAX_BENCHMARK_REQUESTS)}")  # fmt: skip
     ap.add_argument("--max-tokens", type=max_new_tokens_arg, default=128)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.n < 1:
-        ap.error("--n: at least 1 request of each kind")
     prompts = [f"Explain what Python {TOPICS[i % len(TOPICS)]} are. ({i})" for i in range(args.n)]
     config = one_model_config(args.config, args.model)
     if config is None:

@@ -20,12 +20,14 @@ import json
 
 import numpy as np
 
+from routerllm.checks import MAX_SYNTHETIC_PROMPTS
 from routerllm.cli_args import (
     DefaultsHelpFormatter,
-    count_arg,
     encoder_arg,
     positive_number,
     seed_arg,
+    whole_number_arg,
+    whole_range,
 )
 from routerllm.data.labeled import CLASS_TIERS
 from routerllm.data.synthetic import generate, split
@@ -40,7 +42,7 @@ def main() -> int:
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--encoder", type=encoder_arg, default="static")
-    ap.add_argument("--n", type=count_arg, default=10_000)
+    ap.add_argument("--n", type=whole_number_arg(1, MAX_SYNTHETIC_PROMPTS), default=10_000, help=f"synthetic prompts, {whole_range(1, MAX_SYNTHETIC_PROMPTS)}")  # fmt: skip
     ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--C", type=positive_number, default=10.0)
     ap.add_argument(

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from routerllm.checks import (
+    MAX_BENCHMARK_LOG_ROWS,
+    MAX_BENCHMARK_REQUESTS,
     MAX_EPOCHS,
     MAX_NEW_TOKENS,
     MAX_SEED,
@@ -35,6 +37,17 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         # with a traceback, as did --n 0 (ZeroDivisionError) and -1
         ("synthetic_data", "--n", 40, MAX_SYNTHETIC_PROMPTS),
         ("report_scaling", "--repeat", 1, MAX_TIMED_REPEATS),
+        ("encoder_latency", "--repeats", 1, MAX_TIMED_REPEATS),
+        ("sandbox_overhead", "--rounds", 1, MAX_TIMED_REPEATS),
+        # --n 1000000000 built its prompts first: a MemoryError
+        ("server_overhead", "--n", 2, MAX_BENCHMARK_REQUESTS),
+        ("streaming", "--n", 1, MAX_BENCHMARK_REQUESTS),
+        # --n 1000000000: the templates' DataError, a traceback; fewer ran on for minutes
+        ("train_default_complexity", "--n", 1, MAX_SYNTHETIC_PROMPTS),
+        ("loss_ablation", "--n", 1, MAX_SYNTHETIC_PROMPTS),
+        # a log grown, 500 rows a statement, until Ctrl-C
+        ("report_scaling", "--sizes", 500, MAX_BENCHMARK_LOG_ROWS),
+        ("budget_overhead", "--sizes", 1, MAX_BENCHMARK_LOG_ROWS),
     ],
 )
 def test_a_value_beyond_the_clis_bound_is_refused_in_one_line_before_any_work(

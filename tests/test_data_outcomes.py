@@ -684,7 +684,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
      ("decision_rules", "--datasets {llmrouter,routerbench_mbpp} [{llmrouter,routerbench_mbpp} ...] (default: ['llmrouter', 'routerbench_mbpp'])"),
      ("quality_selection", "--shares SHARES [SHARES ...] (default: [0.0, 3.0, 10.0, 30.0])"),
      ("quantization", "--tokens TOKENS standard-library tokens scored (default: 4096)"),
-     ("report_scaling", "--sizes SIZES [SIZES ...] (default: [10000, 50000, 100000])"),
+     ("report_scaling", "--sizes SIZES [SIZES ...] requests in the log, 500 to 10,000,000 (default: [10000, 50000, 100000])"),
      ("router_latency", "--n N prompts to time, at most 600 (default: 600)"),
      ("routing_features", f"--data-dir DATA_DIR (default: {SHARED_DATA})"),
      ("routing_targets", "--bootstrap BOOTSTRAP (default: 200)"),

@@ -68,6 +68,16 @@ MAX_SYNTHETIC_PROMPTS = 1_000_000
 #: moves no median a reader compares, and a few zeros too many timed report after
 #: report of 100,000 requests (3.4 s each) until Ctrl-C.
 MAX_TIMED_REPEATS = 100
+#: The most requests a serving benchmark (``server_overhead.py``, ``streaming.py``) makes
+#: of each kind, one generation after another: 0.16 s each of SmolLM2-135M at 16 tokens,
+#: 2.9 s at 128 (README), so 1,000 take 5 minutes to 1.6 hours. More is a typo: --n
+#: 1000000000 built its prompts first and died of a MemoryError (a traceback).
+MAX_BENCHMARK_REQUESTS = 1_000
+#: The most requests a benchmark's synthetic request log grows to (``report_scaling.py``,
+#: ``budget_overhead.py --sizes``): ten times the largest log the report was measured on
+#: (1,000,000 requests, 19 s of CPU a report); a few zeros too many grew the log, 500
+#: rows a statement, until Ctrl-C.
+MAX_BENCHMARK_LOG_ROWS = 10_000_000
 #: ``train-gate --folds``: at least one fold to fit on beside the one predicted, and at
 #: most 20, which already leaves 8 of HumanEval's 164 problems a fold (each fold refits
 #: the gate's success model on the others).
