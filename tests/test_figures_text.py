@@ -97,3 +97,28 @@ def test_the_report_s_equivalences_read_as_its_other_figures(tmp_path: Path) -> 
     text = cli_in_process("report", "--config", str(cfg))
     line = next(ln for ln in text.stdout.splitlines() if ln.startswith("equivalent to "))
     assert line == "equivalent to 459 km by car, 13,600 smartphone charges (US EPA factors)"
+
+
+def test_a_share_spent_that_rounds_to_nothing_is_not_shown_as_0(tmp_path: Path) -> None:
+    """The report's share columns: a routing of 2 pg of a request's 300 ng, and 300 ng of
+    a 1 kg daily budget, were "0.00%" and "0.0%", as if nothing were spent, in the column
+    a user reads to see what routing costs; a share of nothing stays "0.00%"."""
+    data = tiny_config_dict(tmp_path)
+    data["budgets"] = {"co2_kg": {"daily": 1.0}}
+    cfg = write_config(tmp_path, data)
+    record = _tiny_request(1, "tiny-light")
+    record.components["router_inference"] = Measurement("router_inference", 0.001, 5e-12, 2e-12, "codecarbon:measured")  # fmt: skip
+    record.components["model_loading"] = Measurement("model_loading", 0.0, 0.0, 0.0, "codecarbon:measured")  # fmt: skip
+    with RequestLog(Path(data["log"]["path"])) as log:
+        log.append(record)
+    report = cli_in_process("report", "--config", str(cfg))
+    assert report.returncode == 0, report.stderr
+    lines = report.stdout.splitlines()
+    routing = next(line for line in lines if line.startswith("router_inference "))
+    assert routing.endswith(" <0.01%"), routing
+    loading = next(line for line in lines if line.startswith("model_loading "))
+    assert loading.endswith(" 0.00%"), loading
+    head = next(line for line in lines if line.startswith("per component"))
+    assert len(routing) == len(head), (head, routing)  # still ends under "share"
+    daily = next(line for line in lines if line.startswith("CO2 in last 24 hours"))
+    assert " <0.1% " in daily, daily

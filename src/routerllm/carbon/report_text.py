@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
-from routerllm.carbon.units import co2, count, distance, dollars, energy
+from routerllm.carbon.units import co2, count, distance, dollars, energy, share
 
 
 def counted(n: int, noun: str) -> str:
@@ -102,7 +102,7 @@ def totals_lines(rep: Any) -> list[str]:
     total_co2 = rep.totals.co2_kg or 1.0
     for name, c in rep.by_component.items():
         figures = (
-            f"{energy(c.energy_kwh):>12}{co2(c.co2_kg):>11}{c.co2_kg / total_co2:>8.2%}"
+            f"{energy(c.energy_kwh):>12}{co2(c.co2_kg):>11}{share(c.co2_kg / total_co2, 2):>8}"
             if rep.measured("component", name)
             else f"{'not measured':>31}"
         )
@@ -158,7 +158,7 @@ def budget_lines(budgets: dict[str, Any] | None) -> list[str]:
         broken = budgets["violations"][q][w]
         lines.append(
             f"{QUANTITY_TEXT[q] + ' in ' + WINDOW_TEXT[w].removeprefix('the '):<26}"
-            f"{amount(q, s['limit']):>15} {amount(q, s['spent']):>16} {s['share']:>7.1%}{broken:>11}"
+            f"{amount(q, s['limit']):>15} {amount(q, s['spent']):>16} {share(s['share'], 1):>7}{broken:>11}"
         )
     lines.append("(broken by: requests over their limit, or that took a window over its limit)")
     return lines

@@ -66,6 +66,16 @@ def count(value: float) -> str:
     return _digits(value + 0.0)
 
 
+def share(fraction: float, decimals: int) -> str:
+    """``fraction`` as a percentage with ``decimals`` decimals ("12.34%"), but a positive
+    share too small for them as "<0.01%" rather than "0.00%": the report's share of CO2
+    a routing took, of a budget a window spent, would read as nothing spent."""
+    text = f"{fraction:.{decimals}%}"
+    if fraction > 0 and float(text[:-1]) == 0:  # decided on the rounded figure, as _scaled
+        return f"<{10.0**-decimals:.{decimals}f}%"
+    return text
+
+
 #: CO2's units, per kg, largest first. A tiny model's request spends 1e-8 to 1e-5 kg:
 #: 10 \N{MICRO SIGN}g to 10 mg, not "1e-05 g" to "0.01 g"; CodeCarbon's figures read so too.
 _CO2_UNITS = (("kg", 1.0), ("g", 1e3), ("mg", 1e6), ("\N{MICRO SIGN}g", 1e9))
