@@ -138,6 +138,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
 def cmd_route(args: argparse.Namespace) -> int:
     from routerllm.backends.base import GenerationRequest
     from routerllm.backends.interrupts import CANCELLED, ctrl_c_stops_the_answer
+    from routerllm.request_checks import checked_prompt
 
     if args.model and args.router:  # else --router was ignored, or refused if untrained
         raise RouterLLMError(
@@ -156,6 +157,9 @@ def cmd_route(args: argparse.Namespace) -> int:
                     raise PromptError(cut, "prompt")
     else:
         prompt = args.prompt
+    # An empty or binary prompt is refused before the system is built: building it made
+    # logs/ and started CodeCarbon (3 s) for a mistake (its length waits for the config).
+    checked_prompt(prompt, sys.maxsize)
     with _system(args) as system:
         req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
         logged = system.log.count()
