@@ -2218,3 +2218,13 @@ def test_an_answer_the_request_log_could_not_take_is_stored_and_said_so(
         f"{out / 'results.sqlite'} could not be written (database or disk is full); the "
         f"answers stored so far are kept: run the same command again once that is fixed"
     )
+
+
+def test_a_router_s_share_too_small_for_the_table_is_not_shown_as_0() -> None:
+    """The rules router's 9.6e-9 kWh of routing beside 3.3e-4 kWh of generation (a
+    `humaneval --limit 2` on the tiny models) read "0.00%", as direct-heavy's, which routes
+    nothing: now "<0.01%"; a share of nothing stays "0.00%"."""
+    _, summary = _one_system_summary(router_share_of_co2=2.9e-5)
+    assert "| none solved | 0 | <0.01% |" in report_markdown(summary)
+    _, summary = _one_system_summary(router_share_of_co2=0.0)
+    assert "| none solved | 0 | 0.00% |" in report_markdown(summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from routerllm.carbon import units
 from routerllm.carbon.meter import CODECARBON_FAILED, NO_USAGE, PER_TOKEN, PROCESS_SCOPE
 from routerllm.carbon.report_text import counted
 from routerllm.eval.humaneval_run import GATED_CASCADE, TRAINED
@@ -246,7 +247,9 @@ def report_markdown(s: dict[str, Any]) -> str:
         dist = ", ".join(f"{m} {v:.0%}" for m, v in r["model_distribution"].items())
         per = _per_correct(r)
         cpk = _per_kwh(r["correct_per_kwh"])
-        share = "-" if r["router_share_of_co2"] is None else f"{r['router_share_of_co2']:.2%}"
+        share = (
+            "-" if r["router_share_of_co2"] is None else units.share(r["router_share_of_co2"], 2)
+        )
         lines.append(
             f"| {r['system']} | {r['pass@1']:.3f} | {r['correct']}/{r['total']} | {dist} | {r['mean_time_s']:.2f} | "
             f"{_figure(r['energy_kwh'], '.3e')} | {_figure(r['co2_kg'], '.3e')} | {_figure(r['cost_usd'], '.2e')} | {per} | {cpk} | {share} |"
