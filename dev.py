@@ -227,7 +227,7 @@ def setup() -> None:
 def _test_workers(args: list[str]) -> list[str]:
     """pytest-xdist's options for a test run: one worker per CPU this process may use (at
     most 4; most tests keep one core busy), each test file on one worker, so its module
-    fixtures are made once. None where the user chose (``-n``, ``--dist``,
+    fixtures are made once, in collection order. None where the user chose (``-n``, ``--dist``,
     ``-p no:xdist``) or debugs (``--pdb``, ``--trace``: they need one process)."""
     chosen = ("-n", "--numprocesses", "--dist", "--pdb")
     # --trace alone: pytest's --trace-config starts so too, and debugs no test
@@ -235,7 +235,10 @@ def _test_workers(args: list[str]) -> list[str]:
         return []
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = min(cpus or 1, 4)
-    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+    # xdist's own order (files with most tests first) left heavy files of few tests to
+    # the end, one worker finishing them alone: tests/conftest.py orders them first
+    parallel = ["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder"]
+    return parallel if workers > 1 else []
 
 
 def main(argv: list[str]) -> int:

@@ -85,6 +85,34 @@ def _remove_killed_sessions_caches() -> None:
 _use_a_session_cache()
 
 
+# The files that take longest, heaviest first (serial seconds, 2 cores, 2026-12-06).
+# `dev.py test` gives each file to one pytest-xdist worker in collection order
+# (`--dist loadfile --no-loadscope-reorder`): a heavy file handed out last is finished
+# by one worker alone while the others idle (xdist's own order, by number of tests,
+# left test_local_ladder's 14 tests, 83 s, and test_typed_package's mypy run to the
+# end). These start first; the small files then even the workers out.
+HEAVY_TEST_FILES = (
+    "test_server.py",
+    "test_humaneval_run.py",
+    "test_local_ladder.py",
+    "test_encoders.py",
+    "test_gate.py",
+    "test_data_outcomes.py",
+    "test_carbon.py",
+    "test_gguf_splits.py",
+    "test_llama_detokenize.py",
+    "test_learn_cli.py",
+    "test_system.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The heavy files' tests first, in ``HEAVY_TEST_FILES``'s order; every other test
+    where it was (a stable sort: each file's tests keep their order)."""
+    rank = {name: i for i, name in enumerate(HEAVY_TEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 # The keys `routerllm route --json` promises (issue #2).
 ROUTE_KEYS = {
     "model",

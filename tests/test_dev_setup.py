@@ -185,7 +185,7 @@ def test_the_test_run_takes_a_worker_per_cpu_unless_the_user_chose(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dev = _dev()
-    parallel = ["-n", "2", "--dist", "loadfile"]
+    parallel = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert dev._test_workers([]) == parallel
     assert dev._test_workers(["tests/test_cli.py", "-k", "demo", "-p", "no:cacheprovider"]) == parallel  # fmt: skip
@@ -195,7 +195,7 @@ def test_the_test_run_takes_a_worker_per_cpu_unless_the_user_chose(
     for args in (*chosen, ["-pno:xdist"], ["--pdb"], ["--trace"]):
         assert dev._test_workers(args) == [], args
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
-    assert dev._test_workers([]) == ["-n", "4", "--dist", "loadfile"]
+    assert dev._test_workers([]) == ["-n", "4", "--dist", "loadfile", "--no-loadscope-reorder"]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert dev._test_workers([]) == []
 
