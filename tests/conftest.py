@@ -103,6 +103,11 @@ HEAVY_TEST_FILES = (
     "test_llama_detokenize.py",
     "test_learn_cli.py",
     "test_system.py",
+    # 10-25 s each, whose turn came near the end: a process importing torch (its
+    # memory measured), two wheels built, mypy --strict
+    "test_unload_memory.py",
+    "test_packaging.py",
+    "test_typed_package.py",
 )
 
 

@@ -44,6 +44,7 @@ from routerllm.system import RouterLLM
 from .conftest import (
     GEMMA_TEMPLATE,
     benchmark_in_process,
+    cli_in_process,
     corrupt_gguf,
     gguf_with_chat_template,
     tiny_config_dict,
@@ -1676,6 +1677,22 @@ def test_a_sigterm_while_starting_stops_quietly_and_the_ready_line_means_ready(
         assert url.startswith("http://127.0.0.1:") and process.returncode == 0
 
 
+def refused_serve(
+    monkeypatch: pytest.MonkeyPatch, config: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``routerllm serve`` on ``config`` and a free port, run in this process, for what
+    it says of a mistake it refuses before serving (what a process adds, signals and
+    descriptors, the tests above check): a serve that started instead fails the test,
+    where it would have served here until killed."""
+    from routerllm.server import serving
+
+    def served(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("serve started: the mistake was not refused")
+
+    monkeypatch.setattr(serving, "serve", served)
+    return cli_in_process("serve", "--config", str(config), "--port", "0", *extra)
+
+
 @pytest.mark.parametrize(
     ("extra", "env", "message"),
     [
@@ -1688,24 +1705,32 @@ def test_a_sigterm_while_starting_stops_quietly_and_the_ready_line_means_ready(
     ],
 )
 def test_serve_refuses_a_mistake_in_one_line(
-    tiny_config_path: Path, extra: tuple[str, ...], env: dict[str, str], message: str
+    tiny_config_path: Path,
+    extra: tuple[str, ...],
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    process = serve_command(tiny_config_path, *extra, env=env)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 2 and stdout == ""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    refused = refused_serve(monkeypatch, tiny_config_path, *extra)
+    assert refused.returncode == 2 and refused.stdout == ""
+    stderr = refused.stderr
     assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, stderr
 
 
-def test_serve_with_no_model_that_can_run_leaves_no_log_behind(tmp_path: Path) -> None:
+def test_serve_with_no_model_that_can_run_leaves_no_log_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A start refused for its models created the request log (and the carbon folder)
     first: a server that never served left an empty log where the config points."""
     data = tiny_config_dict(tmp_path)
     for model in data["models"]:
         model["gguf"] = {"path": str(tmp_path / "missing.gguf")}
     config = write_config(tmp_path, data)
-    process = serve_command(config)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 2 and stdout == "", stderr
+    refused = refused_serve(monkeypatch, config)
+    stdout, stderr = refused.stdout, refused.stderr
+    assert refused.returncode == 2 and stdout == "", stderr
     assert stderr.startswith("error: no configured model can run here (tiny-light: ")
     assert stderr.count("\n") == 1, stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
@@ -1720,16 +1745,16 @@ def test_serve_with_no_model_that_can_run_leaves_no_log_behind(tmp_path: Path) -
     ],
 )
 def test_serve_checks_the_address_before_the_system_is_set_up(
-    tiny_config_path: Path, address: tuple[str, str], message: str
+    tiny_config_path: Path, address: tuple[str, str], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bad address was said only once the models and router had loaded (minutes for
     real models): here the router is unknown too, and the address is said first."""
     with listen("127.0.0.1", 0) as taken:
         port = str(taken.getsockname()[1])
         extra = [port if a == "busy" else a for a in address]
-        process = serve_command(tiny_config_path, *extra, "--router", "psychic")
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 2 and message in stderr, stderr
+        refused = refused_serve(monkeypatch, tiny_config_path, *extra, "--router", "psychic")
+    stderr = refused.stderr
+    assert refused.returncode == 2 and message in stderr, stderr
     assert "psychic" not in stderr and stderr.count("\n") == 1, stderr
 
 
