@@ -4,6 +4,7 @@ resumable generation, composition of systems, report and outcome dataset."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -1145,7 +1146,9 @@ def test_a_second_run_on_the_same_out_at_once_is_refused(
         with pytest.raises(RouterLLMError, match="another routerllm humaneval is running on"):
             run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
     assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing else was written
-    run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
+    # 8 tokens: a run once the lock is free is what is checked (512 took 19 s of CPU)
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=1,
+                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
     assert (out / "report.md").is_file()
 
 
@@ -1154,8 +1157,11 @@ def test_stored_answers_of_another_model_file_are_not_reused(
 ) -> None:
     import shutil
 
-    out = tmp_path / "he"
-    run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
+    # 8 tokens an answer: which file made the stored answers is what is checked, not
+    # their length (512 by default: 19 s of CPU a run, against 1 s)
+    out, short = tmp_path / "he", {"max_new_tokens": 8}
+    run = functools.partial(run_experiment, limit=1, style_overrides=short, progress=False)
+    run(tiny_config, out, systems=["direct-light"])
     swapped = tiny_config.model_copy(deep=True)
     light = swapped.models_by_size()[0]
     other = tmp_path / "other.gguf"
@@ -1163,14 +1169,14 @@ def test_stored_answers_of_another_model_file_are_not_reused(
     light.gguf.path = str(other)  # type: ignore[union-attr]
     before = (out / "results.sqlite").read_bytes()
     with pytest.raises(RouterLLMError, match=f"results of '{light.name}' .*another model file"):
-        run_experiment(swapped, out, systems=["direct-light"], limit=1, progress=False)
+        run(swapped, out, systems=["direct-light"])
     assert (out / "results.sqlite").read_bytes() == before
     # Nor reported as its own by a run that does not need it: its stored answers were
     # made with the other file (they were, in the report's models and outcome data).
-    heavy = run_experiment(swapped, out, systems=["direct-heavy"], limit=1, progress=False)
+    heavy = run(swapped, out, systems=["direct-heavy"])
     assert heavy["models"] == ["tiny-heavy"] and set(heavy["styles"]) == {"tiny-heavy"}
     assert load_outcomes(out / "outcomes" / "humaneval.json").models == ["tiny-heavy"]
-    again = run_experiment(tiny_config, out, systems=["direct-heavy"], limit=1, progress=False)
+    again = run(tiny_config, out, systems=["direct-heavy"])
     assert again["models"] == ["tiny-light", "tiny-heavy"]  # its own file: reported again
 
 
