@@ -329,7 +329,10 @@ def tiny_config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
             "output_dir": str(tmp_path / "carbon"),
         },
         "log": {"path": str(tmp_path / "requests.sqlite")},
-        "manager": {"memory_budget_gb": 1.0},
+        # one llama.cpp thread: the tiny model gains nothing from a second, and two, with
+        # a pytest-xdist worker on each core or the cores shared, spin at llama.cpp's
+        # barriers (256 tokens: 9-17 s of CPU, against 0.44 s with one, load ~12)
+        "manager": {"memory_budget_gb": 1.0, "n_threads": 1},
     }
     # carbon settings given are merged: the CSV stays in tmp_path, never in the cwd
     data["carbon"] = {**data["carbon"], **overrides.pop("carbon", {})}
