@@ -2,9 +2,9 @@
 what it shares with them: a path with stray slashes served as the path without them
 (``TidyPaths``), an ``Expect`` header other than ``100-continue`` refused (``Expectations``),
 a body framed two ways refused (``Framing``), a host name refused where no key
-is set (``LocalHosts``), an answer counted until it is sent
-(``Delivery``), and what a request's headers say of its body (``sends_body``,
-``waits_to_send``)."""
+is set (``LocalHosts``), those three refusals sent alike (``Refusing``), an answer
+counted until it is sent (``Delivery``), and what a request's headers say of its body
+(``sends_body``, ``waits_to_send``)."""
 
 import re
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 
 class Refuser(Protocol):
-    """What ``Expectations`` needs of the app's service (``app._Service``)."""
+    """What ``Refusing`` needs of the app's service (``app._Service``)."""
 
     def refusal(self, status: int, message: str, kind: str, code: str, close: bool = False) -> Any:  # fmt: skip
         """An OpenAI-style JSON error response (with ``close``: the connection closed after it)."""
@@ -66,39 +66,48 @@ class TidyPaths:
         await self.app(scope, receive, send)
 
 
-async def refused(service: Refuser, refusal: Any, scope: Any, receive: Any, send: Any) -> None:
-    """Send ``refusal`` (``service.refusal``'s) as a 401 is sent (``Refuser.drained``)."""
-    from starlette.requests import Request
+class Refusing:
+    """ASGI middleware that refuses some HTTP requests before the app sees them: where
+    ``refusal_of(scope)`` gives one (``Refuser.refusal``'s), it is sent as a 401 is
+    (``Refuser.drained``) and the app is not called; else the request goes on. One
+    place for how a refusal is sent, so the refusing middlewares cannot drift apart."""
 
-    answer = await service.drained(Request(scope, receive), refusal)
-    await answer(scope, receive, send)
+    def __init__(self, app: Any, service: Refuser) -> None:
+        self.app, self.service = app, service
+
+    def refusal_of(self, scope: Any) -> Any | None:
+        """The refusal of the HTTP request ``scope``, or None to let it in."""
+        raise NotImplementedError
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (refusal := self.refusal_of(scope)) is not None:
+            from starlette.requests import Request
+
+            answer = await self.service.drained(Request(scope, receive), refusal)
+            await answer(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
-class Expectations:
+class Expectations(Refusing):
     """ASGI middleware: a request whose ``Expect`` asks for anything but ``100-continue``
     (the one expectation HTTP defines) is a 417, as RFC 9110 allows, before the key or
     the path is looked at; uvicorn ignored such an expectation and answered as if the
     client had asked nothing. Sent as a 401 is (``Refuser.drained``): at once to a client
     that waits for ``100 Continue``, else once the body is read and dropped."""
 
-    def __init__(self, app: Any, service: Refuser) -> None:
-        self.app, self.service = app, service
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"expect"]
-            if any(member != "100-continue" for member in _members(sent)):
-                refusal = self.service.refusal(
-                    417, f"Expect: {', '.join(sent)!r:.80} cannot be met: this server meets "
-                    "100-continue alone; send the request without it",
-                    "invalid_request_error", "expectation_failed",
-                )  # fmt: skip
-                await refused(self.service, refusal, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    def refusal_of(self, scope: Any) -> Any | None:
+        sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"expect"]
+        if all(member == "100-continue" for member in _members(sent)):
+            return None
+        return self.service.refusal(
+            417, f"Expect: {', '.join(sent)!r:.80} cannot be met: this server meets "
+            "100-continue alone; send the request without it",
+            "invalid_request_error", "expectation_failed",
+        )  # fmt: skip
 
 
-class Framing:
+class Framing(Refusing):
     """ASGI middleware: a request with both ``Content-Length`` and ``Transfer-Encoding`` is
     a 400 (``malformed_request``, as a request uvicorn cannot read), sent as a 401 is
     (``Refuser.drained``), and its connection closed, before anything else is looked at.
@@ -107,24 +116,18 @@ class Framing:
     proxy. h11 (uvicorn's HTTP where httptools is not installed) read it by
     ``Transfer-Encoding``, answered it, and read on."""
 
-    def __init__(self, app: Any, service: Refuser) -> None:
-        self.app, self.service = app, service
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            names = {name.lower() for name, _ in scope["headers"]}
-            if {b"content-length", b"transfer-encoding"} <= names:
-                refusal = self.service.refusal(
-                    400, "malformed HTTP request: it has both Content-Length and Transfer-Encoding, "
-                    "which HTTP/1.1 forbids (RFC 9112 6.3); send one of them",
-                    "invalid_request_error", "malformed_request", close=True,
-                )  # fmt: skip
-                await refused(self.service, refusal, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    def refusal_of(self, scope: Any) -> Any | None:
+        names = {name.lower() for name, _ in scope["headers"]}
+        if not {b"content-length", b"transfer-encoding"} <= names:
+            return None
+        return self.service.refusal(
+            400, "malformed HTTP request: it has both Content-Length and Transfer-Encoding, "
+            "which HTTP/1.1 forbids (RFC 9112 6.3); send one of them",
+            "invalid_request_error", "malformed_request", close=True,
+        )  # fmt: skip
 
 
-class LocalHosts:
+class LocalHosts(Refusing):
     """ASGI middleware for a server without an API key: a request whose ``Host`` is a name
     other than ``localhost`` (or ``*.localhost``, which browsers resolve to this machine
     themselves) is a 403 (``host_not_allowed``), sent as a 401 is; an IP address, or no
@@ -133,22 +136,18 @@ class LocalHosts:
     the models and read the answers and the report. It sends its own name as ``Host``.
     ``/health`` answers any name, as it answers without the key."""
 
-    def __init__(self, app: Any, service: Refuser) -> None:
-        self.app, self.service = app, service
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and tidy(scope["path"]) != "/health":
-            sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"]
-            if sent and not local_host(sent[0]):
-                refusal = self.service.refusal(
-                    403, f"Host {sent[0]!r:.80} is not answered by a server without an API "
-                    "key (a web page could reach it under that name by DNS rebinding): send the "
-                    "request to its IP address or localhost, or set ROUTERLLM_API_KEY",
-                    "invalid_request_error", "host_not_allowed",
-                )  # fmt: skip
-                await refused(self.service, refusal, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    def refusal_of(self, scope: Any) -> Any | None:
+        if tidy(scope["path"]) == "/health":
+            return None
+        sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"]
+        if not sent or local_host(sent[0]):
+            return None
+        return self.service.refusal(
+            403, f"Host {sent[0]!r:.80} is not answered by a server without an API "
+            "key (a web page could reach it under that name by DNS rebinding): send the "
+            "request to its IP address or localhost, or set ROUTERLLM_API_KEY",
+            "invalid_request_error", "host_not_allowed",
+        )  # fmt: skip
 
 
 def local_host(host: str) -> bool:
