@@ -1348,6 +1348,27 @@ def test_cache_with_damaged_pages_recovers_on_first_read(
     cache.close()
 
 
+def test_counting_a_cache_with_damaged_pages_recovers_it_as_reading_does(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``len()`` is a read too: a damaged file is moved aside, and counts nothing."""
+    with EmbeddingCache("spec", tmp_path) as cache:
+        cache.put_many([f"t{i}" for i in range(200)], np.ones((200, 64), np.float32))
+        assert len(cache) == 200
+    db = tmp_path / DB_NAME
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2])  # header and schema intact, table pages gone
+    with (
+        caplog.at_level(logging.WARNING, logger="routerllm.encoders.cache"),
+        EmbeddingCache("spec", tmp_path) as cache,
+    ):
+        assert len(cache) == 0
+        assert (tmp_path / f"{DB_NAME}.corrupt").exists()
+        cache.put_many(["t1"], np.ones((1, 64), np.float32))
+        assert len(cache) == 1
+    assert "corrupt" in caplog.text
+
+
 @contextlib.contextmanager
 def unwritable(folder: Path) -> Iterator[None]:
     """``folder`` made unwritable for real: mode 0o555, or, for root (whom modes do not

@@ -18,9 +18,10 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from routerllm.paths import cache_root
 from routerllm.sqlite_busy import open_read_only, open_shared
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DB_NAME = "embeddings.sqlite3"
 _SCHEMA = """
@@ -101,14 +103,7 @@ class EmbeddingCache:
         """One entry per text: its cached float32 vector, or None when not cached."""
         keys = [text_key(t) for t in texts]
         unique = list(dict.fromkeys(keys))
-        with self._lock:
-            try:
-                found = self._select(unique)
-            except sqlite3.DatabaseError as e:
-                if not _is_corruption(e):
-                    raise
-                self._recover(e)
-                found = {}
+        found: dict[bytes, np.ndarray] = self._read(lambda: self._select(unique), {})
         return [found[k].copy() if k in found else None for k in keys]
 
     def put_many(self, texts: Sequence[str], vectors: np.ndarray) -> None:
@@ -154,17 +149,8 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         """Number of vectors cached for this spec."""
-        with self._lock:
-            try:
-                row = self._conn.execute(
-                    "SELECT COUNT(*) FROM embeddings WHERE spec = ?", (self.spec,)
-                ).fetchone()
-            except sqlite3.DatabaseError as e:
-                if not _is_corruption(e):
-                    raise
-                self._recover(e)
-                return 0
-        return int(row[0])
+        query = "SELECT COUNT(*) FROM embeddings WHERE spec = ?"
+        return self._read(lambda: int(self._conn.execute(query, (self.spec,)).fetchone()[0]), 0)
 
     def close(self) -> None:
         """Close the database connection; the cache cannot be used afterwards."""
@@ -203,6 +189,19 @@ class EmbeddingCache:
                     if np.isfinite(vector).all():
                         found[key] = vector
         return found
+
+    def _read(self, read: Callable[[], _T], empty: _T) -> _T:
+        """``read()`` under the lock; where the file turns out corrupt, the cache is
+        recovered (``_recover``) and the read finds ``empty``: a corrupt cache is a miss,
+        never an error. Any other database error is raised."""
+        with self._lock:
+            try:
+                return read()
+            except sqlite3.DatabaseError as e:
+                if not _is_corruption(e):
+                    raise
+                self._recover(e)
+                return empty
 
     def _not_stored(self, error: sqlite3.DatabaseError) -> None:
         if not isinstance(error, sqlite3.OperationalError):
