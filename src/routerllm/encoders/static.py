@@ -7,7 +7,6 @@ package itself, so loading never touches the network.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from routerllm.encoders.base import Encoder, mean_of_rows, package_key
 from routerllm.encoders.hf import check_texts
 from routerllm.exceptions import ModelUnavailableError, missing_dependency
+from routerllm.paths import package_dir
 
 
 def _import_wordllama() -> Any:
@@ -52,14 +52,13 @@ class StaticEncoder(Encoder):
 
     def __init__(self) -> None:
         wordllama = _import_wordllama()
-        spec = importlib.util.find_spec("wordllama")
-        assert spec is not None and spec.origin is not None
-        package_dir = Path(spec.origin).parent
+        folder = package_dir("wordllama")
+        assert folder is not None  # imported just now
         try:
-            self._model = wordllama.WordLlama.load(cache_dir=package_dir, disable_download=True)
+            self._model = wordllama.WordLlama.load(cache_dir=folder, disable_download=True)
         except FileNotFoundError as e:
             raise ModelUnavailableError(
-                f"WordLlama weights are not in {package_dir} ({e}); reinstall it with: "
+                f"WordLlama weights are not in {folder} ({e}); reinstall it with: "
                 f"pip install --force-reinstall 'wordllama>=0.4'"
             ) from e
         self.dim = int(self._model.embedding.shape[1])
@@ -75,13 +74,9 @@ class StaticEncoder(Encoder):
     @classmethod
     def source_files(cls, arg: str, weights: bool = True) -> list[Path] | None:
         """Its weights and tokenizer files in the wordllama package (found, not imported)."""
-        try:
-            spec = importlib.util.find_spec("wordllama")
-        except (ImportError, ValueError):
+        package = package_dir("wordllama")
+        if package is None:
             return None
-        if spec is None or spec.origin is None:
-            return None
-        package = Path(spec.origin).parent
         files = sorted((package / "weights").glob("*.safetensors"))
         files += sorted((package / "tokenizers").glob("*.json"))
         return files or None
