@@ -85,6 +85,30 @@ def test_rules_router_scores_by_hand(ladder) -> None:  # type: ignore[no-untyped
     assert router.analyse("define cat")[1] == ["trivial request"]  # "define" is no definition
 
 
+#: Prompts and the confidence the rules router states for them: 0.5 + 0.5 x the
+#: complexity's distance to the nearest threshold / 0.25 (capped at 1).
+STATED_CONFIDENCES = {
+    "What is a Python list?": 0.9,  # 0.1 - 0.3 + 0.25 = 0.05, 0.2 under medium's 0.25
+    "Write a haiku about the sea.": 0.8,  # 0.1, 0.15 under 0.25
+    "Explain the difference between TCP and UDP.": 0.6,  # 0.3, 0.05 over 0.25
+    "Write a Python function that reverses a list.": 0.7,  # 0.35, 0.1 over 0.25
+    "Why is the sky blue? Explain step by step": 0.8,  # 0.4, 0.15 from both
+    "Explain how to implement a parser": 0.9,  # 0.75, 0.2 over heavy's 0.55
+}
+
+
+def test_rules_router_confidences_are_the_stated_numbers_exactly(ladder) -> None:  # type: ignore[no-untyped-def]
+    """Sums of float weights, and the row's normalising, made 0.7 read 0.6999999999999998
+    (and 0.9 0.8999999999999999) in ``result.confidence`` and the server's JSON."""
+    general = [Candidate(n, p, t) for n, p, t in (("l", 0.1, "light"), ("m", 0.5, "medium"), ("h", 1.5, "heavy"))]  # fmt: skip
+    for models in (ladder, general):
+        router = RuleBasedRouter(models)
+        got = {p: router.route(p).confidence for p in STATED_CONFIDENCES}
+        assert got == STATED_CONFIDENCES  # ==, not approx
+        assert [d.confidence for d in router.route_batch(list(STATED_CONFIDENCES))] == list(STATED_CONFIDENCES.values())  # fmt: skip
+        assert {p: router.tier_of(router.analyse(p)[0])[1] for p in STATED_CONFIDENCES} == STATED_CONFIDENCES  # fmt: skip
+
+
 def test_unavailable_target_falls_back_to_a_bigger_model(ladder) -> None:  # type: ignore[no-untyped-def]
     router = create_router("rules", ladder)
     names = [m.name for m in router.models]

@@ -206,6 +206,15 @@ def test_a_routed_answer_is_measured_and_logged(served: tuple[str, RouterLLM]) -
     assert logged[facts["request_id"]].model == answer["model"]
 
 
+def test_the_routers_confidence_is_the_stated_number(served: tuple[str, RouterLLM]) -> None:
+    """The rules router states 0.9 for this prompt; the answer said 0.8999999999999999."""
+    base, _ = served
+    status, text = call(base, CHAT, asking(("user", "What is a Python list?"), model="auto"))
+    assert status == 200, text
+    assert json.loads(text)["routerllm"]["confidence"] == 0.9
+    assert '"confidence":0.9,' in text
+
+
 def test_a_model_by_name_skips_routing(served: tuple[str, RouterLLM]) -> None:
     base, _ = served
     status, text = call(base, "/v1/completions", {"model": "tiny-heavy", "prompt": ["def f("]})

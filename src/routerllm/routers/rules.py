@@ -9,6 +9,7 @@ went where it went. It is a baseline, not a learned router.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 from routerllm.checks import is_number
 from routerllm.config import TIER_ORDER
 from routerllm.exceptions import RouterLLMError
-from routerllm.routers.base import CandidateModel, Router
+from routerllm.routers.base import CandidateModel, Router, RoutingDecision
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,12 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 # How many times one rule may count (hard terms stack: "thread-safe LRU cache").
 MAX_HITS = {"hard engineering terms": 3}
+
+#: Decimals a confidence is stated to. It is built from sums of two-decimal weights, so
+#: float arithmetic leaves noise in its last digits (0.1 + 0.2 -> 0.30000000000000004,
+#: a stated 0.7 read 0.6999999999999998); rounding to 12 decimals drops that noise and
+#: nothing else (it moves a value by < 5e-13, far under the ensemble's tie tolerance).
+CONFIDENCE_DECIMALS = 12
 
 
 class RuleBasedRouter(Router):
@@ -134,7 +141,7 @@ class RuleBasedRouter(Router):
         """(tier index, confidence in [0.5, 1]) from the distance to the nearest threshold."""
         tier = 0 if score < self.t_medium else 1 if score < self.t_heavy else 2
         distance = min(abs(score - self.t_medium), abs(score - self.t_heavy))
-        return tier, 0.5 + 0.5 * min(1.0, distance / 0.25)
+        return tier, round(0.5 + 0.5 * min(1.0, distance / 0.25), CONFIDENCE_DECIMALS)
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         tiers = np.array([TIER_ORDER.get(m.tier, 1) for m in self.models])
@@ -157,6 +164,14 @@ class RuleBasedRouter(Router):
                 row[off] = share * weights / weights.sum()
             out[i] = row / row.sum()
         return out
+
+    def _decide(self, prompt: str, row: np.ndarray, mask: np.ndarray) -> RoutingDecision:
+        # The row was normalised (a stated 0.7 came back 0.6999999999999998): the
+        # decision states its confidence as tier_of does. Which model it is stays as is.
+        decision = super()._decide(prompt, row, mask)
+        return dataclasses.replace(
+            decision, confidence=round(decision.confidence, CONFIDENCE_DECIMALS)
+        )
 
     def explain(self, prompt: str, row: np.ndarray) -> str:
         complexity, fired, _ = self.analyse(prompt)
