@@ -594,14 +594,14 @@ def test_manager_counts_each_models_kv_cache_against_the_budget(tmp_path: Path) 
     model["gguf"] = {"path": str(long)}
     config = AppConfig.model_validate({"models": [model], "manager": {"memory_budget_gb": 2.0}})
     manager = LLMManager(config)
-    why = "needs 2.248 GB (memory_gb 0.1 and an estimated 2.15 GB of KV cache for its context of 16777216 tokens)"  # fmt: skip
+    why = "needs 2.25 GB (memory_gb 0.1 and an estimated 2.15 GB of KV cache for its context of 16777216 tokens)"  # fmt: skip
     assert manager.availability("long") == f"{why}, more than the memory budget (2 GB)"
-    with pytest.raises(ModelUnavailableError, match=r"needs 2\.248 GB \(memory_gb 0\.1"):
+    with pytest.raises(ModelUnavailableError, match=r"needs 2\.25 GB \(memory_gb 0\.1"):
         manager.acquire("long")
     assert not manager.backend("long").loaded
     # 2.247483648 GB, rounded up: a budget of what it says holds it (until 2026-12-04
     # "needs 2.247 GB", and a budget of 2.247 refused it "needing 2.247 GB" again)
-    config.manager.memory_budget_gb = 2.248
+    config.manager.memory_budget_gb = 2.25
     assert LLMManager(config).availability("long") is None
 
 
@@ -803,7 +803,7 @@ def test_a_model_over_the_budget_names_the_gguf_context_its_kv_cache_is_for(
     manager = LLMManager(config)
     assert manager.backend("short").kv_cache_gb_estimate == pytest.approx(2**13 * TINY_KV_GB)
     why = (
-        "needs 0.6369 GB (memory_gb 0.1 and an estimated 0.537 GB of KV cache for its context "
+        "needs 0.637 GB (memory_gb 0.1 and an estimated 0.537 GB of KV cache for its context "
         "of 4194304 tokens, its GGUF's, under the configured 16777216)"
     )
     assert manager.availability("short") == f"{why}, more than the memory budget (0.5 GB)"

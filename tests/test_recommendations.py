@@ -188,11 +188,11 @@ def test_loading_churn_names_the_memory_budget_or_the_new_processes(tmp_path: Pa
     assert r.evidence["memory_needed_gb"] == pytest.approx(0.2 + 2 * 65536 / 1e9)
     # rounded up: a budget of what it says holds both (until 2026-12-04 "0.200131",
     # rounded down, under which they went on evicting each other)
-    assert "the models loaded need 0.2002 GB together" in r.message
-    assert "raise manager.memory_budget_gb to 0.2002 " in r.message
+    assert "the models loaded need 0.201 GB together" in r.message
+    assert "raise manager.memory_budget_gb to 0.201 " in r.message
     from routerllm.manager import LLMManager
 
-    raised = config_in(tmp_path / "raised", manager={"memory_budget_gb": 0.2002})
+    raised = config_in(tmp_path / "raised", manager={"memory_budget_gb": 0.201})
     manager = LLMManager(raised)
     manager.acquire("tiny-light")
     assert manager.acquire("tiny-medium")[1].evicted == []

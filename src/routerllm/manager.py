@@ -38,10 +38,12 @@ class LoadEvent:
 
 
 def gb_up(gb: float) -> str:
-    """``gb`` at 4 significant digits, rounded up (``2.248`` for 2.247483648): a memory
-    budget set to what it says holds ``gb`` (rounded to nearest, ``2.247``, it did not)."""
+    """``gb`` at 3 significant digits, rounded up (``2.25`` for 2.247483648): a memory
+    budget set to what it says holds ``gb`` (rounded to nearest, ``2.24``, it did not).
+    Three, as ``routerllm.carbon.units`` says figures: four read "0.5944 GB" beside a
+    "4.5 GB" budget (until 2026-12-06)."""
     value = Decimal(repr(gb))
-    step = Decimal(1).scaleb(value.adjusted() - 3)
+    step = Decimal(1).scaleb(value.adjusted() - 2)
     return f"{value.quantize(step, rounding=ROUND_CEILING).normalize():f}"
 
 
