@@ -48,7 +48,7 @@ CHECKED = {
     ("train", "--learning-rate"): f"{FLOAT32_TINY:.3g} to {FLOAT32_MAX:.3g}",
     ("demo", "--repeats"): f"1 to {MAX_REPEATS:,}",
     ("eval-routing", "--bootstrap"): f"0 to {MAX_RESAMPLES:,}",
-    ("serve", "--port"): f"0 to {MAX_PORT}",
+    ("serve", "--port"): f"0 to {MAX_PORT:,}",
     ("generate-data", "--n"): f"40 to {MAX_SYNTHETIC_PROMPTS:,}",
 }
 

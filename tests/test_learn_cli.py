@@ -89,10 +89,8 @@ def test_classifier_default_encoder_and_bad_training_arguments(tmp_path: Path) -
     for args, message in (
         (["--batch-size", "0"], "argument --batch-size: 0 is out of range"),
         (["--epochs", "-2"], "argument --epochs: -2 is out of range"),
-    ):
-        assert_one_line_error(
-            cli_in_process("train", *common, "--encoder", "hashing", *args), message
-        )
+    ):  # the classifier's numbers, read once the router is known: a usage error too
+        assert_usage_error(cli_in_process("train", *common, "--encoder", "hashing", *args), message)
 
 
 def test_a_max_share_target_of_equally_dear_models_is_refused_before_training(
@@ -182,9 +180,9 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
         ),
         "there must be two routers or more",
     )
-    assert_one_line_error(
+    assert_usage_error(
         cli_in_process("eval-routing", "--data", str(train), "--bootstrap", "20000"),
-        "N must be 0 to 10,000",
+        "argument --bootstrap: 20000 is out of range: give 0 to 10,000",
     )
 
 
@@ -272,8 +270,9 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
         ),
         "not valid JSON",
     )
-    assert_one_line_error(
-        cli_in_process("generate-data", "--out", str(tmp_path / "g"), "--n", "2"), "too small"
+    assert_usage_error(
+        cli_in_process("generate-data", "--out", str(tmp_path / "g"), "--n", "2"),
+        "argument --n: 2 is out of range: give 40 to 1,000,000",
     )
     (tmp_path / "a_file").write_text("keep me")
     assert_one_line_error(

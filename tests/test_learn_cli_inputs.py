@@ -340,8 +340,8 @@ def test_training_says_when_validation_prompts_are_trained_on_or_labels_disagree
 @pytest.mark.parametrize("rate", ["0", "-0.001", "nan", "inf"])
 def test_a_zero_learning_rate_is_refused_not_replaced(rate: str, tmp_path: Path) -> None:
     data = labelled(tmp_path / "d.json")
-    line = user_error("train", "--data", str(data), "--out", str(tmp_path / "o"),
-                      "--encoder", "hashing", "--learning-rate", rate)  # fmt: skip
+    line = usage_error("train", "--data", str(data), "--out", str(tmp_path / "o"),
+                       "--encoder", "hashing", "--learning-rate", rate)  # fmt: skip
     assert f"argument --learning-rate: {rate} must be a finite number > 0" in line
     assert not (tmp_path / "o" / "config.json").exists()
 
@@ -365,12 +365,13 @@ def test_a_classifier_number_out_of_range_names_its_option(
     option: str, value: str, message: str, tmp_path: Path
 ) -> None:
     """They said "bad training arguments: epochs=0 (must be positive)", which names no
-    option, after the data was read; an outcome router still says the option is not its."""
+    option, after the data was read; now after the usage, as any option out of range;
+    an outcome router still says the option is not its."""
     data = labelled(tmp_path / "d.json")
     out = str(tmp_path / "o")
-    line = user_error("train", "--data", str(data), "--out", out,
-                      "--encoder", "hashing", option, value)  # fmt: skip
-    assert line == f"error: argument {option}: {message}"
+    line = usage_error("train", "--data", str(data), "--out", out,
+                       "--encoder", "hashing", option, value)  # fmt: skip
+    assert line == f"routerllm train: error: argument {option}: {message}"
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
     line = user_error("train", "--router", "logreg", "--data", str(outcomes),
                       "--out", out, option, value)  # fmt: skip
@@ -803,7 +804,7 @@ def test_generate_data_refuses_more_prompts_than_it_makes_in_usable_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--n 1000001 was generated for many minutes (within the templates' reach, about
-    3.2 million): refused in one line, before a prompt is made; --help states the bound."""
+    3.2 million): refused with the usage, before a prompt is made; --help states the bound."""
     from routerllm.checks import MAX_SYNTHETIC_PROMPTS
     from routerllm.data import synthetic
 
@@ -812,9 +813,9 @@ def test_generate_data_refuses_more_prompts_than_it_makes_in_usable_time(
 
     monkeypatch.setattr(synthetic, "_render", render)
     out, n = tmp_path / "data", MAX_SYNTHETIC_PROMPTS + 1
-    assert user_error("generate-data", "--out", str(out), "--n", str(n)) == (
-        f"error: --n {n} is too large: use at most {MAX_SYNTHETIC_PROMPTS:,}, the most "
-        "generate-data makes in minutes"
+    assert usage_error("generate-data", "--out", str(out), "--n", str(n)) == (
+        f"routerllm generate-data: error: argument --n: {n} is out of range: give 40 to "
+        f"{MAX_SYNTHETIC_PROMPTS:,}"
     )
     assert not out.exists()
     assert f"40 to {MAX_SYNTHETIC_PROMPTS:,}" in " ".join(cli_in_process("generate-data", "--help").stdout.split())  # fmt: skip
@@ -1049,7 +1050,9 @@ def test_generate_data_caps_a_tiny_codes_file_at_n(tmp_path: Path) -> None:
     assert main([*argv, "--n", "40"]) == 0
     capped = json.loads((out / "full.json").read_text())
     assert len(capped) == 39 and len({i["label"] for i in capped}) == 3  # 13 an audience
-    assert "too small" in user_error(*argv, "--n", "2", "--overwrite")
+    assert usage_error(*argv, "--n", "2", "--overwrite").endswith(
+        "argument --n: 2 is out of range: give a whole number >= 3"
+    )
     assert main([*argv, "--overwrite"]) == 0
     assert len(json.loads((out / "full.json").read_text())) == 60
 
@@ -1287,6 +1290,9 @@ def test_epochs_past_any_sensible_run_are_refused_before_the_data_is_read(
     up to MAX_EPOCHS, in one line naming the option."""
     out = str(tmp_path / "o")
     for epochs in ("10001", "10000000000"):
-        line = user_error("train", "--data", str(tmp_path / "none"), "--out", out, "--epochs", epochs)  # fmt: skip
-        assert line == f"error: argument --epochs: {epochs} is out of range: give 1 to 10,000"
+        line = usage_error("train", "--data", str(tmp_path / "none"), "--out", out, "--epochs", epochs)  # fmt: skip
+        assert (
+            line
+            == f"routerllm train: error: argument --epochs: {epochs} is out of range: give 1 to 10,000"
+        )
     assert not (tmp_path / "o").exists()

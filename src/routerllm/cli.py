@@ -217,9 +217,16 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     """``argv`` parsed; arguments the command does not take are refused by the command
     (its usage, a close option), where argparse had ``routerllm`` refuse them."""
     args, extras = parser.parse_known_args(argv)
+    commands = next(a.choices for a in parser._actions if isinstance(a.choices, dict))
     if extras:
-        commands = next(a.choices for a in parser._actions if isinstance(a.choices, dict))
         commands[args.command].unrecognized(extras, getattr(args, "prompt", None))
+    # a range that depends on another option (generate-data's --n, train's classifier
+    # numbers): refused as an argument type refuses one, with the usage, before any work
+    if (check := getattr(args, "check_ranges", None)) is not None:
+        try:
+            check(args)
+        except argparse.ArgumentTypeError as e:
+            commands[args.command].error(str(e))
     return args
 
 

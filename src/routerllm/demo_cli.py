@@ -19,7 +19,12 @@ from routerllm.cli import (
     requests_answered,
     require_stdout,
 )
-from routerllm.cli_args import MAX_NEW_TOKENS_RANGE, max_new_tokens_arg, whole_range
+from routerllm.cli_args import (
+    MAX_NEW_TOKENS_RANGE,
+    max_new_tokens_arg,
+    whole_number_arg,
+    whole_range,
+)
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
 from routerllm.route_cli import (
     ROUTER_HELP,
@@ -52,7 +57,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     demo.add_argument("--router", help=ROUTER_HELP)
     demo.add_argument(
         "--repeats",
-        type=int,
+        # at most MAX_REPEATS: a few zeros too many made pair after pair of runs until Ctrl-C
+        type=whole_number_arg(1, MAX_REPEATS),
         default=1,
         metavar="N",
         help="make both runs N times and give the spread of the comparison, "
@@ -80,12 +86,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from routerllm.carbon.report_text import totals_lines
     from routerllm.demo import DEMO_PROMPTS, run_demo, spread
 
-    # at most MAX_REPEATS: a few zeros too many made pair after pair of runs until Ctrl-C
-    if not 1 <= args.repeats <= MAX_REPEATS or (args.repeats > 1 and (args.no_baseline or args.interactive)):  # fmt: skip
+    if args.repeats > 1 and (args.no_baseline or args.interactive):
         raise RouterLLMError(
             f"--repeats {args.repeats}: it makes the routed run and the always-largest "
-            f"baseline N times to compare them, give 1 to {MAX_REPEATS} (not with --no-baseline "
-            f"or --interactive)"
+            f"baseline N times to compare them: not with "
+            f"{'--no-baseline' if args.no_baseline else '--interactive'}"
         )
     require_stdout("the answers would be printed")
     args.answered = 0  # what its Ctrl-C line says was logged (``requests_answered``)

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from routerllm.checks import MAX_SYNTHETIC_PROMPTS
+from routerllm.checks import MAX_RESAMPLES, MAX_SYNTHETIC_PROMPTS
 from routerllm.cli import emit, nothing_written, require_stdout
 from routerllm.cli_args import (
     BOOTSTRAP_RANGE,
@@ -28,6 +28,8 @@ from routerllm.cli_args import (
     names_from,
     refuse_overwriting,
     seed_arg,
+    whole_number_arg,
+    whole_range,
 )
 from routerllm.data import COST_KINDS
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, load_json
@@ -41,6 +43,25 @@ log = logging.getLogger(__name__)
 
 
 # -- generate-data ------------------------------------------------------------
+def _check_n(args: argparse.Namespace) -> None:
+    """``--n``'s range, which depends on ``--tiny-codes``: synthetic, enough prompts that
+    every split holds every class and at most what it makes in minutes; from tiny-codes,
+    a cap on its rows (a large one costs no time), one prompt per audience at least."""
+    if args.n is None:
+        return
+    if args.tiny_codes:
+        from routerllm.data.tiny_codes import AUDIENCE_CLASSES
+
+        low, high = len(set(AUDIENCE_CLASSES.values())), None  # one per audience
+    else:
+        from routerllm.data.synthetic import MIN_DATASET_SIZE
+
+        low, high = MIN_DATASET_SIZE, MAX_SYNTHETIC_PROMPTS
+    if args.n < low or (high is not None and args.n > high):
+        within = whole_range(low, high) if high is not None else f"a whole number >= {low}"
+        raise argparse.ArgumentTypeError(f"argument --n: {args.n} is out of range: give {within}")
+
+
 def cmd_generate_data(args: argparse.Namespace) -> int:
     from routerllm.data.labeled import SPLIT_FILES, refuse_replacing_splits, save_splits
 
@@ -54,8 +75,6 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
 
         # --n caps it, balanced (the real file holds 1.6M rows); without it, every usable row
         per_class = None if args.n is None else args.n // len(set(AUDIENCE_CLASSES.values()))
-        if per_class is not None and per_class < 1:
-            raise DataError(f"--n {args.n} is too small: give at least one prompt per audience")
         ds = load_tiny_codes(args.tiny_codes, args.seed, max_per_class=per_class)
         parts = {"full": ds.full, "train": ds.train, "val": ds.val, "test": ds.test}
         classes = {i.label for i in ds.full}
@@ -81,20 +100,9 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
             "duplicates": ds.duplicates,
         }
     else:
-        from routerllm.data.synthetic import MIN_DATASET_SIZE, write_dataset
+        from routerllm.data.synthetic import write_dataset
 
-        args.n = 10_000 if args.n is None else args.n
-        if args.n < MIN_DATASET_SIZE:
-            raise DataError(
-                f"--n {args.n} is too small: use at least {MIN_DATASET_SIZE} so every split "
-                f"holds every class"
-            )
-        if args.n > MAX_SYNTHETIC_PROMPTS:  # a cap of tiny-codes' rows costs no time
-            raise DataError(
-                f"--n {args.n} is too large: use at most {MAX_SYNTHETIC_PROMPTS:,}, the most "
-                "generate-data makes in minutes"
-            )
-
+        args.n = 10_000 if args.n is None else args.n  # its range: _check_n's
         written = write_dataset(out, args.n, args.seed, overwrite=args.overwrite)
         paths = {k: str(v) for k, v in written.paths.items()}
         counts, extra = dict(written.counts), {}
@@ -229,7 +237,6 @@ def cmd_test(args: argparse.Namespace) -> int:
 # -- eval-routing -------------------------------------------------------------------
 def cmd_eval_routing(args: argparse.Namespace) -> int:
     from routerllm.eval.outcome_eval import (
-        MAX_RESAMPLES,
         compare_routers,
         evaluate_routing,
         plot,
@@ -244,11 +251,10 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     if args.test and args.test_fraction is not None:
         raise RouterLLMError("--test-fraction splits --data when there is no --test; give one")
     fraction = 0.2 if args.test_fraction is None else args.test_fraction
-    if not 0 <= args.bootstrap <= MAX_RESAMPLES or (args.bootstrap and len(routers) < 2):
+    if args.bootstrap and len(routers) < 2:  # its range: its argument type's
         raise RouterLLMError(
             "--bootstrap N compares the first of --routers with the others over N resamples: "
-            f"N must be 0 to {MAX_RESAMPLES:,} and there must be two routers or more (got "
-            f"{args.bootstrap}, routers {','.join(routers)})"
+            f"there must be two routers or more (got routers {','.join(routers)})"
         )
     if args.plot:
         given = [("--data", Path(args.data))] + ([("--test", Path(args.test))] if args.test else [])
@@ -337,7 +343,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     gen.add_argument(
         "--overwrite", action="store_true", help="replace split files already in --out"
     )
-    gen.set_defaults(func=cmd_generate_data, interrupted=_splits_kept)
+    gen.set_defaults(func=cmd_generate_data, interrupted=_splits_kept, check_ranges=_check_n)
 
     add_train_parser(sub, common)
 
@@ -413,7 +419,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     )
     ev.add_argument(
         "--bootstrap",
-        type=int,
+        type=whole_number_arg(0, MAX_RESAMPLES),
         default=0,
         metavar="N",
         help="compare the first router with the others over N resamples of the test prompts, "

@@ -14,6 +14,7 @@ from typing import Any
 
 from routerllm.checks import MAX_PORT
 from routerllm.cli import _configured, _drop_stdout
+from routerllm.cli_args import steps_arg, whole_number_arg, whole_range
 from routerllm.exceptions import ModelUnavailableError, OutputError, RouterLLMError
 from routerllm.route_cli import ROUTER_HELP
 
@@ -33,13 +34,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         epilog="details and examples: README.md, 'OpenAI-compatible server'",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")  # fmt: skip
-    serve.add_argument("--port", type=int, default=8000, help=f"port, 0 to {MAX_PORT} (default: 8000; 0: any free one)")  # fmt: skip
+    serve.add_argument("--port", type=whole_number_arg(0, MAX_PORT), default=8000, help=f"port, {whole_range(0, MAX_PORT)} (default: 8000; 0: any free one)")  # fmt: skip
     serve.add_argument("--router", help=ROUTER_HELP)
     serve.add_argument("--cascade", action="store_true", help="as for route (config: cascade.enabled)")  # fmt: skip
     serve.add_argument("--gate", metavar="DIR", help="as for route (config: cascade.gate)")
     serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="let browser pages from ORIGIN (http://localhost:3000; * for any) call the server; repeatable (default: none)")  # fmt: skip
-    serve.add_argument("--max-waiting", type=int, metavar="N", help="refuse a request (503, server_busy) while N others already wait their turn behind the one generating (0: any that would wait; default: no cap)")  # fmt: skip
+    serve.add_argument("--max-waiting", type=steps_arg, metavar="N", help="refuse a request (503, server_busy) while N others already wait their turn behind the one generating (0: any that would wait; default: no cap)")  # fmt: skip
     serve.set_defaults(func=cmd_serve, interrupted=_server_stopped, sigterm_as_ctrl_c=False)
 
 

@@ -32,6 +32,7 @@ from routerllm.train_options import (
     SET_BY_FLAGS,
     TRAINABLE,
     check_train_options,
+    read_classifier_numbers,
 )
 
 log = logging.getLogger(__name__)
@@ -481,4 +482,6 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "top_k=2, epochs=50; knn: k=20; logreg: C=0.5); the value is read as JSON, else "
         "as text",
     )
-    tr.set_defaults(func=cmd_train, interrupted=_train_interrupted)
+    tr.set_defaults(
+        func=cmd_train, interrupted=_train_interrupted, check_ranges=read_classifier_numbers
+    )

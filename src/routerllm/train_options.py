@@ -71,12 +71,11 @@ def check_train_options(args: argparse.Namespace) -> None:
             f"--use-inter-intra-loss is --loss inter_intra, and --loss {args.loss} is given "
             f"too: give one of them"
         )
-    for flag, read in CLASSIFIER_NUMBERS.items() if classifier else ():
-        if (text := getattr(args, _dest(flag))) is not None:
-            try:
-                setattr(args, _dest(flag), read(text))
-            except argparse.ArgumentTypeError as e:
-                raise RouterLLMError(f"argument {flag}: {e}") from None
+    if classifier:  # read at parse time already; a caller that skipped the parser too
+        try:
+            read_classifier_numbers(args)
+        except argparse.ArgumentTypeError as e:
+            raise RouterLLMError(str(e)) from None
     for flag, default in own.items():
         if getattr(args, _dest(flag)) is None:
             setattr(args, _dest(flag), default)
@@ -87,6 +86,20 @@ def check_train_options(args: argparse.Namespace) -> None:
             f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the policy router; "
             f"router {args.router!r} does not use {'it' if len(given) == 1 else 'them'}"
         )
+
+
+def read_classifier_numbers(args: argparse.Namespace) -> None:
+    """The classifier's numbers read from their text (``check_ranges`` of ``train``'s
+    parser, so one out of range is a usage error as an argument type's is); another
+    router's are left for ``check_train_options`` to refuse as options it does not use."""
+    if args.router != "classifier":
+        return
+    for flag, read in CLASSIFIER_NUMBERS.items():
+        if isinstance(text := getattr(args, _dest(flag)), str):
+            try:
+                setattr(args, _dest(flag), read(text))
+            except argparse.ArgumentTypeError as e:
+                raise argparse.ArgumentTypeError(f"argument {flag}: {e}") from None
 
 
 def _dest(flag: str) -> str:
