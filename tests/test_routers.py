@@ -109,6 +109,21 @@ def test_rules_router_confidences_are_the_stated_numbers_exactly(ladder) -> None
         assert {p: router.tier_of(router.analyse(p)[0])[1] for p in STATED_CONFIDENCES} == STATED_CONFIDENCES  # fmt: skip
 
 
+def test_rules_scores_summing_to_a_threshold_reach_it(ladder) -> None:  # type: ignore[no-untyped-def]
+    """The weights are added as decimals are: 0.1 + 0.25 + 0.1 + 0.1 summed as floats is
+    0.5499999999999999, under heavy's 0.55, and such a prompt went to the medium model
+    (two of HumanEval's stubs, /87 and /105, until 2026-12-06)."""
+    router = RuleBasedRouter(ladder)
+    # base 0.1 + code task 0.25 + multi-part 0.1 + long prompt (61 to 180 words) 0.1
+    prompt = "Write a Python function, step by step. " + "word " * 60
+    score, fired, _ = router.analyse(prompt)
+    assert fired == ["code task", "multi-part request", "long prompt (67 words)"]
+    assert score == 0.55  # ==: the score a reader adds up
+    assert router.tier_of(score) == (2, 0.5)
+    tier = {m.name: m.tier for m in ladder}
+    assert tier[router.route(prompt).model] == "heavy"
+
+
 def test_unavailable_target_falls_back_to_a_bigger_model(ladder) -> None:  # type: ignore[no-untyped-def]
     router = create_router("rules", ladder)
     names = [m.name for m in router.models]

@@ -77,11 +77,14 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 # How many times one rule may count (hard terms stack: "thread-safe LRU cache").
 MAX_HITS = {"hard engineering terms": 3}
 
-#: Decimals a confidence is stated to. It is built from sums of two-decimal weights, so
-#: float arithmetic leaves noise in its last digits (0.1 + 0.2 -> 0.30000000000000004,
-#: a stated 0.7 read 0.6999999999999998); rounding to 12 decimals drops that noise and
-#: nothing else (it moves a value by < 5e-13, far under the ensemble's tie tolerance).
-CONFIDENCE_DECIMALS = 12
+#: Decimals a score and a confidence are stated to. Both are built from sums of two-decimal
+#: weights, so float arithmetic leaves noise in their last digits (0.1 + 0.2 ->
+#: 0.30000000000000004): a stated confidence of 0.7 read 0.6999999999999998, and a score of
+#: 0.1 + 0.25 + 0.1 + 0.1 came to 0.5499999999999999, under heavy's 0.55 (HumanEval/87 and
+#: /105 went to the medium model so until 2026-12-06). Rounding to 12 decimals drops that
+#: noise and nothing else (it moves a value by < 5e-13, far under the ensemble's tie
+#: tolerance, and no two-decimal sum by any of it).
+DECIMALS = 12
 
 
 class RuleBasedRouter(Router):
@@ -135,13 +138,13 @@ class RuleBasedRouter(Router):
         if words > self.long_prompt_words:
             total += 0.1 if words <= 3 * self.long_prompt_words else 0.2
             fired.append(f"long prompt ({words} words)")
-        return float(np.clip(total, 0.0, 1.0)), fired, is_code
+        return round(float(np.clip(total, 0.0, 1.0)), DECIMALS), fired, is_code
 
     def tier_of(self, score: float) -> tuple[int, float]:
         """(tier index, confidence in [0.5, 1]) from the distance to the nearest threshold."""
         tier = 0 if score < self.t_medium else 1 if score < self.t_heavy else 2
         distance = min(abs(score - self.t_medium), abs(score - self.t_heavy))
-        return tier, round(0.5 + 0.5 * min(1.0, distance / 0.25), CONFIDENCE_DECIMALS)
+        return tier, round(0.5 + 0.5 * min(1.0, distance / 0.25), DECIMALS)
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         tiers = np.array([TIER_ORDER.get(m.tier, 1) for m in self.models])
@@ -169,9 +172,7 @@ class RuleBasedRouter(Router):
         # The row was normalised (a stated 0.7 came back 0.6999999999999998): the
         # decision states its confidence as tier_of does. Which model it is stays as is.
         decision = super()._decide(prompt, row, mask)
-        return dataclasses.replace(
-            decision, confidence=round(decision.confidence, CONFIDENCE_DECIMALS)
-        )
+        return dataclasses.replace(decision, confidence=round(decision.confidence, DECIMALS))
 
     def explain(self, prompt: str, row: np.ndarray) -> str:
         complexity, fired, _ = self.analyse(prompt)
