@@ -188,8 +188,10 @@ def one_seed(
     }
 
 
-def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    train, test_data = load_pair(args.data_path, name)
+def run(
+    name: str, args: argparse.Namespace, pair: tuple[OutcomeDataset, OutcomeDataset]
+) -> dict[str, Any]:
+    train, test_data = pair
     encoder = CachedEncoder(create_encoder(args.encoder))
     X_train, X_test = encoder.encode(train.prompts), encoder.encode(test_data.prompts)
     cost = train.cost_kind("auto")
@@ -299,8 +301,16 @@ def main() -> int:
     data_path = outcome_data_dir(args)
     if data_path is None:
         return 2
-    args.data_path = data_path
-    results = {name: run(name, args) for name in args.datasets}
+    pairs = {name: load_pair(data_path, name) for name in args.datasets}
+    for name, (train, _) in pairs.items():
+        # a warm start of the whole training set streams nothing: a table of nan
+        if (warm := args.warm or PLAN[name][0]) >= len(train):
+            given = f"argument --warm: {warm}" if args.warm else f"the default --warm {warm}"
+            ap.error(
+                f"{given} leaves no prompt to stream: {name} has {len(train)} training "
+                f"prompts; give at most {len(train) - 1}"
+            )
+    results = {name: run(name, args, pairs[name]) for name in args.datasets}
     if args.json:
         print(json.dumps(results, indent=2, default=float))
         return 0

@@ -431,6 +431,31 @@ def _small_mbpp_set(data_dir: Path, test_cost_b: float = 0.01) -> None:
         write_csv(folder / file, header, rows)
 
 
+@pytest.mark.parametrize(
+    ("argv", "given"),
+    [(["--warm", "40"], "argument --warm: 40"),
+     (["--warm", "1000000000000"], "argument --warm: 1000000000000"),
+     ([], "the default --warm 50")],
+)  # fmt: skip
+def test_the_feedback_benchmark_refuses_a_warm_start_that_leaves_nothing_to_stream(
+    argv: list[str], given: str, tmp_path: Path
+) -> None:
+    """--warm at or above the training set's size (or the set's default warm start, 50
+    prompts, on a smaller set) warm-started the router on all of it and streamed
+    nothing: a table of nan, status 0. Refused in one line once the set is read, before
+    any prompt is embedded (a set of 40 training prompts here)."""
+    from .conftest import benchmark_in_process
+
+    _small_mbpp_set(tmp_path)
+    out = benchmark_in_process("feedback_learning", "--data-dir", str(tmp_path), "--datasets",
+                               "routerbench_mbpp", "--encoder", "hashing", *argv)  # fmt: skip
+    assert (out.returncode, out.stdout) == (2, ""), out.stderr[-500:]
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"feedback_learning.py: error: {given} leaves no prompt to stream: "
+        "routerbench_mbpp has 40 training prompts; give at most 39"
+    )
+
+
 def test_the_feedback_benchmark_runs_and_names_the_seeds_it_ran(tmp_path: Path) -> None:
     """Its header said "seeds 1" for ``--seeds 7``: the count, read as the seed, and its
     --json kept no seed at all. A smoke run on a small MBPP-shaped set (hashing encoder)."""
