@@ -29,8 +29,8 @@ from routerllm.carbon.budget import CarbonBudget
 from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import Measurement
 from routerllm.carbon.request_log import RequestLog
-from routerllm.checks import MAX_BENCHMARK_LOG_ROWS
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg, whole_number_arg, whole_range
+from routerllm.checks import MAX_BENCHMARK_LOG_ROWS, MAX_TIMED_CHECKS
+from routerllm.cli_args import DefaultsHelpFormatter, whole_number_arg, whole_range
 from routerllm.config import BudgetConfig
 from routerllm.exceptions import BudgetExceededError
 
@@ -113,7 +113,7 @@ def _refusal(log: RequestLog, now: datetime) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter)  # fmt: skip
     ap.add_argument("--sizes", nargs="+", type=whole_number_arg(1, MAX_BENCHMARK_LOG_ROWS), default=[10_000, 100_000, 500_000], help=f"requests in the day's log, {whole_range(1, MAX_BENCHMARK_LOG_ROWS)}")  # fmt: skip
-    ap.add_argument("--requests", type=count_arg, default=200, help="checks timed per size")
+    ap.add_argument("--requests", type=whole_number_arg(1, MAX_TIMED_CHECKS), default=200, help=f"checks timed per size, {whole_range(1, MAX_TIMED_CHECKS)}")  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = {size: measure(size, args.requests) for size in args.sizes}

@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.checks import MAX_ENCODER_PROMPTS
 from routerllm.cli_args import (
     TIMED_REPEATS_RANGE,
     DefaultsHelpFormatter,
-    count_arg,
     threads_arg,
     timed_repeats_arg,
+    whole_number_arg,
+    whole_range,
 )
 from routerllm.encoders.base import Encoder
 
@@ -165,7 +167,7 @@ def main() -> int:
         default=3,
         help=f"batched runs; the median is reported, {TIMED_REPEATS_RANGE}",
     )
-    ap.add_argument("--prompts", type=count_arg, default=200)
+    ap.add_argument("--prompts", type=whole_number_arg(1, MAX_ENCODER_PROMPTS), default=200, help=f"prompts timed, {whole_range(1, MAX_ENCODER_PROMPTS)}")  # fmt: skip
     ap.add_argument("--long", action="store_true", help="time long prompts (see above)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

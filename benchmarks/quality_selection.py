@@ -36,7 +36,14 @@ from outcome_data import (
 )
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg, encoder_arg, number_at_least
+from routerllm.checks import MAX_RESPLITS
+from routerllm.cli_args import (
+    DefaultsHelpFormatter,
+    encoder_arg,
+    number_at_least,
+    whole_number_arg,
+    whole_range,
+)
 from routerllm.data.outcomes import OutcomeDataset, without
 from routerllm.eval.outcome_eval import embed, split_dataset
 from routerllm.eval.routing_metrics import routing_report, sweep
@@ -105,7 +112,7 @@ def main() -> int:
     add_data_dir_argument(ap)
     add_datasets_argument(ap)
     ap.add_argument("--encoder", type=encoder_arg, default="static")
-    ap.add_argument("--resplits", type=count_arg, default=10)
+    ap.add_argument("--resplits", type=whole_number_arg(1, MAX_RESPLITS), default=10, help=f"seeded re-splits of train + test, {whole_range(1, MAX_RESPLITS)}")  # fmt: skip
     ap.add_argument("--shares", type=number_at_least(0), nargs="+", default=[0.0, 3.0, 10.0, 30.0])
     args = ap.parse_args()
     data_dir = outcome_data_dir(args)

@@ -39,7 +39,8 @@ from outcome_data import (
 )
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import DefaultsHelpFormatter, encoder_arg, steps_arg
+from routerllm.checks import MAX_RESPLITS
+from routerllm.cli_args import DefaultsHelpFormatter, encoder_arg, whole_number_arg, whole_range
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.eval.outcome_eval import (
@@ -161,9 +162,9 @@ def main() -> int:
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument(
         "--resplits",
-        type=steps_arg,
+        type=whole_number_arg(0, MAX_RESPLITS),
         default=0,
-        help="also compare over N re-splits of train + test",
+        help=f"also compare over N re-splits of train + test, {whole_range(0, MAX_RESPLITS)}",
     )
     ap.add_argument(
         "--train-size",

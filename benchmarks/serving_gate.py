@@ -36,7 +36,14 @@ from pathlib import Path
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.carbon.meter import create_meter
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg, positive_number, seed_arg
+from routerllm.cli_args import (
+    GATE_FOLDS_RANGE,
+    DefaultsHelpFormatter,
+    count_arg,
+    gate_folds_arg,
+    positive_number,
+    seed_arg,
+)
 from routerllm.config import load_config
 from routerllm.eval.codegen import CHAT_STYLE, build_request, extract_completion, style_for
 from routerllm.eval.cross_validation import fold_ids
@@ -55,7 +62,8 @@ def main() -> int:
     ap.add_argument("--run", required=True, help="a routerllm humaneval run (with prompt states)")
     ap.add_argument("--problems", help="the run's problem file, if not the packaged HumanEval")
     ap.add_argument("--fold", type=int, default=0, help="the held-out fold")
-    ap.add_argument("--folds", type=int, default=5)
+    # train-gate's folds: the gate is trained as train-gate trains it, on all folds but one
+    ap.add_argument("--folds", type=gate_folds_arg, default=5, help=f"the experiment's folds, {GATE_FOLDS_RANGE}")  # fmt: skip
     ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--budget", type=positive_number, default=0.7)
     ap.add_argument("--limit", type=count_arg, default=None, help="serve only the first N held out")
@@ -75,8 +83,6 @@ def main() -> int:
     args = ap.parse_args()
     if args.as_written and not args.raw:
         ap.error("--as-written goes with --raw")
-    if args.folds < 2:  # one held out, the others train the gate
-        ap.error("--folds: at least 2")
     if not 0 <= args.fold < args.folds:  # another serves nothing, its gate trained on every problem
         ap.error(f"--fold: 0 to {args.folds - 1}, one of the --folds {args.folds}")
 

@@ -15,12 +15,19 @@ import pytest
 from routerllm.checks import (
     MAX_BENCHMARK_LOG_ROWS,
     MAX_BENCHMARK_REQUESTS,
+    MAX_ENCODER_PROMPTS,
     MAX_EPOCHS,
+    MAX_GATE_FOLDS,
     MAX_NEW_TOKENS,
+    MAX_RESPLITS,
     MAX_SEED,
     MAX_SYNTHETIC_PROMPTS,
+    MAX_TIMED_CHECKS,
     MAX_TIMED_REPEATS,
+    MIN_GATE_FOLDS,
 )
+
+from .conftest import benchmark_in_process
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -77,3 +84,34 @@ def test_synthetic_data_refuses_too_few_prompts_to_split_in_one_line() -> None:
             f"synthetic_data.py: error: argument --n: {n} is out of range: give 40 to "
             f"{MAX_SYNTHETIC_PROMPTS:,}"
         )
+
+
+#: Counts bounded since the second pass of 2026-12-06, each run in this process (a
+#: second each, not two): a few zeros too many ran until Ctrl-C, or (``--prompts``) built
+#: its prompts until a MemoryError.
+IN_PROCESS = [
+    ("quality_selection", "--resplits", 1, MAX_RESPLITS),
+    ("routing_targets", "--resplits", 0, MAX_RESPLITS),
+    ("serving_gate", "--folds", MIN_GATE_FOLDS, MAX_GATE_FOLDS),
+    ("encoder_latency", "--prompts", 1, MAX_ENCODER_PROMPTS),
+    ("budget_overhead", "--requests", 1, MAX_TIMED_CHECKS),
+]
+
+
+@pytest.mark.parametrize(("script", "option", "low", "high"), IN_PROCESS)
+def test_a_count_beyond_its_bound_is_refused_in_one_line_and_its_help_says_it(
+    script: str, option: str, low: int, high: int, tmp_path: Path
+) -> None:
+    # serving_gate's --run is required: given, so that the count is what is refused
+    needed = ["--run", str(tmp_path / "run")] if script == "serving_gate" else []
+    for outside in (low - 1, high + 1, 10**30):
+        out = benchmark_in_process(script, *needed, option, str(outside))
+        assert (out.returncode, out.stdout) == (2, ""), out.stderr[-500:]
+        assert out.stderr.strip().splitlines()[-1] == (
+            f"{script}.py: error: argument {option}: {outside} is out of range: give "
+            f"{low:,} to {high:,}"
+        )
+    help_text = " ".join(benchmark_in_process(script, "--help").stdout.split())
+    # the option's own entry: from its name to the next option's
+    entry = help_text.split(f" {option} ", 1)[1].split(" --", 1)[0]
+    assert f"{low:,} to {high:,}" in entry, entry

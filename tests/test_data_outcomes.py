@@ -551,9 +551,9 @@ def test_a_benchmark_refuses_an_unknown_encoder_before_it_runs(
 
 @pytest.mark.parametrize(
     ("name", "argv", "error"),
-    [("quality_selection", ["--resplits", "0"], "argument --resplits: 0 is out of range: give a whole number >= 1"),
+    [("quality_selection", ["--resplits", "0"], "argument --resplits: 0 is out of range: give 1 to 100"),
      ("routing_targets", ["--bootstrap", "0"], "--bootstrap: 1 to 10,000 resamples"),
-     ("routing_targets", ["--resplits", "-1"], "argument --resplits: -1 is out of range: give a whole number >= 0")],
+     ("routing_targets", ["--resplits", "-1"], "argument --resplits: -1 is out of range: give 0 to 100")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str, tmp_path: Path

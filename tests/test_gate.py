@@ -624,7 +624,7 @@ def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wro
     [(["--fold", "5"], "--fold: 0 to 4, one of the --folds 5"),
      (["--fold", "-1"], "--fold: 0 to 4, one of the --folds 5"),
      (["--folds", "3", "--fold", "3"], "--fold: 0 to 2, one of the --folds 3"),
-     (["--folds", "1"], "--folds: at least 2"),
+     (["--folds", "1"], "argument --folds: 1 is out of range: give 2 to 20"),
      (["--limit", "0"], "argument --limit: 0 is out of range: give a whole number >= 1"),
      (["--limit", "-1"], "argument --limit: -1 is out of range: give a whole number >= 1")],
 )  # fmt: skip

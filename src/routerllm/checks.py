@@ -78,6 +78,28 @@ MAX_BENCHMARK_REQUESTS = 1_000
 #: (1,000,000 requests, 19 s of CPU a report); a few zeros too many grew the log, 500
 #: rows a statement, until Ctrl-C.
 MAX_BENCHMARK_LOG_ROWS = 10_000_000
+#: The most re-splits of train + test a routing benchmark compares over
+#: (``quality_selection.py``, ``routing_targets.py --resplits``): each trains and
+#: evaluates every router again, 161 s a re-split for quality_selection on RouterBench
+#: MBPP (1611 s for 10, docs/experiments.md; LLMRouter's training set is 19 times
+#: larger), so 100 take four and a half hours or more. More narrow the interval a reader
+#: compares little: corrected for the prompts the splits share, its variance is
+#: (1/J + n_test/n_train) times the splits' own, and at J = 100 its width is within 7 %
+#: of the narrowest any J gives on LLMRouter (n_test/n_train = 381/5608) and 1.2 % on
+#: MBPP (126/299). A few zeros too many re-split until Ctrl-C.
+MAX_RESPLITS = 100
+#: The most prompts ``encoder_latency.py --prompts`` times through each of its four
+#: encoders, one at a time and then in batches (``--repeats`` times): ten times its
+#: default 200. 400 prompts took 146 s of CPU, 6.2 minutes on 2 cores shared at a load of
+#: 7 (2026-12-06, --repeats 1), so 2,000 take about 12 minutes of CPU, and p50 and p95
+#: of 2,000 texts move no figure a reader compares. A few zeros too many first built
+#: every prompt in memory (156 characters each on average), then timed until Ctrl-C.
+MAX_ENCODER_PROMPTS = 2_000
+#: The most budget checks ``budget_overhead.py --requests`` times for each log size (it
+#: reports their median), each summed whole as well as moved: the whole sums took 176 ms
+#: a check with its default largest log of 500,000 requests (README), so 10,000 checks
+#: are half an hour for that size alone, and a few zeros too many timed until Ctrl-C.
+MAX_TIMED_CHECKS = 10_000
 #: ``train-gate --folds``: at least one fold to fit on beside the one predicted, and at
 #: most 20, which already leaves 8 of HumanEval's 164 problems a fold (each fold refits
 #: the gate's success model on the others).
