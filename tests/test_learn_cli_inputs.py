@@ -379,6 +379,27 @@ def test_a_classifier_number_out_of_range_names_its_option(
     assert not Path(out).exists()
 
 
+def test_a_batch_size_beyond_the_training_set_is_all_of_it_in_one_step(tmp_path: Path) -> None:
+    """--batch-size above the training prompts trains on all of them a step, however
+    large: until 2026-12-06 one beyond a float's range (10**400) counted 0 steps an
+    epoch (12 / 10**400 rounds to 0.0), so the learning rate's schedule was 0 throughout
+    and the router trained nothing, without a word."""
+    import numpy as np
+
+    data = labelled(tmp_path / "d.json")
+    weights = []
+    for size in ("40", "1" + "0" * 400):
+        out = tmp_path / f"o{len(size)}"
+        proc = cli_in_process("train", "--data", str(data), "--out", str(out), "--encoder",
+                              "hashing", "--epochs", "2", "--batch-size", size)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-500:]
+        with np.load(out / "weights.npz") as w:
+            weights.append({k: w[k] for k in w.files})
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        np.testing.assert_array_equal(weights[1][key], weights[0][key], err_msg=key)
+
+
 def interrupt(
     argv: list[str], ready: Path | Callable[[], bool], cwd: Path
 ) -> subprocess.CompletedProcess[str]:

@@ -411,7 +411,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     # read in check_train_options (CLASSIFIER_NUMBERS), once known to be the classifier's
     tr.add_argument("--epochs", metavar="N", help=f"classifier: {EPOCHS_RANGE}, default 3")
-    tr.add_argument("--batch-size", metavar="N", help="classifier: prompts a step, default 16")
+    tr.add_argument("--batch-size", metavar="N", help="classifier: prompts a step (more than the training prompts: all of them), default 16")  # fmt: skip
     tr.add_argument(
         "--learning-rate",
         metavar="RATE",

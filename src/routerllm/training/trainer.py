@@ -318,7 +318,8 @@ def train(
             "resume=True needs TrainingArguments.output_dir (where checkpoints are)"
         )
     loss_fn = make_loss(args.loss, **args.loss_options)
-    steps_per_epoch = math.ceil(len(train_data) / args.batch_size)
+    # whole numbers: a float's division rounds n / 10**400 to 0.0, which counted no step
+    steps_per_epoch = -(-len(train_data) // args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     optimizer = _optimizer(module, args)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
