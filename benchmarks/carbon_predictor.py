@@ -97,7 +97,12 @@ def main() -> int:
     )  # fmt: skip
     ap.add_argument("--prompts", nargs="+", choices=list(PROMPT_SETS), default=list(PROMPT_SETS),
                     help="the prompt sets of part 1")  # fmt: skip
-    ap.add_argument("--humaneval", type=steps_arg, default=8, help="HumanEval stubs in part 1")
+    ap.add_argument(
+        "--humaneval",
+        type=steps_arg,
+        default=8,
+        help="HumanEval stubs in part 1 (more: all from --humaneval-start)",
+    )
     ap.add_argument("--humaneval-start", type=steps_arg, default=0, help="the first stub's index")
     ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=128)
     ap.add_argument("--seed", type=seed_arg, default=0)

@@ -108,8 +108,10 @@ def main() -> int:
     ap.add_argument("--n", type=whole_number_arg(1, MAX_SYNTHETIC_PROMPTS), default=1200, help=f"synthetic prompts, {whole_range(1, MAX_SYNTHETIC_PROMPTS)}")  # fmt: skip
     ap.add_argument("--epochs", type=epochs_arg, default=2)
     ap.add_argument("--learning-rate", type=learning_rate_arg, default=5e-5)
-    ap.add_argument("--warmup", type=steps_arg, default=20)
-    ap.add_argument("--max-length", type=count_arg, default=64)
+    # as train --warmup-steps: used as given, so one longer than the run keeps the rate below its value
+    ap.add_argument("--warmup", type=steps_arg, default=20, help="optimiser steps the rate warms up over (more than the run's: it never reaches --learning-rate)")  # fmt: skip
+    # token_limit cuts it to the encoder's positions: a larger one reads what 512 reads
+    ap.add_argument("--max-length", type=count_arg, default=64, help="tokens of each prompt read (at most MiniLM's 512 positions)")  # fmt: skip
     ap.add_argument(
         "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
     )

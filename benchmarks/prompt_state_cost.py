@@ -32,7 +32,12 @@ def main() -> int:
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--n", type=count_arg, default=24, help="HumanEval problems (the first n)")
+    ap.add_argument(
+        "--n",
+        type=count_arg,
+        default=24,
+        help="HumanEval problems (the first n; more than 164: all)",
+    )
     ap.add_argument(
         "--max-new-tokens",
         type=max_new_tokens_arg,

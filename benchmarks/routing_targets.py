@@ -170,7 +170,7 @@ def main() -> int:
         "--train-size",
         type=int,
         default=None,
-        help="train on a random N prompts of each training set",
+        help="train on a random N prompts of each training set (all of it where N is not fewer)",
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

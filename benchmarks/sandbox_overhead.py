@@ -41,7 +41,8 @@ def main() -> int:
     )
     ap.add_argument("--without", choices=(*_NAMESPACES, "all"), default="mountns")
     ap.add_argument("--rounds", type=timed_repeats_arg, default=6, help=f"runs of each, alternating, {TIMED_REPEATS_RANGE}")  # fmt: skip
-    ap.add_argument("--workers", type=count_arg, default=2)
+    # a pool makes a thread only for a check waiting: more than 164 run no more at once
+    ap.add_argument("--workers", type=count_arg, default=2, help="checks run at once (at most one a problem: 164)")  # fmt: skip
     args = ap.parse_args()
     executable, probed = sandbox._interpreter(sys.executable)
     variants = {

@@ -219,7 +219,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         default=5,
         metavar="N",
         help="cross-validation folds for learned routers (1 with --train-on: train on that run only; "
-        "default: 5)",
+        "at most one a problem: more are leave-one-out; default: 5)",
     )
     he.add_argument(
         "--train-on",
