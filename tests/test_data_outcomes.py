@@ -16,6 +16,8 @@ from routerllm.data.outcome_files import load_model_info, load_outcomes
 from routerllm.data.outcomes import ModelInfo, OutcomeDataset, overlap
 from routerllm.exceptions import DataError
 
+from .conftest import benchmark_in_process
+
 SCORES = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 
 
@@ -402,12 +404,7 @@ def test_the_feedback_benchmark_refuses_a_warm_start_size_below_one(
 ) -> None:
     """--warm -5 warm-started the router on all the training prompts but 5 (a [:-5]
     slice) and streamed those 5; --warm 0 silently used the default size."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / "feedback_learning.py"
-    out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path / "none"),
-                          "--warm", warm], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = benchmark_in_process("feedback_learning", "--data-dir", str(tmp_path / "none"), "--warm", warm)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert (
         out.stderr.strip()
@@ -459,18 +456,13 @@ def test_the_feedback_benchmark_refuses_a_warm_start_that_leaves_nothing_to_stre
 def test_the_feedback_benchmark_runs_and_names_the_seeds_it_ran(tmp_path: Path) -> None:
     """Its header said "seeds 1" for ``--seeds 7``: the count, read as the seed, and its
     --json kept no seed at all. A smoke run on a small MBPP-shaped set (hashing encoder)."""
-    import json
-    import subprocess
-    import sys
-
     _small_mbpp_set(tmp_path)
-    script = Path(__file__).parents[1] / "benchmarks" / "feedback_learning.py"
-    argv = [sys.executable, str(script), "--data-dir", str(tmp_path), "--datasets",
-            "routerbench_mbpp", "--encoder", "hashing", "--warm", "10", "--seeds", "7"]  # fmt: skip
-    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    argv = ["--data-dir", str(tmp_path), "--datasets", "routerbench_mbpp", "--encoder",
+            "hashing", "--warm", "10", "--seeds", "7"]  # fmt: skip
+    out = benchmark_in_process("feedback_learning", *argv)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
     assert "hashing, seeds [7]" in out.stdout.splitlines()[1]
-    out = subprocess.run([*argv, "--json"], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = benchmark_in_process("feedback_learning", *argv, "--json")
     assert out.returncode == 0, out.stderr[-800:]
     assert json.loads(out.stdout)["routerbench_mbpp"]["seed_values"] == [7]
 
@@ -483,14 +475,10 @@ def test_decision_rules_runs_on_the_one_dataset_asked(tmp_path: Path) -> None:
     routing benchmarks' are: they were of the training set's (b costs 0.01 there, 0.02
     on test, so a share of 2 where every prompt went to b). A share s is then a mean
     test cost 0.02 s = 0.001 + 0.019 f with f the share of the 12 prompts sent to b."""
-    import subprocess
-    import sys
-
     _small_mbpp_set(tmp_path, test_cost_b=0.02)
-    script = Path(__file__).parents[1] / "benchmarks" / "decision_rules.py"
-    argv = [sys.executable, str(script), "--data-dir", str(tmp_path), "--datasets",
-            "routerbench_mbpp", "--seeds", "0", "--targets", "max_cost=0.5", "--json"]  # fmt: skip
-    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    argv = ["--data-dir", str(tmp_path), "--datasets", "routerbench_mbpp", "--seeds", "0",
+            "--targets", "max_cost=0.5", "--json"]  # fmt: skip
+    out = benchmark_in_process("decision_rules", *argv)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
     results = json.loads(out.stdout)
     assert list(results) == ["routerbench_mbpp"]
@@ -511,12 +499,7 @@ def test_the_feedback_benchmark_refuses_a_knob_explore_or_ridge_the_router_canno
     """--ridge 0, --explore -1 or --knob nan were a RouterLLMError traceback once the data
     was read and embedded; --knob -5 ran, favouring the costly models, and printed
     utilities above 1."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / "feedback_learning.py"
-    out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path / "none"),
-                          option, value], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = benchmark_in_process("feedback_learning", "--data-dir", str(tmp_path / "none"), option, value)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == (
         f"feedback_learning.py: error: argument {option}: {value} must be a finite number {allowed}"
@@ -560,12 +543,7 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
 ) -> None:
     """quality_selection --resplits 0 ended in a KeyError traceback after reading the
     data; routing_targets --bootstrap 0 in a RouterLLMError one after embedding a set."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path), *argv],
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = benchmark_in_process(name, "--data-dir", str(tmp_path), *argv)
     assert out.returncode == 2, out.stderr[-500:]
     assert out.stderr.strip().splitlines()[-1] == f"{name}.py: error: {error}"
 
@@ -623,15 +601,10 @@ def test_training_the_default_complexity_classifier_replaces_the_packaged_one_on
     """Every run of train_default_complexity.py replaced the packaged classifier, a trial
     one on 40 prompts too (the shipped asset is kept on purpose: figures were measured
     with it). Without --write it prints its accuracy and writes nothing."""
-    import subprocess
-    import sys
-
     from routerllm.routers.complexity import default_model_dir
 
     asset = {p.name: p.read_bytes() for p in default_model_dir().iterdir()}
-    script = Path(__file__).parents[1] / "benchmarks" / "train_default_complexity.py"
-    out = subprocess.run([sys.executable, str(script), "--encoder", "hashing", "--n", "40"],
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = benchmark_in_process("train_default_complexity", "--encoder", "hashing", "--n", "40")
     assert out.returncode == 0, out.stderr[-500:]
     assert out.stdout.strip().endswith("(not written: give --write to replace the packaged classifier)")  # fmt: skip
     assert {p.name: p.read_bytes() for p in default_model_dir().iterdir()} == asset
@@ -640,12 +613,7 @@ def test_training_the_default_complexity_classifier_replaces_the_packaged_one_on
 def test_the_prompt_state_benchmark_refuses_a_negative_count_of_problems() -> None:
     """--n -1 took every HumanEval problem but the last ([:-1]) and ran three passes of
     the model over the 163 of them."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / "prompt_state_cost.py"
-    out = subprocess.run([sys.executable, str(script), "--n", "-1"],
-                         capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    out = benchmark_in_process("prompt_state_cost", "--n", "-1")
     assert out.returncode == 2, out.stderr[-500:]
     assert out.stderr.strip().splitlines()[-1] == (
         "prompt_state_cost.py: error: argument --n: -1 is out of range: give a whole number >= 1"
@@ -676,15 +644,10 @@ def test_a_benchmark_finds_a_missing_set_before_it_runs(
 ) -> None:
     """With one set's files missing, routing_features computed LLMRouter for 4 minutes,
     then died with a DataError traceback on RouterBench MBPP."""
-    import subprocess
-    import sys
-
     (tmp_path / "llmrouter").mkdir()
     for file in ("train.json", "test.json"):
         (tmp_path / "llmrouter" / file).write_text("[]")
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path)],
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = benchmark_in_process(name, "--data-dir", str(tmp_path))
     assert out.returncode == 2, out.stderr[-500:]
     missing = "routerbench_mbpp/train.csv, routerbench_mbpp/test.csv"
     assert out.stderr.strip() == f"no {missing} in {tmp_path} (give --data-dir{hint})"
