@@ -6,6 +6,9 @@ import csv
 import gzip
 import json
 import logging
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ from routerllm.data.outcome_files import load_model_info, load_outcomes
 from routerllm.data.outcomes import ModelInfo, OutcomeDataset, overlap
 from routerllm.exceptions import DataError
 
-from .conftest import benchmark_in_process
+from .conftest import BENCHMARKS, benchmark_in_process
 
 SCORES = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 
@@ -349,6 +352,66 @@ def torch_missing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
+# Runs each benchmark named (argv: [script, args...], a list of them on stdin) as
+# `python script args` runs it, one after another in this one process, and writes each
+# one's exit status, stdout and stderr to the JSON file OUT_PATH.
+_RUN_BENCHMARKS = """
+import contextlib, io, json, logging, runpy, sys, traceback
+results = []
+for argv in json.load(sys.stdin):
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv, sys.path[0] = argv, argv[0].rsplit("/", 1)[0]
+    logging.root.handlers, status = [], 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(argv[0], run_name="__main__")
+        except SystemExit as e:  # as Python exits: None is 0, a message is 1
+            status = e.code if isinstance(e.code, int) else int(e.code is not None)
+            if status and not isinstance(e.code, int):
+                print(e.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+    results.append([status, out.getvalue(), err.getvalue()])
+with open(OUT_PATH, "w") as f:
+    json.dump(results, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def torch_free_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty folder, the --data-dir or --run of the runs without torch."""
+    return tmp_path_factory.mktemp("torch_free")
+
+
+@pytest.fixture(scope="module")
+def without_torch(
+    torch_missing: dict[str, str], torch_free_dir: Path
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``python benchmarks/<name>.py args`` where ``import torch`` fails: what it printed
+    and its status. Every run the tests below make is made at once, in one process
+    (started the first time one is asked for): a process each (62) spent 1-2 s
+    importing the config, CodeCarbon and pandas again. One process checks what a process
+    each did: torch cannot be imported in it, by any benchmark, so a benchmark that
+    imports it before its arguments are read fails there as in its own (a module the
+    runs before it imported without torch imports none)."""
+    out = torch_free_dir.parent / f"{torch_free_dir.name}-runs.json"
+    runs = [[str(BENCHMARKS / f"{name}.py"), *argv] for name, argv in _torch_free_runs(torch_free_dir)]  # fmt: skip
+    code = f"OUT_PATH = {str(out)!r}\n{_RUN_BENCHMARKS}"
+    subprocess.run([sys.executable, "-c", code], input=json.dumps(runs), env=torch_missing,
+                   text=True, capture_output=True, check=True, timeout=600)  # fmt: skip
+    done = {
+        (Path(argv[0]).stem, tuple(argv[1:])): subprocess.CompletedProcess(argv, *result)
+        for argv, result in zip(runs, json.loads(out.read_text()), strict=True)
+    }
+
+    def run(name: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        assert (name, argv) in done, f"add {name} {argv} to _torch_free_runs"
+        return done[name, argv]
+
+    return run
+
+
 DATA_BENCHMARKS = (
     "decision_rules", "ensemble_routing", "feedback_learning", "learned_routers", "loss_ablation",
     "moe_defaults", "quality_selection", "routing_features", "routing_targets",
@@ -357,41 +420,39 @@ DATA_BENCHMARKS = (
 
 @pytest.mark.parametrize("name", DATA_BENCHMARKS)
 def test_a_benchmark_on_the_outcome_data_fails_clearly_without_it(
-    name: str, tmp_path: Path, torch_missing: dict[str, str]
+    name: str, torch_free_dir: Path, without_torch: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     """decision_rules said the data was missing and exited 0; loss_ablation said nothing,
     trained on the synthetic task alone and exited 0 (with --tasks outcome: no results)."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    missing = tmp_path / "none"
-    out = subprocess.run([sys.executable, str(script), "--data-dir", str(missing)], env=torch_missing,
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    missing = torch_free_dir / "none"
+    out = without_torch(name, "--data-dir", str(missing))
     assert out.returncode == 2, out.stderr[-500:]
     assert f"no outcome data at {missing}" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize(
-    ("name", "option"),
-    [("decision_rules", "--seeds"), ("ensemble_routing", "--seeds"), ("feedback_learning", "--seeds"),
-     ("learned_routers", "--seeds"), ("loss_ablation", "--seeds"), ("moe_defaults", "--seeds"),
-     ("serving_gate", "--seed"), ("train_default_complexity", "--seed")],
-)  # fmt: skip
+SEED_OPTIONS = [
+    ("decision_rules", "--seeds"), ("ensemble_routing", "--seeds"), ("feedback_learning", "--seeds"),
+    ("learned_routers", "--seeds"), ("loss_ablation", "--seeds"), ("moe_defaults", "--seeds"),
+    ("serving_gate", "--seed"), ("train_default_complexity", "--seed"),
+]  # fmt: skip
+
+
+def _seed_run(name: str, option: str, folder: Path) -> tuple[str, ...]:
+    # train_default_complexity reads nothing: it trains on synthetic prompts
+    inputs = {"serving_gate": ["--run", str(folder / "run")], "train_default_complexity": []}
+    return (*inputs.get(name, ["--data-dir", str(folder)]), option, "-1")
+
+
+@pytest.mark.parametrize(("name", "option"), SEED_OPTIONS)
 def test_a_benchmark_refuses_a_seed_numpy_cannot_take_before_it_runs(
-    name: str, option: str, tmp_path: Path, torch_missing: dict[str, str]
+    name: str,
+    option: str,
+    torch_free_dir: Path,
+    without_torch: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     """A negative seed (or one past 2**32 - 1) was a traceback from numpy or the router
     once the data was read and, with several --seeds, after the seeds before it had run."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    # train_default_complexity reads nothing: it trains on synthetic prompts
-    inputs = {"serving_gate": ["--run", str(tmp_path / "run")], "train_default_complexity": []}
-    argv = inputs.get(name, ["--data-dir", str(tmp_path)])
-    out = subprocess.run([sys.executable, str(script), *argv, option, "-1"], env=torch_missing,
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = without_torch(name, *_seed_run(name, option, torch_free_dir))
     assert out.returncode == 2, out.stderr[-500:]
     assert out.stderr.strip().splitlines()[-1] == (
         f"{name}.py: error: argument {option}: -1 is out of range: give 0 to 4,294,967,295"
@@ -506,24 +567,21 @@ def test_the_feedback_benchmark_refuses_a_knob_explore_or_ridge_the_router_canno
     )
 
 
-@pytest.mark.parametrize(
-    ("name", "option"),
-    [("quality_selection", "--encoder"), ("feedback_learning", "--encoder"),
-     ("routing_targets", "--encoders"), ("train_default_complexity", "--encoder"),
-     ("router_latency", "--encoders")],
-)  # fmt: skip
+ENCODER_OPTIONS = [
+    ("quality_selection", "--encoder"), ("feedback_learning", "--encoder"),
+    ("routing_targets", "--encoders"), ("train_default_complexity", "--encoder"),
+    ("router_latency", "--encoders"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "option"), ENCODER_OPTIONS)
 def test_a_benchmark_refuses_an_unknown_encoder_before_it_runs(
-    name: str, option: str, torch_missing: dict[str, str]
+    name: str, option: str, without_torch: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     """An unknown encoder was a traceback (UnknownNameError) after the data was read,
     and after whole datasets with the encoders before it (routing_targets), or after
     training and timing three routers on each encoder before it (router_latency)."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    out = subprocess.run([sys.executable, str(script), option, "bogus"], env=torch_missing,
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = without_torch(name, option, "bogus")
     assert out.returncode == 2, out.stderr[-500:]
     last = out.stderr.strip().splitlines()[-1]
     assert last == (
@@ -548,9 +606,8 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
     assert out.stderr.strip().splitlines()[-1] == f"{name}.py: error: {error}"
 
 
-@pytest.mark.parametrize(
-    ("name", "argv", "error"),
-    [("quality_selection", ["--shares", "0", "-1"], "argument --shares: -1 must be a finite number >= 0"),
+REFUSED_NUMBERS = [
+     ("quality_selection", ["--shares", "0", "-1"], "argument --shares: -1 must be a finite number >= 0"),
      ("quality_selection", ["--shares", "nan"], "argument --shares: nan must be a finite number >= 0"),
      ("serving_gate", ["--run", "none", "--budget", "-1"], "argument --budget: -1 must be a finite number > 0"),
      ("serving_gate", ["--run", "none", "--budget", "inf"], "argument --budget: inf must be a finite number > 0"),
@@ -572,10 +629,15 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
      ("loss_ablation", ["--tasks", "synthetic", "--seeds", "0", "--epochs", "1", "--n", "2"],
       "--n 2: too few prompts to leave any for validation and test; give more"),
      ("train_default_complexity", ["--encoder", "hashing", "--n", "2"],
-      "--n 2: too few prompts to leave any for the test split; give more")],
-)  # fmt: skip
+      "--n 2: too few prompts to leave any for the test split; give more")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "argv", "error"), REFUSED_NUMBERS)
 def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
-    name: str, argv: list[str], error: str, torch_missing: dict[str, str]
+    name: str,
+    argv: list[str],
+    error: str,
+    without_torch: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     """quality_selection --shares -1 (or nan) was a RouterLLMError traceback once the
     data was read, split and embedded; serving_gate --budget -1 was refused only after
@@ -587,12 +649,7 @@ def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     timed 600 prompts (its --json did not say how many); an --n of 8 left no test
     prompt: loss_ablation trained MiniLM, then died on an empty accuracy,
     train_default_complexity on scikit-learn's ValueError."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    out = subprocess.run([sys.executable, str(script), *argv], env=torch_missing,
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = without_torch(name, *argv)
     assert out.returncode == 2, out.stderr[-500:]
     assert out.stderr.strip().splitlines()[-1] == f"{name}.py: error: {error}"
 
@@ -656,9 +713,8 @@ def test_a_benchmark_finds_a_missing_set_before_it_runs(
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.mark.parametrize(
-    ("name", "states"),
-    [("carbon_predictor", "--max-new-tokens MAX_NEW_TOKENS (default: 128)"),
+HELP_STATES = [
+     ("carbon_predictor", "--max-new-tokens MAX_NEW_TOKENS (default: 128)"),
      ("decision_rules", "--seeds SEEDS [SEEDS ...] (default: [0, 1, 2])"),
      ("encoder_latency", "--threads THREADS (default: 2)"),
      ("ensemble_routing", "--targets TARGETS [TARGETS ...] (default: ['quality=0.95', 'max_cost=0.5'])"),
@@ -678,19 +734,16 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
      ("routing_targets", "--bootstrap BOOTSTRAP (default: 200)"),
      ("server_overhead", "--model MODEL (default: smollm2-135m)"),
      ("serving_gate", "--budget BUDGET (default: 0.7)"),
-     ("train_default_complexity", "--C C (default: 10.0)")],
-)  # fmt: skip
+     ("train_default_complexity", "--C C (default: 10.0)")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "states"), HELP_STATES)
 def test_a_benchmarks_help_states_its_defaults(
-    name: str, states: str, torch_missing: dict[str, str]
+    name: str, states: str, without_torch: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     """No benchmark's --help said what an option left out would be: only the options'
     names (a default was in its module docstring's usage line, if anywhere)."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    out = subprocess.run([sys.executable, str(script), "--help"], env=torch_missing,
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    out = without_torch(name, "--help")
     assert out.returncode == 0, out.stderr[-500:]
     assert states in " ".join(out.stdout.split())
     assert "(default: None)" not in out.stdout and "(default: False)" not in out.stdout
@@ -987,3 +1040,13 @@ def test_costs_for_a_model_no_question_scores_are_refused_as_in_a_csv(tmp_path: 
         DataError, match=r"no score column for gpt-4 \(only `<model>\|total_cost`\)"
     ):
         load_outcomes(csv_path)
+
+
+def _torch_free_runs(folder: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """Every run of a benchmark the tests above make where torch cannot be imported."""
+    runs = [(name, ("--data-dir", str(folder / "none"))) for name in DATA_BENCHMARKS]
+    runs += [(name, _seed_run(name, option, folder)) for name, option in SEED_OPTIONS]
+    runs += [(name, (option, "bogus")) for name, option in ENCODER_OPTIONS]
+    runs += [(name, tuple(argv)) for name, argv, _ in REFUSED_NUMBERS]
+    runs += [(name, ("--help",)) for name in dict(HELP_STATES)]
+    return runs
