@@ -24,11 +24,24 @@ pytestmark = [
 ]
 
 
+# llama.cpp's threads for each model in these tests (the product's default is a thread a
+# core: a user's machine is idle). While the tests share the cores (a pytest-xdist worker
+# on each, other work), a small model's two threads spin at llama.cpp's barriers; one
+# does the same work. 24 greedy tokens, 1 thread then 2, back to back, load 5-6 on 2
+# cores (2026-12-06): SmolLM2 3.7/1.2 s wall and 2.5/1.2 s CPU on one, 17.8/6.7 s wall
+# and 9.1/4.3 s CPU on two; Qwen 0.5B 9.7/3.6 s wall, 5.0/2.7 s CPU on one, 9.3/7.8 s
+# wall, 7.2/5.8 s CPU on two. The 1.5B, whose tokens are 3 times the work, gained from
+# the second (96 tokens read one at a time: 11.6-13.2 s wall on two, 17.7-18.1 s on one,
+# the same CPU, load 3): it keeps two.
+THREADS = {"smollm2-135m": 1, "qwen2.5-coder-0.5b": 1, "qwen2.5-coder-1.5b": 2}
+
+
 def test_smollm2_answers_through_the_system(tmp_path: Path) -> None:
     config = load_config("local")
     config.log.path = str(tmp_path / "log.sqlite")
     config.carbon.output_dir = str(tmp_path / "carbon")
     config.generation.temperature = 0.0
+    config.manager.n_threads = THREADS["smollm2-135m"]
     with RouterLLM(config) as system:
         result = system.generate("What is 2 + 2?")
         again = system.generate("What is 2 + 2?")
@@ -72,7 +85,9 @@ def test_raw_and_prefilled_requests_on_a_chat_model() -> None:
 
     config = load_config("local")
     config.generation.temperature = 0.0
-    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    backend = create_backend(
+        config.model("smollm2-135m"), config.generation, THREADS["smollm2-135m"]
+    )
     try:
         question = "Name a colour."
         chat = backend.generate(GenerationRequest(question, max_new_tokens=4))
@@ -104,7 +119,9 @@ def test_a_stop_sequence_that_is_a_control_token_ends_the_answer() -> None:
 
     config = load_config("local")
     config.generation.temperature = 0.0
-    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    backend = create_backend(
+        config.model("smollm2-135m"), config.generation, THREADS["smollm2-135m"]
+    )
     request = GenerationRequest(
         "<|im_start|>user\nHi<|im_end|>\n", raw=True, max_new_tokens=12, stop=["<|im_start|>"]
     )
@@ -126,7 +143,9 @@ def test_a_control_token_stop_written_as_the_last_token_allowed_is_a_stop() -> N
 
     config = load_config("local")
     config.generation.temperature = 0.0
-    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    backend = create_backend(
+        config.model("smollm2-135m"), config.generation, THREADS["smollm2-135m"]
+    )
     turn = GenerationRequest(
         "<|im_start|>user\nHi<|im_end|>\n", raw=True, max_new_tokens=1, stop=["<|im_start|>"]
     )
@@ -152,7 +171,9 @@ def test_a_stop_mixing_a_control_token_and_text_ends_the_answer() -> None:
 
     config = load_config("local")
     config.generation.temperature = 0.0
-    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    backend = create_backend(
+        config.model("smollm2-135m"), config.generation, THREADS["smollm2-135m"]
+    )
     turn = GenerationRequest("<|im_start|>user\nHi<|im_end|>\n", raw=True, max_new_tokens=12)
     code = GenerationRequest("Write hello world in python", max_new_tokens=60)
     try:
@@ -179,7 +200,9 @@ def test_an_empty_raw_prompt_to_a_model_without_a_bos_is_refused() -> None:
     from routerllm.exceptions import PromptError
 
     config = load_config("local")
-    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    backend = create_backend(
+        config.model("smollm2-135m"), config.generation, THREADS["smollm2-135m"]
+    )
     try:
         with pytest.raises(PromptError, match="prompt is empty.*'smollm2-135m' reads no start"):
             backend.generate(GenerationRequest("", raw=True, max_new_tokens=2))
@@ -198,7 +221,7 @@ def test_the_prompt_is_counted_as_the_model_reads_it(name: str) -> None:
     from routerllm.backends import GenerationRequest, create_backend
 
     config = load_config("local")
-    backend = create_backend(config.model(name), config.generation, n_threads=2)
+    backend = create_backend(config.model(name), config.generation, THREADS[name])
     turns = tuple(("user" if i % 2 == 0 else "assistant", f"turn {i}, ok") for i in range(16))
     try:
         for request in (
@@ -220,7 +243,9 @@ def test_an_answer_does_not_depend_on_the_request_before_it() -> None:
     from routerllm.backends import GenerationRequest, create_backend
 
     config = load_config("local")
-    backend = create_backend(config.model("qwen2.5-coder-0.5b"), config.generation, n_threads=2)
+    backend = create_backend(
+        config.model("qwen2.5-coder-0.5b"), config.generation, THREADS["qwen2.5-coder-0.5b"]
+    )
     other = GenerationRequest("Why is the sky blue?", max_new_tokens=4, temperature=0.0)
     hamlet, recursion = "Summarise the plot of Hamlet in two sentences.", "Explain recursion."
     try:
@@ -245,7 +270,9 @@ def test_prompt_state_of_a_chat_request() -> None:
 
     config = load_config("local")
     config.generation.temperature = 0.0
-    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    backend = create_backend(
+        config.model("smollm2-135m"), config.generation, THREADS["smollm2-135m"]
+    )
     try:
         question = GenerationRequest("Name a colour.", max_new_tokens=4)
         plain = backend.generate(question)
@@ -276,7 +303,7 @@ def test_prompt_processing_agrees_with_token_by_token(name: str) -> None:
     _silence_llama_cpp()
     source = load_config("local").model(name).gguf
     assert source is not None
-    llm = Llama(model_path=str(resolve_gguf(source, name)), n_ctx=256, n_threads=2,
+    llm = Llama(model_path=str(resolve_gguf(source, name)), n_ctx=256, n_threads=THREADS[name],
                 logits_all=True, verbose=False)  # fmt: skip
     try:
         tokens = llm.tokenize(Path(json.__file__).read_text(encoding="utf-8").encode())[:96]
