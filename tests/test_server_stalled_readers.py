@@ -1,9 +1,10 @@
 """A client that keeps its connection open and stops reading its answer: the server
 closes the connection once the client has taken none of the answer's waiting bytes for
 ``WRITE_TIMEOUT_S``; a generation still running stops as for a client that left (logged
-``cancelled``), and the server can stop. A client reading slowly is not cut. A real uvicorn
-server on 127.0.0.1 whose connections have small kernel send buffers, raw socket clients
-with small receive buffers, around the tiny GGUF and the stub OpenAI endpoint."""
+``cancelled``), and the server can stop. A client reading slowly (its window reopened
+within the deadline) is not cut. A real uvicorn server on 127.0.0.1 whose connections
+have small kernel send buffers, raw socket clients with small receive buffers, around the
+tiny GGUF and the stub OpenAI endpoint."""
 
 from __future__ import annotations
 

@@ -33,7 +33,9 @@ last answer (a body has ``bodies.BODY_TIMEOUT_S`` more)."""
 
 WRITE_TIMEOUT_S = 30.0
 """How long a connection's client may take none of its answer's bytes waiting to be sent
-before the connection is closed (as long as the 408s give a request to come)."""
+before the connection is closed (as long as the 408s give a request to come). What it
+takes is seen only as its kernel reopens its receive window, about half its buffer at a
+time (README, "A client that stops reading")."""
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -131,7 +133,10 @@ def _json_400s() -> type:
 
         def write_late(self) -> None:
             unsent = self.transport.get_write_buffer_size()
-            if unsent < self.unsent:  # a client reading slowly: it took some meanwhile
+            # a client reading slowly: it took some meanwhile. Seen only as its kernel
+            # reopens its window, once about half its receive buffer is free, not at each
+            # byte it reads: one taking 4 kB a second with Linux's default buffers is cut
+            if unsent < self.unsent:
                 self.unsent = unsent
                 self.write_due = self.loop.call_later(WRITE_TIMEOUT_S, self.write_late)
                 return
