@@ -1967,3 +1967,44 @@ def test_two_windows_a_prediction_breaks_are_named_with_the_time_both_fit(
         "2026-12-02 17:00:00 UTC"
     )
     assert e.value.retry_at == left_at(NOW + timedelta(hours=5))
+
+
+def test_the_budget_tables_columns_widen_for_a_large_limit() -> None:
+    """A daily cost limit of $1e9 is "$1,000,000,000.00" in cents, 17 characters: the
+    limit column (15 wide) widens for it, and every row keeps its columns under the head,
+    as a CO2 limit of 1,000,000 kg ("1,000,000 kg CO2", 16) needs too."""
+    from routerllm.carbon.report_text import budget_lines
+    from routerllm.carbon.units import amount
+
+    budgets = {
+        "per_request": {"co2_kg": 0.001, "cost_usd": None},
+        "violations": {
+            "co2_kg": {"per_request": 0, "hourly": 0, "daily": 2},
+            "cost_usd": {"per_request": 0, "daily": 0},
+        },  # fmt: skip
+        "now": [
+            {
+                "quantity": "co2_kg",
+                "window": "daily",
+                "limit": 1e6,
+                "spent": 12.5,
+                "share": 0.0000125,
+            },
+            {
+                "quantity": "cost_usd",
+                "window": "daily",
+                "limit": 1e9,
+                "spent": 1234.5,
+                "share": 1.2345e-6,
+            },
+        ],
+    }
+    lines = budget_lines(budgets)
+    head, rows = lines[1], lines[2:-1]
+    assert "$1,000,000,000.00" in rows[-1] and "1,000,000 kg CO2" in rows[-2]
+    ends = {name: head.index(name) + len(name) for name in ("limit", "spent now", "share", "broken by")}  # fmt: skip
+    for row in rows:
+        assert len(row) == len(head), (head, row)
+        assert row[ends["broken by"] - 1] != " "  # the count ends under its head
+    limits = [amount("co2_kg", 0.001), "1,000,000 kg CO2", "$1,000,000,000.00"]
+    assert [row[: ends["limit"]].endswith(" " + text) for row, text in zip(rows, limits, strict=True)] == [True] * 3, (head, rows)  # fmt: skip

@@ -148,18 +148,26 @@ def budget_lines(budgets: dict[str, Any] | None) -> list[str]:
 
     if not budgets:
         return []
-    lines = ["", f"{'budget':<26}{'limit':>15}{'spent now':>17}{'share':>8}{'broken by':>11}"]
-    for quantity, limit in budgets["per_request"].items():
-        if limit is not None:
-            broken = budgets["violations"][quantity]["per_request"]
-            lines.append(f"{QUANTITY_TEXT[quantity] + ' per request':<26}{amount(quantity, limit):>15}{'':>17}{'':>8}{broken:>11}")  # fmt: skip
+    rows = [  # (name, limit, spent, share, broken by)
+        (
+            f"{QUANTITY_TEXT[quantity]} per request",
+            amount(quantity, limit),
+            "",
+            "",
+            budgets["violations"][quantity]["per_request"],
+        )  # fmt: skip
+        for quantity, limit in budgets["per_request"].items()
+        if limit is not None
+    ]
     for s in budgets["now"]:
         q, w = s["quantity"], s["window"]
-        broken = budgets["violations"][q][w]
-        lines.append(
-            f"{QUANTITY_TEXT[q] + ' in ' + WINDOW_TEXT[w].removeprefix('the '):<26}"
-            f"{amount(q, s['limit']):>15} {amount(q, s['spent']):>16} {share(s['share'], 1):>7}{broken:>11}"
-        )
+        name = f"{QUANTITY_TEXT[q]} in {WINDOW_TEXT[w].removeprefix('the ')}"
+        rows.append((name, amount(q, s["limit"]), amount(q, s["spent"]), share(s["share"], 1), budgets["violations"][q][w]))  # fmt: skip
+    # 15, 17 and 8 wide, wider where a figure needs it (a limit of $1e9 in cents: 17
+    # characters; a window spent 5,000 times over: "500000.0%"), a space before each
+    limit_w, spent_w, share_w = (max([least] + [len(r[i]) + 1 for r in rows]) for i, least in ((1, 15), (2, 17), (3, 8)))  # fmt: skip
+    lines = ["", f"{'budget':<26}{'limit':>{limit_w}}{'spent now':>{spent_w}}{'share':>{share_w}}{'broken by':>11}"]  # fmt: skip
+    lines += [f"{n:<26}{lim:>{limit_w}}{spent:>{spent_w}}{sh:>{share_w}}{broken:>11}" for n, lim, spent, sh, broken in rows]  # fmt: skip
     lines.append("(broken by: requests over their limit, or that took a window over its limit)")
     return lines
 
