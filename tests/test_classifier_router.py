@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import subprocess
@@ -178,6 +179,22 @@ def test_learning_rate_warms_up_linearly_then_decays_to_zero(
     train(module, forward, stack, data, None, args)
     expected = [0.5 * k / 5 for k in range(5)] + [0.5 * (25 - k) / 20 for k in range(5, 25)]
     np.testing.assert_allclose(used, expected, rtol=1e-12)
+
+
+def test_a_warmup_longer_than_the_run_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """A warmup given longer than the run keeps the learning rate rising all run, never
+    at its value (a user's choice, kept): the log says so, with the most it reaches. 10
+    items in batches of 2 for 2 epochs: 10 steps, the last at 9/40 of the rate."""
+    module, forward, data = linear_problem()
+    data = ClassificationData(data.items[:10], data.labels[:10])
+    for warmup, said in ((40, True), (10, False), (None, False)):
+        caplog.clear()
+        args = TrainingArguments(epochs=2, batch_size=2, learning_rate=0.5, warmup_steps=warmup, progress=False)  # fmt: skip
+        with caplog.at_level(logging.WARNING, logger="routerllm.training.trainer"):
+            train(module, forward, stack, data, None, args)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        expected = ["a warmup of 40 steps is longer than the run's 10: the learning rate rises all run and reaches 22% of 0.5 at most"]  # fmt: skip
+        assert warnings == (expected if said else []), warmup
 
 
 def hf_weights_digest(model: torch.nn.Module) -> str:

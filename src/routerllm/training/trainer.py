@@ -322,9 +322,14 @@ def train(
     steps_per_epoch = -(-len(train_data) // args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     optimizer = _optimizer(module, args)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, linear_schedule(args.warmup(total_steps), total_steps)
-    )
+    schedule = linear_schedule(args.warmup(total_steps), total_steps)
+    if args.warmup(total_steps) > total_steps:  # given so: kept, but never at its rate
+        logger.warning(
+            "a warmup of %d steps is longer than the run's %d: the learning rate rises all "
+            "run and reaches %.2g%% of %g at most", args.warmup(total_steps), total_steps,
+            100 * schedule(total_steps - 1), args.learning_rate,
+        )  # fmt: skip
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     checkpoint = Path(args.output_dir) / CHECKPOINT_NAME if args.output_dir else None
     run = {**(setup or {}), **run_arguments(args)}
     history = TrainingHistory()
