@@ -155,7 +155,7 @@ def budget_lines(budgets: dict[str, Any] | None) -> list[str]:
             "",
             "",
             budgets["violations"][quantity]["per_request"],
-        )  # fmt: skip
+        )
         for quantity, limit in budgets["per_request"].items()
         if limit is not None
     ]
