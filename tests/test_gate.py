@@ -34,6 +34,7 @@ from routerllm.system import RouterLLM
 from .conftest import (
     GEMMA_TEMPLATE,
     another_save_meanwhile,
+    benchmark_in_process,
     cli_in_process,
     gguf_with_chat_template,
     hide_package,
@@ -633,9 +634,7 @@ def test_the_serving_benchmark_refuses_a_fold_or_limit_that_serves_nothing(
 ) -> None:
     """--fold 5 of 5 folds trained the gate on every problem, then served none and died
     dividing by zero; --limit -1 silently left out the fold's last problem."""
-    script = Path(__file__).parents[1] / "benchmarks" / "serving_gate.py"
-    out = subprocess.run([sys.executable, str(script), "--run", str(tmp_path / "run"), *argv],
-                         capture_output=True, text=True, check=False)  # fmt: skip
+    out = benchmark_in_process("serving_gate", "--run", str(tmp_path / "run"), *argv)
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines()[-1] == f"serving_gate.py: error: {error}"
 
@@ -648,7 +647,6 @@ def test_the_serving_benchmark_refuses_a_bad_run_in_one_line_and_writes_nothing(
     from routerllm.data.humaneval import load_humaneval
     from routerllm.eval.result_store import ResultStore
 
-    script = Path(__file__).parents[1] / "benchmarks" / "serving_gate.py"
     stateless = tmp_path / "stateless"
     store = ResultStore(stateless / "results.sqlite")
     problems = load_humaneval()[:12]
@@ -665,8 +663,7 @@ def test_the_serving_benchmark_refuses_a_bad_run_in_one_line_and_writes_nothing(
         (tmp_path / "typo", "no results.sqlite there"),
         (stateless, "were made without reading"),
     ):
-        out = subprocess.run([sys.executable, str(script), "--run", str(run)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+        out = benchmark_in_process("serving_gate", "--run", str(run), tmpdir=tmp_path)
         assert out.returncode == 2 and message in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
     assert not (tmp_path / "typo").exists()
