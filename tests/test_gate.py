@@ -444,11 +444,26 @@ def test_a_budget_with_the_cascade_off_is_warned_about_when_the_system_starts(
     assert "cascade.budget" not in caplog.text
 
 
-def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path: Path) -> None:
-    config = load_config(tiny_config_path)
-    run = tmp_path / "run"
-    run_experiment(config, run, systems=["gated-cascade"], limit=8, folds=2,
+@pytest.fixture(scope="module")
+def gated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gated-cascade run of 8 problems (2 folds) on the tiny config, made once for the
+    module (10-20 s under load): a test reads a copy of its own (``_copy_of``)."""
+    folder = tmp_path_factory.mktemp("gated")
+    run = folder / "run"
+    run_experiment(load_config(write_config(folder, tiny_config_dict(folder))), run,
+                   systems=["gated-cascade"], limit=8, folds=2,
                    style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    return run
+
+
+def _copy_of(run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def test_train_gate_on_a_run_and_serve_with_it(
+    tiny_config_path: Path, tmp_path: Path, gated_run: Path
+) -> None:
+    run = _copy_of(gated_run, tmp_path)
     gate_dir = tmp_path / "gate"
     out = cli_in_process("train-gate", "--run", str(run), "--out", str(gate_dir), "--folds", "2",
                          "--budget", "0.9", "--config", str(tiny_config_path), "--json")  # fmt: skip
@@ -747,7 +762,7 @@ def test_two_saves_to_one_folder_at_once_leave_one_whole_gate(tmp_path: Path) ->
 
 
 def test_train_gate_refuses_a_run_it_cannot_train_on_before_checking_its_answers(
-    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], gated_run: Path
 ) -> None:
     """A run whose larger model spent no energy it knew of, and a missing scikit-learn,
     were found only after every stored answer of the first model had run on its prompt's
@@ -756,13 +771,11 @@ def test_train_gate_refuses_a_run_it_cannot_train_on_before_checking_its_answers
     import routerllm.eval.prompt_examples as examples
     from routerllm.cli import main
 
-    run = tmp_path / "run"
-    run_experiment(load_config(tiny_config_path), run, systems=["gated-cascade"], limit=4,
-                   folds=2, style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    run = _copy_of(gated_run, tmp_path)
     free = _without_energy(run, "tiny-heavy", tmp_path / "free")
     no_sklearn = ["sklearn"]
     for run_dir, hidden, says in (
-        (free, [], "error: tiny-heavy's generation energy is 0 kWh on all 4 training problems"),
+        (free, [], "error: tiny-heavy's generation energy is 0 kWh on all 8 training problems"),
         (
             run,
             no_sklearn,
