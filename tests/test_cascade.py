@@ -4,8 +4,6 @@ model (real tiny GGUF models, real sandbox, real CodeCarbon)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -22,7 +20,14 @@ from routerllm.exceptions import RouterLLMError
 from routerllm.routing_scope import RoutingScope
 from routerllm.system import RouterLLM
 
-from .conftest import StopAfter, corrupt_gguf, tiny_config_dict, tiny_model, write_config
+from .conftest import (
+    StopAfter,
+    cli_in_process,
+    corrupt_gguf,
+    tiny_config_dict,
+    tiny_model,
+    write_config,
+)
 
 REQUEST = '''Complete this function:
 
@@ -428,11 +433,8 @@ def test_a_larger_model_that_fails_while_generating_is_paid_for(
 
 
 def test_cli_route_cascade_flag(tiny_config_path: Path) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "routerllm.cli", "route", REQUEST, "--config", str(tiny_config_path),
-         "--model", "tiny-medium", "--cascade", "--json"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    run = cli_in_process("route", REQUEST, "--config", str(tiny_config_path), "--model",
+                         "tiny-medium", "--cascade", "--json")  # fmt: skip
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["model"] == "tiny-heavy" and "escalated to tiny-heavy" in out["reason"]

@@ -53,7 +53,14 @@ from routerllm.exceptions import (
 )
 from routerllm.system import RouterLLM
 
-from .conftest import free_port, tiny_config_dict, tiny_gguf_path, tiny_model, write_config
+from .conftest import (
+    cli_in_process,
+    free_port,
+    tiny_config_dict,
+    tiny_gguf_path,
+    tiny_model,
+    write_config,
+)
 
 HOST = "127.0.0.1"
 MAX_NEW_TOKENS = 8
@@ -1012,10 +1019,7 @@ def test_route_says_an_answers_tokens_were_not_reported(stub: Stub, tmp_path: Pa
     stub.default_post = json_reply(200, {"choices": [{"message": {"content": "an answer"}}]})
     models = [http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6)]
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, models=models))
-    proc = subprocess.run(
-        [sys.executable, "-m", "routerllm.cli", "route", "hi", "--config", str(cfg)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    proc = cli_in_process("route", "hi", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     assert "tokens not reported by the endpoint" in proc.stdout
     assert "(and the generation's, not known)" in proc.stdout  # its routing's measured
