@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from routerllm.config import load_config
+from routerllm.config import load_config, resolve_config_path
 from routerllm.system import RouterLLM
 
 pytestmark = [
@@ -57,9 +58,27 @@ def test_smollm2_answers_through_the_system(tmp_path: Path) -> None:
 
 def test_demo_on_the_real_ladder(tmp_path: Path) -> None:
     # 4 tokens an answer: the routing and the comparison are those of 16 (warm CO2 saved
-    # 60-62% against 63%, measured 2026-12-05), in 12.5 s, not 19 s (idle, 2 cores)
+    # 60-62% against 63%, measured 2026-12-05), in 12.5 s, not 19 s (idle, 2 cores).
+    # The local config on one llama.cpp thread (manager.n_threads is every model's, the
+    # 1.5B's too): the demo then took 125 and 150 s against 137 and 170 s on a thread a
+    # core, two runs back to back each, load 5-7 (2026-12-06); the 1.5B's six answers of
+    # the comparison 68 s against 88 s in the first pair
+    data = yaml.safe_load(resolve_config_path("local").read_text(encoding="utf-8"))
+    data["manager"]["n_threads"] = 1
+    config = tmp_path / "local.yaml"
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "routerllm.cli", "demo", "--json", "--max-new-tokens", "4"],
+        [
+            sys.executable,
+            "-m",
+            "routerllm.cli",
+            "demo",
+            "--json",
+            "--max-new-tokens",
+            "4",
+            "--config",
+            str(config),
+        ],  # fmt: skip
         cwd=tmp_path,
         capture_output=True,
         text=True,
