@@ -85,29 +85,30 @@ def _remove_killed_sessions_caches() -> None:
 _use_a_session_cache()
 
 
-# The files that take longest, heaviest first (serial seconds, 2 cores, 2026-12-06).
-# `dev.py test` gives each file to one pytest-xdist worker in collection order
-# (`--dist loadfile --no-loadscope-reorder`): a heavy file handed out last is finished
-# by one worker alone while the others idle (xdist's own order, by number of tests,
-# left test_local_ladder's 14 tests, 83 s, and test_typed_package's mypy run to the
-# end). These start first; the small files then even the workers out.
+# The files that take longest, heaviest first (serial seconds, each test's setup, call
+# and teardown summed by --durations, 2 cores, load 1-5, 2026-12-06). `dev.py test`
+# gives each file to one pytest-xdist worker in collection order (`--dist loadfile
+# --no-loadscope-reorder`): a heavy file handed out last is finished by one worker alone
+# while the others idle (xdist's own order, by number of tests, left test_local_ladder's
+# 14 tests and test_typed_package's mypy run to the end). These start first; the small
+# files then even the workers out.
 HEAVY_TEST_FILES = (
-    "test_server.py",
-    "test_humaneval_run.py",
-    "test_local_ladder.py",
-    "test_encoders.py",
-    "test_gate.py",
-    "test_data_outcomes.py",
-    "test_carbon.py",
-    "test_gguf_splits.py",
-    "test_llama_detokenize.py",
-    "test_learn_cli.py",
-    "test_system.py",
-    # 10-25 s each, whose turn came near the end: a process importing torch (its
-    # memory measured), two wheels built, mypy --strict
+    "test_local_ladder.py",  # 193 s: the demo on the three real models, 77 s
+    "test_server.py",  # 86
+    "test_gate.py",  # 60
+    "test_carbon.py",  # 57
+    "test_encoders.py",  # 56
+    "test_humaneval_run.py",  # 52
+    "test_learn_cli.py",  # 48
+    "test_gguf_splits.py",  # 34
+    "test_llama_detokenize.py",  # 29
+    "test_system.py",  # 17
+    # 10-25 s each (not measured again today), whose turn came near the end: a process
+    # importing torch (its memory measured), two wheels built, mypy --strict
     "test_unload_memory.py",
     "test_packaging.py",
     "test_typed_package.py",
+    "test_data_outcomes.py",  # 9
 )
 
 
