@@ -58,10 +58,10 @@ HEADERS = {"Content-Type": "application/json"}
 CHAT = "/v1/chat/completions"
 
 
-def started(system: RouterLLM, api_key: str | None = None, max_waiting: int | None = None) -> tuple[str, Any, threading.Thread]:  # fmt: skip
-    """``system`` served on a free port of 127.0.0.1 by a uvicorn server in a thread:
-    the base URL, the server and its thread."""
-    sock = listen("127.0.0.1", 0)
+def started(system: RouterLLM, api_key: str | None = None, max_waiting: int | None = None, sock: socket.socket | None = None) -> tuple[str, Any, threading.Thread]:  # fmt: skip
+    """``system`` served on ``sock`` (by default a free port of 127.0.0.1) by a uvicorn
+    server in a thread: the base URL, the server and its thread."""
+    sock = sock or listen("127.0.0.1", 0)
     srv = server(system, api_key, max_waiting=max_waiting)
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

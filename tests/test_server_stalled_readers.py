@@ -27,7 +27,7 @@ from routerllm.system import RouterLLM
 from .conftest import tiny_config_dict, write_config
 from .test_openai_http import Reply, completion_reply, http_model_dict, serving_stub
 from .test_openai_stream import DONE, delta, usage
-from .test_server import CHAT, asking, call
+from .test_server import CHAT, asking, call, started
 
 SMALL_BUFFER = 4096  # bytes: the kernel's buffers fill after a few kB of answer
 
@@ -39,13 +39,7 @@ def stall_prone(system: RouterLLM, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setattr(serving, "WRITE_TIMEOUT_S", 1.0)
     sock = serving.listen("127.0.0.1", 0)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
-    srv = serving.server(system)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
+    _, srv, thread = started(system, sock=sock)
     try:
         yield sock.getsockname()[1], srv, thread
     finally:
