@@ -31,97 +31,97 @@ CASES = [
         ["demo"],
         ["--repeats", str(MAX_REPEATS + 1)],
         "argument --repeats: 101 is out of range: give 1 to 100",
-    ),  # fmt: skip
+    ),
     (["demo"], ["--max-new-tokens", "0"], f"give 1 to {MAX_NEW_TOKENS:,}"),
     (["route", "x"], ["--max-new-tokens", "0"], f"give 1 to {MAX_NEW_TOKENS:,}"),
     (
         ["serve"],
         ["--port", str(MAX_PORT + 1)],
         f"argument --port: 65536 is out of range: give 0 to {MAX_PORT:,}",
-    ),  # fmt: skip
+    ),
     (["serve"], ["--port", "-1"], "argument --port: -1 is out of range"),
     (
         ["serve"],
         ["--max-waiting", "-1"],
         "argument --max-waiting: -1 is out of range: give a whole number >= 0",
-    ),  # fmt: skip
+    ),
     (
         ["generate-data", "--out", "{tmp}/d"],
         ["--n", "10"],
         "argument --n: 10 is out of range: give 40 to 1,000,000",
-    ),  # fmt: skip
+    ),
     (
         ["generate-data", "--out", "{tmp}/d"],
         ["--n", str(MAX_SYNTHETIC_PROMPTS + 1)],
         "argument --n: 1000001 is out of range: give 40 to 1,000,000",
-    ),  # fmt: skip
+    ),
     (
         ["generate-data", "--out", "{tmp}/d", "--tiny-codes", "{tmp}/t.jsonl"],
         ["--n", "0"],
         "argument --n: 0 is out of range: give a whole number >= 3",
-    ),  # fmt: skip
+    ),
     (
         ["generate-data", "--out", "{tmp}/d"],
         ["--seed", str(MAX_SEED + 1)],
         f"give 0 to {MAX_SEED:,}",
-    ),  # fmt: skip
+    ),
     (
         ["train", "--data", "{tmp}/d.json", "--out", "{tmp}/o"],
         ["--epochs", "0"],
         f"argument --epochs: 0 is out of range: give 1 to {MAX_EPOCHS:,}",
-    ),  # fmt: skip
+    ),
     (
         ["train", "--data", "{tmp}/d.json", "--out", "{tmp}/o"],
         ["--batch-size", "0"],
         "argument --batch-size: 0 is out of range",
-    ),  # fmt: skip
+    ),
     (
         ["train", "--data", "{tmp}/d.json", "--out", "{tmp}/o"],
         ["--learning-rate", "0"],
         "argument --learning-rate: 0 must be a finite number > 0",
-    ),  # fmt: skip
+    ),
     (
         ["train", "--data", "{tmp}/d.json", "--out", "{tmp}/o"],
         ["--warmup-steps", "-1"],
         "argument --warmup-steps: -1 is out of range",
-    ),  # fmt: skip
+    ),
     (
         ["test", "--data", "{tmp}/d.json", "--router-type", "rules"],
         ["--seed", "-1"],
         "argument --seed: -1 is out of range",
-    ),  # fmt: skip
+    ),
     (
         ["eval-routing", "--data", "{tmp}/d.json"],
         ["--bootstrap", str(MAX_RESAMPLES + 1)],
         f"argument --bootstrap: 10001 is out of range: give 0 to {MAX_RESAMPLES:,}",
-    ),  # fmt: skip
+    ),
     (
         ["eval-routing", "--data", "{tmp}/d.json"],
         ["--bootstrap", "-1"],
         "argument --bootstrap: -1 is out of range",
-    ),  # fmt: skip
+    ),
     (
         ["eval-routing", "--data", "{tmp}/d.json"],
         ["--test-fraction", "1"],
         "argument --test-fraction: 1 must be a number between 0 and 1",
-    ),  # fmt: skip
+    ),
     (["humaneval", "--out", "{tmp}/h"], ["--limit", "0"], "argument --limit: 0 is out of range"),
     (["humaneval", "--out", "{tmp}/h"], ["--folds", "0"], "argument --folds: 0 is out of range"),
     (
         ["humaneval", "--out", "{tmp}/h"],
         ["--cascade-budget", "0"],
         "argument --cascade-budget: 0 must be a finite number > 0",
-    ),  # fmt: skip
+    ),
     (
         ["train-gate", "--run", "{tmp}/r", "--out", "{tmp}/g"],
         ["--folds", "1"],
         "argument --folds: 1 is out of range",
-    ),  # fmt: skip
+    ),
     (
         ["train-gate", "--run", "{tmp}/r", "--out", "{tmp}/g"],
         ["--budget", "0"],
         "argument --budget: 0 must be a finite number > 0",
-    ),  # fmt: skip
+    ),
 ]
 
 
