@@ -2008,3 +2008,17 @@ def test_the_budget_tables_columns_widen_for_a_large_limit() -> None:
         assert row[ends["broken by"] - 1] != " "  # the count ends under its head
     limits = [amount("co2_kg", 0.001), "1,000,000 kg CO2", "$1,000,000,000.00"]
     assert [row[: ends["limit"]].endswith(" " + text) for row, text in zip(rows, limits, strict=True)] == [True] * 3, (head, rows)  # fmt: skip
+
+
+def test_a_days_cost_of_hundreds_of_millions_widens_its_column(tmp_path: Path) -> None:
+    """ "$123,456,789.00" is 15 characters, one past the cost column's room: the column
+    widens for it and the day still ends under "cost" with a space before its figure."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = budget_config(tmp_path, {})
+    seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=1e-3, cost_usd=123456789.0)]).close()  # fmt: skip
+    lines = report_lines(logged_report(config))
+    head = next(line for line in lines if line.startswith("per day (UTC)"))
+    day = next(line for line in lines if line.startswith("2026-12-02 "))
+    assert day.endswith(" $123,456,789.00") and len(day) == len(head), (head, day)

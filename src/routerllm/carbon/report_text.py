@@ -206,18 +206,19 @@ def report_lines(rep: Any) -> list[str]:
             f"{name:<26}{r.requests:>9} {r.completion_tokens:>8}{_columns(rep, 'router', name, r, (12, 10))}"
         )
     if rep.by_day:
+        shown = list(rep.by_day.items())[-14:]
+        costs = [dollars(d.cost_usd) if rep.cost_known("day", day) else "not measured" for day, d in shown]  # fmt: skip
         # cost 15 wide: a day of one request on the tiny ladder cost "$0.00000377" (measured
         # 2026-12-06), 1 past a width of 10; 3 digits of $1e-9, "$0.00000000123", take 14;
-        # a day of $1,234,567 in cents, "$1,234,567.00", 13
-        lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}{'cost':>15}"]  # fmt: skip
-        shown = list(rep.by_day.items())[-14:]
+        # wider where a day needs it ("$123,456,789.00"), a space before each
+        cost_w = max([15] + [len(c) + 1 for c in costs])
+        lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy':>12}{'CO2':>10}{'cost':>{cost_w}}"]  # fmt: skip
         if len(rep.by_day) > len(shown):
             lines.append(f"({len(rep.by_day) - len(shown)} earlier days in --json)")
-        for day, d in shown:
+        for (day, d), cost in zip(shown, costs, strict=True):
             lines.append(
                 f"{day:<26}{d.requests:>9} {d.completion_tokens:>8}"
-                f"{_columns(rep, 'day', day, d, (12, 10))} "
-                + f"{dollars(d.cost_usd) if rep.cost_known('day', day) else 'not measured':>14}"
+                f"{_columns(rep, 'day', day, d, (12, 10))}{cost:>{cost_w}}"
             )
     vs = rep.versus_largest
     if vs:
