@@ -765,8 +765,7 @@ def test_a_run_skips_the_uids_other_runs_hold_or_live_processes_have() -> None:
     outlived its run without a PID namespace) has one."""
     own_users_here()
     first, second, third = sandbox_isolation._unnamed_uids()[:3]
-    held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    held.bind(sandbox_isolation._RUN_UID_LOCK.format(first))
+    held = holding(first, deadline=time.monotonic() + 60)
     sleeper = subprocess.Popen(["sleep", "30"], user=second, group=second, extra_groups=[])
     try:
         result = run_program(PRINT_UID, timeout_s=10)
@@ -778,7 +777,27 @@ def test_a_run_skips_the_uids_other_runs_hold_or_live_processes_have() -> None:
         held.close()
         sleeper.kill()
         sleeper.wait()
-    assert run_program(PRINT_UID, timeout_s=10).stdout_tail.split()[0] == str(first)  # freed
+    # freed: a run takes it again (where another test's run, on another pytest-xdist
+    # worker, holds it a moment, a later one does)
+    deadline = time.monotonic() + 60
+    while (uid := run_program(PRINT_UID, timeout_s=10).stdout_tail.split()[0]) != str(first):
+        assert time.monotonic() < deadline, f"uid {first} not taken again within a minute (got {uid})"  # fmt: skip
+        time.sleep(0.05)
+
+
+def holding(uid: int, deadline: float) -> socket.socket:
+    """A socket holding ``uid`` as a harness's run does (its abstract socket bound), taken
+    once free: a run of another harness (another pytest-xdist worker's test) may hold it."""
+    hold = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    while True:
+        try:
+            hold.bind(sandbox_isolation._RUN_UID_LOCK.format(uid))
+            return hold
+        except OSError:
+            if time.monotonic() >= deadline:
+                hold.close()
+                raise AssertionError(f"uid {uid} held for a minute") from None
+            time.sleep(0.05)
 
 
 def test_with_every_uid_held_a_run_is_nobodys_and_the_log_says_so_once(
@@ -790,15 +809,9 @@ def test_with_every_uid_held_a_run_is_nobodys_and_the_log_says_so_once(
     try:
         deadline = time.monotonic() + 60
         for uid in sandbox_isolation.RUN_UIDS:
-            hold = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            holds.append(hold)
-            while True:  # one a run of another harness holds: taken once it is free, or
-                try:  # it would be free for this test's runs, which would not be nobody's
-                    hold.bind(sandbox_isolation._RUN_UID_LOCK.format(uid))
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, f"uid {uid} held for a minute"
-                    time.sleep(0.05)
+            # one a run of another harness holds: taken once it is free, or it would be
+            # free for this test's runs, which would not be nobody's
+            holds.append(holding(uid, deadline))
         with caplog.at_level(logging.WARNING, logger=sandbox_isolation.__name__):
             results = [run_program(PRINT_UID, timeout_s=10) for _ in range(2)]
     finally:
