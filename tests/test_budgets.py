@@ -706,18 +706,27 @@ def test_the_reports_tables_keep_100_million_output_tokens_and_10000_dollars_apa
     )
 
 
-def test_a_days_cost_of_millions_in_cents_ends_under_its_column(tmp_path: Path) -> None:
-    """Dollars are written in cents from $1 up: a day's $1,234,567 is "$1,234,567.00",
-    13 characters, and still ends under "cost" with a space before it."""
+@pytest.mark.parametrize(
+    ("cost_usd", "ending"),
+    [
+        # cents from $1 up: 13 characters, within the column's room
+        (1234567.0, "  $1,234,567.00"),
+        # 15 characters, one past the column's room: the column widens for it
+        (123456789.0, " $123,456,789.00"),
+    ],
+)
+def test_a_days_cost_in_cents_ends_under_its_column(tmp_path: Path, cost_usd: float, ending: str) -> None:  # fmt: skip
+    """Dollars are written in cents from $1 up ("$1,234,567.00"): a day's cost still ends
+    under "cost" with a space before it, the column widened where the figure needs it."""
     from routerllm.carbon.report import logged_report
     from routerllm.carbon.report_text import report_lines
 
     config = budget_config(tmp_path, {})
-    seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=1e-3, cost_usd=1234567.0)]).close()  # fmt: skip
+    seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=1e-3, cost_usd=cost_usd)]).close()  # fmt: skip
     lines = report_lines(logged_report(config))
     head = next(line for line in lines if line.startswith("per day (UTC)"))
     day = next(line for line in lines if line.startswith("2026-12-02 "))
-    assert day.endswith("  $1,234,567.00") and len(day) == len(head), (head, day)
+    assert day.endswith(ending) and len(day) == len(head), (head, day)
 
 
 def schema_before_finish_reason() -> str:
@@ -2008,17 +2017,3 @@ def test_the_budget_tables_columns_widen_for_a_large_limit() -> None:
         assert row[ends["broken by"] - 1] != " "  # the count ends under its head
     limits = [amount("co2_kg", 0.001), "1,000,000 kg CO2", "$1,000,000,000.00"]
     assert [row[: ends["limit"]].endswith(" " + text) for row, text in zip(rows, limits, strict=True)] == [True] * 3, (head, rows)  # fmt: skip
-
-
-def test_a_days_cost_of_hundreds_of_millions_widens_its_column(tmp_path: Path) -> None:
-    """ "$123,456,789.00" is 15 characters, one past the cost column's room: the column
-    widens for it and the day still ends under "cost" with a space before its figure."""
-    from routerllm.carbon.report import logged_report
-    from routerllm.carbon.report_text import report_lines
-
-    config = budget_config(tmp_path, {})
-    seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=1e-3, cost_usd=123456789.0)]).close()  # fmt: skip
-    lines = report_lines(logged_report(config))
-    head = next(line for line in lines if line.startswith("per day (UTC)"))
-    day = next(line for line in lines if line.startswith("2026-12-02 "))
-    assert day.endswith(" $123,456,789.00") and len(day) == len(head), (head, day)
