@@ -266,6 +266,35 @@ def test_the_method_says_how_codecarbon_reads_the_cpu_on_every_platform(
         meter.close()
 
 
+def test_a_measured_block_leaves_no_thread_of_codecarbons_power_monitor_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CodeCarbon samples the load every second of a task in a timer thread; stopping the
+    task cancels it, but a sample being taken ran on after the block, and a timer firing
+    as it was stopped restarted itself: on a busy machine a server counted one thread
+    more after a request than before (CI, 2026-12-05). Here the samples take 0.3 s."""
+    meter = CodeCarbonMeter("FRA")
+    monitor = meter._tracker._scheduler_monitor_power
+    sampling = threading.Event()
+
+    def slow_sample() -> None:
+        sampling.set()
+        time.sleep(0.3)
+
+    monkeypatch.setattr(monitor, "interval", 0.02)
+    monkeypatch.setattr(monitor, "function", slow_sample)
+    try:
+        with meter.measure("llm_inference"):
+            assert sampling.wait(30)
+        left = [
+            t for t in threading.enumerate()
+            if isinstance(t, threading.Timer) and t.function == monitor._run and t.is_alive()
+        ]  # fmt: skip
+        assert left == [] and monitor._stopped
+    finally:
+        meter.close()
+
+
 def test_codecarbon_meter_memory_stays_flat_over_many_requests() -> None:
     """CodeCarbon keeps each finished task's figures (~2.4 KB) until its tracker stops:
     a long-running server, three tasks a request, grew without bound."""

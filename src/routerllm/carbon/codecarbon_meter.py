@@ -34,6 +34,9 @@ _TURNS = threading.RLock()
 #: A CodeCarbon failure that keeps coming is said once, then its count at most this often
 #: (seconds) and as a meter closes.
 FAILURE_REPEAT_S = 600.0
+#: How long a block's end waits, at most, for a load sample CodeCarbon's power monitor
+#: is taking (psutil's reads: milliseconds).
+MONITOR_JOIN_S = 5.0
 
 
 class CodeCarbonMeter(CarbonMeter):
@@ -69,6 +72,7 @@ class CodeCarbonMeter(CarbonMeter):
         with self._lock, _deferred(), _cpu_model_from_proc():  # see measure
             self._tracker.start_task("warmup")
             self._tracker.stop_task("warmup")
+            _settle_monitor(self._tracker)
             self._forget("warmup")
         _count_reaped_children(self._tracker)
         self.method = codecarbon_method(_power_method(self._tracker), tracking_mode)
@@ -109,6 +113,7 @@ class CodeCarbonMeter(CarbonMeter):
                 data = self._tracker.stop_task(task)
             except Exception as e:  # noqa: BLE001 - whatever CodeCarbon raises
                 failure = self._drop(task, e)
+        _settle_monitor(self._tracker)
         self._forget(task)
         duration = time.perf_counter() - start
         if data is None:  # CodeCarbon refused or failed the task
@@ -212,6 +217,26 @@ class FailureWarnings:
 
 
 _FAILURES = FailureWarnings()
+
+
+def _settle_monitor(tracker: Any) -> None:
+    """CodeCarbon's power monitor stopped, and its threads ended: it samples the load
+    every second of a task in a timer thread (``PeriodicScheduler``), which stopping the
+    task cancels, but a sample being taken runs on after the block, and a timer firing
+    as it is stopped restarts itself. A server counted one thread more after a request
+    than before; nothing of a block now runs on after it."""
+    monitor: Any = getattr(tracker, "_scheduler_monitor_power", None)
+    run = getattr(monitor, "_run", None)
+    if run is None:  # the tracker stopped, or a CodeCarbon without it
+        return
+    for _ in range(3):  # a timer restarts itself at most once per stop
+        monitor.stop()
+        for thread in threading.enumerate():
+            if (isinstance(thread, threading.Timer) and thread.function == run
+                    and thread is not threading.current_thread()):  # fmt: skip
+                thread.join(MONITOR_JOIN_S)
+        if getattr(monitor, "_stopped", True):
+            return
 
 
 def _deferred() -> AbstractContextManager[object]:
