@@ -29,6 +29,8 @@ from .conftest import tiny_config_dict, write_config
 BOUNDED = [
     ("model", "energy_per_token_kwh", MAX_KWH_PER_TOKEN),
     ("model", "co2_per_token_kg", MAX_KG_CO2_PER_TOKEN),
+    ("model", "energy_per_prompt_token_kwh", MAX_KWH_PER_TOKEN),
+    ("model", "co2_per_prompt_token_kg", MAX_KG_CO2_PER_TOKEN),
     ("model", "cost_per_1m_input_usd", MAX_USD_PER_1M_TOKENS),
     ("model", "cost_per_1m_output_usd", MAX_USD_PER_1M_TOKENS),
     ("model", "params_b", MAX_PARAMS_B),

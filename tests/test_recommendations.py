@@ -677,6 +677,7 @@ def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
     (r,) = of_kind(logged(config_in(tmp_path / "remote"), mixed), "estimated_energy")
     assert r.evidence["share"] == pytest.approx(0.25) and "tiny-heavy" in r.message
     assert r.config_key == "models[].energy_per_token_kwh"
+    assert "and energy_per_prompt_token_kwh (per prompt token read)" in r.message
 
     # carbon tracking off: requests logged at 0 kWh
     off = config_in(tmp_path / "off", carbon={"enabled": False, "output_dir": str(tmp_path)})

@@ -37,7 +37,8 @@ MAX_NEW_TOKENS = 2**31 - 1
 #: and a request's prediction overflowed to inf (nan at an electricity price of 0), which
 #: the budgets refused as "predicted to spend inf kg CO2 and $inf". A request reads at most
 #: its context (2**31 - 1 tokens) and writes at most MAX_NEW_TOKENS: under 2**32 (4.3e9)
-#: tokens. At the bounds below its energy is under 4.3e12 kWh, its CO2 under 4.3e12 kg
+#: tokens, each at one figure (a prompt token at its own where the config gives one). At
+#: the bounds below its energy is under 4.3e12 kWh, its CO2 under 4.3e12 kg
 #: (or 4.3e12 kWh at 1,000 kg/kWh, over any grid's 0.001-1.2), its cost under 4.3e15 $
 #: from token prices and 4.3e15 $ from energy at the electricity price; scaled by two
 #: models' parameter counts (at most 1e12 times) and summed over a window's requests,

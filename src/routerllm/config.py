@@ -206,11 +206,15 @@ class ModelConfig(StrictConfig):
     # bounded so that a request's predicted energy, CO2 and cost stay finite (checks.py)
     cost_per_1m_input_usd: float = Field(0.0, ge=0, le=MAX_USD_PER_1M_TOKENS)
     cost_per_1m_output_usd: float = Field(0.0, ge=0, le=MAX_USD_PER_1M_TOKENS)
-    energy_per_token_kwh: float | None = Field(
-        None, ge=0, le=MAX_KWH_PER_TOKEN, description="per generated token"
+    # per generated token; reading the prompt included unless the per prompt token figures
+    # below give it apart (a long first prompt was predicted as a short one without them)
+    energy_per_token_kwh: float | None = Field(None, ge=0, le=MAX_KWH_PER_TOKEN)
+    co2_per_token_kg: float | None = Field(None, ge=0, le=MAX_KG_CO2_PER_TOKEN)
+    energy_per_prompt_token_kwh: float | None = Field(
+        None, ge=0, le=MAX_KWH_PER_TOKEN, description="per prompt token read"
     )
-    co2_per_token_kg: float | None = Field(
-        None, ge=0, le=MAX_KG_CO2_PER_TOKEN, description="per generated token"
+    co2_per_prompt_token_kg: float | None = Field(
+        None, ge=0, le=MAX_KG_CO2_PER_TOKEN, description="per prompt token read"
     )
     quality_score: float | None = Field(None, ge=0, le=1)
     avg_latency_s: float | None = Field(None, ge=0)
@@ -309,7 +313,24 @@ class ModelConfig(StrictConfig):
             raise ValueError(
                 f"model {self.name!r}: backend openai_http needs `base_url` and `model_id`"
             )
+        if self.prompt_figures and not self.generation_figures:
+            given = "energy_per_prompt_token_kwh" if self.energy_per_prompt_token_kwh is not None else "co2_per_prompt_token_kg"  # fmt: skip
+            raise ValueError(
+                f"model {self.name!r}: {given} is given without energy_per_token_kwh or "
+                f"co2_per_token_kg, and every generated token would count 0 kWh; give the "
+                f"figure per generated token too"
+            )
         return self
+
+    @property
+    def generation_figures(self) -> bool:
+        """Whether it has a figure (energy or CO2) per generated token."""
+        return self.energy_per_token_kwh is not None or self.co2_per_token_kg is not None
+
+    @property
+    def prompt_figures(self) -> bool:
+        """Whether it has a figure (energy or CO2) per prompt token: prompts count apart."""
+        return self.energy_per_prompt_token_kwh is not None or self.co2_per_prompt_token_kg is not None  # fmt: skip
 
     def source_text(self) -> str:
         """Where this model's weights come from, as text: its backend and file, package,
@@ -374,7 +395,7 @@ class AppConfig(StrictConfig):
                 f"a model is named {AUTO!r}, the name that asks the server to route: it could "
                 f"not be asked for by name; name it otherwise"
             )
-        unmeasured = [m for m in self.models if m.backend == "openai_http" and m.energy_per_token_kwh is None and m.co2_per_token_kg is None]  # fmt: skip
+        unmeasured = [m for m in self.models if m.backend == "openai_http" and not m.generation_figures]  # fmt: skip
         if self.budgets.co2_kg.any() and unmeasured:
             raise ValueError(
                 f"budgets.co2_kg: the remote model(s) {', '.join(m.name for m in unmeasured)} have no "

@@ -86,7 +86,9 @@ class ModelCalls:
                 # tokens its endpoint billed (where it said: 0 for an HTTP error)
                 remote = not asked.measured_locally
                 e.inference = (
-                    self._estimated(asked.config, e.billed_tokens[1], slot.result)
+                    self._estimated(
+                        asked.config, e.billed_tokens[1], e.billed_tokens[0], slot.result
+                    )
                     if remote
                     else slot.result
                 )
@@ -105,7 +107,7 @@ class ModelCalls:
         before = completion.billed_before
         if not backend.measured_locally:
             generated = completion.completion_tokens + before[1]
-            inference = self._estimated(model_cfg, generated, inference)
+            inference = self._estimated(model_cfg, generated, completion.prompt_tokens + before[0], inference)  # fmt: skip
             if not completion.usage_known:  # its 0 tokens' 0 kWh is not known to be 0
                 inference = dataclasses.replace(inference, method=NO_USAGE)
         if self.priced_by_energy(name):
@@ -115,15 +117,18 @@ class ModelCalls:
             cost = model_cfg.cost_usd(completion.prompt_tokens + before[0], completion.completion_tokens + before[1])  # fmt: skip
         return completion, loading, inference, cost
 
-    def _estimated(self, model_cfg: ModelConfig, tokens: int, timed: Measurement) -> Measurement:
-        """A remote model's generation of ``tokens``, ``timed`` here: estimated from its
-        per-token figures."""
+    def _estimated(
+        self, model_cfg: ModelConfig, tokens: int, prompt_tokens: int, timed: Measurement
+    ) -> Measurement:
+        """A remote model's generation of ``tokens`` after reading ``prompt_tokens`` (those
+        its endpoint billed), ``timed`` here: estimated from its per-token figures."""
         return per_token_estimate(
             "llm_inference",
             model_cfg,
             tokens,
             timed.duration_s,
             self.config.carbon.country_iso_code,
+            prompt_tokens,
         )
 
     def style(self, name: str) -> CodegenStyle:

@@ -175,6 +175,7 @@ class LogFigures:
         self.served_tokens, self.served_kwh, self.served_co2 = Terms(), Terms(), Terms()
         self.measured_kwh, self.measured_co2 = Terms(), Terms()
         self.measured_tokens = array("d")
+        self.measured_prompt_tokens = array("d")
         self.measured_as_is = bytearray()  # 1: counted as it is (the largest's, or cached)
         # by row, the kWh and kg of the models a cascade escalated from: what a row counted
         # as it is leaves out (few rows have any)
@@ -305,7 +306,7 @@ class LogFigures:
         if failed:
             self.failed_out += 1
         else:
-            self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated, whole)
+            self._versus(model, (prompt_tokens, completion_tokens), energy, co2, bool(cached), llm, escalated, whole)  # fmt: skip
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts, whole)
@@ -370,7 +371,7 @@ class LogFigures:
     def _versus(
         self,
         model: str,
-        tokens: int,
+        read_written: tuple[int, int],
         energy: float,
         co2: float,
         cached: bool,
@@ -378,6 +379,7 @@ class LogFigures:
         escalated: Sequence[Part],
         whole: bool = True,
     ) -> None:
+        tokens = read_written[1]
         # a remote model without per-token figures logs its tokens at 0 kWh: unknown, not free
         unpriced = llm is not None and llm[4] == PER_TOKEN and not (llm[2] or llm[3]) and tokens
         if not (cached or (llm is not None and llm[4] not in UNMEASURED)) or unpriced:
@@ -386,6 +388,7 @@ class LogFigures:
         self.measured_kwh.add(energy)
         self.measured_co2.add(co2)
         self.measured_tokens.append(tokens)
+        self.measured_prompt_tokens.append(read_written[0])
         self.measured_as_is.append(model == self.largest or cached)
         # on the largest model alone, an escalated request would not have spent its first
         # models' loading and generation
@@ -428,20 +431,23 @@ class LogFigures:
     def requests(self) -> int:
         return self.totals.requests
 
-    def estimate_largest(self, per_token: float, per_token_co2: float) -> tuple[float, float]:
+    def estimate_largest(
+        self, per_token: float, per_token_co2: float, per_prompt: tuple[float, float] = (0.0, 0.0)
+    ) -> tuple[float, float]:
         """What the measured requests would have spent on the largest model, at these
-        rates per output token (those of the largest, and cached answers, as they are)."""
+        rates per output token, and ``per_prompt`` (kWh, kg) per prompt token where the
+        config prices those apart (those of the largest, and cached answers, as they are)."""
         est_kwh = est_co2 = 0.0
-        rows = zip(self.measured_as_is, self.measured_kwh.values, self.measured_co2.values, self.measured_tokens, strict=True)  # fmt: skip
-        for row, (as_is, kwh, kg, tokens) in enumerate(rows):
+        rows = zip(self.measured_as_is, self.measured_kwh.values, self.measured_co2.values, self.measured_tokens, self.measured_prompt_tokens, strict=True)  # fmt: skip
+        for row, (as_is, kwh, kg, tokens, read) in enumerate(rows):
             if as_is:
                 if (earlier := self.escalated_from.get(row)) is not None:
                     kwh, kg = kwh - earlier[0], kg - earlier[1]
                 est_kwh += kwh
                 est_co2 += kg
             else:
-                est_kwh += tokens * per_token
-                est_co2 += tokens * per_token_co2
+                est_kwh += tokens * per_token + read * per_prompt[0]
+                est_co2 += tokens * per_token_co2 + read * per_prompt[1]
         return est_kwh, est_co2
 
     def kwh_per_output_token(self) -> dict[str, float]:

@@ -273,18 +273,30 @@ def per_token_estimate(
     tokens: int,
     duration_s: float,
     country_iso_code: str,
+    prompt_tokens: int = 0,
 ) -> Measurement:
-    """Energy/CO2 of ``tokens`` generated tokens from the model's per-token figures.
+    """Energy/CO2 of ``tokens`` generated tokens, after reading ``prompt_tokens``, from the
+    model's per-token figures.
 
-    The config's figures are per *generated* token, prompt processing included
-    in that rate (as the seeds give them, and as benchmarks/measure_local_models.py
-    measures them)."""
+    The figures per generated token include reading the prompt (as the seeds give them,
+    and as benchmarks/measure_local_models.py measured them until 2026-12-06), unless the
+    model has a figure per prompt token (``energy_per_prompt_token_kwh``,
+    ``co2_per_prompt_token_kg``): then its ``prompt_tokens`` count at that one, apart.
+    Of each kind, a CO2 figure without an energy figure gives the energy at the grid's
+    intensity, and an energy figure without a CO2 one the CO2."""
     intensity = grid_intensity_g_per_kwh(country_iso_code) / 1000.0  # kg per kWh
-    energy = (model.energy_per_token_kwh or 0.0) * tokens
-    if model.co2_per_token_kg is not None:
-        co2 = model.co2_per_token_kg * tokens
-        if model.energy_per_token_kwh is None and intensity > 0:
-            energy = co2 / intensity
-    else:
-        co2 = energy * intensity
+    energy, co2 = _at(model.energy_per_token_kwh, model.co2_per_token_kg, tokens, intensity)
+    if model.prompt_figures:
+        read = _at(model.energy_per_prompt_token_kwh, model.co2_per_prompt_token_kg, prompt_tokens, intensity)  # fmt: skip
+        energy, co2 = energy + read[0], co2 + read[1]
     return Measurement(component, duration_s, energy, co2, PER_TOKEN)
+
+
+def _at(kwh: float | None, kg: float | None, tokens: int, intensity: float) -> tuple[float, float]:
+    """``tokens`` at ``kwh`` and ``kg`` a token (either may be None: from the other)."""
+    energy = (kwh or 0.0) * tokens
+    if kg is None:
+        return energy, energy * intensity
+    if kwh is None and intensity > 0:
+        energy = kg * tokens / intensity
+    return energy, kg * tokens

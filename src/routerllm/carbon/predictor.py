@@ -26,7 +26,8 @@ meter now takes them in the same tracking mode (``unlearned``):
 
 A model with fewer than ``MIN_HISTORY`` logged requests is predicted from the
 config's per-token figures and prices at ``max_new_tokens`` output tokens (the
-most the request can cost; a remote model is logged from those same figures),
+most the request can cost) and, where the config prices a prompt token apart, the
+prompt's tokens (a remote model is logged from those same figures),
 else scaled by parameter count from the nearest model that has a history; with
 neither, there is no prediction (``None``).
 """
@@ -302,12 +303,14 @@ class CarbonPredictor:
         if (p := self.profile(model)) is not None:
             output = self._output_tokens(model, prompt_chars, max_new_tokens)
             return self._from_profile(cfg, p, prompt_chars, output, loaded, prompt_tokens)
-        figures = cfg.energy_per_token_kwh is not None or cfg.co2_per_token_kg is not None
+        figures = cfg.generation_figures
         if figures or cfg.backend == "openai_http":  # a remote model is logged from these too
-            estimate = per_token_estimate("llm_inference", cfg, max_new_tokens, 0.0, self.config.carbon.country_iso_code)  # fmt: skip
             if prompt_tokens is None:
                 prompt_tokens = self._prompt_tokens_guess(prompt_chars)
+            # the prompt counted where a figure prices it apart (else it is in the rate)
+            estimate = per_token_estimate("llm_inference", cfg, max_new_tokens, 0.0, self.config.carbon.country_iso_code, prompt_tokens)  # fmt: skip
             what = "per-token figures" if figures else "prices (no energy figures: 0 kWh, as logged)"  # fmt: skip
+            read = f" and {prompt_tokens} prompt tokens" if cfg.prompt_figures else ""
             return Prediction(
                 model,
                 estimate.energy_kwh,
@@ -315,7 +318,7 @@ class CarbonPredictor:
                 self._cost(cfg, prompt_tokens, max_new_tokens, estimate.energy_kwh),
                 prompt_tokens,
                 max_new_tokens,
-                f"the config's {what} at max_new_tokens ({max_new_tokens}): "
+                f"the config's {what} at max_new_tokens ({max_new_tokens}){read}: "
                 f"fewer than {MIN_HISTORY} logged requests"
                 + ("" if loaded or cfg.backend == "openai_http" else "; loading not included"),
             )

@@ -143,7 +143,8 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
                 f"{pct(per_token / total)} of the energy ({energy(per_token)}, {names}) is "
                 f"computed from the config's per-token figures, as a remote server cannot be "
                 f"metered here: it is as good as their source (figures_source); measure the "
-                f"server where it runs and set models' energy_per_token_kwh",
+                f"server where it runs and set models' energy_per_token_kwh (per generated "
+                f"token) and energy_per_prompt_token_kwh (per prompt token read)",
                 "models[].energy_per_token_kwh",
                 {
                     "method": PER_TOKEN,

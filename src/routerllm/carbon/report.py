@@ -326,7 +326,7 @@ def largest_estimate(
     Each request not served by the largest model is re-priced at the largest
     model's generation energy per output token: measured from this log when
     it holds requests served by that model, else the config's per-token
-    figure. It is an estimate (another model writes a different number of
+    figure (and its figure per prompt token, where it has one, for the prompt). It is an estimate (another model writes a different number of
     tokens); the demo measures the real always-largest run instead. The largest is
     the top of the ladder every part orders models by (tier, then parameters), the
     demo's always-largest and the ``largest`` router's. An answer from the request
@@ -342,6 +342,10 @@ def largest_estimate(
     as logged, yet would be priced in full.
     """
     largest = _largest(models)
+    per_prompt = (
+        0.0,
+        0.0,
+    )  # the log's rates and the seeds' figures count the prompt per output token
     assert fig.largest == largest.name, "the figures were added up for another largest model"
     out_tokens = fig.served_tokens.total()
     if out_tokens:
@@ -353,17 +357,21 @@ def largest_estimate(
         rate = "logged rate" if estimated else "measured rate"
         of_them = f", {estimated} estimated from per-token figures" if estimated else ""
         source = f"{rate} of {largest.name} in this log ({counted(fig.served, 'request')}{of_them})"
-    elif largest.energy_per_token_kwh is not None or largest.co2_per_token_kg is not None:
+    elif largest.generation_figures:
         unit = per_token_estimate("llm_inference", largest, 1, 0.0, country_iso_code)
         per_token, per_token_co2 = unit.energy_kwh, unit.co2_kg
         source = f"per-token figures of {largest.name} in the config"
+        if largest.prompt_figures:  # its rate per generated token leaves the prompt out
+            read = per_token_estimate("llm_inference", largest, 0, 0.0, country_iso_code, 1)
+            per_prompt = (read.energy_kwh, read.co2_kg)
+            source += " (per prompt and per generated token)"
     else:
         return None
     if not len(fig.measured_kwh):
         return None
     actual_kwh = fig.measured_kwh.total()
     actual_co2 = fig.measured_co2.total()
-    est_kwh, est_co2 = fig.estimate_largest(per_token, per_token_co2)
+    est_kwh, est_co2 = fig.estimate_largest(per_token, per_token_co2, per_prompt)
     if per_token_co2 == 0.0 and est_co2 == 0.0:
         return None
     left_out, failed = fig.left_out, fig.failed_out
