@@ -142,3 +142,11 @@ def test_versus_largest_prices_the_prompts_at_the_largest_models_prompt_figure(
     assert vs["estimated_energy_kwh"] == pytest.approx(expected)
     assert vs["estimated_co2_kg"] == pytest.approx(expected * FRA_KG_PER_KWH)
     assert "per-token figures of tiny-heavy in the config (per prompt and per generated token)" in vs["method"]  # fmt: skip
+
+
+def test_the_local_ladder_prices_a_prompt_token_below_a_generated_one() -> None:
+    """Read in one batch, a prompt token costs a fraction of a generated one (the ladder's
+    figures: README, "Measured here"); each model has both."""
+    for model in load_config("local").models:
+        assert model.energy_per_prompt_token_kwh is not None and model.energy_per_token_kwh
+        assert 0 < model.energy_per_prompt_token_kwh < model.energy_per_token_kwh / 5

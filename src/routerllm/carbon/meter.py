@@ -279,8 +279,8 @@ def per_token_estimate(
     model's per-token figures.
 
     The figures per generated token include reading the prompt (as the seeds give them,
-    and as benchmarks/measure_local_models.py measured them until 2026-12-06), unless the
-    model has a figure per prompt token (``energy_per_prompt_token_kwh``,
+    and as benchmarks/measure_local_models.py's first table measures them, on short
+    prompts), unless the model has a figure per prompt token (``energy_per_prompt_token_kwh``,
     ``co2_per_prompt_token_kg``): then its ``prompt_tokens`` count at that one, apart.
     Of each kind, a CO2 figure without an energy figure gives the energy at the grid's
     intensity, and an energy figure without a CO2 one the CO2."""
