@@ -326,10 +326,11 @@ def largest_estimate(
     Each request not served by the largest model is re-priced at the largest
     model's generation energy per output token: measured from this log when
     it holds requests served by that model, else the config's per-token
-    figure (and its figure per prompt token, where it has one, for the prompt). It is an estimate (another model writes a different number of
-    tokens); the demo measures the real always-largest run instead. The largest is
-    the top of the ladder every part orders models by (tier, then parameters), the
-    demo's always-largest and the ``largest`` router's. An answer from the request
+    figure (and its figure per prompt token, where it has one, for the prompt). It is
+    an estimate (another model writes a different number of tokens); the demo
+    measures the real always-largest run instead. The largest is the top of the
+    ladder every part orders models by (tier, then parameters), the demo's
+    always-largest and the ``largest`` router's. An answer from the request
     cache spent its routing only: it teaches no rate, and counts as it is (on the
     largest model, the same repeated request would have been answered from the cache);
     so does one of the largest model cancelled half-way (its client gone), whose few
@@ -342,10 +343,9 @@ def largest_estimate(
     as logged, yet would be priced in full.
     """
     largest = _largest(models)
-    per_prompt = (
-        0.0,
-        0.0,
-    )  # the log's rates and the seeds' figures count the prompt per output token
+    # (kWh, kg) per prompt token: the log's rates and most configs' figures count the
+    # prompt in the rate per output token
+    per_prompt = (0.0, 0.0)
     assert fig.largest == largest.name, "the figures were added up for another largest model"
     out_tokens = fig.served_tokens.total()
     if out_tokens:
