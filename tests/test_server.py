@@ -1225,7 +1225,12 @@ def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
         assert generating.wait(30)
         second = threading.Thread(target=ask, args=("second",))
         second.start()
-        time.sleep(0.5)  # the second waits its turn
+        # the second waits its turn: waited for, not slept on (a stop before it arrived
+        # refuses its connection, not its request)
+        service, deadline = srv.config.app.state.service, time.monotonic() + 30
+        while service.waiting < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert service.waiting == 1
         srv.should_exit = True
         srv.force_exit = force  # a second Ctrl-C: the event loop cancels every task
         second.join(server_app.POLL_S + 1)
