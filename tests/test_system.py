@@ -228,6 +228,11 @@ def test_close_waits_for_a_request_another_thread_is_running(
     release, worker, results = request_held_at_routing(system, monkeypatch)
     closer = threading.Thread(target=system.close)
     closer.start()
+    # close() begun: waited for, not assumed after a 0.3 s join (a thread a loaded machine
+    # runs later has not closed the system yet, and the new request below would run)
+    deadline = time.monotonic() + 30
+    while not system._closed and time.monotonic() < deadline:
+        time.sleep(0.01)
     closer.join(0.3)
     assert closer.is_alive()  # waiting for the request
     with pytest.raises(RouterLLMError, match="this RouterLLM is closed"):
