@@ -23,7 +23,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from machine import machine_line
+from machine import machine, machine_line
 
 from routerllm.carbon.budget import CarbonBudget
 from routerllm.carbon.log_rows import RequestRecord
@@ -35,6 +35,8 @@ from routerllm.config import BudgetConfig
 from routerllm.exceptions import BudgetExceededError
 
 WINDOWS = (timedelta(hours=1), timedelta(days=1))
+#: refused requests timed, and reads of the whole window beside them
+REFUSALS = 5
 COLUMNS = "prompt_sha256, prompt_chars, model, router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason"  # fmt: skip
 WHOLE = "SELECT COALESCE(SUM(co2_kg), 0), COALESCE(SUM(cost_usd), 0) FROM requests WHERE timestamp >= ? AND timestamp <= ?"  # fmt: skip
 
@@ -97,7 +99,7 @@ def _refusal(log: RequestLog, now: datetime) -> dict[str, float]:
     config = BudgetConfig.model_validate({"co2_kg": {"daily": spent * 0.999}})
     budget = CarbonBudget(config, log, lambda: now)
     refusal, whole = [], []
-    for _ in range(5):
+    for _ in range(REFUSALS):
         start = time.perf_counter()
         try:
             budget.choose("m", [], False, lambda m: None, {}, budget.status())
@@ -106,7 +108,7 @@ def _refusal(log: RequestLog, now: datetime) -> dict[str, float]:
         start = time.perf_counter()
         list(log.spending(_when(now - WINDOWS[1])))
         whole.append(time.perf_counter() - start)
-    assert len(refusal) == 5, "the daily window was not spent"
+    assert len(refusal) == REFUSALS, "the daily window was not spent"
     return {"refusal_ms": statistics.median(refusal) * 1000, "read_whole_window_ms": statistics.median(whole) * 1000}  # fmt: skip
 
 
@@ -118,9 +120,11 @@ def main() -> int:
     args = ap.parse_args()
     rows = {size: measure(size, args.requests) for size in args.sizes}
     if args.json:
-        print(json.dumps(rows))
+        # the machine and the counts behind each median, as the text says them
+        print(json.dumps({"machine": machine(), "checks_timed": args.requests, "refusals_timed": REFUSALS, "sizes": rows}))  # fmt: skip
         return 0
     print(machine_line())
+    print(f"medians: of {args.requests} checks a size (both windows each), of {REFUSALS} refusals and whole-window reads")  # fmt: skip
     print(f"{'requests in the day':>20} {'check: moved ms':>16} {'summed whole ms':>16} {'refusal ms':>11} {'read whole window ms':>21}")  # fmt: skip
     for size, r in rows.items():
         print(f"{size:>20,} {r['moved_ms']:>16.3f} {r['summed_whole_ms']:>16.3f} {r['refusal_ms']:>11.3f} {r['read_whole_window_ms']:>21.1f}")  # fmt: skip

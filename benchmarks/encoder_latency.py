@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from typing import Any
 
 import numpy as np
+from machine import machine, machine_line
 
 from routerllm.checks import MAX_ENCODER_PROMPTS
 from routerllm.cli_args import (
@@ -182,8 +182,9 @@ def main() -> int:
             for r in measure_long(s, args.threads, args.repeats)
         ]
         if args.json:
-            print(json.dumps({"threads": args.threads, "results": long_rows}, indent=2))
+            print(json.dumps({"machine": machine(), "threads": args.threads, "results": long_rows}, indent=2))  # fmt: skip
             return 0
+        print(machine_line())
         print(f"one long prompt, {args.threads} threads, median of {args.repeats}")
         w = name_width(long_rows)
         print(f"{'encoder':<{w}} {'prompt':<9} {'chars':>9} {'prefix ms':>10} {'whole ms':>9}")
@@ -199,15 +200,15 @@ def main() -> int:
         "prompts": len(prompts),
         "mean_prompt_chars": round(statistics.mean(len(p) for p in prompts)),
         "threads": args.threads,
-        "cpu": platform.processor() or platform.machine(),
-        "cpus_visible": os.cpu_count(),
+        "repeats": args.repeats,
     }
     if args.json:
-        print(json.dumps({"context": context, "results": rows}, indent=2))
+        print(json.dumps({"machine": machine(), "context": context, "results": rows}, indent=2))  # fmt: skip
         return 0
+    print(machine_line())
     print(
         f"{context['prompts']} prompts (mean {context['mean_prompt_chars']} chars), "
-        f"{args.threads} threads, {context['cpus_visible']} CPUs visible"
+        f"{args.threads} threads; texts/s @64: the median of {args.repeats} batched runs"
     )
     print("\n".join(latency_table(rows)))
     return 0

@@ -191,7 +191,11 @@ def main() -> int:
                 )
                 system.manager.unload(model.name)
         if args.json:
-            print(json.dumps({"machine": machine(), "method": method, "models": rows}, indent=2))
+            conditions = {
+                "prompts": len(PROMPTS),
+                "max_new_tokens": args.max_new_tokens,
+            }  # as the text says them
+            print(json.dumps({"machine": machine(), "method": method, **conditions, "models": rows}, indent=2))  # fmt: skip
             return 0
         print(machine_line())
         print(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from machine import machine_line
+from machine import machine, machine_line
 
 from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import CACHED, Measurement
@@ -155,9 +155,11 @@ def main() -> int:
                 {"rows": size, "seconds": statistics.median(times), "peak_mb": peak / 1e6}
             )
     if args.json:
-        print(json.dumps(results, indent=2))
+        # the machine and the repeats behind each median, as the text says them
+        print(json.dumps({"machine": machine(), "repeat": args.repeat, "results": results}, indent=2))  # fmt: skip
     else:
         print(machine_line())
+        print(f"report s: the median of {args.repeat} reports; peak MB: one more report's (tracemalloc)")  # fmt: skip
         print(f"{'rows':>8}{'report s':>10}{'peak MB':>9}")
         for r in results:
             print(f"{r['rows']:>8}{r['seconds']:>10.2f}{r['peak_mb']:>9.1f}")

@@ -14,7 +14,7 @@ import argparse
 import json
 
 import numpy as np
-from machine import machine_line
+from machine import machine, machine_line
 
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg, encoder_arg
 from routerllm.data.synthetic import generate
@@ -73,7 +73,8 @@ def main() -> int:
             rows.append({"router": router.name, "encoder": spec, "p50_ms": lat.p50_ms, "p95_ms": lat.p95_ms,
                          "p99_ms": lat.p99_ms, "prompts_per_s": rate})  # fmt: skip
     if args.json:
-        print(json.dumps(rows, indent=2))
+        # the machine and the prompts timed, as the text says them
+        print(json.dumps({"machine": machine(), "prompts": len(probe), "results": rows}, indent=2))  # fmt: skip
         return 0
     print(machine_line())
     print(f"{len(probe)} synthetic prompts; targets: p50 <= 5 ms, >= 500 prompts/s")

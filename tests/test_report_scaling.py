@@ -382,4 +382,4 @@ def test_the_scaling_benchmark_grows_its_log_to_each_size(tmp_path: Path) -> Non
 
     out = benchmark_in_process("report_scaling", "--sizes", "1200", "--repeat", "1", "--json", tmpdir=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr[-800:]
-    assert [r["rows"] for r in json.loads(out.stdout)] == [1200]
+    assert [r["rows"] for r in json.loads(out.stdout)["results"]] == [1200]

@@ -1,0 +1,80 @@
+"""A timing benchmark says, beside its figures, the machine they were measured on and how
+many runs each median is of, in its text and in its ``--json`` alike. Until 2026-12-06
+``budget_overhead``'s, ``report_scaling``'s and ``router_latency``'s JSON held no
+machine (the README promised a ``machine`` key), ``encoder_latency`` named no CPU (its
+``--long`` table not even the cores), and ``budget_overhead`` and ``report_scaling``
+printed medians without the count of runs behind them. Each run here in a small mode
+(seconds)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from .conftest import benchmark_in_process, tiny_config_dict, write_config
+
+CASES = [
+    # (script, its small mode, the line after the machine's, the JSON's counts)
+    ("budget_overhead", ["--sizes", "200", "--requests", "3"],
+     "medians: of 3 checks a size (both windows each), of 5 refusals and whole-window reads",
+     {"checks_timed": 3, "refusals_timed": 5}),
+    ("report_scaling", ["--sizes", "500", "--repeat", "2"],
+     "report s: the median of 2 reports; peak MB: one more report's (tracemalloc)",
+     {"repeat": 2}),
+    # its JSON said the machine, but not the prompts and tokens its text says
+    ("measure_local_models", ["--max-new-tokens", "2", "--config", "TINY"],
+     "; 4 prompts x 2 max new tokens, greedy",  # after the carbon method, the machine's
+     {"prompts": 4, "max_new_tokens": 2}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "argv", "runs", "counts"), CASES, ids=[c[0] for c in CASES])
+def test_a_timing_benchmark_says_its_machine_and_its_runs_in_text_and_json(
+    name: str, argv: list[str], runs: str, counts: dict[str, int], tmp_path: Path
+) -> None:
+    config = str(write_config(tmp_path, tiny_config_dict(tmp_path)))  # the tiny GGUF ladder
+    argv = [config if word == "TINY" else word for word in argv]
+    cpus = f", {len(os.sched_getaffinity(0))} of {os.cpu_count()} CPU cores usable, Python "
+    out = benchmark_in_process(name, *argv)
+    assert out.returncode == 0, out.stderr[-800:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("machine: ") and cpus in lines[0], lines[0]
+    assert lines[1] == runs or lines[1].endswith(runs) and runs.startswith("; "), lines[1]
+    out = benchmark_in_process(name, *argv, "--json")
+    assert out.returncode == 0, out.stderr[-800:]
+    printed = json.loads(out.stdout)
+    assert printed["machine"]["cpus_usable"] == len(os.sched_getaffinity(0))
+    assert {key: printed[key] for key in counts} == counts
+
+
+@pytest.mark.slow  # it trains three routers before it times them: 20-100 s on 2 cores
+def test_router_latencys_json_says_its_machine_and_the_prompts_timed() -> None:
+    """Its text said both; its JSON, a list of rows, neither."""
+    out = benchmark_in_process("router_latency", "--encoders", "static", "--n", "8", "--json")
+    assert out.returncode == 0, out.stderr[-800:]
+    printed = json.loads(out.stdout)
+    assert printed["machine"]["cpus_usable"] == len(os.sched_getaffinity(0))
+    assert printed["prompts"] == 8
+    assert [(r["router"], r["encoder"]) for r in printed["results"]] == [
+        ("quality", "static"),
+        ("moe", "static"),
+        ("classifier", "static"),
+    ]
+
+
+@pytest.mark.slow  # it loads every encoder, MiniLM through torch among them
+def test_encoder_latency_names_its_machine_and_the_batched_runs_of_its_median() -> None:
+    """It said the threads and the CPUs visible, not which CPU nor how many of them this
+    process may use; its JSON's CPU was platform's (``x86_64`` on Linux)."""
+    out = benchmark_in_process("encoder_latency", "--prompts", "2", "--repeats", "2")
+    assert out.returncode == 0, out.stderr[-800:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("machine: ") and ", Python " in lines[0], lines[0]
+    assert lines[1] == "2 prompts (mean 55 chars), 2 threads; texts/s @64: the median of 2 batched runs"  # fmt: skip
+    out = benchmark_in_process("encoder_latency", "--prompts", "2", "--repeats", "2", "--json")
+    printed = json.loads(out.stdout)
+    assert printed["machine"]["cpus_usable"] == len(os.sched_getaffinity(0))
+    assert printed["context"]["repeats"] == 2
