@@ -1,7 +1,8 @@
 """Time to the first text of a streamed answer, against the whole answer's time.
 
 The same prompts go alternately to `routerllm serve` (in this process, on
-127.0.0.1, one urllib client) streamed (``"stream": true``) and not, to one model
+127.0.0.1, one urllib client) streamed (``"stream": true``) and not, each kind first
+for every other prompt, to one model
 (routing skipped, the model loaded before timing), at temperature 0, so both
 requests generate the same tokens. For each it takes the time to the first
 content chunk (streamed) and to the answer's end (both): the streamed total
@@ -75,11 +76,17 @@ def main() -> int:
             options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
             system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")
             first, streamed, plain, same = [], [], [], 0
-            for prompt in prompts:
+            for i, prompt in enumerate(prompts):
                 body: dict[str, object] = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
                                            "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
-                _, whole, text = _timed(url, body)
-                at, total, pieces = _timed(url, {**body, "stream": True})
+                # each kind first for every other prompt: what the first of a pair pays,
+                # or the second is spared, falls on both sides of the ratio alike
+                if i % 2:
+                    at, total, pieces = _timed(url, {**body, "stream": True})
+                    _, whole, text = _timed(url, body)
+                else:
+                    _, whole, text = _timed(url, body)
+                    at, total, pieces = _timed(url, {**body, "stream": True})
                 plain.append(whole)
                 streamed.append(total)
                 first.append(at if at is not None else total)

@@ -78,3 +78,27 @@ def test_encoder_latency_names_its_machine_and_the_batched_runs_of_its_median() 
     printed = json.loads(out.stdout)
     assert printed["machine"]["cpus_usable"] == len(os.sched_getaffinity(0))
     assert printed["context"]["repeats"] == 2
+
+
+def test_the_streaming_benchmark_alternates_which_kind_of_request_goes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each prompt went unstreamed first, then streamed, every time: whatever the first
+    of a pair pays (or the second is spared) fell on one side of the ratio it prints.
+    Now each kind goes first for every other prompt, as sandbox_overhead's rounds do."""
+    import urllib.request
+
+    sent: list[bool] = []
+    urlopen = urllib.request.urlopen
+
+    def recorded(request: urllib.request.Request, *args: object, **kwargs: object) -> object:
+        sent.append(json.loads(request.data or b"{}").get("stream", False))  # type: ignore[arg-type]
+        return urlopen(request, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(urllib.request, "urlopen", recorded)
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    config = str(write_config(tmp_path, data))
+    out = benchmark_in_process("streaming", "--config", config, "--model", data["models"][0]["name"], "--n", "4", "--max-tokens", "4", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    assert sent == [False, True, True, False, False, True, True, False]
+    assert json.loads(out.stdout)["same_text"] == "4/4"
