@@ -1,7 +1,8 @@
 """How much time the HTTP layer of `routerllm serve` adds to a request.
 
 The same prompts go alternately through the server (urllib, one client, on
-127.0.0.1) and through ``RouterLLM.generate`` in the same process, to one model
+127.0.0.1) and through ``RouterLLM.generate`` in the same process, each path first
+for every other prompt, to one model
 (routing skipped, the model loaded before timing), at temperature 0, so both
 paths generate the same tokens. For each request it takes the wall time the
 caller saw minus the latency the request reports (routing, loading and
@@ -60,18 +61,23 @@ def main() -> int:
                 options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
                 system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")  # fmt: skip
                 direct, http, latency = [], [], []
-                for prompt in prompts:
-                    start = time.perf_counter()
-                    result = system.generate(GenerationRequest(prompt, **options), model=args.model, tag="bench")  # fmt: skip
-                    direct.append(time.perf_counter() - start - result.latency_s)
-                    body = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
-                            "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
-                    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
-                    start = time.perf_counter()
-                    with urllib.request.urlopen(request) as answer:
-                        facts = json.loads(answer.read())["routerllm"]
-                    http.append(time.perf_counter() - start - facts["latency_s"])
-                    latency.append(facts["latency_s"])
+                for i, prompt in enumerate(prompts):
+                    # each path first for every other prompt: what the first of a pair
+                    # pays, or the second is spared, falls on both paths alike
+                    for path in ("http", "direct") if i % 2 else ("direct", "http"):
+                        if path == "direct":
+                            start = time.perf_counter()
+                            result = system.generate(GenerationRequest(prompt, **options), model=args.model, tag="bench")  # fmt: skip
+                            direct.append(time.perf_counter() - start - result.latency_s)
+                            continue
+                        body = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
+                                "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
+                        request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
+                        start = time.perf_counter()
+                        with urllib.request.urlopen(request) as answer:
+                            facts = json.loads(answer.read())["routerllm"]
+                        http.append(time.perf_counter() - start - facts["latency_s"])
+                        latency.append(facts["latency_s"])
         row = {
             "model": args.model,
             "requests_per_path": args.n,

@@ -102,3 +102,35 @@ def test_the_streaming_benchmark_alternates_which_kind_of_request_goes_first(
     assert out.returncode == 0, out.stderr[-800:]
     assert sent == [False, True, True, False, False, True, True, False]
     assert json.loads(out.stdout)["same_text"] == "4/4"
+
+
+def test_the_server_overhead_benchmark_alternates_which_path_goes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each prompt went in-process first, then through the server, every time: the
+    overhead it prints is the difference of the two paths' medians."""
+    import threading
+    import urllib.request
+
+    from routerllm.system import RouterLLM
+
+    sent: list[str] = []
+    urlopen, generate = urllib.request.urlopen, RouterLLM.generate
+
+    def through_http(*args: object, **kwargs: object) -> object:
+        sent.append("http")
+        return urlopen(*args, **kwargs)  # type: ignore[arg-type]
+
+    def in_process(self: RouterLLM, *args: object, **kwargs: object) -> object:
+        if threading.current_thread() is threading.main_thread():  # not the server's
+            sent.append("direct")
+        return generate(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(urllib.request, "urlopen", through_http)
+    monkeypatch.setattr(RouterLLM, "generate", in_process)
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    config = str(write_config(tmp_path, data))
+    out = benchmark_in_process("server_overhead", "--config", config, "--model", data["models"][0]["name"], "--n", "4", "--max-tokens", "2", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    # the warm-up, then the four prompts' pairs
+    assert sent == ["direct", "direct", "http", "http", "direct", "direct", "http", "http", "direct"]  # fmt: skip
