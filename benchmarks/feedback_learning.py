@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 import numpy as np
+from machine import machine_line
 from outcome_data import (
     add_data_dir_argument,
     add_datasets_argument,
@@ -314,6 +315,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2, default=float))
         return 0
+    print(machine_line())  # its stream's seconds hold for this machine
     for name, r in results.items():
         show(name, r)
     return 0

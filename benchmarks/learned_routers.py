@@ -35,6 +35,7 @@ import time
 from typing import Any
 
 import numpy as np
+from machine import machine_line
 from outcome_data import add_split_arguments, calibration_split, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
@@ -166,6 +167,8 @@ def main() -> int:
         return 2
     encoder = CachedEncoder(create_encoder(DEFAULT_ENCODER))
     results: dict[str, Any] = {}
+    if not args.json:
+        print(machine_line())  # its training seconds hold for this machine
     for name in args.datasets:
         train, test = load_pair(root, name)
         start = time.perf_counter()

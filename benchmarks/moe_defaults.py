@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import numpy as np
+from machine import machine_line
 from outcome_data import DATASETS, add_data_dir_argument, add_datasets_argument
 from outcome_data import data_dir as outcome_data_dir
 
@@ -59,6 +60,8 @@ def main() -> int:
     for name in names:  # one registry name per variant, so one evaluation runs them all
         ROUTERS.register(name, "routerllm.routers.moe:MoERouter")
     results: dict[str, Any] = {}
+    if not args.json:
+        print(machine_line())  # its run's seconds hold for this machine
     for dataset in args.datasets:
         full = load_outcomes(root / DATASETS[dataset][0])
         aiq: dict[str, list[float]] = {"logreg": [], **{label: [] for label in VARIANTS}}

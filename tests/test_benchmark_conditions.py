@@ -134,3 +134,23 @@ def test_the_server_overhead_benchmark_alternates_which_path_goes_first(
     assert out.returncode == 0, out.stderr[-800:]
     # the warm-up, then the four prompts' pairs
     assert sent == ["direct", "direct", "http", "http", "direct", "direct", "http", "http", "direct"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "argv"),
+    [("feedback_learning", ["--encoder", "hashing", "--warm", "10", "--seeds", "0"]),
+     ("moe_defaults", ["--seeds", "1"]),
+     ("learned_routers", ["--seeds", "0", "--routers", "logreg"])],
+)  # fmt: skip
+def test_a_routing_benchmark_that_prints_seconds_names_the_machine_first(
+    name: str, argv: list[str], tmp_path: Path
+) -> None:
+    """Their stream's, run's or training's seconds were printed without the machine they
+    hold for. A smoke run on a small MBPP-shaped set."""
+    from .test_data_outcomes import _small_mbpp_set
+
+    _small_mbpp_set(tmp_path)
+    out = benchmark_in_process(name, "--data-dir", str(tmp_path), "--datasets", "routerbench_mbpp", *argv)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("machine: ") and ", Python " in first, first

@@ -522,7 +522,7 @@ def test_the_feedback_benchmark_runs_and_names_the_seeds_it_ran(tmp_path: Path) 
             "hashing", "--warm", "10", "--seeds", "7"]  # fmt: skip
     out = benchmark_in_process("feedback_learning", *argv)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
-    assert "hashing, seeds [7]" in out.stdout.splitlines()[1]
+    assert "hashing, seeds [7]" in out.stdout.splitlines()[2]  # after the machine, a blank
     out = benchmark_in_process("feedback_learning", *argv, "--json")
     assert out.returncode == 0, out.stderr[-800:]
     assert json.loads(out.stdout)["routerbench_mbpp"]["seed_values"] == [7]
