@@ -433,7 +433,9 @@ def test_real_qwen_answers_extract_to_programs_that_parse(
     HumanEval/0, 112 for /2): one such answer is asked for, the other modes' short bodies
     for both problems."""
     config = load_config("local").model("qwen2.5-coder-0.5b")
-    backend = create_backend(config, n_threads=2)
+    # one llama.cpp thread, as test_local_ladder's: two spin at llama.cpp's barriers on a
+    # busy machine (this test at load 11-13, 2026-12-06: 335 s on two threads, 84 s on one)
+    backend = create_backend(config, n_threads=1)
     if (reason := backend.availability()) is not None:
         pytest.skip(reason)
     try:
