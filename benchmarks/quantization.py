@@ -52,7 +52,9 @@ def measure(path: Path, text: str, n_tokens: int, threads: int) -> dict[str, Any
     from llama_cpp import Llama
 
     # Speed as the backend runs it (logits for the last token only).
-    llm = Llama(model_path=str(path), n_ctx=1024, n_threads=threads, verbose=False)
+    # n_threads_batch too: llama-cpp-python reads a prompt on a thread a core otherwise
+    llm = Llama(model_path=str(path), n_ctx=1024, n_threads=threads, n_threads_batch=threads,
+                verbose=False)  # fmt: skip
     try:
         prompt = llm.tokenize(text.encode())[:SPEED_PROMPT_TOKENS]
         start = time.perf_counter()
@@ -65,7 +67,7 @@ def measure(path: Path, text: str, n_tokens: int, threads: int) -> dict[str, Any
     finally:
         llm.close()
     llm = Llama(model_path=str(path), n_ctx=CHUNK + 64, n_batch=CHUNK, n_threads=threads,
-                logits_all=True, verbose=False)  # fmt: skip
+                n_threads_batch=threads, logits_all=True, verbose=False)  # fmt: skip
     try:
         tokens = llm.tokenize(text.encode())[:n_tokens]
         scores = [

@@ -325,7 +325,7 @@ def test_prompt_processing_agrees_with_token_by_token(name: str) -> None:
     source = load_config("local").model(name).gguf
     assert source is not None
     llm = Llama(model_path=str(resolve_gguf(source, name)), n_ctx=256, n_threads=THREADS[name],
-                logits_all=True, verbose=False)  # fmt: skip
+                n_threads_batch=THREADS[name], logits_all=True, verbose=False)  # fmt: skip
     try:
         tokens = llm.tokenize(Path(json.__file__).read_text(encoding="utf-8").encode())[:96]
         batched, _ = next_token_scores(llm, tokens)

@@ -198,6 +198,9 @@ class LlamaCppBackend(Backend):
                         # is lost (kv_cache_bytes_estimate)
                         swa_full=False,
                         n_threads=self.n_threads,
+                        # the prompt's batches too: llama-cpp-python's default is a thread a
+                        # core, whatever n_threads says (manager.n_threads was not honoured)
+                        n_threads_batch=self.n_threads,
                         seed=self.generation.seed if self.generation.seed is not None else -1,
                         verbose=False,
                     )
