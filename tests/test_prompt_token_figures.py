@@ -150,3 +150,51 @@ def test_the_local_ladder_prices_a_prompt_token_below_a_generated_one() -> None:
     for model in load_config("local").models:
         assert model.energy_per_prompt_token_kwh is not None and model.energy_per_token_kwh
         assert 0 < model.energy_per_prompt_token_kwh < model.energy_per_token_kwh / 5
+
+
+def test_a_remote_models_history_of_one_shape_keeps_its_prompt_figure(tmp_path: Path) -> None:
+    """Its log is computed from its figures: three requests of one shape (5 prompt tokens,
+    2 written) cannot tell a prompt token's cost from a written one's, and until 2026-12-06
+    each token was charged the whole request's (a prompt token 41x its figure): a
+    500-token prompt was predicted at 30x what it is logged at. The config's figures say
+    how the whole splits."""
+    with serving_stub() as stub:
+        stub.default_post = completion_reply("done", prompt_tokens=5, tokens=2)
+        remote = http_model_dict(
+            "remote", stub.base_url, energy_per_token_kwh=1e-6, energy_per_prompt_token_kwh=1e-8
+        )
+        data = tiny_config_dict(tmp_path, models=[remote])
+        with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+            for _ in range(3):
+                system.generate("hi", model="remote")
+            p = system.predictor.predict("remote", 2000, 2, prompt_tokens=500)
+            logged = system.generate(GenerationRequest("x " * 10, max_new_tokens=2), model="remote")  # fmt: skip
+    assert p is not None and p.basis.startswith("its 3 latest logged requests")
+    assert p.energy_kwh == pytest.approx(500 * 1e-8 + 2 * 1e-6)
+    assert logged.components["llm_inference"].energy_kwh == pytest.approx(5e-8 + 2e-6)
+
+
+def test_the_config_split_shares_a_measured_whole_of_one_shape() -> None:
+    """A local model's measured log of one shape (40 prompt tokens, 128 written): its
+    whole energy shared at the config's prompt/generated ratio, not charged to each kind
+    (a 2,713-token prompt on SmolLM2 after 3 such requests: 32x its cold prediction)."""
+    from routerllm.carbon.predictor import config_split, fit_profile
+
+    from .test_budgets import NOW, record
+
+    smollm = load_config("local").model("smollm2-135m")
+    split = config_split(smollm, "USA")
+    assert split == pytest.approx(6.1e-9 / 6.8e-8)
+    rows = [record("m", NOW, prompt_tokens=40, completion_tokens=128, energy_kwh=1e-5) for _ in range(3)]  # fmt: skip
+    p = fit_profile(rows, split=split)
+    assert p.kwh_per_prompt_token == pytest.approx(split * p.kwh_per_output_token)
+    assert 40 * p.kwh_per_prompt_token + 128 * p.kwh_per_output_token == pytest.approx(1e-5)
+    assert fit_profile(rows).kwh_per_prompt_token == pytest.approx(1e-5 / 40)  # without: whole
+    # answers that wrote nothing: the prompt carries the whole; a prompt free: as without
+    none = [record("m", NOW, prompt_tokens=40, completion_tokens=0, energy_kwh=1e-5)] * 3
+    assert fit_profile(none, split=split).kwh_per_prompt_token == pytest.approx(1e-5 / 40)
+    assert fit_profile(none, split=0.0).kwh_per_prompt_token == pytest.approx(1e-5 / 40)
+    # a CO2 figure per prompt token beside an energy one per generated token: through the grid
+    mixed = smollm.model_copy(update={"energy_per_prompt_token_kwh": None, "co2_per_prompt_token_kg": 1e-9})  # fmt: skip
+    assert config_split(mixed, "FRA") == pytest.approx(1e-9 / FRA_KG_PER_KWH / 6.8e-8)
+    assert config_split(smollm.model_copy(update={"energy_per_prompt_token_kwh": None}), "USA") is None  # fmt: skip

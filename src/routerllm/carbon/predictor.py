@@ -9,8 +9,9 @@ meter now takes them in the same tracking mode (``unlearned``):
   proportion to the characters when the logged prompts have about one length),
 - generation energy from prompt and output tokens (non-negative least
   squares: prompt processing and decoding each cost per token; when the log
-  cannot tell them apart, each is charged the whole; with no output token logged, an
-  output token costs a prompt token's),
+  cannot tell them apart, each is charged the whole, or, where the config prices a
+  prompt token apart, the whole is shared at its figures' ratio (``config_split``);
+  with no output token logged, an output token costs a prompt token's),
 - the output length as a high quantile (0.9) of the output lengths of the
   model's ``NEIGHBOURS`` logged requests nearest in prompt length (a short
   question gets a short answer, a function stub a long one), an answer cut at
@@ -147,8 +148,12 @@ def nonnegative_fit(x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> tuple[floa
     return best[1]
 
 
-def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Profile:
-    """A model's figures from its logged requests (at least one)."""
+def fit_profile(
+    records: list[RequestRecord], quantile: float = QUANTILE, split: float | None = None
+) -> Profile:
+    """A model's figures from its logged requests (at least one). ``split``: a prompt
+    token's cost over a generated one's, where the config prices the prompt apart
+    (``config_split``): the log's energy is shared so where it cannot tell the two apart."""
     chars = np.array([r.prompt_chars for r in records], dtype=float)
     prompt = np.array([r.prompt_tokens for r in records], dtype=float)
     output = np.array([r.completion_tokens for r in records], dtype=float)
@@ -163,8 +168,9 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
     energy, prompt, output = energy[kept], prompt[kept], output[kept]
     if _varies(prompt) and _varies(output) and abs(np.corrcoef(prompt, output)[0, 1]) < 0.98:
         per_prompt, per_output = nonnegative_fit(prompt, output, energy)
-    else:  # the log cannot tell prompt from output costs apart: each is charged the whole
-        per_prompt, per_output = _whole_per_token(energy, prompt, output)
+    else:  # the log cannot tell prompt from output costs apart: each is charged the whole,
+        # unless the config says how it splits (a remote model is logged from that split)
+        per_prompt, per_output = _whole_per_token(energy, prompt, output, split)
     loads = np.array([m.energy_kwh for r in records if (m := r.own("model_loading")) and m.energy_kwh > 0])  # fmt: skip
     loads_kept = _near_median(loads)
     total_kwh = sum(r.energy_kwh for r in records)
@@ -212,14 +218,32 @@ def _near_median(values: np.ndarray, among: np.ndarray | None = None) -> np.ndar
     return ~(among & (values > FAR * median))
 
 
-def _whole_per_token(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> tuple[float, float]:  # fmt: skip
+def _whole_per_token(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray, split: float | None = None) -> tuple[float, float]:  # fmt: skip
     """The whole energy per prompt token and per output token. Where no token of one
     kind was logged (answers that wrote none), its cost is not known: it costs a token
-    of the other kind's (not the whole energy over "at least 1" token)."""
+    of the other kind's (not the whole energy over "at least 1" token). With ``split`` (a
+    prompt token's cost over an output token's), the whole shared between them so."""
     total, prompts, outputs = float(energy.sum()), float(prompt.sum()), float(output.sum())
+    if split is not None and (shares := outputs + split * prompts) > 0:
+        per_output = total / shares
+        return split * per_output, per_output
     per_prompt = total / prompts if prompts > 0 else 0.0
     per_output = total / outputs if outputs > 0 else 0.0
     return per_prompt or per_output, per_output or per_prompt
+
+
+def config_split(cfg: ModelConfig, country_iso_code: str) -> float | None:
+    """A prompt token's energy over a generated one's by the model's figures at that grid
+    (an energy figure of one kind and a CO2 figure of the other compare through it), where
+    it prices the prompt apart; by CO2 where a generated token's energy is 0 (CO2 figures
+    alone at a grid of 0 g/kWh). None without, or where a generated token costs nothing."""
+    if not (cfg.prompt_figures and cfg.generation_figures):
+        return None
+    read = per_token_estimate("llm_inference", cfg, 0, 0.0, country_iso_code, 1)
+    written = per_token_estimate("llm_inference", cfg, 1, 0.0, country_iso_code, 0)
+    if written.energy_kwh > 0:
+        return read.energy_kwh / written.energy_kwh
+    return read.co2_kg / written.co2_kg if written.co2_kg > 0 else None
 
 
 def _varies(x: np.ndarray) -> bool:
@@ -280,7 +304,8 @@ class CarbonPredictor:
         if seen is None or len(seen) < MIN_HISTORY:
             return None
         if model not in self._profiles:
-            self._profiles[model] = fit_profile(list(seen), self.quantile)
+            split = config_split(self.config.model(model), self.config.carbon.country_iso_code)
+            self._profiles[model] = fit_profile(list(seen), self.quantile, split)
         return self._profiles[model]
 
     def predict(
