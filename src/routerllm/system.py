@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from routerllm import blas_threads
 from routerllm.answering import CallerRaised, RequestAnswering
 from routerllm.backends.base import GenerationRequest
 from routerllm.cache import RequestCache
@@ -174,6 +175,8 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         self._routers_lock = threading.Lock()
         # last: what it learns here is saved at close, which a failed start never reaches
         self.feedback_loop.learn_scored(self.log)
+        # its decisions' matrix work on one BLAS thread while it is open (blas_threads.py)
+        self._blas_hold = blas_threads.hold_one_thread(self)
 
     @classmethod
     def from_config(
@@ -197,6 +200,8 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         self.manager.close()
         self.meter.close()
         self.log.close()
+        if hold := getattr(self, "_blas_hold", None):  # none where the start failed
+            hold()
         self._released = True
 
     @property
