@@ -5,7 +5,8 @@ reference that does no matrix work) decide one prompt at a time (p50/p95 ms) and
 batches of 64 (prompts/s), (1) on the machine as it is and (2) while llama.cpp
 generates on the local ladder's smallest model in another process (a server routing
 the next request while it answers one), each with the BLAS thread pools as numpy
-loaded them and limited to one thread (threadpoolctl, around the timed calls). The
+loaded them and limited to one thread as an open ``RouterLLM`` holds them
+(``routerllm.blas_threads``, around the timed calls). The
 configurations are interleaved, each repeat in another order; the table gives the
 median over the repeats. The quality router is trained on synthetic prompts, as in
 `router_latency.py`: latency does not depend on what it learned.
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 from machine import machine, machine_line
 
+from routerllm.blas_threads import hold_one_thread
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg, whole_number_arg
 from routerllm.data.synthetic import generate
 from routerllm.eval.classifier_metrics import latency_stats, throughput
@@ -60,16 +62,23 @@ def _generate_while(config: str, model: str, go: Any, stop: Any, ready: Any, idl
             time.sleep(0.01)
 
 
+class _Holder:
+    """What holds the limit here, as an open ``RouterLLM`` does."""
+
+
 @contextlib.contextmanager
 def one_thread(limit: bool) -> Iterator[None]:
-    """The BLAS (and OpenMP) thread pools limited to one thread, or left as they are."""
+    """The BLAS thread pools at one thread, as an open ``RouterLLM`` holds them
+    (``routerllm.blas_threads``), or left as they are."""
     if not limit:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
+    holder = _Holder()  # alive while timed: the limit is let go when it is collected
+    let_go = hold_one_thread(holder)
+    try:
         yield
+    finally:
+        let_go()
 
 
 def _switch_cost(repeats: int = 2000) -> dict[str, float]:

@@ -3,8 +3,8 @@
 A routing decision's matrix work is small (one prompt's embedding against a router's
 weights or stored prompts), and OpenBLAS splits it over every core. On cores that
 llama.cpp is generating on, the decision then waited for a second BLAS thread to be
-scheduled: the quality router on ``minilm-static`` decided in 4.2 ms (p50; p95 18 ms)
-instead of 0.5 ms (p95 4.7 ms) with one thread, and batches of 64 were faster on one
+scheduled: the quality router on ``minilm-static`` decided in 4.2-15.9 ms (p50, four
+runs) instead of 0.5-0.8 ms with one thread, and batches of 64 were faster on one
 thread too (``benchmarks/busy_routing.py``, README "Decision latency"). So an open ``RouterLLM``
 (the CLI's requests, ``routerllm serve``) holds numpy's BLAS libraries at one thread,
 process-wide: OpenBLAS has one thread count for the whole process, which a server's
