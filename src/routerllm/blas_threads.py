@@ -13,7 +13,8 @@ back the thread counts they had, so training and batched evaluation
 (``routerllm train``, ``eval-routing``, ``test``) in a process with no open system
 keep theirs. llama.cpp's threads are the config's ``manager.n_threads``; the MiniLM
 encoders' (torch, onnxruntime) are set when they load (``encoders/hf.py``,
-``encoders/minilm.py``) and are not changed here.
+``encoders/minilm.py``) and are not changed here; the sandbox's test processes start
+with one BLAS thread each (``eval/sandbox_packages.py``).
 """
 
 from __future__ import annotations
