@@ -335,8 +335,10 @@ def tiny_config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         # barriers (256 tokens: 9-17 s of CPU, against 0.44 s with one, load ~12)
         "manager": {"memory_budget_gb": 1.0, "n_threads": 1},
     }
-    # carbon settings given are merged: the CSV stays in tmp_path, never in the cwd
+    # carbon settings given are merged: the CSV stays in tmp_path, never in the cwd; and
+    # manager settings too: a memory budget given keeps llama.cpp on its one thread
     data["carbon"] = {**data["carbon"], **overrides.pop("carbon", {})}
+    data["manager"] = {**data["manager"], **overrides.pop("manager", {})}
     data.update(overrides)
     return data
 

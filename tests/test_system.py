@@ -914,7 +914,7 @@ def test_a_model_whose_load_failed_is_left_alone_for_a_minute(
     data = tiny_config_dict(tmp_path)
     data["models"][2]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     data["router"] = {"name": "largest"}  # the largest available model
-    data["manager"] = {"memory_budget_gb": 0.15}  # one model at a time
+    data["manager"]["memory_budget_gb"] = 0.15  # one model at a time
     clock = [1000.0]
     monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
     config = load_config(write_config(tmp_path, data))
@@ -954,7 +954,7 @@ def test_a_model_whose_load_failed_is_tried_again_at_once_when_its_file_is_repla
     data = tiny_config_dict(tmp_path)
     data["models"][2]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     data["router"] = {"name": "largest"}
-    data["manager"] = {"memory_budget_gb": 0.15}  # one model at a time
+    data["manager"]["memory_budget_gb"] = 0.15  # one model at a time
     path = Path(data["models"][2]["gguf"]["path"])
     clock = [1000.0]  # no time passes: every retry below is the files' doing
     monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
