@@ -343,6 +343,15 @@ def tiny_config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     return data
 
 
+def models_config(*models: dict[str, Any], **manager: Any) -> AppConfig:
+    """A config of just ``models`` (``tiny_model`` entries), llama.cpp on one thread as in
+    ``tiny_config_dict``: left out, a thread a core (the product's default) spins at
+    llama.cpp's barriers while the tests share the cores."""
+    return AppConfig.model_validate(
+        {"models": list(models), "manager": {"n_threads": 1, **manager}}
+    )
+
+
 def write_config(tmp_path: Path, data: dict[str, Any], name: str = "config.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data))

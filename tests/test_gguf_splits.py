@@ -18,12 +18,18 @@ import pytest
 
 from routerllm.backends import GenerationRequest, create_backend
 from routerllm.backends.llama_cpp import LlamaCppBackend
-from routerllm.config import AppConfig, GenerationConfig, GGUFSource, ModelConfig
+from routerllm.config import GenerationConfig, GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.manager import LLMManager
 from routerllm.model_files import availability, resolve_gguf, source_files
 
-from .conftest import gguf_splits, gguf_with_other_weights, tiny_gguf_path, tiny_model
+from .conftest import (
+    gguf_splits,
+    gguf_with_other_weights,
+    models_config,
+    tiny_gguf_path,
+    tiny_model,
+)
 
 REQUEST = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
 
@@ -45,7 +51,7 @@ def _answering(first: Path) -> tuple[LLMManager, str]:
     """A manager whose model m, the split model named by ``first``, loaded and answered
     ``REQUEST``: (the manager, its answer)."""
     model = tiny_model("m", "light", 0.001, gguf={"path": str(first)})
-    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    manager = LLMManager(models_config(model))
     with manager.generating("m") as backend:
         return manager, backend.generate(REQUEST).text
 
@@ -399,7 +405,7 @@ def test_a_loaded_model_with_a_sha256_per_split_whose_split_is_replaced_is_check
     splits = _splits(tmp_path / "model")
     digests = [_sha256(p) for p in splits]
     model = tiny_model("m", "light", 0.001, gguf={"path": str(splits[0]), "sha256": digests})
-    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    manager = LLMManager(models_config(model))
     with manager.generating("m") as backend:
         backend.generate(REQUEST)
     stamp = manager.backend("m").weights_stamp()

@@ -30,6 +30,7 @@ from .conftest import (
     gguf_with_chat_template,
     gguf_with_context_length,
     gguf_with_other_weights,
+    models_config,
     tiny_gguf_path,
     tiny_model,
 )
@@ -336,7 +337,7 @@ def answering_from(path: Path) -> tuple[LLMManager, GenerationRequest, str]:
     """A manager whose model m, the GGUF at ``path``, loaded and answered a greedy
     8-token request: (the manager, the request, its answer)."""
     model = tiny_model("m", "light", 0.001, gguf={"path": str(path)})
-    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    manager = LLMManager(models_config(model))
     request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
     with manager.generating("m") as backend:
         answer = backend.generate(request).text
@@ -551,7 +552,7 @@ def test_an_unloaded_models_prompt_is_counted_with_its_replaced_files_vocabulary
     path = tmp_path / "model.gguf"
     shutil.copyfile(tiny_gguf_path(), path)
     model = tiny_model("m", "light", 0.001, gguf={"path": str(path)})
-    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    manager = LLMManager(models_config(model))
     request = GenerationRequest("def add(a, b):")
     plain = manager.prompt_tokens_now("m", request)
     new_file = gguf_with_chat_template(tmp_path / "new.gguf", GEMMA_TEMPLATE)
@@ -606,7 +607,7 @@ def test_manager_counts_each_models_kv_cache_against_the_budget(tmp_path: Path) 
     long = gguf_with_context_length(tmp_path / "long.gguf", 2**24)
     model = tiny_model("long", "light", 0.001, memory_gb=0.1, context_length=2**24)
     model["gguf"] = {"path": str(long)}
-    config = AppConfig.model_validate({"models": [model], "manager": {"memory_budget_gb": 2.0}})
+    config = models_config(model, memory_budget_gb=2.0)
     manager = LLMManager(config)
     why = "needs 2.25 GB (memory_gb 0.1 and an estimated 2.15 GB of KV cache for its context of 16777216 tokens)"  # fmt: skip
     assert manager.availability("long") == f"{why}, more than the memory budget (2 GB)"
@@ -813,7 +814,7 @@ def test_a_model_over_the_budget_names_the_gguf_context_its_kv_cache_is_for(
     short = gguf_with_context_length(tmp_path / "short.gguf", 2**22)
     model = tiny_model("short", "light", 0.001, memory_gb=0.1, context_length=2**24)
     model["gguf"] = {"path": str(short)}
-    config = AppConfig.model_validate({"models": [model], "manager": {"memory_budget_gb": 0.5}})
+    config = models_config(model, memory_budget_gb=0.5)
     manager = LLMManager(config)
     assert manager.backend("short").kv_cache_gb_estimate == pytest.approx(2**13 * TINY_KV_GB)
     why = (

@@ -36,7 +36,7 @@ from routerllm.model_files import (
 )
 from routerllm.model_header import effective_context
 
-from .conftest import PausedWriter, gguf_with_context_length, tiny_model
+from .conftest import PausedWriter, gguf_with_context_length, models_config, tiny_model
 
 
 @pytest.fixture
@@ -516,12 +516,11 @@ def test_a_later_part_being_installed_leaves_the_loaded_split_model_answering(
 ) -> None:
     # A part package upgraded, its file written anew: the model was found changed,
     # unloaded, and its load failed (assembled cut short) until the install ended.
-    from routerllm.config import AppConfig
     from routerllm.manager import LLMManager
 
     names, _ = part_packages
     model = tiny_model("m", "light", 0.001, gguf={"parts": names})
-    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    manager = LLMManager(models_config(model))
     request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
     with manager.generating("m") as backend:
         old = backend.generate(request).text
