@@ -756,7 +756,8 @@ def test_requantized_once_into_the_cache_and_again_when_the_source_changes(
     assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns == stamp  # reused
     # The converted file is a model llama.cpp loads and runs.
     cfg = ModelConfig.model_validate(tiny_model("smol", "light", 0.135, gguf=src.model_dump()))
-    backend = create_backend(cfg, GenerationConfig(max_new_tokens=4, temperature=0.0), n_threads=2)
+    # one thread, as every test's llama.cpp: two spin at its barriers on shared cores
+    backend = create_backend(cfg, GenerationConfig(max_new_tokens=4, temperature=0.0), n_threads=1)
     assert backend.generate(GenerationRequest("What is 2 + 2?")).completion_tokens > 0
     backend.unload()
     # The same file at another path, or touched (the package in another virtual
