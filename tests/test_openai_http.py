@@ -164,6 +164,13 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         str(port),
         "--n_ctx",
         "512",
+        # one thread for the answer and the prompt, as the tests' own llama.cpp: the
+        # server's defaults (half the cores, and every core for the prompt) spin at
+        # llama.cpp's barriers while the tests share the cores
+        "--n_threads",
+        "1",
+        "--n_threads_batch",
+        "1",
     ]
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
