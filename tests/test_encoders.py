@@ -65,6 +65,20 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread_by_default() -> Iterator[None]:
+    """Every encoder made without ``threads`` gets one, as the fixtures below: torch's
+    thread count is the process's, so an ``HFEncoder`` or ``hf:`` spec loaded with the
+    default (a thread a usable CPU) set two for the fixtures' MiniLM in every test after
+    it, and a table build's ONNX MiniLM ran two."""
+    from routerllm.encoders import hf, minilm
+
+    with pytest.MonkeyPatch.context() as m:
+        for module in (hf, minilm):
+            m.setattr(module, "cpu_threads", lambda: 1)
+        yield
+
+
 # One thread each (the product's default is a thread a core: a user's machine is idle).
 # While the tests share the cores (a pytest-xdist worker on each, other work), a second
 # thread waits on the first: 40 prompts, load 5-6 on 2 cores (2026-12-06), MiniLM 8.0
