@@ -19,7 +19,7 @@ from routerllm.config import AppConfig, load_config
 from routerllm.routers import create_router
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import cli_in_process, tiny_config_dict, write_config
 
 
 def blas_threads() -> set[int]:
@@ -98,3 +98,36 @@ def test_a_system_never_closed_lets_go_when_collected(tmp_path: Path) -> None:
         del system
         gc.collect()
         assert blas_threads() == {2}
+
+
+def test_routerllm_test_times_decisions_on_one_blas_thread_as_a_served_router_makes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`routerllm test` reports a router's latency and throughput, and opens no system:
+    its timed decisions ran on the BLAS's own threads, not as a served router's (one);
+    its BLAS is given back after."""
+    import json
+
+    from routerllm.routers.quality import KNNRouter
+
+    config = knn_ladder(tmp_path)
+    assert config.router.path is not None
+    data = tmp_path / "test.json"
+    texts = ["write a parser", "hello", "parse this file", "hi there"]
+    data.write_text(json.dumps([{"text": t, "label": 3} for t in texts]))
+    seen: list[set[int]] = []
+    real = KNNRouter._predict
+
+    def predict(self: KNNRouter, X: Any) -> Any:
+        seen.append(blas_threads())
+        return real(self, X)
+
+    monkeypatch.setattr(KNNRouter, "_predict", predict)
+    with threadpool_limits(limits=2, user_api="blas"):
+        done = cli_in_process(
+            "test", "--config", str(tmp_path / "config.yaml"),
+            "--router-model", str(config.router.path), "--data", str(data),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert blas_threads() == {2}
+    assert seen[0] == {2} and seen[-1] == {1}  # the untimed accuracy pass, then timed

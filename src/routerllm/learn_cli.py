@@ -134,6 +134,7 @@ LATENCY_PROMPTS, LATENCY_WARMUP = 200, 3
 def cmd_test(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from routerllm import blas_threads
     from routerllm.carbon.report_text import counted
     from routerllm.config import load_config
     from routerllm.eval.classifier_metrics import (
@@ -200,8 +201,14 @@ def cmd_test(args: argparse.Namespace) -> int:
     labels = [label for label in labels if label in {*truth, *pred}]
     report = classification_report(truth, pred, labels)
     sample = prompts[:LATENCY_PROMPTS]
-    latency = latency_stats(lambda p: router.route(p), sample, warmup=LATENCY_WARMUP)
-    rate = throughput(lambda batch: router.route_batch(list(batch)), prompts, batch_size=64)
+    # timed as an open RouterLLM decides, numpy's BLAS on one thread (blas_threads.py):
+    # with the libraries' own threads, the figures were not a served router's
+    let_go = blas_threads.hold_one_thread(router)
+    try:
+        latency = latency_stats(lambda p: router.route(p), sample, warmup=LATENCY_WARMUP)
+        rate = throughput(lambda batch: router.route_batch(list(batch)), prompts, batch_size=64)  # fmt: skip
+    finally:
+        let_go()
     payload = {
         "router": router.name, "target": target, "n": len(items), **report,
         "confusion": np.asarray(report["confusion"]).tolist(),
