@@ -306,7 +306,7 @@ class LogFigures:
         if failed:
             self.failed_out += 1
         else:
-            self._versus(model, (prompt_tokens, completion_tokens), energy, co2, bool(cached), llm, escalated, whole)  # fmt: skip
+            self._versus(model, prompt_tokens, completion_tokens, energy, co2, bool(cached), llm, escalated, whole)  # fmt: skip
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts, whole)
@@ -371,7 +371,8 @@ class LogFigures:
     def _versus(
         self,
         model: str,
-        read_written: tuple[int, int],
+        read: int,
+        tokens: int,
         energy: float,
         co2: float,
         cached: bool,
@@ -379,7 +380,8 @@ class LogFigures:
         escalated: Sequence[Part],
         whole: bool = True,
     ) -> None:
-        tokens = read_written[1]
+        """One request's figures beside the largest model's (``read`` prompt tokens,
+        ``tokens`` written), or counted as left out."""
         # a remote model without per-token figures logs its tokens at 0 kWh: unknown, not free
         unpriced = llm is not None and llm[4] == PER_TOKEN and not (llm[2] or llm[3]) and tokens
         if not (cached or (llm is not None and llm[4] not in UNMEASURED)) or unpriced:
@@ -388,7 +390,7 @@ class LogFigures:
         self.measured_kwh.add(energy)
         self.measured_co2.add(co2)
         self.measured_tokens.append(tokens)
-        self.measured_prompt_tokens.append(read_written[0])
+        self.measured_prompt_tokens.append(read)
         self.measured_as_is.append(model == self.largest or cached)
         # on the largest model alone, an escalated request would not have spent its first
         # models' loading and generation
