@@ -25,9 +25,14 @@ from scratch_logs import scratch_logs
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.carbon.predictor import CarbonPredictor, nonnegative_fit
-from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg
+from routerllm.cli_args import (
+    DefaultsHelpFormatter,
+    max_new_tokens_arg,
+    whole_number_arg,
+    whole_range,
+)
 from routerllm.config import load_config
-from routerllm.config_sections import BudgetConfig
+from routerllm.config_sections import MAX_CONTEXT_LENGTH, BudgetConfig
 from routerllm.exceptions import RouterLLMError
 from routerllm.routed_result import RoutedResult
 from routerllm.system import RouterLLM
@@ -129,11 +134,11 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=128)
     ap.add_argument(
         "--prompt-tokens",
-        type=int,
+        type=whole_number_arg(1, MAX_CONTEXT_LENGTH),
         nargs="*",
         default=[250, 1000, 2000],
-        help="lengths of the long prompts read per model (at most half its context); none: "
-        "no per-prompt-token fit",
+        help=f"lengths of the long prompts read per model, {whole_range(1, MAX_CONTEXT_LENGTH)} "
+        "(at most half its context is read); none: no per-prompt-token fit",
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

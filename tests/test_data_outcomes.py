@@ -624,6 +624,7 @@ REFUSED_NUMBERS = [
      ("encoder_latency", ["--prompts", "8", "--repeats", "1", "--threads", "0"], "argument --threads: 0 is out of range: give 1 to 512"),
      ("quantization", ["--model", "nope", "--threads", "-1"], "argument --threads: -1 is out of range: give 1 to 512"),
      ("router_latency", ["--encoders", "static", "--n", "601"], "--n: at most 600, the synthetic prompts not trained on"),
+     ("measure_local_models", ["--prompt-tokens", "250", "0"], "argument --prompt-tokens: 0 is out of range: give 1 to 2,147,483,647"),
      ("prompt_state_cost", ["--max-new-tokens", "0"], "argument --max-new-tokens: 0 is out of range: give 1 to 2,147,483,647"),
      # 2 prompts split 2/0/0 (8 split 8/0/0 until 2026-12-06, now 6/1/1)
      ("loss_ablation", ["--tasks", "synthetic", "--seeds", "0", "--epochs", "1", "--n", "2"],
