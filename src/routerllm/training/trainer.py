@@ -322,11 +322,12 @@ def train(
     steps_per_epoch = -(-len(train_data) // args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     optimizer = _optimizer(module, args)
-    schedule = linear_schedule(args.warmup(total_steps), total_steps)
-    if args.warmup(total_steps) > total_steps:  # given so: kept, but never at its rate
+    warmup = args.warmup(total_steps)
+    schedule = linear_schedule(warmup, total_steps)
+    if warmup > total_steps:  # given so: kept, but never at its rate
         logger.warning(
             "a warmup of %d steps is longer than the run's %d: the learning rate rises all "
-            "run and reaches %.2g%% of %g at most", args.warmup(total_steps), total_steps,
+            "run and reaches %.2g%% of %g at most", warmup, total_steps,
             100 * schedule(total_steps - 1), args.learning_rate,
         )  # fmt: skip
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
