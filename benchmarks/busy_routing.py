@@ -32,8 +32,10 @@ from machine import machine, machine_line
 
 from routerllm.blas_threads import hold_one_thread
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg, whole_number_arg
+from routerllm.config import load_config
 from routerllm.data.synthetic import generate
 from routerllm.eval.classifier_metrics import latency_stats, throughput
+from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import Candidate, create_router
 
 MODELS = [
@@ -47,11 +49,14 @@ PROMPT = "Write a Python function that merges two sorted lists, with tests and a
 def _generate_while(config: str, model: str, go: Any, stop: Any, ready: Any, idle: Any) -> None:
     """The load: ``model`` generating, 32 tokens at a time, while ``go`` is set."""
     from routerllm.backends.base import GenerationRequest, create_backend
-    from routerllm.config import load_config
 
     loaded = load_config(config)
-    backend = create_backend(loaded.model(model), loaded.generation, loaded.manager.n_threads)
-    backend.generate(GenerationRequest("warm up", max_new_tokens=4, temperature=0.0))
+    try:  # a model that cannot run (its file missing): one line, then the parent's
+        backend = create_backend(loaded.model(model), loaded.generation, loaded.manager.n_threads)  # fmt: skip
+        backend.generate(GenerationRequest("warm up", max_new_tokens=4, temperature=0.0))
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return
     ready.set()
     while not stop.is_set():
         if go.is_set():
@@ -110,6 +115,11 @@ def main() -> int:
     ap.add_argument("--model", default="smollm2-135m", help="the model that generates")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    try:  # before the router trains, and in this process: the generating one's is a traceback
+        load_config(args.config).model(args.model)
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     items = generate(2000, 0)
     train, held_out = items[:1400], items[1400:]
     if args.n > len(held_out):
@@ -135,7 +145,7 @@ def main() -> int:
     worker.start()
     while not ready.wait(1):
         if not worker.is_alive():  # its error (an unavailable model) is on stderr
-            print(f"error: {args.model} did not start generating", file=sys.stderr)
+            print(f"error: {args.model} did not start generating (above)", file=sys.stderr)
             return 2
     cells: dict[tuple[str, str, str], list[dict[str, float]]] = {}
     loads = [os.getloadavg()[0]]

@@ -1410,6 +1410,21 @@ def test_a_measuring_benchmark_says_in_one_line_when_no_model_can_run(
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [(["--config", "nope.yaml"], "error: config file not found: nope.yaml"),
+     (["--config", "local", "--model", "nope"], "error: unknown model 'nope'")],
+)  # fmt: skip
+def test_the_busy_routing_benchmark_refuses_a_config_or_model_it_cannot_run_before_it_trains(
+    argv: list[str], error: str
+) -> None:
+    """A missing config or an unknown model was a traceback from the process meant to
+    generate, after the router had trained, and the run went on (exit 0)."""
+    out = benchmark_in_process("busy_routing", *argv, "--n", "5", "--repeats", "1")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-500:]
+    assert out.stderr.strip().startswith(error), out.stderr
+
+
 def test_requests_codecarbon_failed_to_measure_are_reported_not_measured_not_0_kwh() -> None:
     """A request whose every part CodeCarbon failed to measure (``codecarbon:failed``,
     0 kWh as logged) was reported as measured at 0 kWh: its model's row read 0 g, not
