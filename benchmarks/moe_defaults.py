@@ -57,8 +57,8 @@ def main() -> int:
         return 2
     names = {f"moe-{i}": label for i, label in enumerate(VARIANTS)}
     options = {name: VARIANTS[label] for name, label in names.items()}
-    for name in names:  # one registry name per variant, so one evaluation runs them all
-        ROUTERS.register(name, "routerllm.routers.moe:MoERouter")
+    # one registry name per variant, so one evaluation runs them all
+    variants = {name: "routerllm.routers.moe:MoERouter" for name in names}
     results: dict[str, Any] = {}
     if not args.json:
         print(machine_line())  # its run's seconds hold for this machine
@@ -68,11 +68,12 @@ def main() -> int:
         start = time.perf_counter()
         for seed in args.seeds:
             train, held = split_dataset(full, 0.2, seed)
-            ev = evaluate_routing(
-                train, held, routers=["logreg", *names], seed=seed,
-                embeddings=tuple(embed([train, held], "minilm-static")),  # type: ignore[arg-type]
-                router_options=options,
-            )  # fmt: skip
+            with ROUTERS.added(variants):
+                ev = evaluate_routing(
+                    train, held, routers=["logreg", *names], seed=seed,
+                    embeddings=tuple(embed([train, held], "minilm-static")),  # type: ignore[arg-type]
+                    router_options=options,
+                )  # fmt: skip
             aiq["logreg"].append(ev.report["rows"]["logreg"]["aiq"])
             for name, label in names.items():
                 aiq[label].append(ev.report["rows"][name]["aiq"])

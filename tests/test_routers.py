@@ -29,6 +29,18 @@ def test_unknown_router_lists_valid_names(ladder) -> None:  # type: ignore[no-un
     assert set(ROUTERS.names()) >= {"random", "rules", "largest", "smallest"}
 
 
+def test_names_added_for_a_block_are_gone_after_it_and_replaced_ones_back() -> None:
+    """benchmarks/moe_defaults.py registered six ``moe-N`` names for good: a test that
+    ran it in-process left them in every later error's list of valid routers (CI)."""
+    before = ROUTERS.names()
+    target = "routerllm.routers.moe:MoERouter"
+    with pytest.raises(KeyError), ROUTERS.added({"moe-0": target, "rules": target}):
+        assert ROUTERS.get("rules") is ROUTERS.get("moe-0")
+        raise KeyError("a failure inside the block")
+    assert ROUTERS.names() == before
+    assert ROUTERS.get("rules").__name__ == "RuleBasedRouter"
+
+
 def test_an_unknown_name_close_to_a_valid_one_says_which_was_likely_meant(ladder) -> None:  # type: ignore[no-untyped-def]
     """As an unknown config key does (``budget: unknown key (did you mean 'budgets'?)``)."""
     with pytest.raises(UnknownNameError, match=r"unknown router 'rulez' \(did you mean 'rules'\?\); valid names: classifier, "):  # fmt: skip

@@ -7,7 +7,8 @@ imports torch, llama_cpp or codecarbon.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from routerllm.exceptions import UnknownNameError
@@ -25,6 +26,18 @@ class Registry(Generic[T]):
     def register(self, name: str, target: str) -> None:
         """Add (or replace) an implementation, e.g. a user's own router."""
         self._entries[name] = target
+
+    @contextmanager
+    def added(self, entries: Mapping[str, str]) -> Iterator[None]:
+        """``entries`` registered for a ``with`` block only: the names it replaced are
+        given back and the new ones removed after it, as a script run in a library user's
+        process (or a test's) must leave the registry as it found it."""
+        before = dict(self._entries)
+        self._entries.update(entries)
+        try:
+            yield
+        finally:
+            self._entries = before
 
     def names(self) -> list[str]:
         return sorted(self._entries)
