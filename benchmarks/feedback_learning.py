@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 import numpy as np
-from machine import machine_line
+from machine import machine, machine_line
 from outcome_data import (
     add_data_dir_argument,
     add_datasets_argument,
@@ -313,7 +313,8 @@ def main() -> int:
             )
     results = {name: run(name, args, pairs[name]) for name in args.datasets}
     if args.json:
-        print(json.dumps(results, indent=2, default=float))
+        # the machine its stream's seconds hold for, beside the data sets' results
+        print(json.dumps({"machine": machine(), **results}, indent=2, default=float))
         return 0
     print(machine_line())  # its stream's seconds hold for this machine
     for name, r in results.items():

@@ -35,7 +35,7 @@ import time
 from typing import Any
 
 import numpy as np
-from machine import machine_line
+from machine import machine, machine_line
 from outcome_data import add_split_arguments, calibration_split, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
@@ -185,7 +185,8 @@ def main() -> int:
               f"{time.perf_counter() - start:.0f} s; means ± sd over seeds {args.seeds}")  # fmt: skip
         print_summary(runs, args.routers, args.targets)
     if args.json:
-        print(json.dumps(results, indent=1, default=float))
+        # the machine its training seconds hold for, beside the data sets' results
+        print(json.dumps({"machine": machine(), **results}, indent=1, default=float))
     return 0
 
 

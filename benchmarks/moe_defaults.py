@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import numpy as np
-from machine import machine_line
+from machine import machine, machine_line
 from outcome_data import DATASETS, add_data_dir_argument, add_datasets_argument
 from outcome_data import data_dir as outcome_data_dir
 
@@ -86,7 +86,8 @@ def main() -> int:
         for label, values in aiq.items():
             print(f"{label:<24}{np.mean(values):>10.4f}   " + " ".join(f"{v:.4f}" for v in values))
     if args.json:
-        print(json.dumps(results, indent=1))
+        # the machine its run's seconds hold for, beside the data sets' results
+        print(json.dumps({"machine": machine(), **results}, indent=1))
     return 0
 
 

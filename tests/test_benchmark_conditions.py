@@ -136,12 +136,16 @@ def test_the_server_overhead_benchmark_alternates_which_path_goes_first(
     assert sent == ["direct", "direct", "http", "http", "direct", "direct", "http", "http", "direct"]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("name", "argv"),
-    [("feedback_learning", ["--encoder", "hashing", "--warm", "10", "--seeds", "0"]),
-     ("moe_defaults", ["--seeds", "1"]),
-     ("learned_routers", ["--seeds", "0", "--routers", "logreg"])],
-)  # fmt: skip
+#: (script, its small mode): routing benchmarks whose text gives the seconds a stream,
+#: training or run took, on a small MBPP-shaped set
+ROUTING = [
+    ("feedback_learning", ["--encoder", "hashing", "--warm", "10", "--seeds", "0"]),
+    ("moe_defaults", ["--seeds", "1"]),
+    ("learned_routers", ["--seeds", "0", "--routers", "logreg"]),
+]
+
+
+@pytest.mark.parametrize(("name", "argv"), ROUTING, ids=[c[0] for c in ROUTING])
 def test_a_routing_benchmark_that_prints_seconds_names_the_machine_first(
     name: str, argv: list[str], tmp_path: Path
 ) -> None:
@@ -154,3 +158,19 @@ def test_a_routing_benchmark_that_prints_seconds_names_the_machine_first(
     assert out.returncode == 0, out.stderr[-800:]
     first = out.stdout.splitlines()[0]
     assert first.startswith("machine: ") and ", Python " in first, first
+
+
+@pytest.mark.parametrize(("name", "argv"), ROUTING, ids=[c[0] for c in ROUTING])
+def test_a_routing_benchmarks_json_says_its_machine_beside_its_data_sets(
+    name: str, argv: list[str], tmp_path: Path
+) -> None:
+    """Their text named the machine their seconds hold for; their ``--json``, keyed by
+    data set, did not (until 2026-12-06)."""
+    from .test_data_outcomes import _small_mbpp_set
+
+    _small_mbpp_set(tmp_path)
+    out = benchmark_in_process(name, "--data-dir", str(tmp_path), "--datasets", "routerbench_mbpp", *argv, "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    printed = json.loads(out.stdout)
+    assert printed["machine"]["cpus_usable"] == len(os.sched_getaffinity(0))
+    assert set(printed) == {"machine", "routerbench_mbpp"}, "the data set's results as before"
