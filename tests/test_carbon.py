@@ -936,8 +936,10 @@ def test_versus_largest_does_not_call_a_remote_largest_models_rate_measured() ->
     recs = [_record(0, "small", 10, 1e-6), remote(1, 20, 4e-6)]
     vs = summarize(recs, [small, big]).versus_largest
     assert vs is not None and "measured" not in vs["method"]
-    assert "logged rate of big in this log (1 request, 1 estimated from per-token figures)" in vs["method"]  # fmt: skip
-    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)  # the same figures
+    # every one of its generations logged from its figures: those, not a rate read back
+    assert vs["method"] == "estimate: per-token figures of big in the config, which its 1 request in this log was logged from"  # fmt: skip
+    figure = per_token_estimate("llm_inference", big, 1, 0.0, "USA").co2_kg
+    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * figure)
     # one of two measured, one escalated from a local model to the remote one
     mixed = dataclasses.replace(remote(2, 20, 4e-6), components={**recs[1].components, "llm_inference": Measurement("llm_inference", 0.5, 2e-6, 4e-6, "test+estimate:per-token")})  # fmt: skip
     vs = summarize([_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6), mixed], [small, big]).versus_largest  # fmt: skip

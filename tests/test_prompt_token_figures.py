@@ -200,3 +200,34 @@ def test_the_config_split_shares_a_measured_whole_of_one_shape() -> None:
     mixed = smollm.model_copy(update={"energy_per_prompt_token_kwh": None, "co2_per_prompt_token_kg": 1e-9})  # fmt: skip
     assert config_split(mixed, "FRA") == pytest.approx(1e-9 / FRA_KG_PER_KWH / 6.8e-8)
     assert config_split(smollm.model_copy(update={"energy_per_prompt_token_kwh": None}), "USA") is None  # fmt: skip
+
+
+def test_versus_largest_prices_at_a_remote_largest_models_figures_its_log_was_logged_from(
+    tmp_path: Path,
+) -> None:
+    """A remote largest model's requests are logged from its figures (5 prompt tokens at
+    1e-8 kWh, 2 written at 1e-6): their energy over their output tokens charged a long
+    prompt routed to tiny-light nothing for its prompt; the figures themselves are exact."""
+    from routerllm.carbon.report import logged_report
+
+    with serving_stub() as stub:
+        stub.default_post = completion_reply("done", prompt_tokens=5, tokens=2)
+        remote = http_model_dict(
+            "remote", stub.base_url, energy_per_token_kwh=1e-6, energy_per_prompt_token_kwh=1e-8
+        )
+        models = [tiny_model("tiny-light", "light", 0.1), remote]
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        with RouterLLM(config) as system:
+            for _ in range(2):
+                system.generate("hi", model="remote")
+            long = system.generate(GenerationRequest(LONG, max_new_tokens=8), model="tiny-light")
+            remote_rows = [r for r in system.log.records() if r.model == "remote"]
+    vs = logged_report(config).versus_largest
+    assert vs is not None and vs["largest_model"] == "remote"
+    # the remote's requests as they are, their routing and connection measured
+    assert [r.components["llm_inference"].energy_kwh for r in remote_rows] == pytest.approx([5e-8 + 2e-6] * 2)  # fmt: skip
+    logged = sum(r.energy_kwh for r in remote_rows), sum(r.co2_kg for r in remote_rows)
+    expected = long.prompt_tokens * 1e-8 + long.completion_tokens * 1e-6
+    assert vs["estimated_energy_kwh"] == pytest.approx(logged[0] + expected)
+    assert vs["estimated_co2_kg"] == pytest.approx(logged[1] + expected * FRA_KG_PER_KWH)
+    assert "per-token figures of remote in the config (per prompt and per generated token), which its 2 requests in this log were logged from" in vs["method"]  # fmt: skip

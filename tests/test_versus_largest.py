@@ -35,6 +35,7 @@ def _request(
     generation: tuple[float, float],
     loading: tuple[float, float] = (0.0, 0.0),
     escalated: dict[str, tuple[float, float]] | None = None,
+    prompt_tokens: int = 3,
 ) -> RequestRecord:
     """A request answered by ``model`` in ``tokens`` tokens; each figure (kWh, kg CO2)
     is its component's whole, ``escalated`` the part of it a cascade's first models spent."""
@@ -47,7 +48,7 @@ def _request(
         model=model,
         router="rules",
         confidence=0.9,
-        prompt_tokens=3,
+        prompt_tokens=prompt_tokens,
         completion_tokens=tokens,
         latency_s=0.5,
         cost_usd=0.0,
@@ -56,10 +57,16 @@ def _request(
     )
 
 
-def _logged_versus_largest(tmp_path: Path, requests: list[RequestRecord]) -> dict[str, Any]:
+def _logged_versus_largest(
+    tmp_path: Path, requests: list[RequestRecord], **largest_figures: float
+) -> dict[str, Any]:
     """``routerllm report``'s comparison of ``requests``, logged, and its text line; the
-    same as ``summarize`` of the records read back."""
-    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+    same as ``summarize`` of the records read back. ``largest_figures``: the largest
+    model's figures besides the tiny config's 1e-7 kWh per generated token."""
+    tmp_path.mkdir(exist_ok=True)
+    data = tiny_config_dict(tmp_path)
+    data["models"][-1].update(largest_figures)
+    config = load_config(write_config(tmp_path, data))
     with RequestLog(config.log.path) as log:
         for r in requests:
             log.append(r)
@@ -140,6 +147,60 @@ def test_the_largest_models_rate_is_its_generations_not_its_whole_requests(
     assert vs["estimated_energy_kwh"] == pytest.approx(1.01e-5 + 2e-6, rel=1e-12)
     assert vs["estimated_co2_kg"] == pytest.approx(5.05e-6 + 1e-6, rel=1e-12)
     assert vs["actual_energy_kwh"] == pytest.approx(1.01e-5 + 1.1e-6, rel=1e-12)
+
+
+#: The largest model's cost per prompt token and per generated token (kWh; kg: half).
+READ, WRITE = 2e-8, 1e-7
+
+
+def _priced(i: int, model: str, prompt_tokens: int, tokens: int) -> RequestRecord:
+    """A request whose generation spent exactly ``READ`` a prompt token and ``WRITE`` a
+    generated one (on a grid of 0.5 kg/kWh)."""
+    kwh = prompt_tokens * READ + tokens * WRITE
+    return _request(i, model, tokens, (kwh, kwh / 2), prompt_tokens=prompt_tokens)
+
+
+def test_the_largest_models_prompts_and_answers_are_priced_apart_where_its_log_tells_them_apart(
+    tmp_path: Path,
+) -> None:
+    """The largest model answered short questions, tiny-light a 1,000-token prompt: the
+    largest's logged energy over its output tokens carried its short prompts' energy
+    only, and priced the long prompt's at nothing (1.07e-6 kWh instead of 2.1e-5). Its
+    three requests of different shapes tell a prompt token's cost from a generated
+    one's, as the CarbonPredictor fits them."""
+    largest = [_priced(0, LARGEST, 3, 20), _priced(1, LARGEST, 10, 5), _priced(2, LARGEST, 6, 30)]
+    small = _request(3, SMALL, 10, (1e-6, 5e-7), prompt_tokens=1000)
+    vs = _logged_versus_largest(tmp_path, [*largest, small])
+    as_is = sum(r.energy_kwh for r in largest)
+    # the long prompt on the largest model: 1000 x 2e-8 + 10 x 1e-7 = 2.1e-5 kWh
+    assert vs["estimated_energy_kwh"] == pytest.approx(as_is + 2.1e-5, rel=1e-9)
+    assert vs["estimated_co2_kg"] == pytest.approx(sum(r.co2_kg for r in largest) + 1.05e-5, rel=1e-9)  # fmt: skip
+    assert "measured rates of tiny-heavy in this log per prompt and per generated token (3 requests)" in vs["method"]  # fmt: skip
+    # two requests fit any two costs exactly: too few to tell them apart (as the predictor)
+    vs = _logged_versus_largest(tmp_path / "two", [*largest[:2], small])
+    assert vs["method"] == "estimate: measured rate of tiny-heavy in this log (2 requests)"
+    assert vs["estimated_energy_kwh"] == pytest.approx(sum(r.energy_kwh for r in largest[:2]) + 10 * 2.76e-6 / 25)  # fmt: skip
+
+
+def test_a_log_of_one_shape_is_shared_at_the_config_figures_ratio_where_it_has_prompt_figures(
+    tmp_path: Path,
+) -> None:
+    """Two answers of the largest model of one shape (10 prompt tokens, 20 written, 3e-6
+    kWh each) cannot tell the two costs apart: with a figure per prompt token in the
+    config (a fifth of a generated one's), the logged energy is shared at that ratio,
+    as the CarbonPredictor's ``config_split`` shares it; without one, as before, it is
+    all a generated token's."""
+    largest = [_request(i, LARGEST, 20, (3e-6, 1.5e-6), prompt_tokens=10) for i in range(2)]
+    small = _request(2, SMALL, 10, (1e-6, 5e-7), prompt_tokens=1000)
+    vs = _logged_versus_largest(tmp_path / "split", [*largest, small], energy_per_prompt_token_kwh=2e-8)  # fmt: skip
+    as_is = 2 * (3e-6 + ROUTING[0])
+    # a generated token: 6e-6 / (40 + 0.2 x 20) kWh; the long prompt reads 0.2 x 1000 of them
+    assert vs["estimated_energy_kwh"] == pytest.approx(as_is + 6e-6 / 44 * (200 + 10), rel=1e-9)
+    assert vs["estimated_co2_kg"] == pytest.approx(as_is / 2 + 3e-6 / 44 * 210, rel=1e-9)
+    assert "measured rate of tiny-heavy in this log (2 requests), shared between prompt and generated tokens at the config's ratio" in vs["method"]  # fmt: skip
+    vs = _logged_versus_largest(tmp_path / "whole", [*largest, small])
+    assert vs["estimated_energy_kwh"] == pytest.approx(as_is + 10 * 3e-6 / 20, rel=1e-9)
+    assert vs["method"] == "estimate: measured rate of tiny-heavy in this log (2 requests)"
 
 
 @pytest.mark.parametrize(

@@ -172,7 +172,9 @@ class LogFigures:
         self.failed_out = 0  # failed requests (no answer, their loads): nothing to compare
         self.served = 0
         self.served_estimated = 0  # of those, generations from per-token figures (remote)
+        self.served_from_figures = 0  # of those, wholly (not escalated from a measured one)
         self.served_tokens, self.served_kwh, self.served_co2 = Terms(), Terms(), Terms()
+        self.served_prompt_tokens = array("d")  # by served request, as the three above
         self.measured_kwh, self.measured_co2 = Terms(), Terms()
         self.measured_tokens = array("d")
         self.measured_prompt_tokens = array("d")
@@ -402,11 +404,13 @@ class LogFigures:
         if model == self.largest and not cached and whole:
             self.served += 1
             self.served_tokens.add(tokens)
+            self.served_prompt_tokens.append(read)
             if llm is not None:
                 self.served_kwh.add(llm[2])
                 self.served_co2.add(llm[3])
                 if PER_TOKEN in llm[4].split("+"):  # an escalation's methods are joined by +
                     self.served_estimated += 1
+                    self.served_from_figures += llm[4] == PER_TOKEN
 
     def unmeasured_groups(self) -> set[tuple[str, str]]:
         """The groups whose energy and CO2 were not measured, each of their requests (or

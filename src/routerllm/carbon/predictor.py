@@ -166,11 +166,11 @@ def fit_profile(
         base, per_char = 0.0, float(prompt.sum() / max(chars.sum(), 1.0))
     kept = _not_far(energy, prompt, output)  # their tokens still tell the lengths
     energy, prompt, output = energy[kept], prompt[kept], output[kept]
-    if _varies(prompt) and _varies(output) and abs(np.corrcoef(prompt, output)[0, 1]) < 0.98:
+    if tells_apart(prompt, output):
         per_prompt, per_output = nonnegative_fit(prompt, output, energy)
     else:  # the log cannot tell prompt from output costs apart: each is charged the whole,
         # unless the config says how it splits (a remote model is logged from that split)
-        per_prompt, per_output = _whole_per_token(energy, prompt, output, split)
+        per_prompt, per_output = whole_per_token(energy, prompt, output, split)
     loads = np.array([m.energy_kwh for r in records if (m := r.own("model_loading")) and m.energy_kwh > 0])  # fmt: skip
     loads_kept = _near_median(loads)
     total_kwh = sum(r.energy_kwh for r in records)
@@ -218,7 +218,14 @@ def _near_median(values: np.ndarray, among: np.ndarray | None = None) -> np.ndar
     return ~(among & (values > FAR * median))
 
 
-def _whole_per_token(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray, split: float | None = None) -> tuple[float, float]:  # fmt: skip
+def tells_apart(prompt: np.ndarray, output: np.ndarray) -> bool:
+    """Whether requests of these prompt and output tokens can tell a prompt token's cost
+    from an output token's: both spread, and not in proportion (a log of one shape, or
+    of answers as long as their prompts, fits either cost as well as the other)."""
+    return _varies(prompt) and _varies(output) and abs(np.corrcoef(prompt, output)[0, 1]) < 0.98
+
+
+def whole_per_token(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray, split: float | None = None) -> tuple[float, float]:  # fmt: skip
     """The whole energy per prompt token and per output token. Where no token of one
     kind was logged (answers that wrote none), its cost is not known: it costs a token
     of the other kind's (not the whole energy over "at least 1" token). With ``split`` (a

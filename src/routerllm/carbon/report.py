@@ -304,6 +304,45 @@ def priced_by_tokens(models: Iterable[ModelConfig]) -> list[str]:
     return [m.name for m in models if m.priced_by_tokens]
 
 
+def _logged_rates(
+    fig: LogFigures, largest: ModelConfig, country_iso_code: str
+) -> tuple[float, float, tuple[float, float], str]:
+    """The largest model's generation energy and CO2 per output token, and (kWh, kg) per
+    prompt token, from its requests in ``fig`` (some output tokens), and what they are.
+    Where its requests' shapes tell the two costs apart, each is fitted, as the
+    CarbonPredictor fits them (energy and CO2 each: its requests may have run on several
+    grids); where they cannot and the config prices a prompt token apart, their energy
+    is shared at its figures' ratio (``config_split``); else it is all the output
+    tokens': the prompts the largest model read are in that rate, those of the requests
+    it did not answer are not (routing sends long prompts one way, short ones another)."""
+    import numpy as np
+
+    from routerllm.carbon.predictor import (
+        MIN_HISTORY,
+        config_split,
+        nonnegative_fit,
+        tells_apart,
+        whole_per_token,
+    )
+
+    estimated = fig.served_estimated
+    rate = "logged rate" if estimated else "measured rate"
+    of_them = f", {estimated} estimated from per-token figures" if estimated else ""
+    requests = f"({counted(fig.served, 'request')}{of_them})"
+    prompt, output = np.asarray(fig.served_prompt_tokens), np.asarray(fig.served_tokens.values)
+    spent = (np.asarray(fig.served_kwh.values), np.asarray(fig.served_co2.values))
+    source = f"{rate} of {largest.name} in this log {requests}"
+    if fig.served >= MIN_HISTORY and tells_apart(prompt, output):
+        (read_kwh, kwh), (read_kg, kg) = (nonnegative_fit(prompt, output, y) for y in spent)
+        source = f"{rate}s of {largest.name} in this log per prompt and per generated token {requests}"  # fmt: skip
+        return kwh, kg, (read_kwh, read_kg), source
+    if (split := config_split(largest, country_iso_code)) is not None:
+        (read_kwh, kwh), (read_kg, kg) = (whole_per_token(y, prompt, output, split) for y in spent)
+        return kwh, kg, (read_kwh, read_kg), f"{source}, shared between prompt and generated tokens at the config's ratio"  # fmt: skip
+    out_tokens = fig.served_tokens.total()
+    return fig.served_kwh.total() / out_tokens, fig.served_co2.total() / out_tokens, (0.0, 0.0), source  # fmt: skip
+
+
 def _largest(models: list[ModelConfig]) -> ModelConfig:
     """The top of the ladder every part orders models by (tier, then parameters)."""
     return max(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
@@ -324,13 +363,14 @@ def largest_estimate(
     model.
 
     Each request not served by the largest model is re-priced at the largest
-    model's generation energy per output token: measured from this log when
-    it holds requests served by that model, else the config's per-token
-    figure (and its figure per prompt token, where it has one, for the prompt). It is
-    an estimate (another model writes a different number of tokens); the demo
-    measures the real always-largest run instead. The largest is the top of the
-    ladder every part orders models by (tier, then parameters), the demo's
-    always-largest and the ``largest`` router's. An answer from the request
+    model's generation energy per output token and, where they can be told apart, per
+    prompt token: measured from this log when it holds requests served by that model
+    (``_logged_rates``), else, or where every one of them was logged from the config's
+    per-token figures (a remote model's), those figures (and its figure per prompt
+    token, where it has one, for the prompt). It is an estimate (another model writes a
+    different number of tokens); the demo measures the real always-largest run instead.
+    The largest is the top of the ladder every part orders models by (tier, then
+    parameters), the demo's always-largest and the ``largest`` router's. An answer from the request
     cache spent its routing only: it teaches no rate, and counts as it is (on the
     largest model, the same repeated request would have been answered from the cache);
     so does one of the largest model cancelled half-way (its client gone), whose few
@@ -343,28 +383,26 @@ def largest_estimate(
     as logged, yet would be priced in full.
     """
     largest = _largest(models)
-    # (kWh, kg) per prompt token: the log's rates and most configs' figures count the
-    # prompt in the rate per output token
-    per_prompt = (0.0, 0.0)
     assert fig.largest == largest.name, "the figures were added up for another largest model"
-    out_tokens = fig.served_tokens.total()
-    if out_tokens:
-        per_token = fig.served_kwh.total() / out_tokens
-        per_token_co2 = fig.served_co2.total() / out_tokens
-        # a remote largest model's generations are logged from its per-token figures:
-        # a rate read from them is not a measured one
-        estimated = fig.served_estimated
-        rate = "logged rate" if estimated else "measured rate"
-        of_them = f", {estimated} estimated from per-token figures" if estimated else ""
-        source = f"{rate} of {largest.name} in this log ({counted(fig.served, 'request')}{of_them})"
+    # a remote largest model's generations are logged from its per-token figures: those
+    # price the others exactly, a rate read back from them at best as well
+    from_figures = fig.served and fig.served_from_figures == fig.served
+    if fig.served_tokens.total() and not (from_figures and largest.generation_figures):
+        per_token, per_token_co2, per_prompt, source = _logged_rates(fig, largest, country_iso_code)  # fmt: skip
     elif largest.generation_figures:
         unit = per_token_estimate("llm_inference", largest, 1, 0.0, country_iso_code)
         per_token, per_token_co2 = unit.energy_kwh, unit.co2_kg
+        # (kWh, kg) per prompt token: most configs' figures count the prompt in the rate
+        # per output token
+        per_prompt = (0.0, 0.0)
         source = f"per-token figures of {largest.name} in the config"
         if largest.prompt_figures:  # its rate per generated token leaves the prompt out
             read = per_token_estimate("llm_inference", largest, 0, 0.0, country_iso_code, 1)
             per_prompt = (read.energy_kwh, read.co2_kg)
             source += " (per prompt and per generated token)"
+        if from_figures:
+            were = "was" if fig.served == 1 else "were"
+            source += f", which its {counted(fig.served, 'request')} in this log {were} logged from"
     else:
         return None
     if not len(fig.measured_kwh):
