@@ -46,6 +46,11 @@ CASES = [
         "argument --max-waiting: -1 is out of range: give a whole number >= 0",
     ),
     (
+        ["serve"],
+        ["--max-connections-per-client", "-1"],
+        "argument --max-connections-per-client: -1 is out of range: give a whole number >= 0",
+    ),
+    (
         ["generate-data", "--out", "{tmp}/d"],
         ["--n", "10"],
         "argument --n: 10 is out of range: give 40 to 1,000,000",

@@ -173,7 +173,8 @@ def test_connections_beyond_the_file_descriptors_are_refused_and_the_server_keep
     log = tmp_path / "stderr"  # a file: a pipe full of tracebacks had stopped the server
     with log.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
+            # one client's connections: its own limit (test_server_client_connections) off
+            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json", "--max-connections-per-client", "0"],  # fmt: skip
             stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=limited,
         )  # fmt: skip
     held: list[socket.socket] = []

@@ -41,13 +41,14 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="let browser pages from ORIGIN (http://localhost:3000; * for any) call the server; repeatable (default: none)")  # fmt: skip
     serve.add_argument("--max-waiting", type=steps_arg, metavar="N", help="refuse a request (503, server_busy) while N others already wait their turn behind the one generating (0: any that would wait; default: no cap)")  # fmt: skip
+    serve.add_argument("--max-connections-per-client", type=steps_arg, metavar="N", help="refuse a connection (429, too_many_client_connections) from a client address already holding N (0: no per-client limit, as behind a reverse proxy, whose address every client then has; default: half of what the file descriptors allow, at least 128 and at most 1,024)")  # fmt: skip
     serve.set_defaults(func=cmd_serve, interrupted=_server_stopped, sigterm_as_ctrl_c=False)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from routerllm.manager import LLMManager
     from routerllm.server.app import TAG
-    from routerllm.server.options import cors_origins, waiting_cap
+    from routerllm.server.options import cors_origins, per_client_connections, waiting_cap
     from routerllm.server.serving import listen, serve, stop_signals_held
     from routerllm.system import RouterLLM
 
@@ -56,6 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise RouterLLMError(f"{API_KEY_ENV} is empty: set a key, or unset it to serve without one")
     cors = cors_origins(args.cors_origin)  # a mistake said before the models load
     waiting_cap(args.max_waiting)
+    per_client_connections(args.max_connections_per_client)
     # the address first: a busy port or a bad --host is said before the models load (a
     # client that connects while they load waits its turn in the socket's backlog)
     with listen(args.host, args.port) as sock:
@@ -88,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                       f"page open in a browser that can reach this port can use the models", file=sys.stderr)  # fmt: skip
             # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
             try:
-                serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
+                serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting, args.max_connections_per_client)  # fmt: skip
             except OutputError as e:
                 # the terminal hung up as the ready line was written: its EIO may come
                 # before the SIGHUP that follows a hangup (or none comes, where the server

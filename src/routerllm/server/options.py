@@ -1,5 +1,5 @@
 """The checks of what ``create_app`` and ``routerllm serve`` are given: the API key,
-the cap on requests waiting their turn, the CORS origins. Each gives a clear error
+the cap on requests waiting their turn, the CORS origins, the connections one client may hold. Each gives a clear error
 before the server starts (the CLI's before any model loads)."""
 
 import re
@@ -29,6 +29,15 @@ def waiting_cap(max_waiting: object) -> int | None:
     if max_waiting is not None and (type(max_waiting) is not int or max_waiting < 0):
         raise RouterLLMError(f"--max-waiting must be a whole number >= 0 (none: no cap), got {max_waiting!r:.40}")  # fmt: skip
     return max_waiting
+
+
+def per_client_connections(max_connections_per_client: object) -> int | None:
+    """``max_connections_per_client`` checked: how many connections one client address may
+    hold (None: the default share of the server's cap; 0: no per-client limit)."""
+    given = max_connections_per_client
+    if given is not None and (type(given) is not int or given < 0):
+        raise RouterLLMError(f"--max-connections-per-client must be a whole number >= 0 (0: no per-client limit), got {given!r:.40}")  # fmt: skip
+    return given
 
 
 def cors_origins(origins: Sequence[str] | None) -> list[str]:

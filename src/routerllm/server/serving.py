@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from routerllm.checks import MAX_PORT
 from routerllm.exceptions import RouterLLMError, missing_dependency
-from routerllm.server.listener import CappedListener, connection_cap, raise_fd_limit
+from routerllm.server.listener import CappedListener, client_cap, connection_cap, raise_fd_limit
+from routerllm.server.options import per_client_connections
 
 if TYPE_CHECKING:
     from routerllm.system import RouterLLM
@@ -198,6 +199,7 @@ def serve(
     on_ready: Callable[[], None] | None = None,
     cors: Sequence[str] | None = (),
     max_waiting: int | None = None,
+    max_connections_per_client: int | None = None,
 ) -> None:
     """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM or SIGHUP (returns), each after the
     request in progress is answered and logged. A second Ctrl-C stops at once, yet
@@ -205,7 +207,11 @@ def serve(
     stopped half-way, and the caller closes the system next. ``on_ready`` is called
     once the server answers requests (and handles signals as above); an error it raises
     stops the server as SIGTERM does, then is raised here; ``cors`` and
-    ``max_waiting`` as for :func:`create_app`."""
+    ``max_waiting`` as for :func:`create_app`. At most ``max_connections_per_client``
+    connections are held from one client address, those beyond refused with a 429
+    (None: half of what the file descriptors allow, at least 128 and at most 1,024;
+    0: no such limit)."""
+    per_client = per_client_connections(max_connections_per_client)
 
     srv = None
     held: list[int] = []  # stop signals held while an answer was generated or sent
@@ -245,7 +251,8 @@ def serve(
     previous_hangup = signal.signal(hangup, hung_up) if hangup is not None else None
     failed: list[Exception] = []
     raise_fd_limit()
-    listener = CappedListener.of(sock, connection_cap())
+    cap = connection_cap()
+    listener = CappedListener.of(sock, cap, client_cap(cap, per_client))
     try:  # a SIGTERM while the server starts stops it here too
         srv = server(system, api_key, cors, max_waiting, _loopback(sock))
         threading.Thread(target=_announce, args=(srv, on_ready, failed), name="routerllm-ready", daemon=True).start()  # fmt: skip
