@@ -450,6 +450,10 @@ def benchmark_in_process(
         mock.patch.object(sys, "argv", [str(script), *args]),
         mock.patch.object(sys, "path", [str(BENCHMARKS), *sys.path]),
         mock.patch.object(tempfile, "tempdir", str(tmpdir) if tmpdir else tempfile.tempdir),
+        # a script sets its process's environment (encoder_latency: OMP_NUM_THREADS...
+        # before torch loads): the worker's later tests, and the processes they start,
+        # ran with it
+        mock.patch.dict(os.environ),
     ):
         try:
             runpy.run_path(str(script), run_name="__main__")

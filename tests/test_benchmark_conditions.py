@@ -69,12 +69,14 @@ def test_router_latencys_json_says_its_machine_and_the_prompts_timed() -> None:
 def test_encoder_latency_names_its_machine_and_the_batched_runs_of_its_median() -> None:
     """It said the threads and the CPUs visible, not which CPU nor how many of them this
     process may use; its JSON's CPU was platform's (``x86_64`` on Linux)."""
-    out = benchmark_in_process("encoder_latency", "--prompts", "2", "--repeats", "2")
+    # one thread, as the suite runs torch: its count is the process's (tests/state_guard.py)
+    one = ("--prompts", "2", "--repeats", "2", "--threads", "1")
+    out = benchmark_in_process("encoder_latency", *one)
     assert out.returncode == 0, out.stderr[-800:]
     lines = out.stdout.splitlines()
     assert lines[0].startswith("machine: ") and ", Python " in lines[0], lines[0]
-    assert lines[1] == "2 prompts (mean 55 chars), 2 threads; texts/s @64: the median of 2 batched runs"  # fmt: skip
-    out = benchmark_in_process("encoder_latency", "--prompts", "2", "--repeats", "2", "--json")
+    assert lines[1] == "2 prompts (mean 55 chars), 1 threads; texts/s @64: the median of 2 batched runs"  # fmt: skip
+    out = benchmark_in_process("encoder_latency", *one, "--json")
     printed = json.loads(out.stdout)
     assert printed["machine"]["cpus_usable"] == len(os.sched_getaffinity(0))
     assert printed["context"]["repeats"] == 2
