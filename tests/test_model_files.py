@@ -40,7 +40,9 @@ from .conftest import PausedWriter, gguf_with_context_length, models_config, tin
 
 
 @pytest.fixture
-def part_packages(tmp_path: Path, tiny_gguf: Path) -> Iterator[tuple[list[str], str]]:
+def part_packages(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[list[str], str]]:
     """Three real importable packages, each shipping one slice of the tiny GGUF."""
     data = tiny_gguf.read_bytes()
     cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
@@ -57,9 +59,10 @@ def part_packages(tmp_path: Path, tiny_gguf: Path) -> Iterator[tuple[list[str], 
             "    return os.path.join(os.path.dirname(__file__), 'data', 'part.bin')\n"
         )
         names.append(name)
-    sys.path.insert(0, str(site))
+    # monkeypatch's, not sys.path's own: a test's monkeypatch.syspath_prepend restored,
+    # after this fixture's end, a sys.path with this folder in it, for later tests
+    monkeypatch.syspath_prepend(str(site))
     yield names, hashlib.sha256(data).hexdigest()
-    sys.path.remove(str(site))
     for n in names:
         sys.modules.pop(n, None)
 
