@@ -352,6 +352,17 @@ def models_config(*models: dict[str, Any], **manager: Any) -> AppConfig:
     )
 
 
+@pytest.fixture
+def encoders_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An encoder made without ``threads`` (an ``hf:`` spec, a saved router's) gets one,
+    as the suite runs torch (``tests/state_guard.py``): the product's default, a thread a
+    usable CPU, set torch's process-wide count to 2 for every later test of the worker."""
+    from routerllm.encoders import hf, minilm
+
+    for module in (hf, minilm):
+        monkeypatch.setattr(module, "cpu_threads", lambda: 1)
+
+
 def write_config(tmp_path: Path, data: dict[str, Any], name: str = "config.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data))

@@ -21,6 +21,9 @@ from routerllm.training.trainer import TrainingArguments
 
 from .test_classifier_router import MODELS, TRAIN, VAL, tiny_bert
 
+# torch on one thread, as the suite runs it (conftest.encoders_on_one_thread)
+pytestmark = pytest.mark.usefixtures("encoders_on_one_thread")
+
 WORDS = ["[UNK]", "[PAD]", "hello", "world", "code", "poem"]
 #: Prompts of 12 tokens whose first 4 are alike: a cut-off of 4 cannot tell them apart.
 DATA = [

@@ -207,6 +207,7 @@ def hf_weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+@pytest.mark.usefixtures("encoders_on_one_thread")  # torch on one, as the suite runs it
 def test_frozen_mode_leaves_the_encoder_as_it_was_and_full_mode_trains_it(
     tmp_path: Path,
 ) -> None:

@@ -14,12 +14,13 @@ import pytest
 
 from routerllm import RouterLLM
 from routerllm.backends.base import GenerationRequest
-from routerllm.config import AppConfig, load_config
+from routerllm.config import load_config
 from routerllm.exceptions import ModelUnavailableError
 from routerllm.manager import LLMManager
 
 from .conftest import (
     gguf_with_other_weights,
+    models_config,
     tiny_config_dict,
     tiny_gguf_reader,
     write_config,
@@ -71,7 +72,7 @@ def answering_from_a_folder(tmp_path: Path, model_dir: Path) -> tuple[Path, LLMM
     """A copy of ``model_dir`` in ``tmp_path``, and a manager whose model m loaded it and
     answered ``REQUEST``: (the folder, the manager, that answer)."""
     folder = shutil.copytree(model_dir, tmp_path / "model")
-    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(folder)]}))
+    manager = LLMManager(models_config(hf_model(folder)))
     with manager.generating("m") as backend:
         answer = backend.generate(REQUEST).text
     return folder, manager, answer
@@ -155,7 +156,7 @@ def test_a_loaded_gguf_file_renamed_over_is_loaded_again(
     shutil.copyfile(small_vocab_gguf, path)
     other = gguf_with_other_weights(tmp_path / "other.gguf", small_vocab_gguf)
     expected = answer_of(other, context_length=64)
-    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(path, 64)]}))
+    manager = LLMManager(models_config(hf_model(path, 64)))
     with manager.generating("m") as backend:
         old = backend.generate(REQUEST).text
     assert old != expected
@@ -193,7 +194,7 @@ def answering_from_the_hf_cache(
     cache = tmp_path / "hf-cache"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     cache_revision(model_dir, cache, "1" * 40)
-    manager = LLMManager(AppConfig.model_validate({"models": [hf_model("me/tiny-llama")]}))
+    manager = LLMManager(models_config(hf_model("me/tiny-llama")))
     with manager.generating("m") as backend:
         answer = backend.generate(REQUEST).text
     return cache, manager, answer
@@ -407,7 +408,7 @@ def test_weights_written_in_place_are_not_answered_with(tmp_path: Path, first_di
     old weights are gone, and reading past the end of a file cut short kills the process
     (SIGBUS). It is unloaded and the request fails, saying why."""
     folder = shutil.copytree(first_dir, tmp_path / "model")
-    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(folder)]}))
+    manager = LLMManager(models_config(hf_model(folder)))
     manager.acquire("m")
     weights = folder / "model.safetensors"
     data = weights.read_bytes()

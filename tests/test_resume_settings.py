@@ -22,6 +22,9 @@ from .test_classifier_router import MODELS, TRAIN, VAL, HashingEncoder, fast_arg
 from .test_learn_cli_inputs import labelled, user_error
 from .test_outcome_routing import make_rows, write_json
 
+# torch on one thread, as the suite runs it (conftest.encoders_on_one_thread)
+pytestmark = pytest.mark.usefixtures("encoders_on_one_thread")
+
 
 def _same_weights(a: EmbeddingClassifierRouter, b: EmbeddingClassifierRouter) -> bool:
     """Bit for bit."""

@@ -23,6 +23,9 @@ from routerllm.training.trainer import TrainingArguments
 
 from .test_classifier_router import tiny_bert
 
+# torch on one thread, as the suite runs it (conftest.encoders_on_one_thread)
+pytestmark = pytest.mark.usefixtures("encoders_on_one_thread")
+
 MODELS = [Candidate("small", 0.5, tier="light"), Candidate("big", 7.0, tier="heavy")]
 WORDS = ["[UNK]", "[PAD]", "hello", "world", "code", "write", "poem", "sort"]
 PROMPTS = ["hello world", "write code", "sort code", "write poem", "hello poem", "code world"]
