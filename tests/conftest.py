@@ -112,6 +112,15 @@ HEAVY_TEST_FILES = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A test that leaves process-wide state changed fails at its own teardown, not a
+    later test of another file on the same worker (``tests/state_guard.py``;
+    ``-p no:routerllm-state-guard`` turns it off)."""
+    from tests.state_guard import StateGuard
+
+    config.pluginmanager.register(StateGuard(), "routerllm-state-guard")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The heavy files' tests first, in ``HEAVY_TEST_FILES``'s order; every other test
     where it was (a stable sort: each file's tests keep their order)."""

@@ -1,0 +1,124 @@
+"""The suite's guard (tests/state_guard.py): a test that leaves process-wide state
+changed fails at its own teardown, naming what changed; a change undone (monkeypatch, a
+module fixture's own finalizer) passes. Run on a pytest session of its own, in a process
+of its own, with the project's conftest: the leaks below are made there on purpose."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.state_guard import MISSING, changes, snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LEAKY_TESTS = """
+import logging
+import os
+import signal
+
+import pytest
+
+from routerllm.registry import ROUTERS
+
+
+def test_leaks_an_environment_variable():
+    os.environ["ROUTERLLM_GUARD_LEAK"] = "1"
+
+
+def test_after_a_leak_is_not_blamed_for_it():
+    assert os.environ["ROUTERLLM_GUARD_LEAK"] == "1"
+
+
+def test_leaks_a_router_name():
+    ROUTERS.register("guard-leak", "routerllm.routers.baselines:RandomRouter")
+
+
+def test_leaks_a_handler_on_routerllm_logger():
+    logging.getLogger("routerllm").addHandler(logging.NullHandler())
+
+
+def test_leaks_a_signal_handler():
+    signal.signal(signal.SIGTERM, lambda *a: None)
+
+
+def test_changes_undone_by_monkeypatch(monkeypatch, tmp_path):
+    monkeypatch.setenv("ROUTERLLM_GUARD_PATCHED", "1")
+    monkeypatch.delenv("ROUTERLLM_GUARD_LEAK")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(ROUTERS._entries, "guard-patched", "x:Y")
+    monkeypatch.setattr(logging.getLogger("routerllm"), "level", logging.DEBUG)
+
+
+def test_changes_undone_by_with_blocks():
+    with ROUTERS.added({"guard-added": "x:Y"}):
+        pass
+
+
+@pytest.fixture(scope="module")
+def held():
+    os.environ["ROUTERLLM_GUARD_HELD"] = "1"
+    yield
+    del os.environ["ROUTERLLM_GUARD_HELD"]
+
+
+def test_module_fixture_holds_its_change(held):
+    assert os.environ["ROUTERLLM_GUARD_HELD"] == "1"
+
+
+def test_module_fixture_holds_it_for_the_next_test_too(held):
+    assert os.environ["ROUTERLLM_GUARD_HELD"] == "1"
+
+
+def test_loads_llama_cpp_on_two_threads(tiny_gguf):
+    from llama_cpp import Llama
+
+    Llama(str(tiny_gguf), n_ctx=64, n_threads=1, n_threads_batch=2, verbose=False).close()
+
+
+def test_loads_llama_cpp_on_one_thread(tiny_gguf):
+    from llama_cpp import Llama
+
+    Llama(str(tiny_gguf), n_ctx=64, n_threads=1, n_threads_batch=1, verbose=False).close()
+"""
+
+
+def test_a_leak_fails_the_test_that_made_it_and_no_other(tmp_path: Path) -> None:
+    (tmp_path / "test_leaky.py").write_text(LEAKY_TESTS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider",
+         "-p", "no:xdist", "-q", "-rA", "test_leaky.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    errors = set(re.findall(r"^ERROR test_leaky.py::(\w+)", out, re.M))
+    assert errors == {
+        "test_leaks_an_environment_variable",
+        "test_leaks_a_router_name",
+        "test_leaks_a_handler_on_routerllm_logger",
+        "test_leaks_a_signal_handler",
+        "test_loads_llama_cpp_on_two_threads",
+    }, out
+    # every test passed its body: only the guard, at teardown, failed those
+    assert len(re.findall(r"^PASSED ", out, re.M)) == 11, out
+    assert "os.environ['ROUTERLLM_GUARD_LEAK']: <absent> before, '1' after" in out
+    assert "registry.ROUTERS['guard-leak']: <absent> before, 'routerllm.routers.baselines:RandomRouter' after" in out  # fmt: skip
+    assert "logger['routerllm']: <absent> before, LoggerState(level=0, handlers=(<NullHandler (NOTSET)>,)," in out  # fmt: skip
+    assert "signal handler['SIGTERM']: <Handlers.SIG_DFL: 0> before, <function" in out
+    assert "n_threads=1, n_threads_batch=2" in out
+
+
+def test_the_snapshot_compares_equal_to_itself_and_names_a_change() -> None:
+    before = snapshot()
+    assert changes(before, snapshot()) == []
+    os.environ["ROUTERLLM_GUARD_SELF"] = "x"
+    try:
+        assert changes(before, snapshot()) == [("os.environ", "ROUTERLLM_GUARD_SELF", MISSING, "x")]
+    finally:
+        del os.environ["ROUTERLLM_GUARD_SELF"]
