@@ -165,7 +165,7 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, An
             if not (item == "torch.get_num_threads()" and was is None):  # torch imported
                 found.append((item, None, was, now))
             continue
-        for entry in was.keys() | now.keys():
+        for entry in sorted(was.keys() | now.keys(), key=repr):  # a message read the same each run
             a, b = was.get(entry, MISSING), now.get(entry, MISSING)
             if a is b or (a == b and a is not MISSING):
                 continue
