@@ -58,14 +58,15 @@ def refusal(sock: socket.socket) -> tuple[bytes, dict[bytes, bytes], dict[str, o
 def capped(system: RouterLLM) -> Iterator[listener.CappedListener]:
     """The listener of a server on 127.0.0.1 holding 100 connections, at most 2 from one
     client address."""
-    capped = listener.CappedListener.of(serving.listen("127.0.0.1", 0), cap=100, per_client=2)
-    _, srv, thread = started(system, sock=capped)
-    try:
-        yield capped
-    finally:
-        srv.should_exit = True
-        thread.join(30)
-        capped.close()
+    with contextlib.closing(serving.listen("127.0.0.1", 0)) as sock:  # the listener: its dup
+        capped = listener.CappedListener.of(sock, cap=100, per_client=2)
+        _, srv, thread = started(system, sock=capped)
+        try:
+            yield capped
+        finally:
+            srv.should_exit = True
+            thread.join(30)
+            capped.close()
 
 
 @pytest.fixture
@@ -131,6 +132,36 @@ def test_an_openai_client_over_its_limit_gets_the_429_not_a_connection_error(
     finally:
         for sock in held:
             sock.close()
+
+
+def test_refusals_still_lingering_are_closed_as_the_server_stops(
+    system: RouterLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server stopped (Ctrl-C, SIGTERM) while refused connections linger closes them:
+    their timers died with the event loop, and each stayed open until the garbage
+    collector found it (a ``ResourceWarning: unclosed <..._Connection ...>`` each at
+    ``routerllm serve``'s stop, its descriptor held meanwhile where ``serve`` is called
+    from Python)."""
+    monkeypatch.setattr(listener, "LINGER_S", 60.0)  # still lingering however slow the stop
+    sock = serving.listen("127.0.0.1", 0)
+    capped = listener.CappedListener.of(sock, cap=100, per_client=1)
+    _, srv, thread = started(system, sock=capped)
+    address = capped.getsockname()[:2]
+    clients = [connect(address) for _ in range(4)]  # one held, three refused, left open
+    try:
+        assert answer_to(clients[0], HEALTH)[1] == {"status": "ok"}
+        eventually(lambda: len(capped.lingering) == 3)
+        lingering = list(capped.lingering)
+        srv.should_exit = True
+        thread.join(30)
+        capped.close()  # as serve() does once the server has stopped
+        assert [conn.fileno() for conn in lingering] == [-1, -1, -1]
+        assert len(capped.lingering) == len(capped.open) == 0
+        for client in clients[1:]:  # their 429 still reached them
+            assert refusal(client)[0].startswith(b"HTTP/1.1 429 ")
+    finally:
+        for conn in [*clients, capped, sock]:
+            conn.close()
 
 
 def test_a_client_s_closed_connection_frees_its_place(address: tuple[str, int]) -> None:

@@ -15,6 +15,7 @@ import os
 import socket
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,9 @@ class CappedListener(socket.socket):
         # each client's open connections, counted as the total is (a weak set: one that
         # asyncio drops unclosed leaves it as it is freed); kept only while limited
         self.clients: dict[str, weakref.WeakSet[_Connection]] = {}
-        self.lingering: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        # each refused connection lingering, and what closes it (its timer and its reader
+        # with it): held here, not weakly, so that the listener's close closes it (below)
+        self.lingering: dict[_Connection, Callable[[], None]] = {}
         self.refused, self.refusals_said = 0, -REFUSALS_SAID_EVERY_S
         self.client_refused, self.client_refusals_said = 0, -REFUSALS_SAID_EVERY_S
 
@@ -180,13 +183,22 @@ class CappedListener(socket.socket):
         body = error_body(message, "requests", "too_many_client_connections")
         # counted as open while it lingers: it holds a descriptor, which the cap is for
         lingering = _Connection(self, None, fileno=conn.detach())
-        self.lingering.add(lingering)
-        _linger(loop, lingering, http_error(b"429 Too Many Requests", body, b"retry-after: 1"))
+        answer = http_error(b"429 Too Many Requests", body, b"retry-after: 1")
+        if (close := _linger(loop, lingering, answer)) is not None:
+            self.lingering[lingering] = close
+
+    def close(self) -> None:
+        # the refusals still lingering closed too: asyncio closes the listener as the
+        # server stops, and their timers would die with the event loop, each connection
+        # left open until the garbage collector found it (a ResourceWarning each)
+        for close in list(self.lingering.values()):
+            close()
+        super().close()
 
     def leave(self, conn: _Connection) -> None:
         """``conn`` out of the counts, as it is closed."""
         self.open.discard(conn)
-        self.lingering.discard(conn)
+        self.lingering.pop(conn, None)
         held = self.clients.get(conn.client) if conn.client is not None else None
         if held is not None:
             held.discard(conn)
@@ -213,13 +225,16 @@ def _refuse(conn: socket.socket, status: bytes, message: str, kind: str, code: s
     conn.close()
 
 
-def _linger(loop: asyncio.AbstractEventLoop, conn: socket.socket, answer: bytes) -> None:
+def _linger(
+    loop: asyncio.AbstractEventLoop, conn: socket.socket, answer: bytes
+) -> Callable[[], None] | None:
     """``answer`` sent on ``conn`` and its end after it, then what the client sends read
     and dropped until it closes, or ``LINGER_S`` has passed, before ``conn`` is closed.
     Closed at once, as the 503's connection is, a request that came after the close was
     answered with a reset, and a client still sending its request (an ``openai`` client
     sends its body after its headers) lost the 429 waiting unread: it saw a connection
-    error (httpx's ``ReadError``) instead."""
+    error (httpx's ``ReadError``) instead. Returns what closes it sooner (None: closed
+    already, its client gone)."""
     fd = conn.fileno()
 
     def close() -> None:
@@ -244,9 +259,10 @@ def _linger(loop: asyncio.AbstractEventLoop, conn: socket.socket, answer: bytes)
         conn.shutdown(socket.SHUT_WR)
     except OSError:  # gone already: nothing to tell
         conn.close()
-        return
+        return None
     due = loop.call_later(LINGER_S, close)
     loop.add_reader(fd, drop)
+    return close
 
 
 class _Connection(socket.socket):
