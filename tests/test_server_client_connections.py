@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, write_config
 from .test_server import hangup_default, serve_command, started
-from .test_server_connections import answer_to
+from .test_server_connections import answer_to, first_dropped_then_answered
 
 HEALTH = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -221,41 +220,8 @@ def test_a_connection_asyncio_drops_without_closing_it_leaves_its_client_s_count
     """As the total count (test_server_connections): asyncio drops an accepted connection
     whose protocol fails to start without closing it; held in its client's count it was
     never freed, and with a limit of 1 that client was refused for good."""
-    made: list[int] = []
-
-    class Hello(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.Transport)
-            transport.write(b"hello")
-            transport.close()
-
-    def protocol() -> Hello:
-        made.append(1)
-        if len(made) == 1:
-            raise RuntimeError("a protocol that fails to start")
-        return Hello()
-
-    async def answers(port: int) -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            return await asyncio.wait_for(reader.read(), 5)
-        finally:
-            writer.close()
-
-    async def serve() -> tuple[bytes, bytes, int]:
-        with socket.create_server(("127.0.0.1", 0)) as sock:
-            capped = listener.CappedListener.of(sock, cap=10, per_client=1)
-            server = await asyncio.get_running_loop().create_server(protocol, sock=capped)
-            async with server:
-                port = sock.getsockname()[1]
-                first = await answers(port)  # dropped: closed as it is freed
-                second = await answers(port)  # not a 429: the first left its client's count
-                return first, second, len(capped.clients)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # the dropped socket's, as it is freed
-        said = asyncio.run(serve())
-    assert said == (b"", b"hello", 0), said
+    said = first_dropped_then_answered(cap=10, per_client=1)
+    assert said == (b"", b"hello", 0, 0), said
 
 
 def test_the_default_limit_is_half_the_cap_at_least_128_and_at_most_1024() -> None:

@@ -220,12 +220,11 @@ def test_connections_beyond_the_file_descriptors_are_refused_and_the_server_keep
     assert len(rows) == 1 + 3  # its header and the request's three rows
 
 
-def test_a_connection_asyncio_drops_without_closing_it_leaves_the_count() -> None:
-    """asyncio drops an accepted connection without closing it where its protocol factory
-    or transport fails to start (``_accept_connection2`` logs nothing, closes nothing,
-    Python 3.10 to 3.13): the listener's count held it, so it was never freed and never
-    left the count, and once ``cap`` had been lost so every later connection was refused.
-    A real event loop on 127.0.0.1 whose first protocol fails to start."""
+def first_dropped_then_answered(cap: int, per_client: int | None = None) -> tuple[bytes, bytes, int, int]:  # fmt: skip
+    """A real event loop on 127.0.0.1 listening through a ``CappedListener`` of ``cap``
+    (and ``per_client``), whose first connection's protocol fails to start, so that
+    asyncio drops that connection unclosed: what the first and a second connection were
+    sent, and how many connections, and clients, the listener counted after them."""
     import asyncio
     import warnings
 
@@ -250,20 +249,29 @@ def test_a_connection_asyncio_drops_without_closing_it_leaves_the_count() -> Non
         finally:
             writer.close()
 
-    async def serve() -> tuple[bytes, bytes, int]:
+    async def serve() -> tuple[bytes, bytes, int, int]:
         with socket.create_server(("127.0.0.1", 0)) as sock:
-            capped = listener.CappedListener.of(sock, cap=1)
+            capped = listener.CappedListener.of(sock, cap=cap, per_client=per_client)
             server = await asyncio.get_running_loop().create_server(protocol, sock=capped)
             async with server:
                 port = sock.getsockname()[1]
                 first = await answers(port)  # its connection dropped: closed as it is freed
-                second = await answers(port)  # not refused: the first left the count
-                return first, second, len(capped.open)
+                second = await answers(port)  # not refused: the first left the counts
+                return first, second, len(capped.open), len(capped.clients)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)  # the dropped socket's, as it is freed
-        said = asyncio.run(serve())
-    assert said == (b"", b"hello", 0), said
+        return asyncio.run(serve())
+
+
+def test_a_connection_asyncio_drops_without_closing_it_leaves_the_count() -> None:
+    """asyncio drops an accepted connection without closing it where its protocol factory
+    or transport fails to start (``_accept_connection2`` logs nothing, closes nothing,
+    Python 3.10 to 3.13): the listener's count held it, so it was never freed and never
+    left the count, and once ``cap`` had been lost so every later connection was refused.
+    A real event loop on 127.0.0.1 whose first protocol fails to start."""
+    said = first_dropped_then_answered(cap=1)
+    assert said[:3] == (b"", b"hello", 0), said
 
 
 def test_a_listener_holds_its_cap_of_connections_and_frees_a_place_as_one_closes() -> None:
