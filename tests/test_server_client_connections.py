@@ -163,6 +163,37 @@ def test_refusals_still_lingering_are_closed_as_the_server_stops(
             conn.close()
 
 
+def test_refusals_do_not_linger_in_the_last_places_under_the_cap(
+    system: RouterLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cap of 6, 2 from one client: the client holding its 2 and opening 4 more had
+    its 4 refusals linger in the 4 places left (a second each), and another client got
+    503 ``too_many_connections`` meanwhile, shut out by the refusals of the one the limit
+    is for. A refusal now lingers only where more than ``LINGERING_MOST`` places are
+    left: here it is closed at once, its 429 sent, and the other client is served."""
+    monkeypatch.setattr(listener, "LINGER_S", 60.0)  # lingering ones stay, however slow
+    with contextlib.closing(serving.listen("127.0.0.1", 0)) as sock:
+        capped = listener.CappedListener.of(sock, cap=6, per_client=2)
+        _, srv, thread = started(system, sock=capped)
+        address = capped.getsockname()[:2]
+        held = [connect(address) for _ in range(2)]
+        try:
+            for conn in held:
+                assert answer_to(conn, HEALTH)[1] == {"status": "ok"}
+            refused = [connect(address) for _ in range(4)]
+            held += refused
+            for conn in refused:
+                assert refusal(conn)[0].startswith(b"HTTP/1.1 429 ")
+            with connect(address, "127.0.0.2") as other:
+                assert answer_to(other, HEALTH)[1] == {"status": "ok"}
+        finally:
+            for conn in held:
+                conn.close()
+            srv.should_exit = True
+            thread.join(30)
+            capped.close()
+
+
 def test_a_client_s_closed_connection_frees_its_place(address: tuple[str, int]) -> None:
     held = [connect(address), connect(address)]
     try:

@@ -34,8 +34,10 @@ after its answer (and its end, a FIN) are sent."""
 
 LINGERING_MOST = 16
 """How many refused connections may linger at once (counted in the cap, as they hold a
-descriptor each); one beyond is closed at once: a client opening connections in a loop
-would otherwise fill the cap with its refusals, and shut the others out for a second."""
+descriptor each), and how many places under the cap they leave the others: one beyond,
+or refused with as few places left, is closed at once. A client opening connections in
+a loop would otherwise fill the cap with its refusals, and shut the others out (503)
+for a second; a small cap, most of it one client's, with far fewer of them."""
 
 CLIENT_SHARE_LEAST = 128
 """The fewest connections one client address may hold by default (where the file
@@ -175,7 +177,8 @@ class CappedListener(socket.socket):
             self.client_refused, self.client_refusals_said = 0, time.monotonic()
         message = f"this client's address holds as many connections as one client may ({self.per_client}); close some, or send the request again later"  # fmt: skip
         loop = _running_loop()
-        if loop is None or len(self.lingering) >= LINGERING_MOST:
+        crowded = self.cap - len(self.open) <= LINGERING_MOST  # the others' last places
+        if loop is None or crowded or len(self.lingering) >= LINGERING_MOST:
             _refuse(conn, b"429 Too Many Requests", message, "requests", "too_many_client_connections")  # fmt: skip
             return
         from routerllm.server.protocol import error_body
