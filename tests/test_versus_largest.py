@@ -182,6 +182,22 @@ def test_the_largest_models_prompts_and_answers_are_priced_apart_where_its_log_t
     assert vs["estimated_energy_kwh"] == pytest.approx(sum(r.energy_kwh for r in largest[:2]) + 10 * 2.76e-6 / 25)  # fmt: skip
 
 
+def test_a_far_off_reading_of_the_largest_model_does_not_set_its_rates(tmp_path: Path) -> None:
+    """One of the largest model's answers logged 50 times what its tokens cost (a
+    tracker's bad sample, the machine busy with something else): it raised the rates the
+    routed requests are priced at, the saving claimed with it. As the CarbonPredictor,
+    the rates are fitted without a reading over 10 times what the others make of it;
+    that answer still counts as it is."""
+    largest = [_priced(0, LARGEST, 3, 20), _priced(1, LARGEST, 10, 5), _priced(2, LARGEST, 6, 30)]
+    kwh = 50 * (8 * READ + 12 * WRITE)
+    off = _request(3, LARGEST, 12, (kwh, kwh / 2), prompt_tokens=8)
+    small = _request(4, SMALL, 10, (1e-6, 5e-7), prompt_tokens=1000)
+    vs = _logged_versus_largest(tmp_path, [*largest, off, small])
+    as_is = sum(r.energy_kwh for r in [*largest, off])
+    assert vs["estimated_energy_kwh"] == pytest.approx(as_is + 2.1e-5, rel=1e-9)
+    assert "per prompt and per generated token (4 requests, 1 far-off reading left out of the rates)" in vs["method"]  # fmt: skip
+
+
 def test_a_log_of_one_shape_is_shared_at_the_config_figures_ratio_where_it_has_prompt_figures(
     tmp_path: Path,
 ) -> None:

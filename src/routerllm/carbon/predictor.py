@@ -164,7 +164,7 @@ def fit_profile(
         base, per_char = nonnegative_fit(np.ones_like(chars), chars, prompt)
     else:  # prompts of one length cannot tell the template's tokens from the prompt's
         base, per_char = 0.0, float(prompt.sum() / max(chars.sum(), 1.0))
-    kept = _not_far(energy, prompt, output)  # their tokens still tell the lengths
+    kept = not_far(energy, prompt, output)  # their tokens still tell the lengths
     energy, prompt, output = energy[kept], prompt[kept], output[kept]
     if tells_apart(prompt, output):
         per_prompt, per_output = nonnegative_fit(prompt, output, energy)
@@ -187,7 +187,7 @@ def fit_profile(
     )
 
 
-def _not_far(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
+def not_far(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
     """Which generations to learn energy from: not one over ``FAR`` times what the fit of
     the others makes of it, relative to the median reading's (so that the absurd reading
     itself, which raises the fit, does not hide). Fitted again without those found, until

@@ -310,7 +310,8 @@ def _logged_rates(
     """The largest model's generation energy and CO2 per output token, and (kWh, kg) per
     prompt token, from its requests in ``fig`` (some output tokens), and what they are.
     Where its requests' shapes tell the two costs apart, each is fitted, as the
-    CarbonPredictor fits them (energy and CO2 each: its requests may have run on several
+    CarbonPredictor fits them (a reading over ``FAR`` times what the others make of it
+    left out of the rates, of each way below) (energy and CO2 each: its requests may have run on several
     grids); where they cannot and the config prices a prompt token apart, their energy
     is shared at its figures' ratio (``config_split``); else it is all the output
     tokens': the prompts the largest model read are in that rate, those of the requests
@@ -321,26 +322,36 @@ def _logged_rates(
         MIN_HISTORY,
         config_split,
         nonnegative_fit,
+        not_far,
         tells_apart,
         whole_per_token,
     )
 
+    prompt, output = np.asarray(fig.served_prompt_tokens), np.asarray(fig.served_tokens.values)
+    spent = (np.asarray(fig.served_kwh.values), np.asarray(fig.served_co2.values))
+    # a reading far over what the others make of its tokens (a bad sample) would set the
+    # rates the routed requests are priced at, and the saving claimed with them: left
+    # out of the rates (not of the log's own side), as the predictor leaves it out
+    kept = not_far(spent[0], prompt, output)
+    if not output[kept].sum():  # those kept wrote nothing: no rate per token without it
+        kept[:] = True
+    prompt, output, spent = prompt[kept], output[kept], (spent[0][kept], spent[1][kept])
     estimated = fig.served_estimated
     rate = "logged rate" if estimated else "measured rate"
     of_them = f", {estimated} estimated from per-token figures" if estimated else ""
+    if far := int(np.sum(~kept)):
+        of_them += f", {counted(far, 'far-off reading')} left out of the rates"
     requests = f"({counted(fig.served, 'request')}{of_them})"
-    prompt, output = np.asarray(fig.served_prompt_tokens), np.asarray(fig.served_tokens.values)
-    spent = (np.asarray(fig.served_kwh.values), np.asarray(fig.served_co2.values))
     source = f"{rate} of {largest.name} in this log {requests}"
-    if fig.served >= MIN_HISTORY and tells_apart(prompt, output):
+    if len(output) >= MIN_HISTORY and tells_apart(prompt, output):
         (read_kwh, kwh), (read_kg, kg) = (nonnegative_fit(prompt, output, y) for y in spent)
         source = f"{rate}s of {largest.name} in this log per prompt and per generated token {requests}"  # fmt: skip
         return kwh, kg, (read_kwh, read_kg), source
     if (split := config_split(largest, country_iso_code)) is not None:
         (read_kwh, kwh), (read_kg, kg) = (whole_per_token(y, prompt, output, split) for y in spent)
         return kwh, kg, (read_kwh, read_kg), f"{source}, shared between prompt and generated tokens at the config's ratio"  # fmt: skip
-    out_tokens = fig.served_tokens.total()
-    return fig.served_kwh.total() / out_tokens, fig.served_co2.total() / out_tokens, (0.0, 0.0), source  # fmt: skip
+    out_tokens = float(output.sum())
+    return float(spent[0].sum()) / out_tokens, float(spent[1].sum()) / out_tokens, (0.0, 0.0), source  # fmt: skip
 
 
 def _largest(models: list[ModelConfig]) -> ModelConfig:
