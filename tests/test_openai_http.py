@@ -763,10 +763,14 @@ def test_an_answer_the_endpoint_says_failed_is_a_failed_request(stub: Stub, tmp_
     data = tiny_config_dict(
         tmp_path, models=[http_model_dict("remote", stub.base_url)], cache={"enabled": True}
     )
-    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+    with (
+        RouterLLM(load_config(write_config(tmp_path, data))) as system,
+        TestClient(
+            create_app(system), base_url="http://localhost"
+        ) as client,  # no key: a local Host
+    ):
         with pytest.raises(BackendError, match="finish_reason 'error'.*7 tokens.*disconnected"):
             system.generate("hi", model="remote")
-        client = TestClient(create_app(system), base_url="http://localhost")  # no key: a local Host
         for stream in (False, True):
             body = {"model": "remote", "messages": [{"role": "user", "content": "hi"}], "stream": stream}  # fmt: skip
             answer = client.post("/v1/chat/completions", json=body)
@@ -1128,8 +1132,12 @@ def test_the_server_answers_an_upstream_400_with_a_400_and_a_401_with_a_502(
         carbon={"enabled": False},
     )
     body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 99999}
-    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
-        client = TestClient(create_app(system), base_url="http://localhost")  # no key: a local Host
+    with (
+        RouterLLM(load_config(write_config(tmp_path, data))) as system,
+        TestClient(
+            create_app(system), base_url="http://localhost"
+        ) as client,  # no key: a local Host
+    ):
         stub.default_post = json_reply(
             400, {"error": {"message": "max_tokens is too large: 99999", "param": "max_tokens"}}
         )

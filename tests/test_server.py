@@ -968,6 +968,19 @@ def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> Non
         assert system.log.count() == 1
 
 
+def test_a_stopped_server_leaves_no_generating_thread_running(quiet_config: AppConfig) -> None:
+    """A stopped server's generating thread ends with it: it was left waiting for work
+    for ever (until the app was collected), one a server run in the process (2026-12-06)."""
+    before = set(threading.enumerate())
+    with RouterLLM(quiet_config) as system:
+        with running(system) as base:
+            assert call(base, CHAT, {"messages": [{"role": "user", "content": "hi"}]})[0] == 200
+            generating = [t for t in set(threading.enumerate()) - before if t.name.startswith("routerllm-generate")]  # fmt: skip
+            assert len(generating) == 1
+        generating[0].join(5)
+        assert not generating[0].is_alive()
+
+
 def test_a_refusal_before_the_body_reaches_a_client_still_sending_a_large_one(
     tmp_path: Path,
 ) -> None:
@@ -1123,12 +1136,14 @@ def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: Ap
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os",
     }
-    with RouterLLM(quiet_config) as system:
-        closed = TestClient(server_app.create_app(system, api_key="k"))
+    with (
+        RouterLLM(quiet_config) as system,
+        TestClient(server_app.create_app(system, api_key="k")) as closed,
+        # as given by hand: upper case, the default port; the page sends neither
+        TestClient(server_app.create_app(system, "k", cors=["HTTP://LocalHost:3000"])) as client,
+    ):
         answer = closed.options(CHAT, headers=preflight)
         assert answer.status_code == 405 and "access-control-allow-origin" not in answer.headers
-        # as given by hand: upper case, the default port; the page sends neither
-        client = TestClient(server_app.create_app(system, "k", cors=["HTTP://LocalHost:3000"]))
         answer = client.options(CHAT, headers=preflight)  # no key: a preflight carries none
         assert answer.status_code == 200, answer.text
         assert answer.headers["access-control-allow-origin"] == page

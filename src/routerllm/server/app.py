@@ -15,12 +15,13 @@ requests still waiting or still arriving are refused (503).
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 # (``Request``, imported inside create_app) at run time.
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -387,9 +388,18 @@ def create_app(
 
     origins = cors_origins(cors)
     service = _Service(system, api_key, max_waiting)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        # its generating thread ends with it, under an ASGI server that runs the lifespan
+        # (server() runs none: its Server ends it); it waited for work until collected
+        service.executor.shutdown(wait=False)
+
     app = FastAPI(
         title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
         redirect_slashes=False,  # TidyPaths serves those paths instead
+        lifespan=lifespan,
     )  # fmt: skip
     app.state.service = service
     app.add_middleware(Delivery, service=service)  # the innermost: the endpoint's own scope

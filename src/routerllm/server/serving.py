@@ -82,8 +82,20 @@ def server(
         app, http=_json_400s(), log_level="info", log_config=logging_config, lifespan="off",
         use_colors=colours, loop="asyncio",  # its accept calls CappedListener.accept; uvloop's not
     )  # fmt: skip
-    srv = uvicorn.Server(config)
-    app.state.service.stopping = lambda: srv.should_exit
+    service = app.state.service
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+            try:
+                await super().serve(sockets)
+            finally:
+                # its generating thread ends with it, after the generation in progress
+                # (not waited on here: serve() waits for it, off the event loop); it was
+                # left waiting for work until the app was collected, one a server run
+                service.executor.shutdown(wait=False)
+
+    srv = Server(config)
+    service.stopping = lambda: srv.should_exit
     return srv
 
 
