@@ -290,3 +290,14 @@ def test_progress_style_and_what_it_gives(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("ROUTERLLM_PROGRESS", "fancy")
     with pytest.raises(RouterLLMError, match="ROUTERLLM_PROGRESS='fancy' is not a progress"):
         progress(total=1, desc="x")
+
+
+def test_a_bar_dropped_unclosed_ends_its_timer_at_once() -> None:
+    """Its timer ended with it only at its next minute's line: a thread a bar dropped by an
+    error (an inner loop left), for up to a minute (2026-12-06)."""
+    bar = PlainProgress(total=3, desc="dropped", stream=io.StringIO())
+    timer = bar._timer
+    assert timer.is_alive()
+    del bar
+    timer.join(2)
+    assert not timer.is_alive()

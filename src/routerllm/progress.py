@@ -154,9 +154,10 @@ class PlainProgress:
         if leave and total != 0:  # a run with nothing left to do says nothing
             self._say(self._started)
         # a weak reference: a bar dropped unclosed (an inner loop left by an error) is
-        # collected, and its timer ends with it
+        # collected, and its timer ends with it, woken as it is (not at its next line)
+        stop = self._stop
         self._timer = threading.Thread(
-            target=_say_each_interval, args=(weakref.ref(self), self._stop, interval),
+            target=_say_each_interval, args=(weakref.ref(self, lambda _: stop.set()), stop, interval),
             name=f"routerllm progress: {desc}", daemon=True,
         )  # fmt: skip
         if math.isfinite(self._interval):  # not where the first line found stderr gone
