@@ -18,8 +18,12 @@ a pending ``alarm``, the ``routerllm`` and root loggers and ``logging.disable``,
 ``sys.path`` and ``sys.meta_path``, ``tempfile.tempdir``, the default socket timeout, the
 umask, ``sys.stdin/stdout/stderr``, the holders of ``blas_threads``' one-thread limit,
 torch's thread count (once torch is imported) and the modules taken out of (or replaced
-in) ``sys.modules``. Thread counts and random states are not read: they vary by
-themselves. A llama.cpp model loaded on more than one thread (``n_threads`` or
+in) ``sys.modules``. Random states are not read: they vary by themselves. Nor are thread
+counts; but the threads and child processes a test started (a server, a worker, a timer,
+a llama.cpp server, a sandbox child, ``routerllm serve``) are to have ended by its
+teardown, each given a grace (``GRACE_S``) to finish ending: one left running made the
+tests after it slower or flaky, on CI only (2026-12-06). Those a module, class or session
+fixture started are its own to stop, when it is finalized. A llama.cpp model loaded on more than one thread (``n_threads`` or
 ``n_threads_batch``) fails its test too: two threads spin at llama.cpp's barriers on
 shared cores, and such tests took minutes.
 """
@@ -34,6 +38,8 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Generator
 from typing import Any, NamedTuple
 
@@ -190,6 +196,118 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+#: How long the threads and child processes a test started are given to end, together,
+#: after its teardown: one that is stopping (a server shut down, a timer cancelled) ends
+#: within it; one still running then was left running.
+GRACE_S = 3.0
+
+#: Threads (their class) third-party packages start on first use and keep on, found
+#: left by the suite's run (2026-12-06): tqdm's monitor lives while any of its bars is
+#: open, one a library holds included (sentence-transformers' and llama.cpp's loading).
+LONG_LIVED_THREADS = frozenset({"tqdm._monitor.TMonitor"})
+
+#: The worker threads a server starts on its first request (its generating thread,
+#: anyio's for its endpoints run in a thread), which end with it: where a module fixture
+#: holds a server's thread, that server's, started by the first test calling it.
+SERVER_WORKERS = ("routerllm-generate", "AnyIO worker thread")
+
+#: Child processes that multiprocessing starts on first use and keeps for the process's
+#: life (its resource tracker, its fork server): no test's to stop.
+LONG_LIVED_CHILDREN = ("from multiprocessing.resource_tracker import", "from multiprocessing.forkserver import")  # fmt: skip
+
+
+class Runners(NamedTuple):
+    """The threads and child processes alive: compared by identity (a thread) and pid."""
+
+    threads: frozenset[threading.Thread]
+    children: frozenset[int]
+
+
+def _children() -> frozenset[int]:
+    """This process's child processes (any thread's), from /proc; empty where there is
+    no /proc (the check is skipped there)."""
+    try:
+        # one system call (1 us) where there is no child, the usual case; reading /proc
+        # takes 30 us a thread. WNOWAIT: a child that ended is left for its owner to reap
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        tasks = os.listdir("/proc/self/task")
+    except (ChildProcessError, OSError, AttributeError):  # no child; no /proc; not POSIX
+        return frozenset()
+    pids: set[int] = set()
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", "rb") as f:
+                pids.update(map(int, f.read().split()))
+        except OSError:  # the thread ended meanwhile
+            continue
+    return frozenset(pids)
+
+
+def runners() -> Runners:
+    # a foreign thread (started by C code, seen as it called into Python) cannot be joined
+    # and stays listed after it ended: not counted
+    threads = frozenset(t for t in threading.enumerate() if not isinstance(t, threading._DummyThread))  # fmt: skip
+    return Runners(threads, _children())
+
+
+def _running(pid: int) -> bool:
+    """Still running: not ended, nor a zombie (ended, its status not yet read)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
+
+
+def left_running(before: Runners, held: Runners, grace_s: float = GRACE_S) -> list[str]:
+    """The threads and children started since ``before`` (but for those in ``held``),
+    each given its part of ``grace_s`` to end, that still run: each named."""
+    now = runners()
+    threads = now.threads - before.threads - held.threads
+    children = now.children - before.children - held.children
+    if not threads and not children:  # the usual case
+        return []
+    threads = {t for t in threads if f"{type(t).__module__}.{type(t).__qualname__}" not in LONG_LIVED_THREADS}  # fmt: skip
+    if held.threads:
+        threads = {t for t in threads if not t.name.startswith(SERVER_WORKERS)}
+    children = {pid for pid in children if not any(c in _command(pid) for c in LONG_LIVED_CHILDREN)}  # fmt: skip
+    deadline = time.monotonic() + grace_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    while any(map(_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    found = [_describe_thread(t) for t in threads if t.is_alive()]
+    found += [_describe_child(pid) for pid in sorted(children) if _running(pid)]
+    return sorted(found)
+
+
+def _minus(runners: Runners, *others: Runners) -> Runners:
+    threads, children = runners
+    for other in others:
+        threads, children = threads - other.threads, children - other.children
+    return Runners(threads, children)
+
+
+def _describe_thread(thread: threading.Thread) -> str:
+    target = getattr(thread, "_target", None) or type(thread).run
+    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+    daemon = "daemon" if thread.daemon else "not daemon"
+    return f"thread {thread.name!r} still running {GRACE_S:g} s after teardown (target {name}, {daemon})"
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "?"
+
+
+def _describe_child(pid: int) -> str:
+    return f"child process {pid} still running {GRACE_S:g} s after teardown: {_short(_command(pid))}"  # fmt: skip
+
+
 class StateGuard:
     """The pytest plugin (registered by ``tests/conftest.py``)."""
 
@@ -198,6 +316,12 @@ class StateGuard:
         #: What a live module/class/session fixture's setup changed: its value before
         self.held: dict[int, list[tuple[str, Any, Any]]] = {}
         self.llama_threads: list[str] = []
+        #: The threads and children alive before the test's setup
+        self.started = Runners(frozenset(), frozenset())
+        #: Those a live module/class/session fixture's setup started: its to stop
+        self.held_runners: dict[int, Runners] = {}
+        #: Those of a fixture finalized since the test's setup: to have ended by its teardown
+        self.released = Runners(frozenset(), frozenset())
         self._llama_watched = False
         self._torch_set = False
 
@@ -210,6 +334,8 @@ class StateGuard:
         self._torch_on_one_thread()
         self.llama_threads.clear()
         self.expected = snapshot()
+        self.started = runners()
+        self.released = Runners(frozenset(), frozenset())
         return (yield)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -218,10 +344,13 @@ class StateGuard:
     ) -> Generator[None, Any, Any]:
         if fixturedef.scope == "function":
             return (yield)
-        before = snapshot()
+        before, running = snapshot(), runners()
         try:
             return (yield)
         finally:
+            started = _minus(runners(), running, self._held())  # a fixture it uses holds its own
+            if started.threads or started.children:
+                self.held_runners[id(fixturedef)] = started
             made = changes(before, snapshot())
             if made:
                 self.held[id(fixturedef)] = [(item, entry, was) for item, entry, was, _ in made]
@@ -233,10 +362,15 @@ class StateGuard:
         # run after the fixture's own finalizers: what it changed is to be back
         for item, entry, was in self.held.pop(id(fixturedef), []):
             self._expect(item, entry, was)
+        released = self.held_runners.pop(id(fixturedef), None)
+        if released is not None:
+            self.released = Runners(self.released.threads | released.threads, self.released.children | released.children)  # fmt: skip
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, Any, Any]:
         result = yield  # a teardown that failed is reported as it is
+        # first: a thread that is ending may still hold state it gives back as it ends
+        running = left_running(_minus(self.started, self.released), self._held())
         found = changes(self.expected, snapshot())
         if found:
             # what a collected object gives back (an unclosed system's BLAS hold) is
@@ -244,7 +378,7 @@ class StateGuard:
             gc.collect()
             found = changes(self.expected, snapshot())
         problems = [_describe(c) for c in found]
-        problems += self.llama_threads
+        problems += running + self.llama_threads
         if self._torch_set and getattr(sys.modules["torch"], "get_num_threads", int)() != 1:
             # the suite's count back: the tests after it are not blamed for it
             sys.modules["torch"].set_num_threads(1)
@@ -256,6 +390,12 @@ class StateGuard:
                 pytrace=False,
             )
         return result
+
+    def _held(self) -> Runners:
+        threads, children = frozenset[threading.Thread](), frozenset[int]()
+        for held in self.held_runners.values():
+            threads, children = threads | held.threads, children | held.children
+        return Runners(threads, children)
 
     def _expect(self, item: str, entry: Any, value: Any) -> None:
         if entry is None:

@@ -19,6 +19,9 @@ LEAKY_TESTS = """
 import logging
 import os
 import signal
+import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -84,6 +87,40 @@ def test_loads_llama_cpp_on_one_thread(tiny_gguf):
     from llama_cpp import Llama
 
     Llama(str(tiny_gguf), n_ctx=64, n_threads=1, n_threads_batch=1, verbose=False).close()
+
+
+LEFT = []
+STOP = threading.Event()
+
+
+def test_leaves_a_thread_and_a_child_running():
+    threading.Thread(target=STOP.wait, name="guard-leak", daemon=True).start()
+    LEFT.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+
+
+def test_a_thread_and_a_child_ending_within_the_grace_pass():
+    threading.Thread(target=STOP.wait, args=(0.3,), name="guard-ending").start()
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+
+
+@pytest.fixture(scope="module")
+def server_thread():
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait, name="guard-held")
+    thread.start()
+    yield thread
+    done.set()
+    thread.join()
+
+
+def test_module_fixture_holds_its_thread(server_thread):
+    assert server_thread.is_alive()
+
+
+def test_module_fixture_holds_its_thread_for_the_next_test_too(server_thread):
+    STOP.set()  # what the leaky test left, stopped: this session's process ends alone
+    LEFT[0].kill()
+    LEFT[0].wait()
 """
 
 
@@ -104,14 +141,17 @@ def test_a_leak_fails_the_test_that_made_it_and_no_other(tmp_path: Path) -> None
         "test_leaks_a_handler_on_routerllm_logger",
         "test_leaks_a_signal_handler",
         "test_loads_llama_cpp_on_two_threads",
+        "test_leaves_a_thread_and_a_child_running",
     }, out
     # every test passed its body: only the guard, at teardown, failed those
-    assert len(re.findall(r"^PASSED ", out, re.M)) == 11, out
+    assert len(re.findall(r"^PASSED ", out, re.M)) == 15, out
     assert "os.environ['ROUTERLLM_GUARD_LEAK']: <absent> before, '1' after" in out
     assert "registry.ROUTERS['guard-leak']: <absent> before, 'routerllm.routers.baselines:RandomRouter' after" in out  # fmt: skip
     assert "logger['routerllm']: <absent> before, LoggerState(level=0, handlers=(<NullHandler (NOTSET)>,)," in out  # fmt: skip
     assert "signal handler['SIGTERM']: <Handlers.SIG_DFL: 0> before, <function" in out
     assert "n_threads=1, n_threads_batch=2" in out
+    assert "thread 'guard-leak' still running 3 s after teardown (target threading.Event.wait, daemon)" in out  # fmt: skip
+    assert re.search(r"child process \d+ still running 3 s after teardown: \S*python\S* -c import time; time.sleep\(60\)", out), out  # fmt: skip
 
 
 def test_the_snapshot_compares_equal_to_itself_and_names_a_change() -> None:
