@@ -310,12 +310,13 @@ def _logged_rates(
     """The largest model's generation energy and CO2 per output token, and (kWh, kg) per
     prompt token, from its requests in ``fig`` (some output tokens), and what they are.
     Where its requests' shapes tell the two costs apart, each is fitted, as the
-    CarbonPredictor fits them (a reading over ``FAR`` times what the others make of it
-    left out of the rates, of each way below) (energy and CO2 each: its requests may have run on several
+    CarbonPredictor fits them (energy and CO2 each: its requests may have run on several
     grids); where they cannot and the config prices a prompt token apart, their energy
     is shared at its figures' ratio (``config_split``); else it is all the output
     tokens': the prompts the largest model read are in that rate, those of the requests
-    it did not answer are not (routing sends long prompts one way, short ones another)."""
+    it did not answer are not (routing sends long prompts one way, short ones another).
+    Each way, as the predictor, without a reading over ``FAR`` times what the others
+    make of its tokens."""
     import numpy as np
 
     from routerllm.carbon.predictor import (

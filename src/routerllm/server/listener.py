@@ -115,7 +115,8 @@ class CappedListener(socket.socket):
     most ``cap`` open connections: one beyond is sent a 503 (``too_many_connections``,
     ``Retry-After: 1``) and closed as it is accepted; and at most ``per_client`` (None: no
     limit) from one client address (``client_of``): one beyond is sent a 429
-    (``too_many_client_connections``, ``Retry-After: 1``) and closed likewise. Refused in the event loop's handler
+    (``too_many_client_connections``, ``Retry-After: 1``) and closed once its request is
+    read (``_linger``), or at once where few places are left. Refused in the event loop's handler
     instead, a burst of connections (asyncio accepts up to 2,048 in one go) had taken every
     descriptor before the first was refused. A connection leaves the count as it is closed,
     or as it is freed: asyncio drops one whose protocol or transport fails to start without
@@ -166,7 +167,7 @@ class CappedListener(socket.socket):
             log.warning("%d connection(s) refused (503): %d are open, as many as the file descriptors allow (RLIMIT_NOFILE)", self.refused, self.cap)  # fmt: skip
             self.refused, self.refusals_said = 0, time.monotonic()
         message = f"the server holds as many connections as its file descriptors allow ({self.cap}); send the request again later"  # fmt: skip
-        _refuse(conn, b"503 Service Unavailable", message, "server_error", "too_many_connections")
+        _refuse(conn, _refusal(b"503 Service Unavailable", message, "server_error", "too_many_connections"))  # fmt: skip
 
     def refuse_client(self, conn: socket.socket, client: str) -> None:
         self.client_refused += 1
@@ -176,17 +177,14 @@ class CappedListener(socket.socket):
             log.warning("%d connection(s) refused (429): one client address held %d, the most --max-connections-per-client allows; the last from %s (behind a reverse proxy every client has the proxy's address: raise the limit, or 0 for none)", self.client_refused, self.per_client, client)  # fmt: skip
             self.client_refused, self.client_refusals_said = 0, time.monotonic()
         message = f"this client's address holds as many connections as one client may ({self.per_client}); close some, or send the request again later"  # fmt: skip
+        answer = _refusal(b"429 Too Many Requests", message, "requests", "too_many_client_connections")  # fmt: skip
         loop = _running_loop()
         crowded = self.cap - len(self.open) <= LINGERING_MOST  # the others' last places
         if loop is None or crowded or len(self.lingering) >= LINGERING_MOST:
-            _refuse(conn, b"429 Too Many Requests", message, "requests", "too_many_client_connections")  # fmt: skip
+            _refuse(conn, answer)
             return
-        from routerllm.server.protocol import error_body
-
-        body = error_body(message, "requests", "too_many_client_connections")
         # counted as open while it lingers: it holds a descriptor, which the cap is for
         lingering = _Connection(self, None, fileno=conn.detach())
-        answer = http_error(b"429 Too Many Requests", body, b"retry-after: 1")
         if (close := _linger(loop, lingering, answer)) is not None:
             self.lingering[lingering] = close
 
@@ -217,14 +215,18 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _refuse(conn: socket.socket, status: bytes, message: str, kind: str, code: str) -> None:
-    """The API's error ``code`` sent on ``conn``, just accepted, and ``conn`` closed."""
+def _refusal(status: bytes, message: str, kind: str, code: str) -> bytes:
+    """The API's error ``code`` as an answer that asks its client to try again in 1 s."""
     from routerllm.server.protocol import error_body
 
-    body = error_body(message, kind, code)
+    return http_error(status, error_body(message, kind, code), b"retry-after: 1")
+
+
+def _refuse(conn: socket.socket, answer: bytes) -> None:
+    """``answer`` sent on ``conn``, just accepted, and ``conn`` closed."""
     with contextlib.suppress(OSError):  # gone already: nothing to tell
         conn.setblocking(False)
-        conn.send(http_error(status, body, b"retry-after: 1"))
+        conn.send(answer)
     conn.close()
 
 
