@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -1488,9 +1489,18 @@ def serve_command(
     env: dict[str, str] | None = None,
     entry: tuple[str, ...] = ("-m", "routerllm.cli"),
     stdout: int = subprocess.PIPE,
+    stderr: Any = subprocess.PIPE,
+    nofile: tuple[int, int] | None = None,
 ) -> subprocess.Popen[str]:
     """``routerllm serve`` on ``config`` and a free port, run by ``python *entry``, its
-    stdout to ``stdout`` (a pipe read by the test, by default)."""
+    stdout to ``stdout`` (a pipe read by the test, by default), its stderr to ``stderr``;
+    ``nofile``: its (soft, hard) ``RLIMIT_NOFILE`` as it starts."""
+
+    def started_as_from_a_shell() -> None:
+        hangup_default()
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
     return subprocess.Popen(
         [
             sys.executable,
@@ -1503,11 +1513,18 @@ def serve_command(
             *extra,
         ],  # fmt: skip
         stdout=stdout,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         env={**os.environ, **(env or {})},
-        preexec_fn=hangup_default,
+        preexec_fn=started_as_from_a_shell,
     )
+
+
+def served_address(process: subprocess.Popen[str]) -> tuple[str, int]:
+    """The (host, port) a ``serve_command(..., "--json")`` process says it listens on."""
+    assert process.stdout is not None
+    host, port = json.loads(process.stdout.readline())["url"][7:-3].split(":")
+    return host, int(port)
 
 
 def hangup_default() -> None:

@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import resource
 import select
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +25,7 @@ from routerllm.server import listener, serving
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, write_config
-from .test_server import hangup_default, serve_command, started
+from .test_server import serve_command, served_address, started
 from .test_server_connections import answer_to, first_dropped_then_answered
 
 HEALTH = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -289,9 +286,7 @@ def test_serve_s_flag_limits_each_client(tmp_path: Path) -> None:
     process = serve_command(config, "--json", "--max-connections-per-client", "2")
     held: list[socket.socket] = []
     try:
-        assert process.stdout is not None
-        host, port = json.loads(process.stdout.readline())["url"][7:-3].split(":")
-        address = (host, int(port))
+        address = served_address(process)
         held += [connect(address), connect(address)]
         for sock in held:
             assert answer_to(sock, HEALTH)[1] == {"status": "ok"}
@@ -320,20 +315,10 @@ def test_by_default_one_client_holding_every_connection_leaves_room_for_another(
     now it holds 128 (``CLIENT_SHARE_LEAST``), the rest refused 429, and a client at
     another address is served."""
     config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
-
-    def limited() -> None:
-        hangup_default()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limited,
-    )  # fmt: skip
+    process = serve_command(config, "--json", nofile=(256, 256))
     held: list[socket.socket] = []
     try:
-        assert process.stdout is not None
-        host, port = json.loads(process.stdout.readline())["url"][7:-3].split(":")
-        address = (host, int(port))
+        address = served_address(process)
         held += [connect(address) for _ in range(300)]
         with connect(address, "127.0.0.2") as other:
             assert answer_to(other, HEALTH)[1] == {"status": "ok"}

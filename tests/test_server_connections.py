@@ -15,8 +15,6 @@ import resource
 import select
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from routerllm.server import listener, serving
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, write_config
-from .test_server import hangup_default, started
+from .test_server import serve_command, served_address, started
 
 HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 BODY = json.dumps({"messages": [{"role": "user", "content": "x"}], "max_tokens": 2}).encode()
@@ -166,22 +164,14 @@ def test_connections_beyond_the_file_descriptors_are_refused_and_the_server_keep
     config = write_config(tmp_path, tiny_config_dict(tmp_path))
     soft = 256
 
-    def limited() -> None:
-        hangup_default()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft // 2, soft))  # raised to 256
-
     log = tmp_path / "stderr"  # a file: a pipe full of tracebacks had stopped the server
     with log.open("w") as err:
-        process = subprocess.Popen(
-            # one client's connections: its own limit (test_server_client_connections) off
-            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json", "--max-connections-per-client", "0"],  # fmt: skip
-            stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=limited,
-        )  # fmt: skip
+        # one client's connections: its own limit (test_server_client_connections) off;
+        # the soft limit raised to 256 by the server
+        process = serve_command(config, "--json", "--max-connections-per-client", "0", stderr=err, nofile=(soft // 2, soft))  # fmt: skip
     held: list[socket.socket] = []
     try:
-        assert process.stdout is not None
-        host, port = json.loads(process.stdout.readline())["url"][7:-3].split(":")
-        address = (host, int(port))
+        address = served_address(process)
         assert resource.prlimit(process.pid, resource.RLIMIT_NOFILE) == (soft, soft)
         client = socket.create_connection(address, timeout=30)  # a pool's, kept alive
         held.append(client)
