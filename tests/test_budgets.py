@@ -390,6 +390,29 @@ def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> No
     assert guessed is not None and guessed.completion_tokens == 400
 
 
+def test_a_model_without_history_reads_its_prompt_as_the_logged_models_do(tmp_path: Path) -> None:
+    """A remote model with no history had its prompt tokens guessed at 4 characters a
+    token, though the log showed code prompts reading 1 a 3 characters plus a 10-token
+    chat template: a 1,500-character prompt was priced at 375 prompt tokens where the
+    logged models read about 510. Now the log's model with the most history lends its
+    characters-to-tokens line (said in the basis); with no history at all, 4 a token."""
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
+        tiny_model("tiny-light", "light", 0.1),
+        {**tiny_model("remote", "heavy", 70.0), "backend": "openai_http", "gguf": None,
+         "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None,
+         "cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0},
+    ])))  # fmt: skip
+    logged = [record("tiny-light", NOW, prompt_chars=c, prompt_tokens=10 + c // 3, energy_kwh=1e-5) for c in (300, 600, 900, 1200)]  # fmt: skip
+    remote = CarbonPredictor(config, logged).predict(
+        "remote", prompt_chars=1500, max_new_tokens=100
+    )
+    assert remote is not None and remote.prompt_tokens == 510
+    assert remote.cost_usd == pytest.approx((510 * 1.0 + 100 * 2.0) / 1e6)
+    assert "prompt tokens as tiny-light's 4 logged requests read them" in remote.basis
+    alone = CarbonPredictor(config, []).predict("remote", prompt_chars=1500, max_new_tokens=100)
+    assert alone is not None and alone.prompt_tokens == 375 and "characters a token" in alone.basis
+
+
 def test_the_predictor_learns_an_escalated_request_from_the_answering_models_own_method(
     tiny_config: AppConfig,
 ) -> None:

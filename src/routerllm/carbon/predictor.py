@@ -330,15 +330,17 @@ class CarbonPredictor:
         log's prompt tokens, which the energy per prompt token is fitted on, are those.
         Without it they are estimated from the bare prompt's characters: from the log's
         (a chat template's fixed share learned, a system text or history of another
-        length than the logged requests' not), else about 4 characters a token."""
+        length than the logged requests' not), else as the logged model with the most history
+        reads them, else about 4 characters a token."""
         cfg = self.config.model(model)
         if (p := self.profile(model)) is not None:
             output = self._output_tokens(model, prompt_chars, max_new_tokens)
             return self._from_profile(cfg, p, prompt_chars, output, loaded, prompt_tokens)
         figures = cfg.generation_figures
         if figures or cfg.backend == "openai_http":  # a remote model is logged from these too
+            guessed = ""
             if prompt_tokens is None:
-                prompt_tokens = self._prompt_tokens_guess(prompt_chars)
+                prompt_tokens, guessed = self._prompt_tokens_guess(prompt_chars)
             # the prompt counted where a figure prices it apart (else it is in the rate)
             estimate = per_token_estimate("llm_inference", cfg, max_new_tokens, 0.0, self.config.carbon.country_iso_code, prompt_tokens)  # fmt: skip
             what = "per-token figures" if figures else "prices (no energy figures: 0 kWh, as logged)"  # fmt: skip
@@ -351,7 +353,7 @@ class CarbonPredictor:
                 prompt_tokens,
                 max_new_tokens,
                 f"the config's {what} at max_new_tokens ({max_new_tokens}){read}: "
-                f"fewer than {MIN_HISTORY} logged requests"
+                f"fewer than {MIN_HISTORY} logged requests{guessed}"
                 + ("" if loaded or cfg.backend == "openai_http" else "; loading not included"),
             )
         return self._scaled(cfg, prompt_chars, max_new_tokens, loaded, prompt_tokens)
@@ -427,9 +429,18 @@ class CarbonPredictor:
             f"{peer.name}'s logged requests, scaled by parameter count ({scale:.3g}x)",
         )
 
-    def _prompt_tokens_guess(self, prompt_chars: int) -> int:
-        """Without a model's own history: about 4 characters a token."""
-        return max(1, prompt_chars // 4)
+    def _prompt_tokens_guess(self, prompt_chars: int) -> tuple[int, str]:
+        """Without a model's own history: the prompt's tokens as the logged model with the
+        most history reads them (its chat template's share and tokens a character; another
+        tokenizer's count is about as long, and code reads more tokens a character than
+        prose: 4 characters a token guessed a 326-token prompt at 188), else about 4
+        characters a token. With what the guess rests on, for the basis."""
+        peers = [(p, m.name) for m in self.config.models if (p := self.profile(m.name))]
+        if not peers:
+            return max(1, prompt_chars // 4), "; prompt tokens at about 4 characters a token"
+        p, peer = max(peers, key=lambda known: known[0].requests)  # the first among equals
+        tokens = int(round(p.base_prompt_tokens + p.prompt_tokens_per_char * prompt_chars))
+        return max(1, tokens), f"; prompt tokens as {peer}'s {p.requests} logged requests read them"
 
     def _grid_kg_per_kwh(self) -> float:
         return grid_intensity_g_per_kwh(self.config.carbon.country_iso_code) / 1000.0
