@@ -148,6 +148,19 @@ def test_huge_allocation_does_not_hurt_the_harness() -> None:
         assert "MemoryError" in result.detail
 
 
+def test_memory_held_in_memfd_files_does_not_escape_the_memory_limit() -> None:
+    """A memfd's pages are counted in no address space: 16 of 16 MiB (RLIMIT_FSIZE
+    each) held 256 MiB under a 64 MiB limit (up to 256 x 16 MiB = 4 GiB a process,
+    whatever the limit), in no process's RSS for the OOM killer to find."""
+    source = (
+        "import os\nfor i in range(16):\n"
+        "    fd = os.memfd_create(f'm{i}')\n    os.write(fd, b'x' * (16 * 2**20 - 1))\n"
+    )
+    result = run_program(source, timeout_s=10, memory_mb=64)
+    assert result.status == "error"
+    assert "PermissionError" in result.detail and "memfd_create" in result.detail
+
+
 def test_fork_bomb_does_not_fork() -> None:
     result = run_program(PRINT_GROUP + "while True:\n    os.fork()\n", timeout_s=5)
     assert result.status == "error"

@@ -33,8 +33,8 @@ cannot be signalled, root's files cannot be changed, and programs checked at onc
 other's tasks. Inside the child,
 :mod:`routerllm.eval.sandbox_runner` makes fork/exec/spawn, signals to other processes
 (kill, killpg, ``signal.pidfd_send_signal``, another process's ``resource.prlimit``),
-``subprocess``, ``multiprocessing`` and ``socket`` raise ``PermissionError`` before the
-program runs: a guard against accidents that a determined program can get around.
+``subprocess``, ``multiprocessing``, ``socket`` and ``os.memfd_create`` (memory counted in
+no address space) raise ``PermissionError`` before the program runs: a guard against accidents that a determined program can get around.
 The interpreter, the user and the namespaces are chosen by
 :mod:`routerllm.eval.sandbox_isolation`; the folder is made, and removed, also where a
 killed harness left it, by :mod:`routerllm.eval.sandbox_folders`.

@@ -65,6 +65,8 @@ BLOCKED_OS = [
     "kill",
     "killpg",
     "pidfd_open",
+    # memory in no address space: RLIMIT_AS missed it, 16 MiB (RLIMIT_FSIZE) an open file
+    "memfd_create",
 ]
 BLOCKED_SIGNAL = ["pidfd_send_signal"]  # a pidfd is also a /proc/PID directory opened
 BLOCKED_SOCKET = [
@@ -122,7 +124,8 @@ def install_guards() -> None:
     """Make ``os._exit`` a ``SystemExit`` (its status 0 read as a pass); make process
     creation (subprocess, multiprocessing too), signals to other processes
     (``os.kill``, ``os.killpg``, ``signal.pidfd_send_signal``, and ``resource.prlimit`` of
-    another process, whose CPU limit is a signal too), sockets and ctypes fail."""
+    another process, whose CPU limit is a signal too), sockets, ctypes and ``os.memfd_create``
+    (memory that no address-space limit counts) fail."""
     for module in (os, posix):
         for name in BLOCKED_OS:
             if hasattr(module, name):
