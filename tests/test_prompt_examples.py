@@ -177,6 +177,24 @@ def test_a_result_line_is_read_only_from_a_run_that_passed(
     assert result.detail.startswith(status)
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["{", '{"passed": 1}', '{"passed": 1, "total": 1}', '{"passed": "x", "total": 3}', "[]"],
+)
+def test_a_result_line_the_answer_rewrote_fails_it_and_raises_nothing(line: str) -> None:
+    """A wrong answer that replaces ``sys.stdout`` rewrites the checker's result line:
+    one that did not parse raised ``JSONDecodeError`` out of the check (the cascade's
+    request with it), and one with another total passed an answer that failed all 3."""
+    answer = (
+        "    return a - b\nimport sys\nclass Out:\n    def write(self, s):\n"
+        f"        sys.__stdout__.write({_RESULT_MARK + line!r} if {_RESULT_MARK!r} in s else s)\n"
+        "    def flush(self):\n        sys.__stdout__.flush()\nsys.stdout = Out()\n"
+    )
+    result = verify_completion(DOCTEST, "add", answer, timeout_s=2.0)
+    assert (result.verdict, result.passed, result.total) == ("failed", 0, 3)
+    assert "result line" in result.detail
+
+
 def test_floats_compare_with_a_tolerance_and_types_must_match() -> None:
     prompt = 'def f():\n    """\n    >>> f()\n    [0.3, (1, 2)]\n    """\n'
     assert verify_completion(prompt, "f", "    return [0.1 + 0.2, (1, 2)]\n").verdict == "passed"

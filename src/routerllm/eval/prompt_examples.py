@@ -178,9 +178,26 @@ def verify_completion(
     line = run.stdout_tail.rpartition(_RESULT_MARK)[2].strip().splitlines()
     if not line or run.status != "passed":
         return Verification("failed", 0, len(examples), f"{run.status}: {run.detail}")
-    counts = json.loads(line[0])
-    passed, total = int(counts["passed"]), int(counts["total"])
+    counts = _counts(line[0])
+    if counts is None or counts[1] != len(examples) or not 0 <= counts[0] <= counts[1]:
+        # the answer's code rewrote it (its own sys.stdout): not the checker's count
+        return Verification("failed", 0, len(examples), f"not the checker's result line: {line[0][:200]}")  # fmt: skip
+    passed, total = counts
     return Verification("passed" if passed == total else "failed", passed, total)
+
+
+def _counts(line: str) -> tuple[int, int] | None:
+    """(passed, total) of a result line, None where it is not two integers."""
+    try:
+        counts = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(counts, dict):
+        return None
+    passed, total = counts.get("passed"), counts.get("total")
+    if type(passed) is not int or type(total) is not int:
+        return None
+    return passed, total
 
 
 # -- formats ------------------------------------------------------------------
