@@ -22,7 +22,8 @@ every process left in it, and a private mount namespace in which every mount is
 read-only but the program's folder (``/tmp``, ``/dev/shm``, ``/var/tmp`` included;
 devices such as ``/dev/null`` stay writable) and a private IPC namespace (no System V
 shared memory or POSIX message queue outlives the run), where the harness may make them
-(as root); and, as
+(as root, or as an ordinary user in a user namespace of its own where the kernel allows
+one: :mod:`routerllm.eval.sandbox_userns`); and, as
 root, a drop to a user of the program's own, a uid that names no account and that no
 other program running at once has (``nobody`` where none can be had:
 :func:`routerllm.eval.sandbox_isolation._run_user`), with a system interpreter of the
@@ -45,9 +46,9 @@ every capability: code that gets around the guards can raise its limits, fork,
 re-enter the host network namespace, signal the harness or change root's files.
 The program's user can still read world-readable files and fill its own folder (``RLIMIT_FSIZE``
 bounds each file, not their total: only the time limit does); without a mount namespace
-(an ordinary user cannot make one) it can also fill world-writable folders such as
-``/tmp`` or ``/dev/shm`` (memory), and what it leaves there stays. Without a PID namespace (an ordinary user cannot
-make one), a child forked past the guards into a session of its own outlives the run
+(an ordinary user whom the kernel refuses a user namespace) it can also fill world-writable folders such as
+``/tmp`` or ``/dev/shm`` (memory), and what it leaves there stays. Without a PID namespace (the same
+user), a child forked past the guards into a session of its own outlives the run
 (the kill reaches the program's group), and any child it forked outlives a harness that
 dies (the kernel kills the program, the runner's process, alone; code past the guards
 can call ``prctl`` to live on). For code that may be malicious rather than
@@ -197,7 +198,10 @@ def run_program(
     processes = list(_processes())  # read once (ms a read): the uids taken, the tasks counted
     with _run_user(probed, processes) as isolation, program_folder(isolation.user) as workdir:
         uid = os.getuid() if isolation.user is None else isolation.user[0]
-        nproc = sum(n for owner, _, _, n in processes if owner == uid) + NPROC_HEADROOM
+        # in a user namespace of its own the kernel counts its tasks apart from the user's
+        # others (which then take none of its headroom, nor give it more)
+        own = 0 if isolation.userns else sum(n for owner, _, _, n in processes if owner == uid)
+        nproc = own + NPROC_HEADROOM
         nproc += PID_NAMESPACE_TASKS if isolation.pidns else 0
         program = workdir / "program.py"
         try:

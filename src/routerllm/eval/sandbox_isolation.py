@@ -2,7 +2,8 @@
 
 Probed once per interpreter (:func:`_interpreter`): a private network namespace, a
 private PID namespace, a private mount namespace and a private IPC namespace where each
-can be made, and, as root,
+can be made (not as root: in a user namespace of its own, where the kernel gives one:
+:mod:`routerllm.eval.sandbox_userns`), and, as root,
 a drop to user ``nobody`` (with a system interpreter of the same Python version when
 ``nobody`` cannot start this one), then to a user of each program's own where the kernel
 lets it (:func:`_run_user`). :func:`_enter_sandbox` applies that and the limits in
@@ -67,6 +68,7 @@ from typing import Any
 
 from routerllm.eval.sandbox_folders import RUN_UIDS as RUN_UIDS  # re-exported
 from routerllm.eval.sandbox_folders import program_folder
+from routerllm.eval.sandbox_userns import enter_user_namespace, id_maps, warn_refused
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class _Isolation:
     mountns: bool = False  # unshare a mount namespace: all read-only but the program's folder
     ipcns: bool = False  # unshare an IPC namespace: no shared memory outlives the program
     own_users: bool = False  # as root: each run a uid of RUN_UIDS of its own (else ``user``)
+    userns: bool = False  # not as root: a user namespace first, the others made in it
 
 
 def _sandbox_entry(
@@ -119,16 +122,26 @@ def _sandbox_entry(
     of libc resolved here, in the harness, so that the forked child imports nothing."""
     _unshare()
     _prctl()
-    return functools.partial(_enter_sandbox, limits, isolation, os.fsencode(folder), os.getpid())
+    maps = id_maps() if isolation.userns else ()
+    return functools.partial(
+        _enter_sandbox, limits, isolation, os.fsencode(folder), os.getpid(), maps
+    )
 
 
 def _enter_sandbox(
-    limits: Sequence[tuple[int, int, int]], isolation: _Isolation, folder: bytes, harness: int
+    limits: Sequence[tuple[int, int, int]],
+    isolation: _Isolation,
+    folder: bytes,
+    harness: int,
+    maps: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """Runs in the forked child before exec: no imports, no logging (locks may be held).
     ``folder``: the program's, its cwd, which stays writable; ``harness``: the pid of the
-    process that forked it, whose end kills it (:func:`_die_with_harness`)."""
+    process that forked it, whose end kills it (:func:`_die_with_harness`); ``maps``: its
+    user namespace's, where it makes one (:mod:`routerllm.eval.sandbox_userns`)."""
     unshare = _unshare()
+    if isolation.userns and unshare is not None:  # first: the others are made in it
+        enter_user_namespace(unshare, maps)
     if isolation.netns and unshare is not None:
         unshare(_CLONE_NEWNET)
     if isolation.ipcns and unshare is not None:
@@ -353,6 +366,10 @@ def isolation_text() -> str:
 
 def user_text(isolation: _Isolation) -> str:
     """The user the programs run as, in words."""
+    if isolation.userns:
+        return "the harness's user, in a user namespace of its own (no capability)"
+    if isolation.user is None and os.geteuid() != 0 and not isolation.netns:
+        return "the harness's user (the kernel refused it a user namespace, so no namespace)"
     if isolation.user is None:
         return "the harness's user"
     if isolation.own_users:
@@ -400,10 +417,14 @@ def _nobody() -> tuple[int, int] | None:
 def _isolation(executable: str) -> _Isolation:
     """The strongest isolation with which ``executable`` still starts, probed once."""
     can_unshare = _unshare() is not None
-    netns = can_unshare and _probe(executable, _Isolation(True, None))
-    pidns = can_unshare and _probe(executable, _Isolation(False, None, True))
-    mountns = can_unshare and _mount() is not None and _probe(executable, _Isolation(False, None, mountns=True))  # fmt: skip
-    ipcns = can_unshare and _probe(executable, _Isolation(False, None, ipcns=True))
+    # not as root: the namespaces made in a user namespace where the kernel gives one
+    userns = os.geteuid() != 0 and can_unshare and _probe(executable, _Isolation(False, None, userns=True))  # fmt: skip
+    netns = can_unshare and _probe(executable, _Isolation(True, None, userns=userns))
+    pidns = can_unshare and _probe(executable, _Isolation(False, None, True, userns=userns))
+    mountns = can_unshare and _mount() is not None and _probe(executable, _Isolation(False, None, mountns=True, userns=userns))  # fmt: skip
+    ipcns = can_unshare and _probe(executable, _Isolation(False, None, ipcns=True, userns=userns))
+    if os.geteuid() != 0 and not userns and not netns:
+        warn_refused(executable)
     user = _nobody() if os.geteuid() == 0 else None
     if user is not None:
         # the drop to nobody matters more than the namespaces: give them up before it
@@ -417,7 +438,7 @@ def _isolation(executable: str) -> _Isolation:
     own_users = user is not None and _can_run_own_users(
         executable, _Isolation(netns, user, pidns, mountns, ipcns)
     )
-    isolation = _Isolation(netns, user, pidns, mountns, ipcns, own_users)
+    isolation = _Isolation(netns, user, pidns, mountns, ipcns, own_users, userns)
     logger.info("sandbox isolation for %s: %s", executable, isolation)
     return isolation
 
