@@ -155,11 +155,16 @@ def _number(row: dict[str, str | None], column: str, where: str) -> float:
 
 
 def _prompt_text(value: str) -> str:
+    """The prompt of a ``prompt`` cell: RouterBench's list literal of strings joined by
+    newlines; any other cell as written, a prompt that is itself a list of numbers
+    ("[3, 1, 2]", to sort) included, which a router would otherwise learn as "3\n1\n2"
+    and then be asked as written."""
     if value.startswith("["):
         try:
             parsed = ast.literal_eval(value)
-            if isinstance(parsed, list):
-                return "\n".join(str(p) for p in parsed)
-        except (ValueError, SyntaxError):
-            pass
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return value
+        # `[]` is RouterBench's empty prompt, which the dataset refuses as such
+        if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+            return "\n".join(parsed)
     return value
