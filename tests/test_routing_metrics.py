@@ -729,6 +729,7 @@ def test_a_free_best_model_leaves_the_cost_to_metrics_undefined_and_says_why() -
     assert [n.split(":")[0] for n in report["notes"]] == [
         "apgr, cpt50 and cpt80 are undefined",
         "the cost_to_* metrics are undefined",
+        "aiq is the best quality a curve reaches at the one cost every model has (0)",
     ]
 
 

@@ -460,6 +460,15 @@ def _undefined(refs: References) -> list[str]:
             f"acc_at_half_best_cost is undefined: half the best single model's ({best}) cost is "
             f"below the cheapest model's, where every curve starts"
         )
+    if len(refs.singles) > 1 and len({p.cost for p in refs.singles}) == 1:
+        # models of one size compared by size, or calls all free: AIQ is Q at that cost,
+        # and the anchor there is the best model, which hides a router worse than it
+        notes.append(
+            f"aiq is the best quality a curve reaches at the one cost every model has "
+            f"({weak.cost:g}): there is no cost range to average over, and every curve starts "
+            f"at the cheapest model's point ({best}, also the best), so no row's aiq is below "
+            f"{best}'s {strong.quality:.3f}; compare max_accuracy"
+        )
     return notes
 
 
