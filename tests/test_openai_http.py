@@ -1633,6 +1633,24 @@ def test_retry_after_is_honoured_within_the_cap(
     assert [w.split("retrying in ")[1] for w in retry_warnings(caplog)] == ["0.3s", "0.0s"]
 
 
+@pytest.mark.parametrize(
+    ("status", "error"), [(429, RateLimitedError), (503, EndpointOverloadedError)]
+)
+def test_a_retry_after_longer_than_a_retry_waits_is_not_waited_out_in_vain(
+    stub: Stub, status: int, error: type[RateLimitedError]
+) -> None:
+    """A hosted API's 429 (a quota) or 503 asking to wait an hour: until 2026-12-06 each
+    retry waited 30 s (the cap) and was refused again, a request held 90 s by the default
+    3 retries for nothing, and the error gave 30 s as the wait, so a client asked again
+    30 s later, refused again. Now it fails at once, giving the endpoint's own wait."""
+    stub.default_post = Reply(status, b'{"error": {"message": "quota"}}', headers=(("Retry-After", "3600"),))  # fmt: skip
+    start = time.perf_counter()
+    with pytest.raises(error, match=r"HTTP \d+ .*quota.*asks to wait 3600 s") as err:
+        http_backend(stub.base_url, max_retries=3).generate(GenerationRequest("hi"))
+    assert time.perf_counter() - start < 5 and len(stub.posts) == 1
+    assert err.value.retry_after_s == 3600
+
+
 def test_a_retry_after_date_is_the_wait_until_then(
     stub: Stub, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1649,7 +1667,11 @@ def test_a_retry_after_date_is_the_wait_until_then(
     stub.default_post = Reply(503, b"{}", headers=(("Retry-After", far),))
     with pytest.raises(EndpointOverloadedError) as err:
         http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
-    assert err.value.retry_after_s == openai_http.MAX_BACKOFF_S
+    assert err.value.retry_after_s is not None and 3590 < err.value.retry_after_s <= 3600
+    stub.default_post = Reply(429, b"{}", headers=(("Retry-After", "1e400"),))  # endless
+    with pytest.raises(RateLimitedError) as err:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert err.value.retry_after_s == 86_400  # a day, the longest taken as said
 
 
 def test_a_rate_limit_outlasting_the_retries_is_a_429_with_retry_after(
@@ -1657,7 +1679,8 @@ def test_a_rate_limit_outlasting_the_retries_is_a_429_with_retry_after(
 ) -> None:
     """An endpoint's 429, its retries spent, was the server's 502 backend_error: a
     client took the remote model for broken and did not back off. Now the server
-    answers 429 with the endpoint's Retry-After (capped as the retries' waits are)."""
+    answers 429 with the endpoint's Retry-After (until 2026-12-06 capped at 30 s, as the
+    retries' waits are: a client told 30 s of an hour's wait was refused again)."""
     from .test_server import running
 
     stub.default_post = Reply(429, b'{"error": {"message": "slow down"}}', headers=(("Retry-After", "0.2"),))  # fmt: skip
@@ -1676,7 +1699,7 @@ def test_a_rate_limit_outlasting_the_retries_is_a_429_with_retry_after(
     )  # fmt: skip
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
     with RouterLLM(load_config(write_config(tmp_path, data))) as system, running(system) as base:  # fmt: skip
-        for retry_after, sent in (("7", "7"), ("3600", "30"), (None, None)):
+        for retry_after, sent in (("7", "7"), ("3600", "3600"), (None, None)):
             stub.script.append(
                 Reply(
                     429,
@@ -1691,6 +1714,9 @@ def test_a_rate_limit_outlasting_the_retries_is_a_429_with_retry_after(
             assert refused.value.code == 429 and error["code"] == "rate_limit_exceeded"
             assert "slow down" in error["message"]
             assert refused.value.headers.get("Retry-After") == sent
+            # an hour is more than an openai client waits out: told not to retry at once
+            should_retry = refused.value.headers.get("x-should-retry")
+            assert should_retry == ("false" if retry_after == "3600" else None)
         with urllib.request.urlopen(ask, timeout=30) as answer:  # the limit lifted
             assert json.loads(answer.read())["choices"][0]["message"]["content"] == "stub answer"
 

@@ -103,8 +103,9 @@ class EndpointUnreachableError(BackendError):
 
 class RateLimitedError(BackendError):
     """A remote model's endpoint still refused the request for its rate limit (HTTP 429)
-    once its retries were spent. ``retry_after_s`` is how long it asked to wait (capped
-    as its retries' waits are), or None where it did not say (in seconds or as a date)."""
+    once its retries were spent (none where it asked to wait longer than a retry waits).
+    ``retry_after_s`` is how long it asked to wait (at most a day), or None where it did
+    not say (in seconds or as a date)."""
 
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)

@@ -27,6 +27,9 @@ from routerllm.backends.content_encoding import ContentDecoder, Undecodable
 from routerllm.backends.http_watch import _opener, _Watch
 
 MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
+#: The longest Retry-After taken as said (a day: a daily quota's); a longer or endless one
+#: is read as this, so that the wait passed on to a client stays a number it can use.
+MAX_RETRY_AFTER_S = 86_400.0
 MAX_RESPONSE_BYTES = 32 * 2**20
 MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
 #: A line's end in a server-sent event stream: CRLF, LF or CR.
@@ -254,7 +257,8 @@ class Stalled(TimeoutError):
 
 def retry_after_s(retry_after: str | None) -> float | None:
     """A Retry-After header's seconds (or its HTTP date's, from now), within [0,
-    MAX_BACKOFF_S]; None where it gives neither."""
+    MAX_RETRY_AFTER_S]; None where it gives neither. Not capped at MAX_BACKOFF_S: a
+    longer wait is not waited out by a retry, and is passed on to the caller as said."""
     if retry_after is None:
         return None
     try:
@@ -267,7 +271,7 @@ def retry_after_s(retry_after: str | None) -> float | None:
         if when.tzinfo is None:  # "-0000": UTC, as HTTP dates are
             when = when.replace(tzinfo=timezone.utc)
         delay = (when - datetime.now(timezone.utc)).total_seconds()
-    return min(max(delay, 0.0), MAX_BACKOFF_S) if math.isfinite(delay) else MAX_BACKOFF_S
+    return min(max(delay, 0.0), MAX_RETRY_AFTER_S) if math.isfinite(delay) else MAX_RETRY_AFTER_S
 
 
 def one_line(text: str) -> str:

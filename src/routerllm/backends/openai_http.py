@@ -227,8 +227,11 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                 if isinstance(e, BilledHTTPError):
                     billed[0] += e.billed[0]
                     billed[1] += e.billed[1]
-                if e.code in RETRY_STATUS and not last:
-                    if not self._backoff(attempt, cancel, f"HTTP {e.code}", e.headers.get("Retry-After")):  # fmt: skip
+                wait = retry_after_s(e.headers.get("Retry-After"))
+                # a wait longer than a retry waits: asked again sooner, it is refused again
+                too_long = wait is not None and wait > MAX_BACKOFF_S
+                if e.code in RETRY_STATUS and not last and not too_long:
+                    if not self._backoff(attempt, cancel, f"HTTP {e.code}", wait):
                         return cancelled_reply(raw)
                     continue
                 param = None
@@ -259,9 +262,14 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}{self._advice(e.code, detail)}"
                 )
+                if too_long and e.code in RETRY_STATUS:
+                    message += (
+                        f"; it asks to wait {wait:.0f} s (Retry-After), longer than a retry "
+                        f"waits ({MAX_BACKOFF_S:.0f} s): not retried"
+                    )
                 # the caller may ask again later: not a failing backend
                 if (busy := _BUSY.get(e.code)) is not None:
-                    raise busy(message, retry_after_s(e.headers.get("Retry-After"))) from e
+                    raise busy(message, wait) from e
                 raise BackendError(message) from e
             except (Malformed, Undecodable) as e:
                 raise BackendError(
@@ -286,18 +294,20 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
         raise AssertionError("unreachable")
 
     def _backoff(
-        self, attempt: int, cancel: Cancellation, why: str, retry_after: str | None = None
+        self, attempt: int, cancel: Cancellation, why: str, retry_after: float | None = None
     ) -> bool:
-        """Wait before the next attempt: the server's Retry-After (seconds or a date) where it
-        gives one, else exponential backoff; never more than MAX_BACKOFF_S. False, at once,
+        """Wait before the next attempt: the server's Retry-After (its seconds, read by
+        ``retry_after_s``) where it gives one, else exponential backoff; never more than
+        MAX_BACKOFF_S (a longer Retry-After is not retried at all). False, at once,
         where the request is cancelled (``cancellable``) before or during the wait: nobody
         waits for its answer any more, so it is not asked again."""
         if cancel():
             log.info("%s: %s; not retried: the request was cancelled", self.name, self._hide_key(why))  # fmt: skip
             return False
-        delay = retry_after_s(retry_after)
-        if delay is None:
+        if retry_after is None:
             delay = min(self.backoff_base_s * (2 ** min(attempt, 16)), MAX_BACKOFF_S)
+        else:
+            delay = min(retry_after, MAX_BACKOFF_S)
         log.warning("%s: %s; retrying in %.1fs", self.name, self._hide_key(why), delay)
         if cancel.wait(delay):
             log.info("%s: the request was cancelled while it waited to be asked again; not retried", self.name)  # fmt: skip
