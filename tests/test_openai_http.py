@@ -1651,6 +1651,46 @@ def test_a_retry_after_longer_than_a_retry_waits_is_not_waited_out_in_vain(
     assert err.value.retry_after_s == 3600
 
 
+#: OpenAI's 429 for an account out of credit, as its API sends it (no Retry-After).
+OUT_OF_QUOTA = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
+
+
+def test_a_quota_spent_is_not_retried_nor_told_to_clients_as_a_rate_limit(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """OpenAI's 429 ``insufficient_quota`` (the account's credit or plan, no Retry-After):
+    until 2026-12-06 it was asked again 3 times, then was a RateLimitedError, which the
+    server answered 429 ``rate_limit_exceeded`` without ``x-should-retry: false``, so
+    the openai client asked twice more, each again 4 times: 12 calls for a billing
+    problem. Now it is not retried, a BackendError saying so (the server's 502)."""
+    from .test_server import running
+
+    stub.default_post = json_reply(429, OUT_OF_QUOTA)
+    with pytest.raises(BackendError, match=r"HTTP 429 .*exceeded your current quota.*no retry mends") as err:  # fmt: skip
+        http_backend(stub.base_url, max_retries=3).generate(GenerationRequest("hi"))
+    assert not isinstance(err.value, RateLimitedError) and len(stub.posts) == 1
+
+    data = tiny_config_dict(
+        tmp_path, models=[http_model_dict("remote", stub.base_url)],
+        carbon={"enabled": False}, router={"name": "smallest"},
+    )  # fmt: skip
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system, running(system) as base:  # fmt: skip
+        ask = urllib.request.Request(base + "/v1/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(ask, timeout=30)
+        assert refused.value.code == 502 and refused.value.headers.get("x-should-retry") == "false"
+        assert "exceeded your current quota" in json.loads(refused.value.read())["error"]["message"]
+    assert len(stub.posts) == 2
+
+
 def test_a_retry_after_date_is_the_wait_until_then(
     stub: Stub, caplog: pytest.LogCaptureFixture
 ) -> None:

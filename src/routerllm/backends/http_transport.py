@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from routerllm.backends.content_encoding import ContentDecoder, Undecodable
 from routerllm.backends.http_watch import _opener, _Watch
@@ -328,11 +329,20 @@ def _reason(e: BaseException, timeout: float, setting: str | None) -> str:
     return one_line(str(e)) or type(e).__name__
 
 
+class ErrorDetail(NamedTuple):
+    """What an error answer says: its message on one line, the request field it names
+    (the OpenAI error object's ``param``) and its ``code`` (``insufficient_quota``), each
+    None where it gives none."""
+
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
 def error_detail(
     e: urllib.error.HTTPError, deadline: float, hide_key: Callable[[str], str]
-) -> tuple[str, str | None]:
-    """The error answer's message, on one line, and the request field it names (the
-    OpenAI error object's ``param``) where it names one. Its body is read until
+) -> ErrorDetail:
+    """The error answer's message, its ``param`` and ``code`` (``ErrorDetail``). Its body is read until
     ``deadline`` (the attempt's time limit), at most MAX_ERROR_BYTES of it: an error
     page trickling in does not hold the request beyond it; what came is quoted, the API
     key it may echo hidden by ``hide_key``."""
@@ -342,7 +352,7 @@ def error_detail(
     except Undecodable:
         e.close()
         coding = one_line(str(e.headers.get("Content-Encoding")))[:60]
-        return f"an error page compressed as {coding!r}, not decoded", None
+        return ErrorDetail(f"an error page compressed as {coding!r}, not decoded")
     try:
         while not decoder.over and came < MAX_ERROR_BYTES and time.monotonic() < deadline:
             if not (chunk := e.read1(65536)):
@@ -362,6 +372,8 @@ def error_detail(
         msg = err.get("message") if isinstance(err, dict) else None
         param = err.get("param") if isinstance(err, dict) else None
         named = one_line(param)[:100] if isinstance(param, str) else ""
-        return one_line(str(msg or err))[:300], named or None
+        code = err.get("code") if isinstance(err, dict) else None
+        code = one_line(code)[:100] if isinstance(code, str) else None
+        return ErrorDetail(one_line(str(msg or err))[:300], named or None, code)
     except (ValueError, RecursionError):
-        return one_line(raw)[:300] or one_line(str(e.reason)), None
+        return ErrorDetail(one_line(raw)[:300] or one_line(str(e.reason)))

@@ -73,6 +73,9 @@ REFUSED_STATUS = {400, 422}
 _TGI_TOO_LONG = re.compile(r"`?inputs?`? (?:must have less than (\d+) tokens|tokens \+ `?max_new_tokens`? must be <= (\d+))")  # fmt: skip
 #: Still answered once the retries are spent, the errors that say "ask again later".
 _BUSY: dict[int, type[RateLimitedError]] = {429: RateLimitedError, 503: EndpointOverloadedError}
+#: A 429's error ``code`` that says the account is out of credit (OpenAI's, for a plan's
+#: quota or billing), not that it asks too fast: waiting does not mend it.
+_QUOTA_SPENT = {"insufficient_quota"}
 
 
 class OpenAIHTTPBackend(OpenAIEndpoint):
@@ -230,7 +233,11 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                 wait = retry_after_s(e.headers.get("Retry-After"))
                 # a wait longer than a retry waits: asked again sooner, it is refused again
                 too_long = wait is not None and wait > MAX_BACKOFF_S
-                if e.code in RETRY_STATUS and not last and not too_long:
+                # a 429 read first: a quota spent (OpenAI's, which gives no Retry-After) is
+                # no rate limit, and asked again it is refused again
+                said = error_detail(e, deadline, self._hide_key) if e.code == 429 else None
+                spent = said is not None and said.code in _QUOTA_SPENT
+                if e.code in RETRY_STATUS and not last and not too_long and not spent:
                     if not self._backoff(attempt, cancel, f"HTTP {e.code}", wait):
                         return cancelled_reply(raw)
                     continue
@@ -242,7 +249,7 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                     if (moved := self._moved_to(e, path)) is not None:
                         detail += f"; set base_url to {moved}"
                 else:
-                    detail, param = error_detail(e, deadline, self._hide_key)
+                    detail, param, _ = said or error_detail(e, deadline, self._hide_key)
                 tgi = _TGI_TOO_LONG.search(detail) if e.code in REFUSED_STATUS else None
                 if e.code in REFUSED_STATUS and ("context" in detail.lower() or tgi):
                     raise ContextLengthError(
@@ -267,6 +274,11 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                         f"; it asks to wait {wait:.0f} s (Retry-After), longer than a retry "
                         f"waits ({MAX_BACKOFF_S:.0f} s): not retried"
                     )
+                if spent:  # the account's to mend: no client's retry helps (the server's 502)
+                    raise BackendError(
+                        f"{message} ({said.code if said else ''}: the account's quota or "
+                        f"billing, which no retry mends; not retried)"
+                    ) from e
                 # the caller may ask again later: not a failing backend
                 if (busy := _BUSY.get(e.code)) is not None:
                     raise busy(message, wait) from e
