@@ -738,9 +738,38 @@ def test_an_api_key_env_that_names_no_variable_is_refused_without_showing_it(
         assert name not in str(err.value)
 
 
-def test_an_api_key_env_that_names_a_variable_loads(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, _remote(tmp_path, api_key_env="OPENAI_API_KEY")))
-    assert config.models[0].api_key_env == "OPENAI_API_KEY"
+#: Made-up keys shaped as providers' keys that are letters, digits and _ alone (Groq's
+#: gsk_ and 52 characters, Hugging Face's hf_ and 34, Together's 64 hex digits, Mistral's
+#: 32 letters and digits): each reads as a variable's name.
+KEYS_SHAPED_AS_NAMES = [
+    "gsk_" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7dEf0hIj3kLm6nOp9qRs2t",
+    "hf_" + "aBcD3fGh6jKl9mNp2qRs5tUv8wXy1zAbCdE",
+    "3f9a" * 16,
+    "Zq7Lm2Xw9Rt4Yp6Vn1Bk8Hs3Jd5Gf0Ca",
+]
+
+
+@pytest.mark.parametrize("key", KEYS_SHAPED_AS_NAMES, ids=["groq", "hf", "together", "mistral"])
+def test_an_api_key_that_reads_as_a_variables_name_is_refused_without_showing_it(
+    tmp_path: Path, key: str
+) -> None:
+    """A key of letters, digits and _ alone written as api_key_env loaded as a variable's
+    name until 2026-12-06, and was shown in every model's reason to be unavailable
+    ("environment variable gsk_... (API key) is not set"): `routerllm models`, routing's
+    errors, the server's log."""
+    data = _remote(tmp_path, api_key_env=key)
+    with pytest.raises(ConfigError, match="models.0.api_key_env: .*looks like an API key") as err:  # fmt: skip
+        load_config(write_config(tmp_path, data))
+    assert key not in str(err.value) and key[:12] not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["OPENAI_API_KEY", "my_team_key_2", "AZURE_OPENAI_API_KEY_WESTEUROPE", "GROQ_API_KEY", "_K"],
+)
+def test_an_api_key_env_that_names_a_variable_loads(tmp_path: Path, name: str) -> None:
+    config = load_config(write_config(tmp_path, _remote(tmp_path, api_key_env=name)))
+    assert config.models[0].api_key_env == name
 
 
 def test_the_generation_defaults_are_the_missions_and_a_request_gets_them() -> None:

@@ -172,6 +172,11 @@ class GGUFSource(StrictConfig):
 
 #: An environment variable's name, as POSIX shells take one.
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A part of an api_key_env (between its _) that no variable's name has but a key does:
+#: 16 characters or more with a digit among them, or 24 or more. Keys of letters, digits
+#: and _ alone (Groq's gsk_..., Hugging Face's hf_..., Together's hex, Mistral's) would
+#: otherwise pass for a name, and be shown as one.
+_KEY_PART = re.compile(r"(?:^|_)(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{16,}|[A-Za-z0-9]{24,}")
 
 
 class ModelConfig(StrictConfig):
@@ -251,6 +256,12 @@ class ModelConfig(StrictConfig):
         """The name of an environment variable, never the key itself (not quoted: it may
         be the key): a key written here would load, and be printed in each model's reason
         to be unavailable ("environment variable sk-... is not set")."""
+        if name is not None and _KEY_PART.search(name):
+            raise ValueError(
+                "api_key_env looks like an API key, not the name of the environment variable "
+                "that holds one (such as OPENAI_API_KEY); give the key in that variable, "
+                "never in the config (and replace the key, if the config was shared)"
+            )
         if name is not None and not _ENV_NAME.fullmatch(name):
             raise ValueError(
                 "api_key_env names the environment variable that holds the API key (letters, "
