@@ -20,6 +20,7 @@ import os
 import re
 import select
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -596,9 +597,12 @@ def stub() -> Iterator[Stub]:
 
 
 @contextlib.contextmanager
-def serving_stub(port: int = 0) -> Iterator[Stub]:
-    """A stub served on ``port`` (0: a free one) while the block runs."""
+def serving_stub(port: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[Stub]:
+    """A stub served on ``port`` (0: a free one) while the block runs, over TLS with
+    ``tls`` where given (its ``base_url`` still says http://)."""
     server = _StubHTTPServer((HOST, port), _StubHandler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     state = Stub()
     server.stub = state
     state.base_url = f"http://{HOST}:{server.server_address[1]}/v1"
@@ -2235,6 +2239,56 @@ def test_https_to_a_plain_http_server_is_said_so_and_not_retried(
     assert retry_warnings(caplog) == []
     reason = backend.availability()
     assert reason is not None and reason.endswith("base_url starts with http://)")
+
+
+@contextlib.contextmanager
+def serving_tls_stub(tmp_path: Path, host: str = "IP:127.0.0.1") -> Iterator[tuple[Stub, Path]]:
+    """A stub served over TLS with a self-signed certificate for ``host`` (made by the
+    openssl command, as a vLLM box behind its own certificate has one), and that
+    certificate's file."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", f"subjectAltName={host}"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with serving_stub(tls=context) as state:
+        yield state, cert
+
+
+def test_a_certificate_not_trusted_is_said_so_with_what_to_do_and_not_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A self-signed certificate (a team's own vLLM box): until 2026-12-06 asked 4 times,
+    then `... ([SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed
+    certificate (_ssl.c:1000))`, with nothing said of what to do."""
+    caplog.set_level(logging.WARNING, logger=openai_http.__name__)
+    with serving_tls_stub(tmp_path) as (stub, cert):
+        url = stub.base_url.replace("http://", "https://")
+        backend = http_backend(url)
+        with pytest.raises(EndpointUnreachableError) as err:
+            backend.generate(GenerationRequest("hi"))
+        assert "after 1 attempt (" in str(err.value) and retry_warnings(caplog) == []
+        assert str(err.value).endswith(
+            "; the server's TLS certificate is not trusted here: put the certificate of "
+            "the authority that signed it (or its own, self-signed) in a file that "
+            "SSL_CERT_FILE names)"
+        )
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as said: then it answers
+        assert backend.generate(GenerationRequest("hi")).text == "stub answer"
+    with serving_tls_stub(tmp_path, host="DNS:localhost") as (stub, cert):
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted, but not 127.0.0.1's
+        with pytest.raises(EndpointUnreachableError) as err:
+            http_backend(stub.base_url.replace("http://", "https://")).generate(GenerationRequest("hi"))  # fmt: skip
+        assert "after 1 attempt (" in str(err.value) and retry_warnings(caplog) == []
+        assert str(err.value).endswith(
+            "; the server's TLS certificate is for another host: give base_url the host name "
+            "it is for)"
+        )
+        assert http_backend(stub.base_url.replace("http://127.0.0.1", "https://localhost")).generate(GenerationRequest("hi")).text == "stub answer"  # fmt: skip
 
 
 def test_a_host_name_not_found_is_said_so_and_not_retried(

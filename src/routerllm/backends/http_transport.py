@@ -282,6 +282,10 @@ def one_line(text: str) -> str:
     return CONTROL_CHARACTERS.sub(lambda m: ascii(m.group())[1:-1], " ".join(text.split()))
 
 
+#: OpenSSL's verify codes for a certificate chain that ends at no trusted authority:
+#: self-signed (18), a self-signed one in its chain (19), its issuer not found (20, 2).
+_UNTRUSTED = {2, 18, 19, 20}
+_OTHER_HOST = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH: not base_url's host
 #: OpenSSL's reasons for a TLS handshake answered by a server that speaks plain HTTP.
 _PLAIN_HTTP_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
 
@@ -293,6 +297,17 @@ def lasting_fault(e: BaseException) -> str | None:
     cause = e.reason if isinstance(e, urllib.error.URLError) else e
     if isinstance(cause, ssl.SSLError) and cause.reason in _PLAIN_HTTP_TLS:
         return "is the server plain HTTP? then base_url starts with http://"
+    # a self-signed or private authority's certificate (a team's own vLLM box); OpenSSL
+    # reads SSL_CERT_FILE as each connection's context is made
+    if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code in _UNTRUSTED:
+        return (
+            "the server's TLS certificate is not trusted here: put the certificate of the "
+            "authority that signed it (or its own, self-signed) in a file that SSL_CERT_FILE names"
+        )
+    if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code in _OTHER_HOST:
+        return "the server's TLS certificate is for another host: give base_url the host name it is for"  # fmt: skip
+    if isinstance(cause, ssl.SSLCertVerificationError):  # expired, revoked, ...: the server's
+        return "the server's TLS certificate must be replaced"
     # EAI_AGAIN (a DNS server not answering) passes: that one can be asked again
     if isinstance(cause, socket.gaierror) and cause.errno in (socket.EAI_NONAME, socket.EAI_NODATA):  # fmt: skip
         return "host name not found: check base_url's host"
