@@ -691,6 +691,29 @@ def test_retries_transient_errors_then_succeeds(
     assert all(f"HTTP {status}" in w for w in warnings)
 
 
+@pytest.mark.parametrize("status", [520, 522, 524, 529])
+def test_a_proxys_or_hosted_apis_other_5xx_is_retried_too(stub: Stub, status: int) -> None:
+    """Cloudflare's 520-524 (in front of hosted APIs: the origin's answer lost, timed out)
+    and Anthropic's 529 (overloaded) are as passing as a 502 or 503: until 2026-12-06
+    only 500, 502, 503 and 504 were retried, so one of these failed the request at once."""
+    stub.script.append(error_reply(status, "try again"))
+    completion = http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
+    assert completion.text == "stub answer" and len(stub.posts) == 2
+
+
+def test_an_overload_529_outlasting_the_retries_is_an_overload_and_501_is_not_retried(
+    stub: Stub,
+) -> None:
+    stub.default_post = error_reply(529, "Overloaded")
+    with pytest.raises(EndpointOverloadedError, match="HTTP 529 .*Overloaded"):
+        http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 2
+    stub.default_post = error_reply(501, "chat is not implemented")  # asked again: the same
+    with pytest.raises(BackendError, match="HTTP 501") as err:
+        http_backend(stub.base_url, max_retries=3).generate(GenerationRequest("hi"))
+    assert not isinstance(err.value, RateLimitedError) and len(stub.posts) == 3
+
+
 def test_persistent_500_gives_up_after_max_retries(stub: Stub) -> None:
     stub.default_post = error_reply(500, "GPU on fire")
     backend = http_backend(stub.base_url, max_retries=2)

@@ -62,7 +62,10 @@ from routerllm.exceptions import (
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+#: Asked again: a timeout, a rate limit and each 5xx but those that asking again only
+#: repeats (501 not implemented, 505 HTTP version, 511 a network's login page): among
+#: them Cloudflare's 520-524 in front of hosted APIs and Anthropic's 529 (overloaded).
+RETRY_STATUS = {408, 429} | set(range(500, 600)) - {501, 505, 511}
 #: The request refused as invalid (TGI says 422): a ``PromptError``, as a local model's
 #: refusal of the same request is, not a failing backend.
 REFUSED_STATUS = {400, 422}
@@ -72,7 +75,11 @@ REFUSED_STATUS = {400, 422}
 #: the limit it states is the context that refused it (a prompt of as many is taken)
 _TGI_TOO_LONG = re.compile(r"`?inputs?`? (?:must have less than (\d+) tokens|tokens \+ `?max_new_tokens`? must be <= (\d+))")  # fmt: skip
 #: Still answered once the retries are spent, the errors that say "ask again later".
-_BUSY: dict[int, type[RateLimitedError]] = {429: RateLimitedError, 503: EndpointOverloadedError}
+_BUSY: dict[int, type[RateLimitedError]] = {
+    429: RateLimitedError,
+    503: EndpointOverloadedError,
+    529: EndpointOverloadedError,  # Anthropic's "overloaded_error"
+}
 #: A 429's error ``code`` that says the account is out of credit (OpenAI's, for a plan's
 #: quota or billing), not that it asks too fast: waiting does not mend it.
 _QUOTA_SPENT = {"insufficient_quota"}
