@@ -48,6 +48,7 @@ from routerllm.exceptions import (
     BackendError,
     EndpointOverloadedError,
     EndpointUnreachableError,
+    ModelUnavailableError,
     PromptError,
     RateLimitedError,
     RouterLLMError,
@@ -1327,6 +1328,26 @@ def test_an_endpoint_that_stops_answering_is_routed_around_until_it_is_back(
         with serving_stub(port) as back:
             assert system.generate(HEAVY).model == "remote"
             assert len(back.posts) == 1
+
+
+def test_the_request_that_finds_the_only_endpoint_down_gets_its_error_and_is_logged(
+    tmp_path: Path,
+) -> None:
+    """A config of remote models alone, each endpoint down: the request that found the
+    last one unreachable looked for a larger model among the available ones (none left)
+    before logging its failure, so until 2026-12-06 it raised "no configured model can
+    run here" (the server's 503) in place of the endpoint's error, and was not logged."""
+    with serving_stub() as up:
+        models = [http_model_dict("remote", up.base_url, max_retries=0)]
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        system = RouterLLM(config)
+        assert system.generate("hi").model == "remote"
+    with system:
+        with pytest.raises(EndpointUnreachableError, match="cannot reach .* after 1 attempt"):
+            system.generate("hi")
+        assert [r.finish_reason for r in system.log.records()] == ["stop", "error"]
+        with pytest.raises(ModelUnavailableError, match="no configured model can run here"):
+            system.generate("hi")  # the next: none left to route to
 
 
 def test_timeout_is_retried_then_reported(stub: Stub) -> None:

@@ -396,12 +396,17 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                         refused_cost += self.calls.routing_cost(e.loading)
                 # the context that refused it: a backend's own can be shorter than configured;
                 # a larger model is one to load where its GGUF's context is longer too, one
-                # to ask where its endpoint's is (as its /models gave them)
-                context = getattr(e, "context", None) or self._context(name)
-                longer = [m for m in self.scope.larger(name) if self._context(m) > context]
-                if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
+                # to ask where its endpoint's is (as its /models gave them). Looked for only
+                # then: the available models may be none by now (an endpoint found
+                # unreachable left), which is not this request's error
+                longer: list[str] = []
+                stepping = isinstance(e, ContextLengthError) and decision.router != FIXED
+                if stepping:
+                    context = getattr(e, "context", None) or self._context(name)
+                    longer = [m for m in self.scope.larger(name) if self._context(m) > context]
+                if not longer:
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
-                    if isinstance(e, ContextLengthError) and decision.router != FIXED and (larger := self.scope.larger(name)):  # fmt: skip
+                    if isinstance(e, ContextLengthError) and stepping and (larger := self.scope.larger(name)):  # fmt: skip
                         # why no larger model was tried: a configured context_length can be longer
                         raise ContextLengthError(f"{e}; no larger model's context is longer ({contexts_in_words(self.config, larger, self.manager.backend)})", e.param, e.context) from None  # fmt: skip
                     raise
