@@ -406,6 +406,17 @@ def error_reply(status: int, message: str) -> Reply:
     return json_reply(status, {"error": {"message": message, "type": "test_error"}})
 
 
+#: OpenAI's 429 for an account out of credit, as its API sends it (no Retry-After).
+OUT_OF_QUOTA = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
+
+
 def completion_reply(text: str = "stub answer", prompt_tokens: int = 5, tokens: int = 2) -> Reply:
     return json_reply(
         200,
@@ -1350,6 +1361,42 @@ def test_the_request_that_finds_the_only_endpoint_down_gets_its_error_and_is_log
             system.generate("hi")  # the next: none left to route to
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [error_reply(401, "Incorrect API key provided"), json_reply(429, OUT_OF_QUOTA)],
+    ids=["key-refused", "quota-spent"],
+)
+def test_an_endpoint_that_refuses_the_key_or_the_account_is_routed_around(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: Reply
+) -> None:
+    """A key revoked (401) or an account out of credit (429 insufficient_quota) refuses
+    every request alike: until 2026-12-06 the model stayed routed to, and every routed
+    request failed (the server's 502) while another model could answer. Now it is
+    unavailable until the next check, as an unreachable endpoint is: the request that
+    found it so gets the error, the next go to the other models, a request naming it is
+    refused saying why, and the check a minute later finds it back."""
+    from routerllm import manager as manager_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    with serving_stub() as up:
+        models = [tiny_model("tiny-light", "light", 0.1), http_model_dict("remote", up.base_url)]  # fmt: skip
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        with RouterLLM(config) as system:
+            assert system.generate(HEAVY).model == "remote"
+            up.default_post = refusal
+            with pytest.raises(BackendError, match=r"HTTP (401|429)"):
+                system.generate(HEAVY)
+            result = system.generate(HEAVY)
+            assert (result.model, result.reason.endswith("remote unavailable")) == ("tiny-light", True)  # fmt: skip
+            with pytest.raises(ModelUnavailableError, match=r"model 'remote' is not available here: .*HTTP (401|429)"):  # fmt: skip
+                system.generate(HEAVY, model="remote")
+            assert len(up.posts) == 2  # neither of the last two asked it
+            up.default_post = completion_reply()  # the key or the account mended
+            clock[0] += manager_module.RECHECK_S
+            assert system.generate(HEAVY).model == "remote"
+
+
 def test_timeout_is_retried_then_reported(stub: Stub) -> None:
     stub.default_post = Reply(200, completion_reply().body, delay_s=5.0)
     backend = http_backend(stub.base_url, max_retries=1, timeout_s=0.3)
@@ -1697,17 +1744,6 @@ def test_a_retry_after_longer_than_a_retry_waits_is_not_waited_out_in_vain(
         http_backend(stub.base_url, max_retries=3).generate(GenerationRequest("hi"))
     assert time.perf_counter() - start < 5 and len(stub.posts) == 1
     assert err.value.retry_after_s == 3600
-
-
-#: OpenAI's 429 for an account out of credit, as its API sends it (no Retry-After).
-OUT_OF_QUOTA = {
-    "error": {
-        "message": "You exceeded your current quota, please check your plan and billing details.",
-        "type": "insufficient_quota",
-        "param": None,
-        "code": "insufficient_quota",
-    }
-}
 
 
 def test_a_quota_spent_is_not_retried_nor_told_to_clients_as_a_rate_limit(

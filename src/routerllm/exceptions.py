@@ -101,6 +101,13 @@ class EndpointUnreachableError(BackendError):
     takes the model as unavailable until its next check finds it back."""
 
 
+class EndpointRefusedError(BackendError):
+    """A remote model's endpoint refused its API key (HTTP 401 or 403) or its account
+    (a 429 whose code is ``insufficient_quota``: out of credit): every request is refused
+    alike until the key or the account is mended, so a running system takes the model as
+    unavailable until its next check, as an unreachable one."""
+
+
 class RateLimitedError(BackendError):
     """A remote model's endpoint still refused the request for its rate limit (HTTP 429)
     once its retries were spent (none where it asked to wait longer than a retry waits).

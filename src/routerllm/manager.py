@@ -80,6 +80,8 @@ class LLMManager:
         # its files are replaced), so that routing goes elsewhere and no warm model is
         # evicted, request after request, for a load that fails
         self._load_failed: dict[str, _FailedLoad] = {}
+        # per remote model taken out by its failed request (set_unavailable): when, and why
+        self._taken_out: dict[str, tuple[float, str]] = {}
         self._vocabs = VocabCounters()  # unloaded models' prompts counted without weights
 
     def backend(self, name: str) -> Backend:
@@ -148,6 +150,12 @@ class LLMManager:
         # a stat of its files while it waits: a user who replaced them waits no longer
         if failed is not None and _clock() - failed.at < RECHECK_S and backend.weights_stamp() == failed.stamp:  # fmt: skip
             return f"its load failed (tried again {RECHECK_S:g} s after, or as soon as its files change): {failed.error}"  # fmt: skip
+        with self._lock:
+            out = self._taken_out.get(name)
+        # its last request's error, not a probe's: a refused key or a spent quota is
+        # answered only to a request (an endpoint's /models lists for a spent account)
+        if out is not None and _clock() - out[0] < RECHECK_S:
+            return f"its last request failed (checked again {RECHECK_S:g} s after): {out[1]}"
         reason = backend.availability()
         # a copy under way at its paths (not over the file it maps): its loaded weights answer
         return None if reason is not None and backend.answers_on else reason
@@ -200,10 +208,13 @@ class LLMManager:
             raise ModelUnavailableError(f"no configured model can run here ({reasons})")
         return available
 
-    def set_unavailable(self, name: str) -> None:
-        """Take ``name`` as unavailable (its endpoint found unreachable, its load failed)
-        until the next check of the unavailable models, ``RECHECK_S`` from now."""
+    def set_unavailable(self, name: str, why: str | None = None) -> None:
+        """Take ``name`` as unavailable (its endpoint found unreachable or refusing its
+        key, its load failed) until the next check of the unavailable models, ``RECHECK_S``
+        from now; ``why`` is its reason until then (a request naming it is told so)."""
         with self._lock:
+            if why is not None:
+                self._taken_out[name] = (_clock(), why)
             if self._available is not None and name in self._available:
                 self._available = [n for n in self._available if n != name]
                 self._checked_at = _clock()

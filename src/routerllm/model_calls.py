@@ -17,7 +17,12 @@ from routerllm.carbon.meter import (
 from routerllm.config import AppConfig, ModelConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
-from routerllm.exceptions import EndpointUnreachableError, PromptError, RouterLLMError
+from routerllm.exceptions import (
+    EndpointRefusedError,
+    EndpointUnreachableError,
+    PromptError,
+    RouterLLMError,
+)
 from routerllm.manager import LLMManager
 from routerllm.served_gate import ServedGate
 from routerllm.stubs import styled
@@ -75,8 +80,9 @@ class ModelCalls:
                     completion = backend.generate(req)
         except RouterLLMError as e:  # explained once the model's lock is released: style()
             # takes the manager's lock, which a load evicting this model holds meanwhile
-            if isinstance(e, EndpointUnreachableError):  # the next requests go elsewhere
-                self.manager.set_unavailable(name)
+            # every request would fail alike: the next go elsewhere
+            if isinstance(e, EndpointUnreachableError | EndpointRefusedError):
+                self.manager.set_unavailable(name, str(e))
             if loading is None and load is not None:
                 loading = load.result  # a load that failed (a corrupt file) spent it all the same
                 e.load_failed = True

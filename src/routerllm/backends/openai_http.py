@@ -54,6 +54,7 @@ from routerllm.exceptions import (
     BackendError,
     ContextLengthError,
     EndpointOverloadedError,
+    EndpointRefusedError,
     EndpointUnreachableError,
     PromptError,
     RateLimitedError,
@@ -282,13 +283,15 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                         f"waits ({MAX_BACKOFF_S:.0f} s): not retried"
                     )
                 if spent:  # the account's to mend: no client's retry helps (the server's 502)
-                    raise BackendError(
+                    raise EndpointRefusedError(
                         f"{message} ({said.code if said else ''}: the account's quota or "
                         f"billing, which no retry mends; not retried)"
                     ) from e
                 # the caller may ask again later: not a failing backend
                 if (busy := _BUSY.get(e.code)) is not None:
                     raise busy(message, wait) from e
+                if e.code in (401, 403):  # the key's: every request is refused alike
+                    raise EndpointRefusedError(message) from e
                 raise BackendError(message) from e
             except (Malformed, Undecodable) as e:
                 raise BackendError(
