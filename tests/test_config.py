@@ -746,10 +746,13 @@ KEYS_SHAPED_AS_NAMES = [
     "hf_" + "aBcD3fGh6jKl9mNp2qRs5tUv8wXy1zAbCdE",
     "3f9a" * 16,
     "Zq7Lm2Xw9Rt4Yp6Vn1Bk8Hs3Jd5Gf0Ca",
+    "hf_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZaBcDeFgH",  # letters alone, of mixed case
 ]
 
 
-@pytest.mark.parametrize("key", KEYS_SHAPED_AS_NAMES, ids=["groq", "hf", "together", "mistral"])
+@pytest.mark.parametrize(
+    "key", KEYS_SHAPED_AS_NAMES, ids=["groq", "hf", "together", "mistral", "hf-letters"]
+)
 def test_an_api_key_that_reads_as_a_variables_name_is_refused_without_showing_it(
     tmp_path: Path, key: str
 ) -> None:
@@ -765,7 +768,15 @@ def test_an_api_key_that_reads_as_a_variables_name_is_refused_without_showing_it
 
 @pytest.mark.parametrize(
     "name",
-    ["OPENAI_API_KEY", "my_team_key_2", "AZURE_OPENAI_API_KEY_WESTEUROPE", "GROQ_API_KEY", "_K"],
+    [
+        "OPENAI_API_KEY",
+        "my_team_key_2",
+        "AZURE_OPENAI_API_KEY_WESTEUROPE",
+        "GROQ_API_KEY",
+        "_K",
+        "AZUREOPENAIAPIKEYWESTEUROPE",
+        "a_rather_long_lowercase_name_of_a_key_variable",
+    ],  # fmt: skip
 )
 def test_an_api_key_env_that_names_a_variable_loads(tmp_path: Path, name: str) -> None:
     config = load_config(write_config(tmp_path, _remote(tmp_path, api_key_env=name)))

@@ -173,10 +173,14 @@ class GGUFSource(StrictConfig):
 #: An environment variable's name, as POSIX shells take one.
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A part of an api_key_env (between its _) that no variable's name has but a key does:
-#: 16 characters or more with a digit among them, or 24 or more. Keys of letters, digits
-#: and _ alone (Groq's gsk_..., Hugging Face's hf_..., Together's hex, Mistral's) would
-#: otherwise pass for a name, and be shown as one.
-_KEY_PART = re.compile(r"(?:^|_)(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{16,}|[A-Za-z0-9]{24,}")
+#: 16 characters or more with a digit among them, or 20 or more of mixed case (a name is
+#: one case: AZUREOPENAIAPIKEYWESTEUROPE loads). Keys of letters, digits and _ alone
+#: (Groq's gsk_..., Hugging Face's hf_..., Together's hex, Mistral's) would otherwise pass
+#: for a name, and be shown as one.
+_KEY_PART = re.compile(
+    r"(?:^|_)(?:(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{16,}"
+    r"|(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]{20,})"
+)
 
 
 class ModelConfig(StrictConfig):
