@@ -178,6 +178,24 @@ def test_a_config_changed_in_place_is_checked_again(tiny_config: AppConfig) -> N
         RouterLLM(tiny_config)
 
 
+def test_an_entry_appended_in_place_as_a_dict_is_one_config_error(tiny_config: AppConfig) -> None:
+    # A valid entry passes the check again as a file's would, but the system reads
+    # ModelConfig objects: it failed in the router with a 1,500-character line blaming
+    # the YAML's router.options
+    entry = {**tiny_config.models[0].model_dump(), "name": "tiny-extra"}
+    tiny_config.models.append(entry)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as err:
+        RouterLLM(tiny_config)
+    assert str(err.value) == (
+        "config.models[3] is a dict, not a ModelConfig (it was changed in place, "
+        "which checks nothing): append ModelConfig(**entry) (routerllm.config), or "
+        "assign the list (config.models = [...]), which checks and converts its entries"
+    )
+    tiny_config.models = tiny_config.models  # the assignment the message names converts it
+    with RouterLLM(tiny_config) as system:
+        assert system.generate("hi", model="tiny-extra").model == "tiny-extra"
+
+
 def test_an_answer_that_cannot_be_logged_is_not_lost(system: RouterLLM) -> None:
     # A real SQLite error from the second insert on (as a full disk would give).
     with sqlite3.connect(system.log.db_path) as other:

@@ -81,7 +81,36 @@ def _batch_error(error: Exception, results: list[RoutedResult], i: int, n: int) 
 def _revalidate(config: AppConfig) -> None:
     """Check a config again (it may have been changed in code since it was loaded): a
     ``ConfigError`` ("invalid config: ...") where it no longer holds."""
-    AppConfig.model_validate(config.model_dump())
+    # warnings off: an entry of the wrong type is said below, in one line
+    checked = AppConfig.model_validate(config.model_dump(warnings=False))
+    # A valid entry added in place as a dict (config.models.append({...})) passes the
+    # check above, as a file's would, but the system reads the sections as objects
+    if misplaced := _not_as_checked(config, checked, "config"):
+        where, given, kind = misplaced
+        raise ConfigError(
+            f"{where} is a {given}, not a {kind} (it was changed in place, which checks "
+            f"nothing): append {kind}(**entry) (routerllm.config), or assign the list "
+            f"({where.split('[')[0]} = [...]), which checks and converts its entries"
+        )
+
+
+def _not_as_checked(given: object, checked: object, where: str) -> tuple[str, str, str] | None:
+    """The first place where ``given`` holds something other than the section object
+    its check made (``checked``): its path, the type found and the type expected."""
+    from pydantic import BaseModel
+
+    if isinstance(checked, BaseModel):
+        if not isinstance(given, type(checked)):
+            return where, type(given).__name__, type(checked).__name__
+        for name in type(checked).model_fields:
+            found = _not_as_checked(getattr(given, name), getattr(checked, name), f"{where}.{name}")
+            if found:
+                return found
+    elif isinstance(checked, list) and isinstance(given, list):
+        for i, (item, made) in enumerate(zip(given, checked, strict=False)):
+            if found := _not_as_checked(item, made, f"{where}[{i}]"):
+                return found
+    return None
 
 
 class RouterLLM(RequestAnswering, SystemLifecycle):
