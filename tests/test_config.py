@@ -18,6 +18,7 @@ from routerllm.config import (
     load_config,
 )
 from routerllm.exceptions import ConfigError, UnknownNameError
+from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, write_config
 
@@ -101,6 +102,21 @@ def test_a_missing_config_from_the_environment_says_where_it_came_from(
 def test_a_config_path_of_another_type_is_a_clear_error(path: object) -> None:
     with pytest.raises(ConfigError, match=f"a config is a YAML path .*got {type(path).__name__}"):
         load_config(path)  # type: ignore[arg-type]
+
+
+def test_a_config_given_as_a_dict_or_loaded_says_where_it_goes(tmp_path: Path) -> None:
+    # a developer with the config built in code: it told them only what to do with an
+    # AppConfig, never that a dict is checked by AppConfig.model_validate
+    data = tiny_config_dict(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        RouterLLM.from_config(data)  # type: ignore[arg-type]
+    assert str(err.value) == (
+        "a config is a YAML path or one of: local, development, production; got dict "
+        "(a config built in code is checked by AppConfig.model_validate(data); give the "
+        "AppConfig to RouterLLM(config))"
+    )
+    with pytest.raises(ConfigError, match=r"got AppConfig \(a loaded AppConfig goes to RouterLLM\(config\) directly\)$"):  # fmt: skip
+        load_config(AppConfig.model_validate(data))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("section", ["generation", "router"])

@@ -474,9 +474,16 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
         path = os.environ.get("ROUTERLLM_CONFIG") or "local"
         given = " (from $ROUTERLLM_CONFIG)" if path != "local" else ""
     if not isinstance(path, str | os.PathLike):
+        # a dict is a config built in code: say how it becomes one a system takes
+        hint = (
+            "a config built in code is checked by AppConfig.model_validate(data); give the "
+            "AppConfig to RouterLLM(config)"
+            if isinstance(path, dict)
+            else "a loaded AppConfig goes to RouterLLM(config) directly"
+        )
         raise ConfigError(
             f"a config is a YAML path or one of: {', '.join(PACKAGED_CONFIGS)}; got "
-            f"{type(path).__name__} (a loaded AppConfig goes to RouterLLM(config) directly)"
+            f"{type(path).__name__} ({hint})"
         )
     if not str(path).strip():
         raise ConfigError(
