@@ -75,17 +75,32 @@ def test_every_import_of_the_readme_python_blocks_exists() -> None:
             )
 
 
-def test_the_readme_python_api_example_runs_as_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+API_EXAMPLES = [b for b in _blocks("python") if "RouterLLM.from_config" in b]
+
+
+def test_the_readme_has_its_two_python_api_examples() -> None:
+    assert len(API_EXAMPLES) == 2  # the API's, and asyncio's with the budgets and report
+
+
+@pytest.mark.parametrize("index", range(len(API_EXAMPLES)))
+def test_the_readme_python_api_examples_run_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int
 ) -> None:
-    (example,) = [b for b in _blocks("python") if "RouterLLM.from_config" in b]
-    config = _ladder_config(tmp_path, carbon={"enabled": False})
+    example = API_EXAMPLES[index]
+    # budgets, as the packaged local config has: the second example prints their state
+    budgets = {"co2_kg": {"per_request": 0.001, "hourly": 0.05, "daily": 1.0}}
+    config = _ladder_config(tmp_path, carbon={"enabled": index == 1}, budgets=budgets if index == 1 else {})  # fmt: skip
     path = write_config(tmp_path, config)
     assert 'from_config("local")' in example
     monkeypatch.chdir(tmp_path)
     with contextlib.redirect_stdout(io.StringIO()) as out:
         exec(compile(example.replace('"local"', repr(str(path))), "README.md", "exec"), {})
-    assert "qwen2.5-coder" in out.getvalue() or "smollm2-135m" in out.getvalue()
+    if index == 0:
+        assert "qwen2.5-coder" in out.getvalue() or "smollm2-135m" in out.getvalue()
+    else:  # the answer, the budgets' windows, then the report of the one request
+        lines = out.getvalue().splitlines()
+        assert "'window': 'hourly'" in lines[-2] and lines[-1].startswith("1 ")
+        assert "'violations'" in lines[-1]
 
 
 def _benchmark_source(script: Path) -> str:
