@@ -172,6 +172,28 @@ def test_a_callback_that_cannot_be_called_is_refused_before_any_model_runs() -> 
     GenerationRequest("hi", on_text=print, on_answer=None)  # callables and None go through
 
 
+def test_an_async_callback_is_refused_before_any_model_runs(system: RouterLLM) -> None:
+    # Called in the generating thread, an async function only made a coroutine that
+    # never ran: the pieces were lost, with a RuntimeWarning a piece
+    pieces: list[str] = []
+
+    async def on_text(piece: str) -> None:
+        pieces.append(piece)
+
+    class Handler:
+        async def __call__(self, model: str, request_id: str) -> None: ...
+
+    for name, callback in (("on_text", on_text), ("on_answer", Handler())):
+        with pytest.raises(PromptError) as err:
+            system.generate(GenerationRequest("hi", **{name: callback}))  # type: ignore[arg-type]
+        assert str(err.value) == (
+            f"{name} is an async function: it is called in the thread that generates, where "
+            "its coroutine would never run; give a plain function (in asyncio code, one "
+            "that hands its arguments to the loop with loop.call_soon_threadsafe)"
+        )
+    assert system.log.count() == 0 and system.manager.loaded_models == []
+
+
 def test_a_config_changed_in_place_is_checked_again(tiny_config: AppConfig) -> None:
     tiny_config.models.append(tiny_config.models[0])  # not an assignment: not checked then
     with pytest.raises(ConfigError, match="duplicate model names: tiny-light"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -121,6 +122,20 @@ class GenerationRequest:
                 "on_text and on_answer functions)",
                 param=wrong[0].split()[0],
             )
+        for name, value in (("on_text", self.on_text), ("on_answer", self.on_answer)):
+            # called in the generating thread, it would only make a coroutine, never run
+            # (an object's async __call__ too; callable or None here: checked above)
+            if value is not None and (
+                inspect.iscoroutinefunction(value)
+                or inspect.iscoroutinefunction(type(value).__call__)
+            ):
+                raise PromptError(
+                    f"{name} is an async function: it is called in the thread that generates, "
+                    "where its coroutine would never run; give a plain function (in asyncio "
+                    "code, one that hands its arguments to the loop with "
+                    "loop.call_soon_threadsafe)",
+                    param=name,
+                )
         if self.seed is not None and not is_seed(self.seed):
             raise PromptError(
                 f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r:.40}", "seed"
