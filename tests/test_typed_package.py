@@ -75,6 +75,10 @@ with RouterLLM.from_config("local") as system:
     reveal_type(result)
     reveal_type(result.co2_kg)
     reveal_type(system.generate_batch(["hi"]))
+    # a conversation as an application keeps it: a list of turns (the runtime took one,
+    # its error says "a list of (role, text) pairs", but the type said a tuple)
+    turns: list[tuple[str, str]] = [("user", "hi"), ("assistant", "Hello.")]
+    system.generate(GenerationRequest("And in Rust?", history=turns, stop=("```",)))
     try:
         system.generate_batch(["a", "b"])
     except BatchError as e:

@@ -65,12 +65,13 @@ class GenerationRequest:
     top_k: int | None = None
     min_p: float | None = None
     repetition_penalty: float | None = None
-    stop: list[str] = field(default_factory=list)  # None: no stop sequences
+    # a list or a tuple, as the runtime takes either (not Sequence: a str would pass)
+    stop: list[str] | tuple[str, ...] = field(default_factory=list)  # None: no stop sequences
     system: str | None = None
     raw: bool = False
     response_prefix: str = ""
     prompt_state: bool = False
-    history: tuple[tuple[str, str], ...] = ()
+    history: list[tuple[str, str]] | tuple[tuple[str, str], ...] = ()  # kept as a tuple
     seed: int | None = None
     on_text: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
     on_answer: Callable[[str, str], None] | None = field(default=None, compare=False, repr=False)
