@@ -19,7 +19,7 @@ import pytest
 
 from routerllm.backends.base import GenerationRequest, LiveText, settled_text
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import BackendError, BatchError
+from routerllm.exceptions import BackendError, BatchError, RouterLLMError
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, tiny_gguf_path, write_config
@@ -345,6 +345,47 @@ def test_an_exception_from_on_text_stops_the_answer_which_is_logged_as_cancelled
         assert stopped.components["llm_inference"].energy_kwh > 0
         again = system.generate(dataclasses.replace(asked, on_text=None), model="tiny-medium")
         assert again.text == whole.text  # the model answers the next request as usual
+
+
+NESTED = (
+    "a request cannot be made from within the on_text or on_answer of a request this "
+    "thread is answering (llama.cpp and CodeCarbon would be entered again mid-request); "
+    "make it once that generate has returned"
+)
+
+
+def test_a_request_made_within_on_text_is_refused_and_stops_the_answer(
+    tiny_config: AppConfig,
+) -> None:
+    """A callback that asked for another answer ran it inside the one being generated:
+    its CodeCarbon measurement failed (one task at a time), and on the model answering,
+    llama.cpp, entered again mid-generation, crashed the process (segmentation fault).
+    Refused, it stops the answer as any exception from on_text does."""
+    asked: list[str] = []
+    with RouterLLM(tiny_config) as system:
+        # another model first: on the one answering, the code before this crashed
+        for model in ("tiny-heavy", "tiny-light"):
+
+            def ask_again(piece: str, model: str = model) -> None:
+                asked.append(piece)
+                system.generate("and another", model=model)
+
+            request = GenerationRequest("Hi", max_new_tokens=8, on_text=ask_again)
+            with pytest.raises(RouterLLMError) as err:
+                system.generate(request, model="tiny-light")
+            assert str(err.value) == NESTED
+            *_, stopped = system.log.records()
+            assert stopped.model == "tiny-light" and stopped.finish_reason == "cancelled"
+        assert len(asked) == 2 and system.log.count() == 2  # nothing nested ran
+        in_batch = GenerationRequest("Hi", max_new_tokens=2, on_text=lambda piece: system.generate_batch(["x"]))  # type: ignore[arg-type,return-value]  # fmt: skip
+        with pytest.raises(RouterLLMError, match="^a request cannot be made from within"):
+            system.generate(in_batch)
+        # what runs no model is not refused: a routing decision, a prediction
+        asked.clear()
+        looks = GenerationRequest("Hi", max_new_tokens=2, on_text=lambda piece: None, on_answer=lambda m, r: asked.extend([system.route("x").model, str(system.predict("x", m))]))  # type: ignore[arg-type,func-returns-value]  # fmt: skip
+        system.generate(looks, model="tiny-light")
+        assert asked[0] == "tiny-light" and asked[1] != "None"
+        assert system.generate("Hi", model="tiny-light").finish_reason  # it answers as usual
 
 
 def _logged_with_the_unrun_share(system: RouterLLM, err: BatchError, n: int) -> Any:

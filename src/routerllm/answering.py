@@ -41,6 +41,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Set while this thread runs a caller's on_text or on_answer: a request made there would
+# run inside the one being answered, entering llama.cpp mid-generation (on the same model
+# the process crashed) and CodeCarbon mid-measurement (one task at a time: not measured)
+_in_callback = threading.local()
+
+
+def check_not_in_callback() -> None:
+    """A ``RouterLLMError`` where this thread is in a caller's ``on_text`` or ``on_answer``."""
+    if getattr(_in_callback, "depth", 0):
+        raise RouterLLMError(
+            "a request cannot be made from within the on_text or on_answer of a request "
+            "this thread is answering (llama.cpp and CodeCarbon would be entered again "
+            "mid-request); make it once that generate has returned"
+        )
+
 
 class _Keyed(NamedTuple):
     """A request's cache key, and the weights of each model it holds as they were found
@@ -88,6 +103,7 @@ class _Shown(LiveText):
             raise RuntimeError("a piece of text came before its model was known")
         if self.failure is not None:  # the caller stopped reading: nothing more
             return
+        _in_callback.depth = getattr(_in_callback, "depth", 0) + 1
         try:
             if self.on_answer is not None:
                 on_answer, self.on_answer = self.on_answer, None
@@ -97,6 +113,8 @@ class _Shown(LiveText):
             self.failure = e
             if self.stop is not None:  # stopped between two tokens, logged as cancelled
                 self.stop.set()
+        finally:
+            _in_callback.depth -= 1
 
     def raise_failure(self, result: RoutedResult) -> None:
         """``CallerRaised``, where the caller's ``on_text`` or ``on_answer`` raised as

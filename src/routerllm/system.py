@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from routerllm import blas_threads
-from routerllm.answering import CallerRaised, RequestAnswering
+from routerllm.answering import CallerRaised, RequestAnswering, check_not_in_callback
 from routerllm.backends.base import GenerationRequest
 from routerllm.cache import RequestCache
 from routerllm.carbon.budget import CarbonBudget
@@ -296,6 +296,7 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         with the failed request's row (where a model was reached and it has one)."""
         # a shared log another system closed, or one opened read-only: refused before any
         # model runs; one closed meanwhile by another system waits for these to be logged
+        check_not_in_callback()  # before it counts as a call: close() would wait for it
         with self._open_call(), self.log.in_use():
             return self._generate_batch(requests, model, router, tag)
 
