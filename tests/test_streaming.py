@@ -299,6 +299,17 @@ def test_routerllm_gives_on_text_the_whole_answer_and_says_its_model_first(
     assert len(told) > 2 and "".join(t[1] for t in told[1:]) == result.text
 
 
+def test_on_answer_alone_is_told_the_model_and_request_id(tiny_config: AppConfig) -> None:
+    # an application that only wants the answer's id early (to show it, to rate it): given
+    # without on_text, it was never called, without an error
+    told: list[tuple[str, str]] = []
+    asked = GenerationRequest("Hi", max_new_tokens=4, on_answer=lambda m, r: told.append((m, r)))
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(asked, model="tiny-medium")
+        assert told == [("tiny-medium", result.request_id)]
+        assert system.generate(asked, model="tiny-medium").text == result.text  # the same answer
+
+
 def test_an_answer_the_cascade_may_replace_comes_whole_at_the_end(tmp_path: Path) -> None:
     """With the cascade on and a larger model to escalate to, nothing is streamed before
     the answer is final (a failed check would replace it): one piece, the whole text."""

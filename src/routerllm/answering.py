@@ -86,6 +86,10 @@ class CallerRaised(Exception):
         self.failure, self.result = failure, result
 
 
+def _ignored(piece: str) -> None:
+    """The ``on_text`` of a caller that gave only ``on_answer``."""
+
+
 class _Shown(LiveText):
     """The caller's ``on_text`` and ``on_answer`` (``GenerationRequest``'s): the answer's
     model and request id said once, before its first piece of text."""
@@ -173,8 +177,8 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         # "cancelled", with ``unrun``: the request stops its batch), then ``CallerRaised``.
         shown = None
         stopping: contextlib.AbstractContextManager[threading.Event | None] = contextlib.nullcontext()  # fmt: skip
-        if req.on_text is not None:
-            shown = _Shown(req.on_text, req.on_answer)
+        if req.on_text is not None or req.on_answer is not None:  # on_answer alone is told too
+            shown = _Shown(req.on_text or _ignored, req.on_answer)
             req = dataclasses.replace(req, on_text=None, on_answer=None)
             stopping = also_cancellable()
         with stopping as stop:

@@ -54,7 +54,8 @@ class GenerationRequest:
     (``RouterLLM.generate`` gives its whole text so: the pieces joined are the answer);
     a backend that cannot stream gives nothing, and the caller the text at the end.
     ``on_answer(model, request_id)``: called by ``RouterLLM.generate`` before the first
-    piece, with the model that answers and the id the answer is logged under. Neither is
+    piece (given without ``on_text`` too), with the model that answers and the id the
+    answer is logged under. Neither is
     part of the request's identity (equality, the cache's key).
     """
 
