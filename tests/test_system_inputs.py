@@ -218,6 +218,30 @@ def test_an_entry_appended_in_place_as_a_dict_is_one_config_error(tiny_config: A
         assert system.generate("hi", model="tiny-extra").model == "tiny-extra"
 
 
+def test_a_manager_made_for_other_models_is_refused_naming_them(tmp_path: Path) -> None:
+    # it routed among the manager's models: the first request was refused with "unknown
+    # model 'other'", a name the caller never gave
+    from routerllm.manager import LLMManager
+
+    config = AppConfig.model_validate(tiny_config_dict(tmp_path))
+    data = tiny_config_dict(tmp_path)
+    data["models"] = [{**data["models"][0], "name": "other"}]
+    with pytest.raises(ConfigError) as err:
+        RouterLLM(config, manager=LLMManager(AppConfig.model_validate(data)))
+    assert str(err.value) == (
+        "manager was made for other models (other) than this config's (tiny-light, "
+        "tiny-medium, tiny-heavy); share a manager between systems of the same models, or "
+        "leave it out"
+    )
+    data = tiny_config_dict(tmp_path)
+    data["models"][1]["gguf"]["path"] = str(tmp_path / "another.gguf")
+    with pytest.raises(ConfigError, match=r"^manager was made for models of other settings \(tiny-light"):  # fmt: skip
+        RouterLLM(config, manager=LLMManager(AppConfig.model_validate(data)))
+    shared = LLMManager(config)  # one made from the same models is shared
+    with RouterLLM(config, manager=shared) as system:
+        assert system.generate("hi", model="tiny-medium").model == "tiny-medium"
+
+
 def test_an_answer_that_cannot_be_logged_is_not_lost(system: RouterLLM) -> None:
     # A real SQLite error from the second insert on (as a full disk would give).
     with sqlite3.connect(system.log.db_path) as other:

@@ -152,6 +152,14 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         ):
             if value is not None and not isinstance(value, kind):
                 raise ConfigError(f"{what} must be a {kind.__name__}, got {type(value).__name__}")
+        if manager is not None and manager.config.models != config.models:
+            # else it routed among the manager's models, and refused one the caller never named
+            names = [", ".join(m.name for m in c.models) for c in (manager.config, config)]
+            other = "other models" if names[0] != names[1] else "models of other settings"
+            raise ConfigError(
+                f"manager was made for {other} ({names[0]}) than this config's "
+                f"({names[1]}); share a manager between systems of the same models, or leave it out"
+            )
         if meter is not None:
             meter.check_open()
         # before the log is opened, and with a meter given too: remote models' per-token
