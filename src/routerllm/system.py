@@ -136,7 +136,8 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         ``router`` a router or a registered router's name (default: the config's);
         ``meter`` a carbon meter to share (default: one made from ``config.carbon``);
         ``request_log`` a ``RequestLog`` or the path of its SQLite file (default: the
-        config's ``log.path``); ``manager`` an ``LLMManager`` to share. A bad config or
+        config's ``log.path``); ``manager`` an ``LLMManager`` to share, made from the
+        same models (``LLMManager(config)``). A bad config or
         argument is a ``ConfigError``, an unknown router name an ``UnknownNameError``, a
         log that cannot be used a ``RequestLogError``."""
         if not isinstance(config, AppConfig):
