@@ -68,6 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         models = manager.runnable_models()
         closing = contextlib.ExitStack()  # its signals held until the system has closed
         with closing, RouterLLM(config, manager=manager) as system:
+            args.request_log = system.log  # its unlogged answers, which the closing line counts
             host, port = sock.getsockname()[:2]
             url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
             text = (
@@ -108,7 +109,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -> str:
-    return "server stopped; every answered request is in the log"
+    """The closing line: whether every answered request is in the log, as an operator
+    reads it (an answer the log could not take, a full disk, went back with a warning)."""
+    lost = getattr(getattr(args, "request_log", None), "unlogged", 0)
+    if not lost:
+        return "server stopped; every answered request is in the log"
+    some = "1 request" if lost == 1 else f"{lost:,} requests"
+    return f"server stopped; {some} could not be logged (the errors above say why); every other answered request is in the log"  # fmt: skip
 
 
 def _hung_up(error: OutputError) -> bool:

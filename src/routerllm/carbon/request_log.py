@@ -89,6 +89,9 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
         self._closing = False
         self._window_sums = WindowSums()
         self._gone = ""  # why the log was closed under us (moved or deleted), once it was
+        #: requests ``append`` could not write (a full disk, the log moved away): not in the
+        #: log, which ``routerllm serve``'s closing line says
+        self.unlogged = 0
         if read_only:
             self.csv_path = None
             self._db = log_schema.open_for_reading(self.db_path)
@@ -203,7 +206,16 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
 
     def append(self, record: RequestRecord) -> None:
         """Commit one request (and its components) atomically, then append it to the CSV.
-        Its timestamp is stored in UTC, as the log's windows and reports compare them."""
+        Its timestamp is stored in UTC, as the log's windows and reports compare them.
+        A request it cannot commit is counted in ``unlogged``."""
+        try:
+            self._append(record)
+        except RequestLogError as e:
+            if not e.logged:  # else only its CSV rows are missing
+                self.unlogged += 1
+            raise
+
+    def _append(self, record: RequestRecord) -> None:
         self.check_open()
         try:
             self._check_in_place()

@@ -32,6 +32,7 @@ from routerllm.exceptions import (
     ModelUnavailableError,
     PromptError,
     RateLimitedError,
+    RequestLogError,
     RouterLLMError,
     UnknownNameError,
     UnknownRequestError,
@@ -437,8 +438,10 @@ def retry_mends(error: RouterLLMError | None, status: int, wait: int | None) -> 
     and logged for one), a 502 (this server retried a remote endpoint itself; a local model
     that failed to load fails again, its load paid for each time), a model that cannot run
     here, a budget no wait restores (``wait`` None: a per-request limit), or a wait longer
-    than a client waits out (``RETRY_AFTER_HONOURED_S``: an hourly budget spent)."""
-    if status == 500 or status == 502:
+    than a client waits out (``RETRY_AFTER_HONOURED_S``: an hourly budget spent), nor a
+    request log that cannot be written (moved away: until a restart; another process's
+    lock: held for the 30 s already waited)."""
+    if status == 500 or status == 502 or isinstance(error, RequestLogError):
         return False
     if wait is not None and wait > RETRY_AFTER_HONOURED_S:
         return False
@@ -467,4 +470,6 @@ def error_status(error: RouterLLMError) -> tuple[int, str, str | None]:
         return 429, "requests", "rate_limit_exceeded"
     if isinstance(error, BackendError):
         return 502, "server_error", "backend_error"
+    if isinstance(error, RequestLogError):  # the server is sound, its log is not: no 500 (a bug)
+        return 503, "server_error", "request_log_unavailable"
     return 500, "server_error", None
