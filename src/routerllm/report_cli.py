@@ -1,6 +1,7 @@
-"""The commands that only read: ``routerllm models`` (the configured models and
-whether each can run here) and ``routerllm report`` (totals read back from the request
-log). Registered on the main parser by ``routerllm.cli``."""
+"""The commands that read: ``routerllm models`` (the configured models and whether each
+can run here) and ``routerllm report`` (totals read back from the request log); and
+``routerllm prune``, which deletes the log's old requests. Registered on the main parser
+by ``routerllm.cli``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,21 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--interactive) or server (route's requests have none)",
     )
     report.set_defaults(func=cmd_report, interrupted=nothing_written)
+
+    prune = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="delete the request log's requests logged before a time (not those of the last 2 days)",  # fmt: skip
+        epilog="details: README.md, 'Queueing, long runs, errors and stopping' (Running for weeks)",  # fmt: skip
+    )
+    prune.add_argument(
+        "--before",
+        metavar="WHEN",
+        required=True,
+        help="delete the requests logged before this ISO date or time, UTC unless it has an "
+        "offset (e.g. 2026-09-01); at least 2 days ago",
+    )
+    prune.set_defaults(func=cmd_prune, interrupted=_prune_interrupted)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -129,6 +145,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     lines = [f"request log: {config.log.path}", *_nothing_selected(args, config, rep), *report_lines(rep)]  # fmt: skip
     emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
     return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from routerllm.carbon.log_prune import prune
+    from routerllm.carbon.report_text import counted
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.exceptions import RequestLogError
+
+    config = _load(args)
+    if not Path(config.log.path).is_file():  # opening would create an empty one
+        raise RequestLogError(f"there is no request log at {config.log.path} (log.path): nothing to prune")  # fmt: skip
+    with RequestLog(config.log.path) as log:
+        done = prune(log, args.before)
+    held = f"it holds {counted(done.kept, 'request')}, from {done.first} to {done.last}" if done.kept else "it holds none"  # fmt: skip
+    lines = [
+        f"request log: {config.log.path}",
+        f"pruned {counted(done.deleted, 'request')} logged before {done.before} (UTC); {held}",
+        f"{done.free_bytes / 1e6:.1f} MB of the file is free, taken by the next requests logged "
+        f"(the file does not shrink; the emissions CSV is left as it is)",
+    ]
+    emit(args, {"log": config.log.path, "before": done.before, "deleted": done.deleted, "kept": done.kept, "first": done.first or None, "last": done.last or None, "free_bytes": done.free_bytes}, "\n".join(lines))  # fmt: skip
+    return 0
+
+
+def _prune_interrupted(args: argparse.Namespace, error: KeyboardInterrupt | None) -> str:
+    return (
+        "interrupted; the requests pruned so far are gone, the others kept: prune again to finish"
+    )
 
 
 def _nothing_selected(args: argparse.Namespace, config: Any, rep: Any) -> list[str]:

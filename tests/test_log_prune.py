@@ -1,0 +1,107 @@
+"""``routerllm prune``: a request log that only grew gets its old requests deleted, every
+row that names them with them, the report of what is left unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.carbon import log_prune
+from routerllm.carbon.log_prune import prune
+from routerllm.carbon.meter import Measurement
+from routerllm.carbon.request_log import RequestLog
+
+from .conftest import cli_in_process
+from .test_report_scaling import config_for, random_records
+
+
+def logged(tmp_path: Path, n: int = 300) -> tuple[Path, Path, list[str]]:
+    """A config and its log of ``n`` requests over five days (2026-11-28 on), some with
+    escalations, a failed load, feedback and a CSV note; and their timestamps in UTC."""
+    config = config_for(tmp_path)
+    path = tmp_path / "requests.sqlite"
+    records = random_records(np.random.default_rng(5), n)
+    part = Measurement("model_loading", 0.5, 1e-5, 5e-6, "test")
+    with RequestLog(path) as log:
+        for i, r in enumerate(records):
+            if i % 7 == 0:
+                r = dataclasses.replace(r, escalated={"model_loading": part})
+            if i % 11 == 0:
+                r = dataclasses.replace(r, load_error="corrupt GGUF", load_error_model="tiny-heavy", finish_reason="error")  # fmt: skip
+            log.append(r)
+            if i % 5 == 0:
+                log.add_feedback(r.id, 0.5)
+        log._db.execute("INSERT INTO pending_csv VALUES (?, ?)", (records[0].id, "x.csv"))
+        log._db.commit()
+        stamps = [t for (t,) in log._db.execute("SELECT timestamp FROM requests ORDER BY timestamp")]  # fmt: skip
+    return Path(config.source), path, stamps
+
+
+def report(config: Path, *extra: str) -> dict[str, object]:
+    done = cli_in_process("report", "--config", str(config), "--json", *extra)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_pruning_keeps_the_report_of_what_is_left_and_no_row_of_what_went(tmp_path: Path) -> None:  # fmt: skip
+    config, path, stamps = logged(tmp_path)
+    cut = stamps[120]
+    kept = report(config, "--since", cut)
+    done = cli_in_process("prune", "--config", str(config), "--before", cut)
+    assert done.returncode == 0, done.stderr
+    assert f"pruned 120 requests logged before {cut} (UTC); it holds 180 requests, from {cut} to {stamps[-1]}" in done.stdout  # fmt: skip
+    after = report(config)
+    for part in ("totals", "by_model", "by_router", "by_component", "by_day", "methods", "feedback", "versus_largest"):  # fmt: skip
+        assert after[part] == kept[part], part
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT MIN(timestamp), COUNT(*) FROM requests").fetchone() == (cut, 180)  # fmt: skip
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if t != "requests"]  # fmt: skip
+        assert len(tables) == 6  # every table but requests names a request
+        for table in tables:
+            orphans = f"SELECT COUNT(*) FROM {table} WHERE request_id NOT IN (SELECT id FROM requests)"  # fmt: skip
+            assert db.execute(orphans).fetchone() == (0,), table
+        assert db.execute("SELECT COUNT(*) FROM escalations").fetchone()[0] > 0  # some kept
+
+
+def test_the_last_two_days_are_refused_and_nothing_is_deleted(tmp_path: Path) -> None:
+    config, path, stamps = logged(tmp_path, 20)
+    recent = (datetime.now(timezone.utc) - timedelta(hours=47)).isoformat()
+    done = cli_in_process("prune", "--config", str(config), "--before", recent)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: --before ") and done.stderr.count("\n") == 1, done.stderr
+    assert "would prune requests of the last 2 days, which the daily budget window" in done.stderr  # fmt: skip
+    done = cli_in_process("prune", "--config", str(config), "--before", "last week")
+    assert done.returncode == 2 and "'last week' is not an ISO date or time" in done.stderr
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM requests").fetchone() == (20,)
+
+
+def test_a_missing_log_is_said_not_created(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    done = cli_in_process("prune", "--config", str(Path(config.source)), "--before", "2026-01-01")
+    assert done.returncode == 2 and "there is no request log at" in done.stderr, done.stderr
+    assert not Path(config.log.path).exists()
+
+
+def test_pruning_in_batches_beside_a_writer_loses_none_of_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A server appending while the log is pruned: every batch its own transaction, each
+    append waits its turn, none is lost and every old request goes."""
+    monkeypatch.setattr(log_prune, "BATCH", 7)
+    _, path, stamps = logged(tmp_path, 200)
+    new = [dataclasses.replace(r, id=f"new-{i}", timestamp=datetime.now(timezone.utc).isoformat()) for i, r in enumerate(random_records(np.random.default_rng(1), 100))]  # fmt: skip
+    with RequestLog(path) as writer, RequestLog(path) as pruner:
+        appending = threading.Thread(target=lambda: [writer.append(r) for r in new])
+        appending.start()
+        done = prune(pruner, stamps[150])
+        appending.join()
+    assert done.deleted == 150
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM requests WHERE id LIKE 'new-%'").fetchone() == (100,)  # fmt: skip
+        assert db.execute("SELECT COUNT(*) FROM requests").fetchone() == (150,)
