@@ -110,6 +110,9 @@ class Report:
     #: per answering model, the requests whose generation's token usage a remote endpoint
     #: did not report: that generation's energy, CO2 and cost are in no total
     unknown_usage: dict[str, int] = field(default_factory=dict)
+    #: the models the selected requests were logged under that the config no longer has
+    #: (removed or renamed since): counted as logged, learned from by no predictor
+    not_in_config: list[str] = field(default_factory=list)
     #: the groups whose energy and CO2 were not measured (``LogFigures.unmeasured_groups``):
     #: their 0 is as logged with carbon tracking off, not a measured 0
     unmeasured_groups: set[tuple[str, str]] = field(default_factory=set, repr=False)
@@ -295,6 +298,7 @@ def logged_report(
     rep.predictor = {
         m.name: (p.as_dict() if (p := predictor.profile(m.name)) else None) for m in config.models
     }
+    rep.not_in_config = sorted(set(rep.by_model) - {m.name for m in config.models})
     rep.recommendations = recommendations(fig, config, rep)
     return rep
 

@@ -91,6 +91,11 @@ def totals_lines(rep: Any) -> list[str]:
             f"{_columns(rep, 'model', name, m, (12, 10))} {fixed(m.latency_s, 1):>8}"
             + (f"  ({m.failed} failed)" if m.failed else "")
         )
+    if rep.not_in_config:  # a config changed under a log kept across restarts
+        lines.append(
+            f"logged under models the config no longer has: {', '.join(rep.not_in_config)} "
+            f"(counted here and by the budgets as logged; no model's predictor learns from them)"
+        )
     if rep.feedback:  # scores given to logged answers (RouterLLM.feedback)
         lines += ["", f"{'feedback (scores 0-1)':<26}{'scored':>9}{'mean':>9}"]
         for name, f in rep.feedback.items():
