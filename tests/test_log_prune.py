@@ -94,6 +94,7 @@ def test_pruning_in_batches_beside_a_writer_loses_none_of_its_rows(tmp_path: Pat
     """A server appending while the log is pruned: every batch its own transaction, each
     append waits its turn, none is lost and every old request goes."""
     monkeypatch.setattr(log_prune, "BATCH", 7)
+    monkeypatch.setattr(log_prune, "PAUSE_S", 0.01)
     _, path, stamps = logged(tmp_path, 200)
     new = [dataclasses.replace(r, id=f"new-{i}", timestamp=datetime.now(timezone.utc).isoformat()) for i, r in enumerate(random_records(np.random.default_rng(1), 100))]  # fmt: skip
     with RequestLog(path) as writer, RequestLog(path) as pruner:
