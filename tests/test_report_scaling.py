@@ -383,3 +383,27 @@ def test_the_scaling_benchmark_grows_its_log_to_each_size(tmp_path: Path) -> Non
     out = benchmark_in_process("report_scaling", "--sizes", "1200", "--repeat", "1", "--json", tmpdir=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr[-800:]
     assert [r["rows"] for r in json.loads(out.stdout)["results"]] == [1200]
+
+
+def test_the_scaling_benchmarks_grown_log_copies_each_request_with_its_components(tmp_path: Path) -> None:  # fmt: skip
+    """Its log grown to a size by copies of the seed requests: each copy a new id, the
+    seed's figures and its components with it, so the report adds up the copies."""
+    import sqlite3
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from report_scaling import grow
+    finally:
+        sys.path.pop(0)
+    records, log_path, config = logged_records(tmp_path, 11, 40)
+    grow(log_path, 130)
+    with sqlite3.connect(log_path) as db:
+        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM requests").fetchone() == (130, 130)  # fmt: skip
+        orphans = "SELECT COUNT(*) FROM components WHERE request_id NOT IN (SELECT id FROM requests)"  # fmt: skip
+        assert db.execute(orphans).fetchone() == (0,)
+        per_request = db.execute("SELECT r.id, COUNT(c.component) FROM requests r LEFT JOIN components c ON c.request_id = r.id GROUP BY r.id").fetchall()  # fmt: skip
+    parts = {r.id: len(r.components) for r in records}
+    assert all(n == parts[rid.split("-")[0] + "-" + rid.split("-")[1]] for rid, n in per_request)
+    totals = logged_report(config, None, None, log_path).as_dict()["totals"]
+    assert totals["requests"] == 130
