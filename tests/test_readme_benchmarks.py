@@ -158,7 +158,14 @@ EXPERIMENTS = (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8")
 
 
 # README's and docs/experiments.md's CAPS placeholders: what each stands for
-PLACEHOLDERS = {"N": "3", "K": "3", "S": "0", "DIR": "runs/x", "NEW_DIR": "runs/new"}
+PLACEHOLDERS = {
+    "N": "3",
+    "K": "3",
+    "S": "0",
+    "DIR": "runs/x",
+    "NEW_DIR": "runs/new",
+    "WHEN": "2026-09-01",
+}
 
 
 def _stood_for(text: str) -> str:
