@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import select
 import signal
@@ -295,6 +296,12 @@ def test_serve_s_flag_limits_each_client(tmp_path: Path) -> None:
                 assert refusal(sock)[0].startswith(b"HTTP/1.1 429 ")
         with connect(address, "127.0.0.2") as other:
             assert answer_to(other, HEALTH)[1] == {"status": "ok"}
+        # the refusals are counted where the operator's Prometheus looks (GET /metrics)
+        scraping = http.client.HTTPConnection(*address, timeout=10, source_address=("127.0.0.2", 0))  # fmt: skip
+        with contextlib.closing(scraping):
+            scraping.request("GET", "/metrics")
+            metrics = scraping.getresponse().read().decode()
+        assert 'routerllm_requests_refused_total{reason="too_many_client_connections",status="429"} 2.0' in metrics  # fmt: skip
     finally:
         for sock in held:
             sock.close()

@@ -198,7 +198,11 @@ def os_reason(error: OSError) -> str:
 
 
 #: The module a dependency is imported as, where it is not its pip name.
-_IMPORTED_AS = {"scikit-learn": "sklearn", "llama-cpp-python": "llama_cpp"}
+_IMPORTED_AS = {
+    "scikit-learn": "sklearn",
+    "llama-cpp-python": "llama_cpp",
+    "prometheus-client": "prometheus_client",
+}
 
 
 def _imported_as(package: str) -> str:

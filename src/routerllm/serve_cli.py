@@ -29,7 +29,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="an OpenAI-compatible HTTP server: model 'auto' is routed, a model's name goes "
         "to that model; every request measured and logged",
         description="Serve the config's models over the OpenAI API (/v1/chat/completions, "
-        "/v1/completions, /v1/models; also /routerllm/feedback, /routerllm/report, /health). "
+        "/v1/completions, /v1/models; also /routerllm/feedback, /routerllm/report, /metrics "
+        "(Prometheus), /health). "
         "With $ROUTERLLM_API_KEY set, every request needs Authorization: Bearer <key>.",
         epilog="details and examples: README.md, 'OpenAI-compatible server'",
     )

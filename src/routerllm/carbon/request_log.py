@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +32,8 @@ from routerllm.carbon.window_sums import WindowSums
 from routerllm.checks import not_utf8
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.path_checks import file_in_the_way, refuse_special_database, what_is
+
+log = logging.getLogger(__name__)
 
 
 # LogQueries first: its _fetch, _read, _has_table and _filters are the ones the other
@@ -92,6 +95,9 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
         #: requests ``append`` could not write (a full disk, the log moved away): not in the
         #: log, which ``routerllm serve``'s closing line says
         self.unlogged = 0
+        #: Called with each row the log has taken (the server's /metrics counts them), in
+        #: the thread that logged it; one that raises is said in the log, not to the caller.
+        self.observers: list[Callable[[RequestRecord], None]] = []
         if read_only:
             self.csv_path = None
             self._db = log_schema.open_for_reading(self.db_path)
@@ -239,11 +245,19 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
             except (sqlite3.Error, OverflowError) as e:
                 failed, later = "the answer was produced but could not be logged", "the next answers are logged once it is free"  # fmt: skip
                 raise self._refused(e, failed, "to", later) from e
+            self._tell_observers(record)  # in the log now, whatever the CSV's fate
             if csv_file is not None:
                 self._mirror(csv_file, record)
         finally:
             if csv_file is not None and not isinstance(csv_file, OSError):
                 emissions_csv.release(csv_file)
+
+    def _tell_observers(self, record: RequestRecord) -> None:
+        for observe in list(self.observers):
+            try:
+                observe(record)
+            except Exception:  # a watcher's fault: the answer, logged, still goes out
+                log.exception("an observer of the request log failed on request %s", record.id)
 
     def _insert(self, record: RequestRecord) -> None:
         with self._lock, self._db:  # one transaction: all rows of the request, or none

@@ -39,6 +39,7 @@ from routerllm.server import protocol
 # POLL_S is bodies.py's: set here, it changes how often a request waiting its turn or
 # generating (through the event loop's close) looks, not one whose body is arriving
 from routerllm.server.bodies import POLL_S, Bodies, Departure, gone
+from routerllm.server.metrics import ServerMetrics, scraped
 from routerllm.server.middleware import (
     BEGUN,
     Delivery,
@@ -93,6 +94,8 @@ class _Service(Bodies):
         self.turn = asyncio.Lock()
         # a character outside the BMP is 4 bytes of UTF-8, or 12 as JSON's \uXXXX\uXXXX
         self.body_limit = 12 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
+        self.metrics = ServerMetrics(system, self)  # GET /metrics: each row logged counts
+        system.log.observers.append(self.metrics.logged)
 
     # -- a request ------------------------------------------------------------
     async def take_turn(self, request: Any) -> Any:
@@ -172,7 +175,7 @@ class _Service(Bodies):
 
     async def answer(self, request: Any, parse: Callable[[object], protocol.Call]) -> Any:
         """A chat or completion request, from its body to the API's answer."""
-        call = None
+        call, arrived = None, time.monotonic()
         try:
             body = await self.authorised_body(request)
             if not isinstance(body, bytes):
@@ -185,7 +188,7 @@ class _Service(Bodies):
             self.unsent += 1
             stop = threading.Event()  # set once the client has gone
             if call.stream:
-                return await self.streamed(call, request, stop)
+                return await self.streamed(call, request, stop, arrived)
             try:
                 result, warning = await _finished(self.executor, self.generate, call, request, stop)  # fmt: skip
             finally:
@@ -202,19 +205,27 @@ class _Service(Bodies):
         except Exception as e:
             return self.internal_error(e)
 
-    async def streamed(self, call: protocol.Call, request: Any, stop: threading.Event) -> Any:
+    async def streamed(self, call: protocol.Call, request: Any, stop: threading.Event, arrived: float) -> Any:  # fmt: skip
         """A streamed answer, its text sent as it is generated, once the turn is held.
         Until its first piece of text, it is answered as without streaming: an error is
         the API's error (its status), an answer that comes whole (from the cache, or
         checked by the cascade) its events at once. The turn passes on as the generation
-        ends, whether or not the answer has been sent."""
+        ends, whether or not the answer has been sent. Its first text's time since it
+        ``arrived`` (``time.monotonic()``) is counted (``ServerMetrics.first_token``)."""
         loop = asyncio.get_running_loop()
         live = Live(loop)
-        asked = dataclasses.replace(
-            call.request,
-            on_text=lambda piece: live.put(("text", piece)),
-            on_answer=lambda model, request_id: live.put(("head", model, request_id)),
-        )
+        answering: list[str] = []  # the model whose text comes, until its first piece came
+
+        def on_answer(model: str, request_id: str) -> None:  # before its first text
+            answering[:] = [model]
+            live.put(("head", model, request_id))
+
+        def on_text(piece: str) -> None:
+            if answering:
+                self.metrics.first_token(answering.pop(), time.monotonic() - arrived)
+            live.put(("text", piece))
+
+        asked = dataclasses.replace(call.request, on_text=on_text, on_answer=on_answer)
         future = loop.run_in_executor(self.executor, self.generate, dataclasses.replace(call, request=asked), stop)  # fmt: skip
         future.add_done_callback(lambda _: self.end_turn())
         departure, streaming = Departure(request), False
@@ -369,9 +380,9 @@ def create_app(
     max_waiting: int | None = None,
     loopback: bool = True,
 ) -> Any:
-    """The FastAPI app serving ``system``; with ``api_key``, every ``/v1``, report and
-    feedback request needs ``Authorization: Bearer <api_key>``. A browser page from one
-    of the ``cors`` origins (``*``: any) may call it (CORS); by default none may. With
+    """The FastAPI app serving ``system``; with ``api_key``, every ``/v1``, report,
+    feedback and metrics request needs ``Authorization: Bearer <api_key>``. A browser
+    page from one of the ``cors`` origins (``*``: any) may call it (CORS); by default none may. With
     ``max_waiting``, a request arriving while that many others already wait their turn is
     refused at once (503, ``server_busy``); by default none is. ``loopback``: it listens
     on this machine's loopback address alone (127.0.0.1, ::1), where, without a key, a
@@ -457,6 +468,10 @@ def create_app(
     @get("/routerllm/report")
     async def report(request: Request, since: str | None = None, tag: str | None = None) -> Any:
         return await in_thread(request, lambda: service.report(since, tag))
+
+    @get("/metrics")  # Prometheus's text format, behind the key as the rest (bearer_token)
+    async def metrics(request: Request) -> Any:
+        return await scraped(service, request)
 
     @get("/health")
     async def health(request: Request) -> Any:

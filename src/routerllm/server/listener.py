@@ -135,6 +135,8 @@ class CappedListener(socket.socket):
         self.lingering: dict[_Connection, Callable[[], None]] = {}
         self.refused, self.refusals_said = 0, -REFUSALS_SAID_EVERY_S
         self.client_refused, self.client_refusals_said = 0, -REFUSALS_SAID_EVERY_S
+        # told of each refusal, its status and code (the server's /metrics counts them)
+        self.on_refusal: Callable[[int, str], None] = lambda status, code: None
 
     @classmethod
     def of(cls, sock: socket.socket, cap: int, per_client: int | None = None) -> CappedListener:
@@ -163,6 +165,7 @@ class CappedListener(socket.socket):
 
     def refuse(self, conn: socket.socket) -> None:
         self.refused += 1
+        self.on_refusal(503, "too_many_connections")
         if time.monotonic() - self.refusals_said >= REFUSALS_SAID_EVERY_S:
             log.warning("%d connection(s) refused (503): %d are open, as many as the file descriptors allow (RLIMIT_NOFILE)", self.refused, self.cap)  # fmt: skip
             self.refused, self.refusals_said = 0, time.monotonic()
@@ -171,6 +174,7 @@ class CappedListener(socket.socket):
 
     def refuse_client(self, conn: socket.socket, client: str) -> None:
         self.client_refused += 1
+        self.on_refusal(429, "too_many_client_connections")
         if time.monotonic() - self.client_refusals_said >= REFUSALS_SAID_EVERY_S:
             # behind a reverse proxy every client is the proxy's address: said here, where
             # the one who can change the limit looks, not left to the clients' 429s

@@ -14,6 +14,7 @@ from routerllm.exceptions import RateLimitedError, RouterLLMError
 from routerllm.server import protocol
 
 if TYPE_CHECKING:
+    from routerllm.server.metrics import ServerMetrics
     from routerllm.system import RouterLLM
 
 log = logging.getLogger("routerllm.server.app")  # the server's log lines, as before this module
@@ -39,9 +40,10 @@ class Refusals:
     max_waiting: int | None
     generated_s: float  # how long the last generation took (a busy 503's Retry-After)
     body_limit: int
+    metrics: ServerMetrics  # counts the 429s and 503s (GET /metrics)
 
-    @staticmethod
     def refusal(
+        self,
         status: int,
         message: str,
         kind: str,
@@ -52,6 +54,7 @@ class Refusals:
     ) -> Any:
         from starlette.responses import JSONResponse
 
+        self.metrics.refused(status, code)
         body = protocol.error_body(message, kind, code, param)
         headers = {**(CLOSE if close else {}), **(headers or {})}
         return JSONResponse(body, status_code=status, headers=headers or None)

@@ -267,6 +267,7 @@ def serve(
     listener = CappedListener.of(sock, cap, client_cap(cap, per_client))
     try:  # a SIGTERM while the server starts stops it here too
         srv = server(system, api_key, cors, max_waiting, _loopback(sock))
+        listener.on_refusal = srv.config.app.state.service.metrics.refused
         threading.Thread(target=_announce, args=(srv, on_ready, failed), name="routerllm-ready", daemon=True).start()  # fmt: skip
         srv.run(sockets=[listener])
     except _Stopped:
