@@ -223,3 +223,20 @@ def test_without_prometheus_client_the_server_names_the_extra(
         hide_package(monkeypatch, "prometheus_client")
         with pytest.raises(MissingDependencyError, match=r"routerllm\[server\]"):
             server_app.create_app(system)
+
+
+def test_a_stopped_server_no_longer_counts_the_logs_rows(tmp_path: Path) -> None:
+    """Each app registered its counting on its system's log for good: a system served
+    again and again (a test's, a Python caller's) had every stopped app's metrics still
+    counting each row it logged. Now a server, run by uvicorn or by an ASGI server
+    that runs the app's lifespan, takes its counting off as it stops."""
+    from fastapi.testclient import TestClient
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        with running(system):
+            assert len(system.log.observers) == 1
+        assert system.log.observers == []
+        with TestClient(server_app.create_app(system)):  # runs the lifespan
+            assert len(system.log.observers) == 1
+        assert system.log.observers == []

@@ -95,7 +95,16 @@ class _Service(Bodies):
         # a character outside the BMP is 4 bytes of UTF-8, or 12 as JSON's \uXXXX\uXXXX
         self.body_limit = 12 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
         self.metrics = ServerMetrics(system, self)  # GET /metrics: each row logged counts
-        system.log.observers.append(self.metrics.logged)
+        system.log.observers.append(self.metrics.logged)  # until the server stops: close()
+
+    def close(self) -> None:
+        """Once the server has stopped: its generating thread ends, after the generation
+        in progress (not waited on here; it was left waiting for work until the app was
+        collected), and its metrics no longer count the log's rows (a system served
+        again and again had each stopped server's counting every row it logged)."""
+        self.executor.shutdown(wait=False)
+        with contextlib.suppress(ValueError):  # closed already
+            self.system.log.observers.remove(self.metrics.logged)
 
     # -- a request ------------------------------------------------------------
     async def take_turn(self, request: Any) -> Any:
@@ -403,9 +412,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         yield
-        # its generating thread ends with it, under an ASGI server that runs the lifespan
-        # (server() runs none: its Server ends it); it waited for work until collected
-        service.executor.shutdown(wait=False)
+        service.close()  # under an ASGI server that runs the lifespan (server()'s Server runs none)
 
     app = FastAPI(
         title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,

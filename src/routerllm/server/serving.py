@@ -89,10 +89,7 @@ def server(
             try:
                 await super().serve(sockets)
             finally:
-                # its generating thread ends with it, after the generation in progress
-                # (not waited on here: serve() waits for it, off the event loop); it was
-                # left waiting for work until the app was collected, one a server run
-                service.executor.shutdown(wait=False)
+                service.close()  # serve() waits for the generation, off the event loop
 
     srv = Server(config)
     service.stopping = lambda: srv.should_exit
