@@ -15,6 +15,7 @@ a saved router records what they hold (``routers.encoder_weights``).
 from __future__ import annotations
 
 import inspect
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -195,8 +196,14 @@ def mean_of_rows(table: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     return (total / max(len(ids), 1)).astype(np.float32)
 
 
-#: Texts :class:`CachedEncoder` embeds and stores at a time.
+#: Texts :class:`CachedEncoder` embeds at a time.
 CACHED_PART = 1024
+#: Seconds of embedding :class:`CachedEncoder` holds before it stores them (in one
+#: transaction): a slow encoder (``minilm``: 1,024 texts in seconds) stores each part, a
+#: fast one (``hashing``, the static encoders) a few times a minute. Each store rewrites
+#: the cache's key index, so storing each 1,024 texts of a fast encoder wrote several
+#: times what it kept. Ctrl-C, or an error, stores those held before it is raised.
+STORE_EVERY_S = 15.0
 
 
 class CachedEncoder(Encoder):
@@ -226,15 +233,26 @@ class CachedEncoder(Encoder):
         # Each distinct missing text is embedded once, however often it repeats.
         missing = list(dict.fromkeys(t for t, v in zip(texts, found, strict=True) if v is None))
         if missing:
-            # Cached a part at a time: Ctrl-C (or a failure) part-way through a long
-            # encoding keeps the parts done, and a rerun embeds only the rest.
             fresh: dict[str, np.ndarray] = {}
-            for start in range(0, len(missing), CACHED_PART):
-                part = missing[start : start + CACHED_PART]
-                new = self.inner.encode(part, batch_size)
-                self.cache.put_many(part, new)
-                fresh.update(zip(part, new, strict=True))
+            held: list[str] = []  # embedded, not yet stored
+            stored_at = time.monotonic()
+            try:
+                for start in range(0, len(missing), CACHED_PART):
+                    part = missing[start : start + CACHED_PART]
+                    fresh.update(zip(part, self.inner.encode(part, batch_size), strict=True))
+                    held += part
+                    if time.monotonic() - stored_at >= STORE_EVERY_S:
+                        self._store(held, fresh)
+                        held, stored_at = [], time.monotonic()
+            finally:
+                # Ctrl-C (or a failure) part-way through a long encoding keeps the parts
+                # done, and a rerun embeds only the rest.
+                self._store(held, fresh)
             found = [fresh[t] if v is None else v for t, v in zip(texts, found, strict=True)]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([np.asarray(v, dtype=np.float32) for v in found])
+
+    def _store(self, texts: list[str], vectors: dict[str, np.ndarray]) -> None:
+        if texts:
+            self.cache.put_many(texts, np.stack([vectors[t] for t in texts]))

@@ -13,6 +13,7 @@ infinite vector is returned to the caller but never stored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -35,22 +36,29 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 DB_NAME = "embeddings.sqlite3"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS embeddings (
+# A rowid table: rows are appended in the order they are stored, and only the narrow
+# (spec, sha256) index takes random keys. As a WITHOUT ROWID table keyed by the sha256,
+# each 1,024 random keys stored rewrote most of the table's 32 KB leaf pages, into the
+# WAL and again at checkpoints: 47 times the file's bytes written at 100,000 prompts.
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     spec TEXT NOT NULL,
     sha256 BLOB NOT NULL,
     dim INTEGER NOT NULL,
     vector BLOB NOT NULL,
-    PRIMARY KEY (spec, sha256)
-) WITHOUT ROWID
+    UNIQUE (spec, sha256)
+)
 """
+_SCHEMA = _TABLE.format(name="embeddings")
 _COLUMNS = ("spec", "sha256", "dim", "vector")
-#: Bytes a page of a new cache file holds. In SQLite's default 4 KB pages a row of this
-#: WITHOUT ROWID table keeps ~1 KB in place and spills the rest to an overflow page of its
-#: own: every vector of 256 to 1,024 floats took 4.7 KB. In 32 KB pages a row of up to
-#: ~2,000 floats stays in place: 256 floats take 1.3 KB, 384 1.9 KB, 768 3.8 KB (1,024:
-#: 5.6 KB, the pages' free space). A file that exists keeps its page size.
+#: Bytes a page of a new cache file holds. In SQLite's default 4 KB pages a row of the
+#: earlier WITHOUT ROWID table spilled to an overflow page of its own (4.7 KB a vector of
+#: 256 to 1,024 floats). In 32 KB pages, measured on 10,000 vectors with their index: 256
+#: floats take 1.2 KB, 384 1.7 KB, 768 3.4 KB, 1,024 4.8 KB. A file that exists keeps its
+#: page size.
 PAGE_SIZE = 32768
+#: KiB of pages SQLite may keep in memory for a cache connection (its default: 2,000).
+CACHE_KIB = 65536
 # Stay well under SQLite's limit on bound parameters (999 before 3.32).
 _CHUNK = 500
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -84,6 +92,58 @@ def _in_memory() -> sqlite3.Connection:
 def _chunks(items: Sequence[bytes], size: int) -> Iterator[Sequence[bytes]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _keyed_by_sha(conn: sqlite3.Connection) -> bool:
+    """Whether the table is the WITHOUT ROWID one versions before 2026-12-06 made."""
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'embeddings'"
+    ).fetchone()
+    columns = tuple(r[1] for r in conn.execute("PRAGMA table_info(embeddings)"))
+    if row is None or sorted(columns) != sorted(_COLUMNS):
+        return False  # another version's table: _ours leaves it as it is
+    return "WITHOUT ROWID" in " ".join(str(row[0]).upper().split())
+
+
+def _rebuild_keyed_table(conn: sqlite3.Connection, path: Path) -> None:
+    """Where the file holds the older WITHOUT ROWID table, copy its rows into a rowid
+    table, once, in one transaction: every later store writes ~2x what it adds rather
+    than rewriting the table's pages (old and new versions read and write either). Where
+    it cannot (another process holds the file, a full disk), the old table is used as it
+    is: it works, only writes more; a later run tries again."""
+    if not _keyed_by_sha(conn):
+        return
+    rows = None
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _keyed_by_sha(conn):  # still: another process may have rebuilt it meanwhile
+                rows = conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+                conn.execute(_TABLE.format(name="embeddings_rowid"))
+                conn.execute(
+                    f"INSERT INTO embeddings_rowid ({', '.join(_COLUMNS)}) "
+                    f"SELECT {', '.join(_COLUMNS)} FROM embeddings"
+                )
+                conn.execute("DROP TABLE embeddings")
+                conn.execute("ALTER TABLE embeddings_rowid RENAME TO embeddings")
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    except sqlite3.OperationalError as e:
+        log.warning(
+            "embedding cache %s keeps its older layout this run (%s): it works, but each "
+            "store rewrites much of the file; a later run converts it",
+            path,
+            e,
+        )
+        return
+    if rows is None:
+        return
+    log.info("embedding cache %s: %d rows copied into a table that appends them", path, rows)
+    # The old table's pages, now free, would double the file until new rows fill them.
+    with contextlib.suppress(sqlite3.OperationalError):  # another process reading it: kept
+        conn.execute("VACUUM")
 
 
 class EmbeddingCache:
@@ -220,7 +280,22 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         # Usable from several threads: a server shares one cache between them; _lock serialises.
         # WAL + NORMAL cannot corrupt the file; a crash loses at most the last writes.
-        return open_shared(self.path, _SCHEMA, "PRAGMA synchronous = NORMAL", page_size=PAGE_SIZE)
+        # A store of a fast encoder's 15 s (STORE_EVERY_S) holds up to ~200,000 rows: in
+        # SQLite's default 2 MB page cache its index pages were spilled to the WAL over and
+        # over (4.6 GB of write calls for 200,000 rows; 0.46 GB in 64 MB), taken as needed.
+        conn = open_shared(
+            self.path,
+            _SCHEMA,
+            "PRAGMA synchronous = NORMAL",
+            f"PRAGMA cache_size = -{CACHE_KIB}",
+            page_size=PAGE_SIZE,
+        )
+        try:
+            _rebuild_keyed_table(conn, self.path)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _open(self) -> sqlite3.Connection:
         if self.dir.exists() and not self.dir.is_dir():
