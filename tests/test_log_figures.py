@@ -5,8 +5,10 @@ figures are binary fractions (0.25, 0.5, 0.75 kWh), so sums are exact."""
 
 from __future__ import annotations
 
+import pytest
+
 from routerllm.carbon.log_figures import CacheReplay, FailedLoads, LogFigures
-from routerllm.carbon.meter import CACHED, NO_USAGE, PER_TOKEN
+from routerllm.carbon.meter import CACHED, FROM_TEXT, NO_USAGE, PER_TOKEN
 
 MEASURED = "codecarbon:measured"
 T = "2026-12-05T10:00:0{}+00:00"
@@ -210,9 +212,12 @@ def test_a_grid_whose_requests_were_all_unmeasured_is_said_so() -> None:
 
 
 def test_an_answer_of_unknown_usage_is_counted_where_a_cascade_joined_its_method() -> None:
-    """A remote answer without its token count (no-usage), alone or escalated to after a
-    measured model (methods joined by +): 2 answers of m whose generation is unknown."""
+    """A remote answer without its token count, its tokens estimated (from-text), alone or
+    escalated to after a measured model (methods joined by +): 2 answers of m estimated;
+    one logged before they were (no-usage, at 0 tokens) is counted apart, not in them."""
     fig = LogFigures()
-    for i, method in enumerate([NO_USAGE, f"{MEASURED}+{NO_USAGE}", MEASURED]):
+    methods = [FROM_TEXT, f"{MEASURED}+{FROM_TEXT}", MEASURED, NO_USAGE]
+    for i, method in enumerate(methods):
         fig.add(T.format(i), "h", "m", "rules", 3, 4, 0.1, 0.0, "", "stop", [("llm_inference", 1.0, 0.25, 0.125, method)])  # fmt: skip
-    assert fig.unknown_usage == {"m": 2}
+    assert fig.estimated_usage == {"m": 2} and fig.unknown_usage == {"m": 1}
+    assert fig.totals.energy_kwh == pytest.approx(1.0)  # each in the totals as logged

@@ -1016,16 +1016,16 @@ def test_a_failed_answer_without_usage_does_not_claim_0_tokens(
         "text-count", "negative", "absurd", "fraction", "list",
     ],
 )  # fmt: skip
-def test_an_answer_of_unknown_usage_is_marked_so_not_logged_as_free(
+def test_an_answer_of_unknown_usage_is_counted_by_an_estimate_not_as_free(
     stub: Stub, tmp_path: Path, caplog: pytest.LogCaptureFixture, usage: Any, unknown: str
 ) -> None:
     """An answer whose endpoint does not say how many tokens it generated (no usage, a
-    count missing, null or no count, 0 tokens for a text) is kept, and logged at 0 tokens
-    with its generation's method ``estimate:no-usage``, which the report lists, and the
-    per-token rate and the comparison with the largest model leave out. Until 2026-12-04
-    only an answer without any usage warned; a count missing or null was silently 0
-    tokens, 0 kWh and $0, an estimate:per-token like any other; a count that was no count
-    (-5, 10**12) lost the answer, a BackendError."""
+    count missing, null or no count, 0 tokens for a text) is kept, and logged with its
+    tokens estimated from characters (a count the endpoint did give kept), priced and
+    figured from them, its generation's method ``estimate:from-text``, which the report
+    counts in its totals and says; the per-token rate and the comparison with the largest
+    model leave it out. Until 2026-12-06 it was logged at 0 tokens, $0 and 0 kWh
+    (``estimate:no-usage``): a hosted API's bill that no cost budget saw."""
     from routerllm.carbon.predictor import UNMEASURED
     from routerllm.carbon.report import logged_report
     from routerllm.carbon.report_text import report_lines
@@ -1046,18 +1046,26 @@ def test_an_answer_of_unknown_usage_is_marked_so_not_logged_as_free(
     assert counted.components["llm_inference"].method == "estimate:per-token"
     assert result.text == "a real answer"
     [warning] = [r.getMessage() for r in caplog.records if r.name == openai_http.__name__]
-    assert unknown in warning and "remote" in warning
+    assert unknown in warning and "remote" in warning and "estimated" in warning
+    # no logged model has 3 requests: about 4 characters a token, "hi again" 8 characters
+    # (2 tokens) unless the usage gave its prompt's 7, "a real answer" 13 (ceil: 4 tokens)
+    given = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    prompt = given if isinstance(given, int) and given > 0 else 2
+    assert (rows[1].prompt_tokens, rows[1].completion_tokens) == (prompt, 4)
+    assert rows[1].cost_usd == result.cost_usd == pytest.approx((prompt * 1.0 + 4 * 2.0) / 1e6)
     generation = result.components["llm_inference"]
-    assert generation.method == rows[1].components["llm_inference"].method == "estimate:no-usage"
+    assert generation.energy_kwh == pytest.approx(4e-6)  # 4 tokens at 1e-6 kWh
+    assert generation.method == rows[1].components["llm_inference"].method == "estimate:from-text"
     assert generation.method in UNMEASURED  # the predictor learns no rate from it
     rep = logged_report(config)
-    assert "estimate:no-usage" in rep.methods
-    # its $0 and 0 kWh are in no total, and the report says so (until 2026-12-05 only the
-    # method's name said it: the cost total read as though the answer were free)
-    assert rep.unknown_usage == {"remote": 1} == rep.as_dict()["unknown_usage"]
+    assert "estimate:from-text" in rep.methods
+    assert rep.totals.cost_usd == pytest.approx(rows[0].cost_usd + rows[1].cost_usd)
+    assert rep.estimated_usage == {"remote": 1} == rep.as_dict()["estimated_usage"]
+    assert rep.unknown_usage == {} and not any("not in the totals" in x for x in report_lines(rep))
     assert (
-        "not in the totals: the generation energy, CO2 and cost of 1 request (remote 1), "
-        "whose endpoint reported no token usage"
+        "estimated: the tokens of 1 request (remote 1), whose endpoint reported no token "
+        "usage, from their prompt's and text's characters; their generation energy, CO2 and "
+        "cost, in the totals, from those"
     ) in report_lines(rep)
     vs = rep.versus_largest
     assert vs is not None and "; 1 request logged without energy left out" in vs["method"]
@@ -1065,16 +1073,19 @@ def test_an_answer_of_unknown_usage_is_marked_so_not_logged_as_free(
 
 def test_route_says_an_answers_tokens_were_not_reported(stub: Stub, tmp_path: Path) -> None:
     """`routerllm route` said "0 in / 0 out tokens" and 0 kWh of an answer whose
-    endpoint gave no usage, as though it were free."""
+    endpoint gave no usage, as though it were free; its tokens are now estimated, and
+    said so."""
     stub.default_post = json_reply(200, {"choices": [{"message": {"content": "an answer"}}]})
     models = [http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6)]
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, models=models))
     proc = cli_in_process("route", "hi", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
-    assert "tokens not reported by the endpoint" in proc.stdout
-    assert "(and the generation's, not known)" in proc.stdout  # its routing's measured
+    # "hi": 1 token at about 4 characters a token; "an answer": 9 characters, 3 tokens
+    assert "1 in / 3 out tokens (estimated: not reported by the endpoint)" in proc.stdout
+    assert "carbon method: codecarbon:load-estimate, estimate:from-text" in proc.stdout
     # its time is the stub's answer: a few ms (3.21e-03 s, not 0.00 s) or 0.01 s on a busy machine
-    assert re.search(r"llm_inference: (\d+\.\d\d|\d\.\d\de-\d\d) s energy not known \(no token usage\)", proc.stdout)  # fmt: skip
+    assert re.search(r"llm_inference: (\d+\.\d\d|\d\.\d\de-\d\d) s \S+ [mµ]?Wh", proc.stdout), proc.stdout  # fmt: skip
+    assert "not known" not in proc.stdout
     assert "0 in / 0 out" not in proc.stdout
     assert "remote: the answer gives no token usage" in proc.stderr
 

@@ -700,3 +700,75 @@ def test_a_byte_order_mark_opening_the_stream_is_passed_over(stub: Stub) -> None
     first = b"\xef\xbb\xbf" + delta("Hel")
     pieces, completion = streamed(Reply(200, b"", events=(first, delta("lo", finish="stop"), DONE)), stub)  # fmt: skip
     assert "".join(pieces) == completion.text == "Hello" and completion.finish_reason == "stop"
+
+
+def test_a_cancelled_stream_without_usage_is_billed_by_estimate_and_budgets_count_it(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """A stream cancelled (its caller gone) after 3 pieces, before the usage chunk, which
+    is the stream's last: a hosted API bills its tokens, so they are estimated from the
+    prompt's and text's characters and priced, and a daily cost budget of a few such
+    requests refuses the next. Until 2026-12-06 each was logged at 0 tokens and $0: a
+    chat UI whose users press "stop" overran a daily dollar budget without bound. A row
+    logged so before then still reports, not in the totals, and said so."""
+    from routerllm.carbon.log_rows import RequestRecord
+    from routerllm.carbon.meter import NO_USAGE, Measurement
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+    from routerllm.exceptions import BudgetExceededError
+
+    pieces = (delta("", role=True), delta("Hello"), delta(" wor"), delta("ld!"))
+    rest = (delta(" and more"), delta(finish="stop"), usage(3, 5), DONE)
+    prices = {"cost_per_1m_input_usd": 1e6, "cost_per_1m_output_usd": 2e6}  # $1, $2 a token
+    models = [http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6, **prices)]
+    data = tiny_config_dict(tmp_path, models=models, budgets={"cost_usd": {"daily": 25.0}})
+    config = load_config(write_config(tmp_path, data))
+    results = []
+    with RouterLLM(config) as system:
+        for _ in range(3):
+            stub.default_post = Reply(200, b"", events=(*pieces, *rest), pause_after=4)
+            stop, given = threading.Event(), []
+
+            def on_text(piece: str, given: list[str] = given, stop: threading.Event = stop) -> None:
+                given.append(piece)
+                if len(given) == 3:
+                    stop.set()
+
+            asked = GenerationRequest("write a poem", max_new_tokens=4, on_text=on_text)
+            try:
+                with cancellable(stop):
+                    results.append(system.generate(asked, model="remote"))
+            except BudgetExceededError as e:
+                refused = e
+                break
+        rows = list(system.log.records())
+    # "write a poem" and "Hello world!": 12 characters each, 3 tokens at about 4 characters
+    # a token (no model has a history to read them by); $1 x 3 + $2 x 3 = $9 each
+    assert [r.text for r in results] == ["Hello world!"] * 2
+    assert [r.finish_reason for r in results] == [CANCELLED] * 2
+    assert [(r.prompt_tokens, r.completion_tokens, r.cost_usd) for r in rows] == [(3, 3, 9.0)] * 2
+    assert [r.components["llm_inference"].energy_kwh for r in rows] == [pytest.approx(3e-6)] * 2
+    # $18 spent and $11 predicted (3 prompt tokens, max_new_tokens 4): over the $25
+    assert "predicted to spend $11.00" in str(refused), refused
+    assert "more than the $7.00 left of the daily budget" in str(refused), refused
+    rep = logged_report(config)
+    assert rep.totals.cost_usd == 18.0 and rep.estimated_usage == {"remote": 2}
+    assert any(line.startswith("estimated: the tokens of 2 requests (remote 2)") for line in report_lines(rep))  # fmt: skip
+    old = dataclasses.replace(
+        rows[0],
+        id="old",
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost_usd=0.0,
+        components={"llm_inference": Measurement("llm_inference", 0.5, 0.0, 0.0, NO_USAGE)},
+    )
+    assert isinstance(old, RequestRecord)
+    with RouterLLM(config) as system:
+        system.log.append(old)
+    rep = logged_report(config)
+    assert rep.totals.requests == 3 and rep.totals.cost_usd == 18.0  # the old row at its $0
+    assert rep.unknown_usage == {"remote": 1} == rep.as_dict()["unknown_usage"]
+    assert (
+        "not in the totals: the generation energy, CO2 and cost of 1 request (remote 1), whose "
+        "endpoint reported no token usage, logged at 0 tokens before RouterLLM estimated them"
+    ) in report_lines(rep)

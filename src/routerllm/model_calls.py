@@ -8,12 +8,13 @@ import dataclasses
 
 from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.carbon.meter import (
-    NO_USAGE,
+    FROM_TEXT,
     CarbonMeter,
     Measurement,
     NullMeter,
     per_token_estimate,
 )
+from routerllm.carbon.predictor import CarbonPredictor
 from routerllm.config import AppConfig, ModelConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
@@ -32,9 +33,15 @@ class ModelCalls:
     """Asks the configured models, loading, measuring and pricing each answer."""
 
     def __init__(
-        self, config: AppConfig, manager: LLMManager, meter: CarbonMeter, gate: ServedGate | None
+        self,
+        config: AppConfig,
+        manager: LLMManager,
+        meter: CarbonMeter,
+        gate: ServedGate | None,
+        predictor: CarbonPredictor,
     ) -> None:
         self.config, self.manager, self.meter, self.gate = config, manager, meter, gate
+        self.predictor = predictor  # reads an uncounted answer's tokens (``counted``)
 
     def routing_cost(self, routing: Measurement) -> float:
         """What routing's energy costs at the electricity price."""
@@ -112,16 +119,32 @@ class ModelCalls:
         # energy too, as a request whose attempts all failed counts it)
         before = completion.billed_before
         if not backend.measured_locally:
+            if not completion.usage_known:  # its 0 tokens are no count: the endpoint bills it
+                completion = self.counted(name, req, completion)
             generated = completion.completion_tokens + before[1]
             inference = self._estimated(model_cfg, generated, completion.prompt_tokens + before[0], inference)  # fmt: skip
-            if not completion.usage_known:  # its 0 tokens' 0 kWh is not known to be 0
-                inference = dataclasses.replace(inference, method=NO_USAGE)
+            if not completion.usage_known:  # figures and cost of tokens estimated, not counted
+                inference = dataclasses.replace(inference, method=FROM_TEXT)
         if self.priced_by_energy(name):
             energy = loading.energy_kwh + inference.energy_kwh
             cost = energy * self.config.carbon.electricity_price_usd_per_kwh
         else:
             cost = model_cfg.cost_usd(completion.prompt_tokens + before[0], completion.completion_tokens + before[1])  # fmt: skip
         return completion, loading, inference, cost
+
+    def counted(self, name: str, req: GenerationRequest, completion: Completion) -> Completion:
+        """``completion`` of a remote endpoint that did not count its tokens (no usage: a
+        stream cancelled before its last chunk, llama.cpp's server, a proxy that strips
+        it), its tokens estimated from the prompt's and text's characters
+        (``CarbonPredictor.text_tokens``): a hosted API bills them, and a budget that
+        counted $0 for each could be overrun without bound. A count the endpoint did give
+        (a usage with its prompt's count alone) is kept: a 0 is no count."""
+        prompt, generated = self.predictor.text_tokens(name, len(req.prompt), completion.text)
+        return dataclasses.replace(
+            completion,
+            prompt_tokens=completion.prompt_tokens or prompt,
+            completion_tokens=completion.completion_tokens or generated,
+        )
 
     def _estimated(
         self, model_cfg: ModelConfig, tokens: int, prompt_tokens: int, timed: Measurement

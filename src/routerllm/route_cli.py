@@ -77,7 +77,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     from routerllm.backends.http_transport import one_line
-    from routerllm.carbon.meter import CACHED, CODECARBON_FAILED, NO_USAGE, NOT_MEASURED
+    from routerllm.carbon.meter import CACHED, CODECARBON_FAILED, FROM_TEXT, NOT_MEASURED
     from routerllm.carbon.report_text import fixed, not_measured_text
     from routerllm.carbon.units import co2, energy
 
@@ -86,21 +86,17 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     # and a part CodeCarbon failed on logged 0 kWh, which is no measurement either
     measured = {n: m.method not in (NOT_MEASURED, CODECARBON_FAILED) for n, m in result.components.items()}  # fmt: skip
     generation = result.components.get("llm_inference")
-    # a remote endpoint that did not say how many tokens it generated: its 0s are no count
-    unknown = generation is not None and generation.method == NO_USAGE
-    tokens = (
-        "tokens not reported by the endpoint"
-        if unknown
-        else f"{result.prompt_tokens} in / {result.completion_tokens} out tokens"
+    # a remote endpoint that did not say how many tokens it generated: its counts estimated
+    # (a cascade's methods joined, the answering model's last)
+    estimated = generation is not None and generation.method.split("+")[-1] == FROM_TEXT
+    tokens = f"{result.prompt_tokens} in / {result.completion_tokens} out tokens" + (
+        " (estimated: not reported by the endpoint)" if estimated else ""
     )
-    others = [n for n, m in result.components.items() if m.method not in (CACHED, NO_USAGE)]
+    others = [n for n, m in result.components.items() if m.method != CACHED]
     if any(measured[n] for n in others):
         spent = f"{energy(result.energy_kwh)}  CO2 {co2(result.co2_kg)}"
-        spent += " (and the generation's, not known)" if unknown else ""
         if failed := [n for n in others if result.components[n].method == CODECARBON_FAILED]:
             spent += f" (and {', '.join(failed)}'s, not measured: CodeCarbon failed)"
-    elif unknown:
-        spent = "energy and CO2 not known"
     else:
         spent = not_measured_text(m.method for m in result.components.values())
     head = (
@@ -111,9 +107,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     parts = "  ".join(
         f"{name}: {fixed(m.duration_s, 2)} s "
         + (
-            "energy not known (no token usage)"
-            if m.method == NO_USAGE
-            else f"{energy(m.energy_kwh)} {co2(m.co2_kg)}"
+            f"{energy(m.energy_kwh)} {co2(m.co2_kg)}"
             if measured[name]
             else "not measured (CodeCarbon failed)"
             if m.method == CODECARBON_FAILED
@@ -124,8 +118,8 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     if (p := result.predicted) is not None and p.model == result.model:
         parts += f"  (predicted {energy(p.energy_kwh)}, CO2 {co2(p.co2_kg)})"
     # measured or estimated, in the words of demo, serve and report; a cached part spent
-    # nothing, and one not measured or of unknown usage is said so above
-    said = {CACHED, NO_USAGE, NOT_MEASURED}
+    # nothing, and one not measured is said so above
+    said = {CACHED, NOT_MEASURED}
     if methods := sorted({m.method for m in result.components.values()} - said):
         parts += f"  carbon method: {', '.join(methods)}"
         if result.grid is not None:  # the grid its CO2 is of

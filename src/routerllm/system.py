@@ -205,7 +205,7 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
             self.meter = meter or create_meter(config.carbon)
             if meter is None:
                 opened.callback(self.meter.close)
-            self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
+            self.calls = ModelCalls(config, self.manager, self.meter, self.gate, self.predictor)
             self.grid = grid_of(country)  # a meter given is for this country (or none)
             opened.pop_all()  # started: close() closes them from now
         self._start_lifecycle()  # from now it refuses requests once closed

@@ -172,10 +172,10 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
         tokens, unknown = usage_tokens(out, text)
         if unknown is not None and finish_reason == CANCELLED and "usage" not in out:
             # its stream closed before the usage chunk: expected, not the endpoint's fault
-            log.info("%s: the answer was cancelled before its token usage came; its tokens are logged as 0, its energy and cost as not known", self.name)  # fmt: skip
+            log.info("%s: the answer was cancelled before its token usage came; its tokens are estimated from its prompt's and text's characters", self.name)  # fmt: skip
         elif unknown is not None:  # a failed answer's tokens are billed too: said of it as well
             log.warning(
-                "%s: the answer %s; its tokens are logged as 0, its energy and cost as not known",
+                "%s: the answer %s; its tokens are estimated from its prompt's and text's characters",
                 self.name,
                 self._hide_key(unknown),
             )

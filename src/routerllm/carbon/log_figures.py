@@ -25,6 +25,7 @@ from routerllm.carbon.meter import (
     CACHED,
     CODECARBON_FAILED,
     COMPONENTS,
+    FROM_TEXT,
     GRID_NOT_RECORDED,
     NO_USAGE,
     NOT_MEASURED,
@@ -204,7 +205,10 @@ class LogFigures:
         # the groups with a request whose cost is known (``uncosted_groups``)
         self.costed: set[tuple[str, str]] = set()
         # per answering model, the requests a remote endpoint answered without saying how
-        # many tokens it generated: their generation's energy, CO2 and cost are not known
+        # many tokens it generated: their tokens estimated from their text (in the totals)
+        self.estimated_usage: Counter[str] = Counter()
+        # and those logged so before 2026-12-06, at 0 tokens: their generation's energy,
+        # CO2 and cost are not known (in the totals as the 0 they were logged at)
         self.unknown_usage: Counter[str] = Counter()
 
     def add(
@@ -280,7 +284,7 @@ class LogFigures:
             c.co2_kg += kg
             c.duration_s += duration
             # a part of unknown energy is said so, though its 0 kWh reads as nothing
-            if kwh or kg or method in (NO_USAGE, CODECARBON_FAILED):
+            if kwh or kg or method in (FROM_TEXT, NO_USAGE, CODECARBON_FAILED):
                 self.methods.add(method)
             if earlier and (e := earlier.get(name)) is not None:
                 # a cascade's models' methods are joined: each model's part by its own
@@ -295,7 +299,10 @@ class LogFigures:
                 cached = True
             if name == "llm_inference":
                 llm = p
-                if NO_USAGE in p[4].split("+"):  # an escalation's methods joined by +
+                joined = p[4].split("+")  # an escalation's methods joined by +
+                if FROM_TEXT in joined:
+                    self.estimated_usage[model] += 1
+                elif NO_USAGE in joined:
                     self.unknown_usage[model] += 1
             elif name == "model_loading":
                 loading = p

@@ -46,6 +46,7 @@ from routerllm.carbon.log_rows import FAILED, RequestRecord
 from routerllm.carbon.meter import (
     CACHED,
     CODECARBON_FAILED,
+    FROM_TEXT,
     NO_USAGE,
     NOT_MEASURED,
     codecarbon_methods,
@@ -66,10 +67,13 @@ NEIGHBOURS = 5  # chosen on benchmarks/carbon_predictor.py's first run: see docs
 #: CodeCarbon glitch) could put a model's prediction over a per-request limit for good:
 #: a model stepped down from is never run again to log the rows that push it out.
 FAR = 10.0
+#: Characters a token, guessed where no logged model tells its own (prose in English).
+CHARS_PER_TOKEN_GUESS = 4
 CUT = ("length", "")  # finish reasons of answers that may have been cut at their cap
 #: Generation methods that teach no energy: carbon tracking off, a failed CodeCarbon
-#: task, an answer from the request cache, a remote answer of unknown token usage.
-UNMEASURED = (NOT_MEASURED, CODECARBON_FAILED, CACHED, NO_USAGE)
+#: task, an answer from the request cache, a remote answer whose endpoint counted no
+#: tokens (estimated from its text now, logged at 0 before): an estimate measures nothing.
+UNMEASURED = (NOT_MEASURED, CODECARBON_FAILED, CACHED, FROM_TEXT, NO_USAGE)
 
 
 def unlearned(config: AppConfig) -> tuple[str, ...]:
@@ -435,12 +439,35 @@ class CarbonPredictor:
         tokenizer's count is about as long, and code reads more tokens a character than
         prose: 4 characters a token guessed a 326-token prompt at 188), else about 4
         characters a token. With what the guess rests on, for the basis."""
-        peers = [(p, m.name) for m in self.config.models if (p := self.profile(m.name))]
-        if not peers:
-            return max(1, prompt_chars // 4), "; prompt tokens at about 4 characters a token"
-        p, peer = max(peers, key=lambda known: known[0].requests)  # the first among equals
+        if (peer := self._peer_line()) is None:
+            tokens = prompt_chars // CHARS_PER_TOKEN_GUESS
+            return max(1, tokens), f"; prompt tokens at about {CHARS_PER_TOKEN_GUESS} characters a token"  # fmt: skip
+        p, name = peer
         tokens = int(round(p.base_prompt_tokens + p.prompt_tokens_per_char * prompt_chars))
-        return max(1, tokens), f"; prompt tokens as {peer}'s {p.requests} logged requests read them"
+        return max(1, tokens), f"; prompt tokens as {name}'s {p.requests} logged requests read them"
+
+    def _peer_line(self) -> tuple[Profile, str] | None:
+        """The logged model with the most history (the first among equals), by name."""
+        peers = [(p, m.name) for m in self.config.models if (p := self.profile(m.name))]
+        return max(peers, key=lambda known: known[0].requests) if peers else None
+
+    def text_tokens(self, model: str, prompt_chars: int, text: str) -> tuple[int, int]:
+        """The prompt and completion tokens of an answer whose endpoint did not count them
+        (``FROM_TEXT``): the prompt as a prediction reads it before the request (its own
+        history's line, else ``_prompt_tokens_guess``), the text received at that line's
+        tokens a character (not its chat template's share, which only a prompt has).
+        Characters, not a stream's pieces: an unstreamed answer has none, and a proxy may
+        join them (README "Backends" gives what was measured)."""
+        line = self.profile(model) or ((peer := self._peer_line()) and peer[0])
+        if line is None or line.prompt_tokens_per_char <= 0:
+            per_char = 1 / CHARS_PER_TOKEN_GUESS  # no line, or one whose tokens did not grow
+        else:
+            per_char = line.prompt_tokens_per_char
+        if (own := self.profile(model)) is not None:
+            prompt = max(1, int(round(own.base_prompt_tokens + own.prompt_tokens_per_char * prompt_chars)))  # fmt: skip
+        else:
+            prompt, _ = self._prompt_tokens_guess(prompt_chars)
+        return prompt, int(np.ceil(per_char * len(text))) if text else 0
 
     def _grid_kg_per_kwh(self) -> float:
         return grid_intensity_g_per_kwh(self.config.carbon.country_iso_code) / 1000.0

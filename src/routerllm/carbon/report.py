@@ -108,7 +108,11 @@ class Report:
     #: per model, scores given to its logged answers: {"count": n, "mean_score": x}
     feedback: dict[str, dict[str, float]] = field(default_factory=dict)
     #: per answering model, the requests whose generation's token usage a remote endpoint
-    #: did not report: that generation's energy, CO2 and cost are in no total
+    #: did not report: their tokens estimated from their prompt's and text's characters,
+    #: and their energy, CO2 and cost from those, in the totals (method estimate:from-text)
+    estimated_usage: dict[str, int] = field(default_factory=dict)
+    #: per answering model, such requests logged before 2026-12-06, at 0 tokens (method
+    #: estimate:no-usage): their generation's energy, CO2 and cost are in no total
     unknown_usage: dict[str, int] = field(default_factory=dict)
     #: the models the selected requests were logged under that the config no longer has
     #: (removed or renamed since): counted as logged, learned from by no predictor
@@ -235,6 +239,7 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     rep.unmeasured_groups = fig.unmeasured_groups()
     rep.uncosted_groups = fig.uncosted_groups()
     rep._flag_rows()
+    rep.estimated_usage = {m: n for m, n in fig.estimated_usage.items() if n}
     rep.unknown_usage = {m: n for m, n in fig.unknown_usage.items() if n}
     rep.equivalences = (
         dict(equivalences(rep.totals.co2_kg)) if rep.measured() else dict.fromkeys(EQUIVALENCES)

@@ -76,6 +76,7 @@ def totals_lines(rep: Any) -> list[str]:
         f"{spent}  {cost}  time {fixed(t.latency_s, 1)} s",
         f"carbon method: {', '.join(rep.methods) or 'none'}",
         *grid_lines(rep),
+        *estimated_usage_lines(rep.estimated_usage),
         *unknown_usage_lines(rep.unknown_usage),
         f"equivalent to {distance(eq['km_by_car'])} by car, "
         f"{count(eq['smartphone_charges'])} smartphone charges (US EPA factors)"
@@ -133,16 +134,33 @@ def grid_lines(rep: Any) -> list[str]:
     return lines
 
 
+def estimated_usage_lines(estimated: dict[str, int]) -> list[str]:
+    """The requests whose tokens the totals hold as estimates: their endpoint did not say
+    how many it counted (a stream cancelled before its usage chunk, an endpoint that
+    sends none), so they were estimated from the prompt's and the text's characters."""
+    if not estimated:
+        return []
+    n = sum(estimated.values())
+    per_model = ", ".join(f"{m} {k}" for m, k in estimated.items())
+    return [
+        f"estimated: the tokens of {n} request{'s' if n > 1 else ''} ({per_model}), whose "
+        f"endpoint reported no token usage, from their prompt's and text's characters; "
+        f"their generation energy, CO2 and cost, in the totals, from those"
+    ]
+
+
 def unknown_usage_lines(unknown: dict[str, int]) -> list[str]:
-    """The requests whose generation's energy, CO2 and cost the totals cannot hold: its
-    endpoint did not say how many tokens it generated (their 0 is no count, not free)."""
+    """The requests whose generation's energy, CO2 and cost the totals cannot hold: logged
+    before 2026-12-06, when such a request's tokens were not estimated, at 0 tokens (their
+    0 is no count, not free)."""
     if not unknown:
         return []
     n = sum(unknown.values())
     per_model = ", ".join(f"{m} {k}" for m, k in unknown.items())
     return [
         f"not in the totals: the generation energy, CO2 and cost of {n} request"
-        f"{'s' if n > 1 else ''} ({per_model}), whose endpoint reported no token usage"
+        f"{'s' if n > 1 else ''} ({per_model}), whose endpoint reported no token usage, "
+        f"logged at 0 tokens before RouterLLM estimated them"
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from routerllm.carbon import units
-from routerllm.carbon.meter import CODECARBON_FAILED, NO_USAGE, PER_TOKEN, PROCESS_SCOPE
+from routerllm.carbon.meter import CODECARBON_FAILED, FROM_TEXT, NO_USAGE, PER_TOKEN, PROCESS_SCOPE
 from routerllm.carbon.report_text import counted
 from routerllm.eval.humaneval_run import GATED_CASCADE, TRAINED
 
@@ -25,8 +25,11 @@ CARBON_METHODS = {
     "they would count such an answer)",
     PER_TOKEN: "computed from the model's per-token figures in the config (a remote "
     "server cannot be metered here), not a measurement",
+    FROM_TEXT: "computed from the model's per-token figures in the config for tokens "
+    "estimated from the prompt's and the answer's characters (a remote server that did not "
+    "say how many tokens it generated), not a measurement",
     NO_USAGE: "not known (a remote server that did not say how many tokens it generated; "
-    "counted as spending nothing)",
+    "counted as spending nothing; logged so before 2026-12-06)",
 }
 
 
