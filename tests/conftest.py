@@ -109,6 +109,7 @@ HEAVY_TEST_FILES = (
     "test_packaging.py",
     "test_typed_package.py",
     "test_data_outcomes.py",  # 9
+    "test_llama_cpp_server.py",  # a real llama_cpp.server process, 2-3 s to start
 )
 
 

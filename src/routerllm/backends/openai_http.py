@@ -75,6 +75,9 @@ REFUSED_STATUS = {400, 422}
 #: backticks and "inputs" as TGI 1.x and later write them, "input tokens" as older ones);
 #: the limit it states is the context that refused it (a prompt of as many is taken)
 _TGI_TOO_LONG = re.compile(r"`?inputs?`? (?:must have less than (\d+) tokens|tokens \+ `?max_new_tokens`? must be <= (\d+))")  # fmt: skip
+#: OpenAI's wording of it, which llama-cpp-python's server (its n_ctx) and older vLLM
+#: send too: "This model's maximum context length is 512 tokens. However, you requested ..."
+_OPENAI_TOO_LONG = re.compile(r"maximum context length is (\d+) tokens")
 #: Still answered once the retries are spent, the errors that say "ask again later".
 _BUSY: dict[int, type[RateLimitedError]] = {
     429: RateLimitedError,
@@ -260,9 +263,10 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                     detail, param, _ = said or error_detail(e, deadline, self._hide_key)
                 tgi = _TGI_TOO_LONG.search(detail) if e.code in REFUSED_STATUS else None
                 if e.code in REFUSED_STATUS and ("context" in detail.lower() or tgi):
+                    stated = tgi or _OPENAI_TOO_LONG.search(detail)
                     raise ContextLengthError(
                         f"model {self.name!r} rejected the prompt: {detail}",
-                        context=self._stated_context(tgi),
+                        context=self._stated_context(stated),
                     ) from e
                 if e.code in REFUSED_STATUS:  # an option's value, say: the endpoint is up
                     message = (
@@ -336,11 +340,13 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
             return False
         return True
 
-    def _stated_context(self, tgi: re.Match[str] | None) -> int | None:
-        """The context a TGI refusal (``_TGI_TOO_LONG``) states, where its ``/info`` gave
-        none at the last availability check (a gateway that forwards only ``/v1``): else
-        the model is held to its configured context, longer than the one that refused it,
-        and no larger model is asked. Where ``/info`` gave one, that one is said."""
-        if tgi is None or self.endpoint_context() is not None:
+    def _stated_context(self, stated: re.Match[str] | None) -> int | None:
+        """The context a refusal states (TGI's ``_TGI_TOO_LONG``, OpenAI's
+        ``_OPENAI_TOO_LONG``), where the endpoint's ``/models`` or ``/info`` gave none at
+        the last availability check (llama-cpp-python's server lists none; a TGI behind a
+        gateway that forwards only ``/v1``): else the model is held to its configured
+        context, longer than the one that refused it, and no larger model is asked. Where
+        the endpoint gave one, that one is said."""
+        if stated is None or self.endpoint_context() is not None:
             return None
-        return int(tgi.group(1) or tgi.group(2))
+        return int(next(g for g in stated.groups() if g))
