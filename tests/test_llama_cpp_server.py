@@ -22,7 +22,7 @@ import pytest
 from routerllm.config import load_config
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, tiny_gguf_path, write_config
+from .conftest import cli_in_process, tiny_config_dict, tiny_gguf_path, write_config
 from .test_openai_http import http_model_dict
 
 pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
@@ -101,3 +101,54 @@ def test_a_prompt_over_the_servers_context_goes_to_the_model_it_serves_longer(
     assert result.model == "long", result.reason
     assert "too long for short's context of 128 tokens: sent to long" in result.reason
     assert result.prompt_tokens > CONTEXTS["short"]
+
+
+def test_route_and_report_say_a_generation_without_energy_figures_is_not_known(
+    tmp_path: Path, upstream: str
+) -> None:
+    """A model of the server configured as the README's entries are, with no
+    energy_per_token_kwh: its generation's energy cannot be metered here nor computed.
+    Until 2026-12-06 it was logged as an ``estimate:per-token`` of 0 kWh: ``route`` said
+    ``llm_inference: 3.12 s 0 Wh 0 g`` and the report's totals counted the generation as
+    free (a 3 s answer's share of the energy 0.00%) without a word."""
+    cfg = str(remote_config(tmp_path, upstream))
+    done = cli_in_process("route", "--config", cfg, "--model", "short", "--max-new-tokens", "4", "Hi")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    head, _, parts = done.stdout.splitlines()[-3:]
+    assert "short" in head and "in / 4 out tokens" in head, head
+    assert head.endswith("(and the generation's, not known)"), head
+    assert "llm_inference: " in parts and "energy not known (no energy figures)" in parts, parts
+    assert "estimate:no-figures" not in parts  # said in words, as no-usage is
+    report = cli_in_process("report", "--config", cfg)
+    assert report.returncode == 0, report.stderr
+    assert (
+        "not in the totals: the generation energy and CO2 of 1 request (short 1), whose "
+        "model has no energy_per_token_kwh or co2_per_token_kg"
+    ) in report.stdout, report.stdout
+    assert json.loads(cli_in_process("report", "--config", cfg, "--json").stdout)["no_energy_figures"] == {"short": 1}  # fmt: skip
+
+
+def test_serve_in_front_streams_the_servers_answer(tmp_path: Path, upstream: str) -> None:
+    """``routerllm serve`` in front of the server: a streamed chat is asked of it
+    streamed (its SSE), its text passed on as it comes, ending at its finish reason
+    (``length`` at max_tokens). Its stream carries no usage, though it accepts
+    ``stream_options.include_usage``: the answer's tokens are not known."""
+    from .test_server import CHAT, call, running
+
+    cfg = remote_config(tmp_path, upstream, carbon={"enabled": False})
+    body = {"model": "long", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5}
+    with RouterLLM(load_config(cfg)) as system, running(system) as base:
+        status, text = call(base, CHAT, {**body, "stream": True, "stream_options": {"include_usage": True}})  # fmt: skip
+        whole_status, whole = call(base, CHAT, {**body, "temperature": 0})
+    assert status == 200, text
+    events = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+    pieces = [c["delta"].get("content", "") for e in events for c in e["choices"]]
+    assert len([p for p in pieces if p]) >= 2, pieces  # streamed, not one piece at the end
+    finish = [c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]]
+    assert finish == ["length"] and text.rstrip().endswith("data: [DONE]")
+    [said] = [e["routerllm"] for e in events if "routerllm" in e]
+    assert said["methods"]["llm_inference"] == "estimate:no-usage"
+    assert events[-1]["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    # unstreamed, its usage is read: 5 tokens written
+    assert whole_status == 200, whole
+    assert json.loads(whole)["usage"]["completion_tokens"] == 5

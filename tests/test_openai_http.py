@@ -756,7 +756,9 @@ def test_a_remote_models_failures_are_logged_as_failed_requests(stub: Stub, tmp_
         ("remote", "error", 0, "t")
     ] * 2
     generation = records[1].components["llm_inference"]
-    assert generation.method == "estimate:per-token" and generation.energy_kwh == 0
+    # the remote has no per-token figures: its 0 kWh is not known (until 2026-12-06 an
+    # estimate:per-token, read as a generation that spent nothing)
+    assert generation.method == "estimate:no-figures" and generation.energy_kwh == 0
     assert generation.duration_s > 0  # the wait for the endpoint's error
     rep = logged_report(config)
     assert (rep.totals.requests, rep.totals.failed) == (2, 2)
@@ -767,8 +769,9 @@ def test_a_failed_remote_escalation_keeps_the_answering_models_own_method(
 ) -> None:
     """A cascade whose larger, remote model fails keeps tiny-light's answer; its row's
     generation is tiny-light's (method "none": carbon tracking off) and the remote's failed
-    call (estimate:per-token). The failed part's method was appended after the kept
-    answer's own ("none+estimate:per-token"), so ``own`` read the joined label: the
+    call (estimate:no-figures, as it has no per-token figures; estimate:per-token where it
+    has). The failed part's method was appended after the kept answer's own
+    ("none+estimate:per-token"), so ``own`` read the joined label: the
     predictor learned 0 kWh from a request logged with carbon tracking off."""
     from routerllm.carbon.predictor import UNMEASURED, measured
 
@@ -777,7 +780,7 @@ def test_a_failed_remote_escalation_keeps_the_answering_models_own_method(
         result = system.generate(STUB_ASKED, model="tiny-light")
         assert result.model == "tiny-light" and "escalated to remote, which failed" in result.reason  # fmt: skip
         (row,) = system.log.records()
-        assert row.escalated["llm_inference"].method == "estimate:per-token"
+        assert row.escalated["llm_inference"].method == "estimate:no-figures"
         own = row.own("llm_inference")
         assert own is not None and own.method == "none"
         assert not measured(row)

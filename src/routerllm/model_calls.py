@@ -9,6 +9,7 @@ import dataclasses
 from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.carbon.meter import (
     FROM_TEXT,
+    PER_TOKEN,
     CarbonMeter,
     Measurement,
     NullMeter,
@@ -123,7 +124,9 @@ class ModelCalls:
                 completion = self.counted(name, req, completion)
             generated = completion.completion_tokens + before[1]
             inference = self._estimated(model_cfg, generated, completion.prompt_tokens + before[0], inference)  # fmt: skip
-            if not completion.usage_known:  # figures and cost of tokens estimated, not counted
+            # figures and cost of tokens estimated, not counted; a model without figures
+            # keeps estimate:no-figures (its energy is not known, estimated tokens or not)
+            if not completion.usage_known and inference.method == PER_TOKEN:
                 inference = dataclasses.replace(inference, method=FROM_TEXT)
         if self.priced_by_energy(name):
             energy = loading.energy_kwh + inference.energy_kwh

@@ -77,7 +77,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     from routerllm.backends.http_transport import one_line
-    from routerllm.carbon.meter import CACHED, CODECARBON_FAILED, FROM_TEXT, NOT_MEASURED
+    from routerllm.carbon.meter import (
+        CACHED,
+        CODECARBON_FAILED,
+        FROM_TEXT,
+        NO_FIGURES,
+        NOT_MEASURED,
+    )
     from routerllm.carbon.report_text import fixed, not_measured_text
     from routerllm.carbon.units import co2, energy
 
@@ -88,15 +94,21 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     generation = result.components.get("llm_inference")
     # a remote endpoint that did not say how many tokens it generated: its counts estimated
     # (a cascade's methods joined, the answering model's last)
-    estimated = generation is not None and generation.method.split("+")[-1] == FROM_TEXT
+    last = generation.method.split("+")[-1] if generation is not None else ""
+    estimated = last == FROM_TEXT
+    # a remote model's without per-token figures: its tokens are counted, its energy not
+    figureless = last == NO_FIGURES
     tokens = f"{result.prompt_tokens} in / {result.completion_tokens} out tokens" + (
         " (estimated: not reported by the endpoint)" if estimated else ""
     )
-    others = [n for n, m in result.components.items() if m.method != CACHED]
+    others = [n for n, m in result.components.items() if m.method not in (CACHED, NO_FIGURES)]
     if any(measured[n] for n in others):
         spent = f"{energy(result.energy_kwh)}  CO2 {co2(result.co2_kg)}"
+        spent += " (and the generation's, not known)" if figureless else ""
         if failed := [n for n in others if result.components[n].method == CODECARBON_FAILED]:
             spent += f" (and {', '.join(failed)}'s, not measured: CodeCarbon failed)"
+    elif figureless:
+        spent = "energy and CO2 not known"
     else:
         spent = not_measured_text(m.method for m in result.components.values())
     head = (
@@ -107,7 +119,9 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     parts = "  ".join(
         f"{name}: {fixed(m.duration_s, 2)} s "
         + (
-            f"{energy(m.energy_kwh)} {co2(m.co2_kg)}"
+            "energy not known (no energy figures)"
+            if m.method == NO_FIGURES
+            else f"{energy(m.energy_kwh)} {co2(m.co2_kg)}"
             if measured[name]
             else "not measured (CodeCarbon failed)"
             if m.method == CODECARBON_FAILED
@@ -118,8 +132,8 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     if (p := result.predicted) is not None and p.model == result.model:
         parts += f"  (predicted {energy(p.energy_kwh)}, CO2 {co2(p.co2_kg)})"
     # measured or estimated, in the words of demo, serve and report; a cached part spent
-    # nothing, and one not measured is said so above
-    said = {CACHED, NOT_MEASURED}
+    # nothing, and one not measured or of unknown energy is said so above
+    said = {CACHED, NO_FIGURES, NOT_MEASURED}
     if methods := sorted({m.method for m in result.components.values()} - said):
         parts += f"  carbon method: {', '.join(methods)}"
         if result.grid is not None:  # the grid its CO2 is of

@@ -27,6 +27,7 @@ from routerllm.carbon.meter import (
     COMPONENTS,
     FROM_TEXT,
     GRID_NOT_RECORDED,
+    NO_FIGURES,
     NO_USAGE,
     NOT_MEASURED,
     PER_TOKEN,
@@ -210,6 +211,9 @@ class LogFigures:
         # and those logged so before 2026-12-06, at 0 tokens: their generation's energy,
         # CO2 and cost are not known (in the totals as the 0 they were logged at)
         self.unknown_usage: Counter[str] = Counter()
+        # per answering model, the remote answers of a model without per-token figures:
+        # their tokens are known, their generation's energy and CO2 not
+        self.no_energy_figures: Counter[str] = Counter()
 
     def add(
         self,
@@ -284,7 +288,7 @@ class LogFigures:
             c.co2_kg += kg
             c.duration_s += duration
             # a part of unknown energy is said so, though its 0 kWh reads as nothing
-            if kwh or kg or method in (FROM_TEXT, NO_USAGE, CODECARBON_FAILED):
+            if kwh or kg or method in (FROM_TEXT, NO_USAGE, NO_FIGURES, CODECARBON_FAILED):
                 self.methods.add(method)
             if earlier and (e := earlier.get(name)) is not None:
                 # a cascade's models' methods are joined: each model's part by its own
@@ -304,6 +308,8 @@ class LogFigures:
                     self.estimated_usage[model] += 1
                 elif NO_USAGE in joined:
                     self.unknown_usage[model] += 1
+                elif NO_FIGURES in joined:
+                    self.no_energy_figures[model] += 1
             elif name == "model_loading":
                 loading = p
             elif name == "router_inference":

@@ -33,6 +33,9 @@ PER_TOKEN = "estimate:per-token"  # the method of figures computed from the conf
 FROM_TEXT = "estimate:from-text"
 # such an answer's as logged until 2026-12-06: at 0 tokens, its figures and cost not known
 NO_USAGE = "estimate:no-usage"
+# a remote answer's whose model has no per-token figures (energy_per_token_kwh,
+# co2_per_token_kg): its tokens are known, its energy not (logged as 0 kWh)
+NO_FIGURES = "estimate:no-figures"
 CACHED = "cache"  # the method of the components a cached answer did not spend
 NOT_MEASURED = "none"  # the method of every component with carbon tracking off: 0 kWh, not measured
 # a block CodeCarbon failed to measure: 0 kWh logged, not measured
@@ -292,7 +295,8 @@ def per_token_estimate(
     if model.prompt_figures:
         read = _at(model.energy_per_prompt_token_kwh, model.co2_per_prompt_token_kg, prompt_tokens, intensity)  # fmt: skip
         energy, co2 = energy + read[0], co2 + read[1]
-    return Measurement(component, duration_s, energy, co2, PER_TOKEN)
+    # without figures its 0 kWh is no estimate (a prompt figure alone is refused by config)
+    return Measurement(component, duration_s, energy, co2, PER_TOKEN if model.generation_figures else NO_FIGURES)  # fmt: skip
 
 
 def _at(kwh: float | None, kg: float | None, tokens: int, intensity: float) -> tuple[float, float]:

@@ -47,6 +47,7 @@ from routerllm.carbon.meter import (
     CACHED,
     CODECARBON_FAILED,
     FROM_TEXT,
+    NO_FIGURES,
     NO_USAGE,
     NOT_MEASURED,
     codecarbon_methods,
@@ -72,8 +73,9 @@ CHARS_PER_TOKEN_GUESS = 4
 CUT = ("length", "")  # finish reasons of answers that may have been cut at their cap
 #: Generation methods that teach no energy: carbon tracking off, a failed CodeCarbon
 #: task, an answer from the request cache, a remote answer whose endpoint counted no
-#: tokens (estimated from its text now, logged at 0 before): an estimate measures nothing.
-UNMEASURED = (NOT_MEASURED, CODECARBON_FAILED, CACHED, FROM_TEXT, NO_USAGE)
+#: tokens (estimated from its text now, logged at 0 before), or of a model without
+#: per-token figures: an estimate measures nothing.
+UNMEASURED = (NOT_MEASURED, CODECARBON_FAILED, CACHED, FROM_TEXT, NO_USAGE, NO_FIGURES)
 
 
 def unlearned(config: AppConfig) -> tuple[str, ...]:

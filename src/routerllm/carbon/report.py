@@ -114,6 +114,10 @@ class Report:
     #: per answering model, such requests logged before 2026-12-06, at 0 tokens (method
     #: estimate:no-usage): their generation's energy, CO2 and cost are in no total
     unknown_usage: dict[str, int] = field(default_factory=dict)
+    #: per answering model, the requests a remote model without per-token figures
+    #: (energy_per_token_kwh, co2_per_token_kg) answered: that generation's energy and CO2
+    #: (and, for a model without token prices, its cost) are in no total
+    no_energy_figures: dict[str, int] = field(default_factory=dict)
     #: the models the selected requests were logged under that the config no longer has
     #: (removed or renamed since): counted as logged, learned from by no predictor
     not_in_config: list[str] = field(default_factory=list)
@@ -241,6 +245,7 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     rep._flag_rows()
     rep.estimated_usage = {m: n for m, n in fig.estimated_usage.items() if n}
     rep.unknown_usage = {m: n for m, n in fig.unknown_usage.items() if n}
+    rep.no_energy_figures = {m: n for m, n in fig.no_energy_figures.items() if n}
     rep.equivalences = (
         dict(equivalences(rep.totals.co2_kg)) if rep.measured() else dict.fromkeys(EQUIVALENCES)
     )

@@ -78,6 +78,7 @@ def totals_lines(rep: Any) -> list[str]:
         *grid_lines(rep),
         *estimated_usage_lines(rep.estimated_usage),
         *unknown_usage_lines(rep.unknown_usage),
+        *no_figures_lines(rep.no_energy_figures),
         f"equivalent to {distance(eq['km_by_car'])} by car, "
         f"{count(eq['smartphone_charges'])} smartphone charges (US EPA factors)"
         if measured
@@ -161,6 +162,21 @@ def unknown_usage_lines(unknown: dict[str, int]) -> list[str]:
         f"not in the totals: the generation energy, CO2 and cost of {n} request"
         f"{'s' if n > 1 else ''} ({per_model}), whose endpoint reported no token usage, "
         f"logged at 0 tokens before RouterLLM estimated them"
+    ]
+
+
+def no_figures_lines(unknown: dict[str, int]) -> list[str]:
+    """The requests a remote model without per-token figures answered: its tokens are
+    counted, but what generating them spent is known neither here nor from the config."""
+    if not unknown:
+        return []
+    n = sum(unknown.values())
+    per_model = ", ".join(f"{m} {k}" for m, k in unknown.items())
+    return [
+        f"not in the totals: the generation energy and CO2 of {n} request"
+        f"{'s' if n > 1 else ''} ({per_model}), whose model has no energy_per_token_kwh or "
+        f"co2_per_token_kg (a remote server is not metered here: give its figures, "
+        f"measured where it runs)"
     ]
 
 

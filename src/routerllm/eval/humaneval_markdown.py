@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from routerllm.carbon import units
-from routerllm.carbon.meter import CODECARBON_FAILED, FROM_TEXT, NO_USAGE, PER_TOKEN, PROCESS_SCOPE
+from routerllm.carbon.meter import (
+    CODECARBON_FAILED,
+    FROM_TEXT,
+    NO_FIGURES,
+    NO_USAGE,
+    PER_TOKEN,
+    PROCESS_SCOPE,
+)
 from routerllm.carbon.report_text import counted
 from routerllm.eval.humaneval_run import GATED_CASCADE, TRAINED
 
@@ -30,6 +37,8 @@ CARBON_METHODS = {
     "say how many tokens it generated), not a measurement",
     NO_USAGE: "not known (a remote server that did not say how many tokens it generated; "
     "counted as spending nothing; logged so before 2026-12-06)",
+    NO_FIGURES: "not known (a remote server's model without energy_per_token_kwh or "
+    "co2_per_token_kg in the config; counted as spending nothing)",
 }
 
 
