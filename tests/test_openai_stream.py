@@ -772,3 +772,27 @@ def test_a_cancelled_stream_without_usage_is_billed_by_estimate_and_budgets_coun
         "not in the totals: the generation energy, CO2 and cost of 1 request (remote 1), whose "
         "endpoint reported no token usage, logged at 0 tokens before RouterLLM estimated them"
     ) in report_lines(rep)
+
+
+def test_a_stream_without_usage_of_a_model_without_energy_figures_is_priced_and_its_energy_unknown(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """A llama.cpp server's stream (no usage chunk ever) from a model priced per token but
+    without energy figures: its tokens are estimated and priced, as any answer without
+    usage is; its energy is not known (estimate:no-figures), not a from-text estimate of
+    0 kWh claimed as computed from figures it has not."""
+    from routerllm.carbon.meter import NO_FIGURES
+    from routerllm.carbon.report import logged_report
+
+    events = (delta("", role=True), delta("Hello"), delta(" wor"), delta("ld!"), delta(finish="stop"), DONE)  # fmt: skip
+    stub.default_post = Reply(200, b"", events=events)
+    prices = {"cost_per_1m_input_usd": 1e6, "cost_per_1m_output_usd": 2e6}  # $1, $2 a token
+    models = [http_model_dict("remote", stub.base_url, **prices)]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    with RouterLLM(config) as system:
+        result = system.generate(GenerationRequest("write a poem", on_text=lambda piece: None), model="remote")  # fmt: skip
+    # 12 characters each at about 4 a token: 3 in, 3 out; $1 x 3 + $2 x 3
+    assert (result.prompt_tokens, result.completion_tokens, result.cost_usd) == (3, 3, 9.0)
+    assert result.components["llm_inference"].method == NO_FIGURES
+    rep = logged_report(config)
+    assert rep.no_energy_figures == {"remote": 1} and rep.estimated_usage == {}
