@@ -1067,8 +1067,8 @@ def test_an_answer_of_unknown_usage_is_counted_by_an_estimate_not_as_free(
     assert rep.unknown_usage == {} and not any("not in the totals" in x for x in report_lines(rep))
     assert (
         "estimated: the tokens of 1 request (remote 1), whose endpoint reported no token "
-        "usage, from their prompt's and text's characters; their generation energy, CO2 and "
-        "cost, in the totals, from those"
+        "usage, from their prompt's and text's characters (a streamed text's pieces where "
+        "more); their generation energy, CO2 and cost, in the totals, from those"
     ) in report_lines(rep)
     vs = rep.versus_largest
     assert vs is not None and "; 1 request logged without energy left out" in vs["method"]

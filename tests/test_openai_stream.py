@@ -796,3 +796,51 @@ def test_a_stream_without_usage_of_a_model_without_energy_figures_is_priced_and_
     assert result.components["llm_inference"].method == NO_FIGURES
     rep = logged_report(config)
     assert rep.no_energy_figures == {"remote": 1} and rep.estimated_usage == {}
+
+
+# "def add(a, b)" in pieces of 1-2 characters, one token each as llama.cpp's server sends
+# them: 13 characters, 4 tokens at about 4 characters a token, 8 pieces
+TOKEN_PIECES = ("d", "ef", " a", "dd", "(", "a,", " b", ")")
+# what a proxy that joins a stream's pieces sends: 2 pieces of 32 characters, 8 tokens
+JOINED_PIECES = ("def add(a, b):\n", "    return a + b\n")
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [(TOKEN_PIECES, 8), (JOINED_PIECES, 8), (("", *TOKEN_PIECES[:1]), 1)],
+    ids=["token-pieces", "proxy-joined", "one-piece"],
+)
+def test_a_stream_without_usage_counts_its_completion_tokens_by_its_pieces_or_characters(
+    stub: Stub, tmp_path: Path, texts: tuple[str, ...], expected: int
+) -> None:
+    """A stream without usage (llama.cpp's server) comes about one token a piece: its
+    completion tokens are the more of its pieces (chunks with text; not the role's, nor an
+    empty one) and its characters' estimate. 4 characters a token alone counted SmolLM2's
+    streamed code answers at 0.85x (0.64x for one), and a budget guard should err high; a
+    proxy that joins pieces has fewer pieces than tokens, its characters counting them."""
+    events = (delta("", role=True), *map(delta, texts), delta(finish="stop"), DONE)
+    stub.default_post = Reply(200, b"", events=events)
+    prices = {"cost_per_1m_input_usd": 1e6, "cost_per_1m_output_usd": 2e6}  # $1, $2 a token
+    models = [http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6, **prices)]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    with RouterLLM(config) as system:
+        asked = GenerationRequest("write a poem", on_text=lambda piece: None)
+        result = system.generate(asked, model="remote")
+    assert result.text == "".join(texts)
+    # "write a poem": 12 characters, 3 tokens; $1 x 3 + $2 x expected
+    assert (result.prompt_tokens, result.completion_tokens) == (3, expected)
+    assert result.cost_usd == 3.0 + 2.0 * expected
+    assert result.components["llm_inference"].energy_kwh == pytest.approx(expected * 1e-6)
+
+
+def test_a_streamed_answer_counts_its_pieces_of_text_and_an_unstreamed_one_has_none(
+    stub: Stub,
+) -> None:
+    """The pieces counted are the first choice's chunks that carried text: not the role's
+    empty one, an empty delta, another choice's, nor the usage chunk."""
+    other = event({"choices": [{"index": 1, "delta": {"content": "x"}, "finish_reason": None}]})
+    events = (*HELLO[:2], other, delta(""), *HELLO[2:], usage(7, 3), DONE)
+    _, completion = streamed(Reply(200, b"", events=events), stub)
+    assert completion.text == "Hello world" and completion.pieces == 3
+    stub.default_post = completion_reply("whole", prompt_tokens=4, tokens=1)
+    assert http_backend(stub.base_url).generate(GenerationRequest("hi")).pieces is None

@@ -208,7 +208,10 @@ class Completion:
     ``billed_before``: the prompt and completion tokens a remote endpoint billed for the
     attempts that failed before this answer (in its cost and estimated energy, not its
     token counts). ``usage_known``: False where a remote endpoint did not say how many
-    tokens it counted (its token counts, 0 where it gave none, are no count)."""
+    tokens it counted (its token counts, 0 where it gave none, are no count).
+    ``pieces``: how many pieces of text a remote endpoint's streamed answer came in
+    (about one token each: its tokens' count where it gave none); None where it was
+    not streamed."""
 
     text: str
     model: str
@@ -219,6 +222,7 @@ class Completion:
     prompt_state: tuple[float, ...] | None = None
     billed_before: tuple[int, int] = (0, 0)
     usage_known: bool = True
+    pieces: int | None = None
 
 
 def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> Sampling:

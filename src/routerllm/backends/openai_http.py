@@ -147,7 +147,7 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
             body |= {"stream": True, "stream_options": {"include_usage": True}}
         start = time.perf_counter()
         try:
-            out, billed = self._post_with_retries(path, body, live, request.raw)
+            out, pieces, billed = self._post_with_retries(path, body, live, request.raw)
         except PromptError as e:
             if live is None or live.sent or "stream" not in str(e).lower() or isinstance(e, ContextLengthError):  # fmt: skip
                 raise
@@ -157,10 +157,10 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
             log.warning("%s: the endpoint refused a streamed request (%s); its requests are asked unstreamed from now on", self.name, self._hide_key(str(e)))  # fmt: skip
             self._streams = False
             if cancelled():  # nobody waits for the answer: not asked again
-                out, billed = cancelled_reply(request.raw), e.billed_tokens
+                out, pieces, billed = cancelled_reply(request.raw), None, e.billed_tokens
             else:
                 unstreamed = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}  # fmt: skip
-                out, billed = self._post_with_retries(path, unstreamed, None, request.raw)
+                out, pieces, billed = self._post_with_retries(path, unstreamed, None, request.raw)
         latency = time.perf_counter() - start
         try:
             choice, text, finish_reason = answer_parts(out, request.raw)
@@ -175,10 +175,10 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
         tokens, unknown = usage_tokens(out, text)
         if unknown is not None and finish_reason == CANCELLED and "usage" not in out:
             # its stream closed before the usage chunk: expected, not the endpoint's fault
-            log.info("%s: the answer was cancelled before its token usage came; its tokens are estimated from its prompt's and text's characters", self.name)  # fmt: skip
+            log.info("%s: the answer was cancelled before its token usage came; its tokens are estimated from its prompt's and text's characters (its stream's pieces where more)", self.name)  # fmt: skip
         elif unknown is not None:  # a failed answer's tokens are billed too: said of it as well
             log.warning(
-                "%s: the answer %s; its tokens are estimated from its prompt's and text's characters",
+                "%s: the answer %s; its tokens are estimated from its prompt's and text's characters (its stream's pieces where more)",
                 self.name,
                 self._hide_key(unknown),
             )
@@ -204,17 +204,20 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
             finish_reason=None if finish_reason is None else without_lone_surrogates(finish_reason),
             billed_before=billed,
             usage_known=unknown is None,
+            pieces=pieces,
         )
 
     def _post_with_retries(
         self, path: str, body: dict[str, Any], live: LiveText | None = None, raw: bool = False
-    ) -> tuple[Any, tuple[int, int]]:
-        """The answer, asked again as the module says, with the tokens the failed
-        attempts' error bodies said were billed; where every attempt failed, the error
-        carries those tokens."""
+    ) -> tuple[Any, int | None, tuple[int, int]]:
+        """The answer, asked again as the module says, with the pieces of text it was
+        streamed in (None where it was not) and the tokens the failed attempts' error
+        bodies said were billed; where every attempt failed, the error carries those
+        tokens."""
         billed = [0, 0]
         try:
-            return self._attempts(path, body, billed, live, raw), (billed[0], billed[1])
+            out, pieces = self._attempts(path, body, billed, live, raw)
+            return out, pieces, (billed[0], billed[1])
         except RouterLLMError as e:
             if any(billed):
                 e.billed_tokens = (billed[0], billed[1])
@@ -222,7 +225,7 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
 
     def _attempts(
         self, path: str, body: dict[str, Any], billed: list[int], live: LiveText | None, raw: bool
-    ) -> Any:
+    ) -> tuple[Any, int | None]:
         attempts = self.config.max_retries + 1
         cancel = Cancellation()  # once the caller has gone, not asked again
         for attempt in range(attempts):
@@ -234,9 +237,9 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                     timeout = self.config.timeout_s
                     return streamed_reply(req, timeout, live, raw, self.base_url + path, self.name)
                 watched = cancel if cancel.active else None
-                return self._request("POST", path, body, self.config.timeout_s, watched)
+                return self._request("POST", path, body, self.config.timeout_s, watched), None
             except Cancelled:  # its connection shut as its caller left: a cancelled answer
-                return cancelled_reply(raw)
+                return cancelled_reply(raw), None
             except urllib.error.HTTPError as e:
                 if isinstance(e, BilledHTTPError):
                     billed[0] += e.billed[0]
@@ -250,7 +253,7 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                 spent = said is not None and said.code in _QUOTA_SPENT
                 if e.code in RETRY_STATUS and not last and not too_long and not spent:
                     if not self._backoff(attempt, cancel, f"HTTP {e.code}", wait):
-                        return cancelled_reply(raw)
+                        return cancelled_reply(raw), None
                     continue
                 param = None
                 if 300 <= e.code < 400:  # its body is not read: it is not the answer
@@ -307,7 +310,7 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                 last = last or lasting_fault(e) is not None  # asked again, it fails again
                 if not last:
                     if not self._backoff(attempt, cancel, why):
-                        return cancelled_reply(raw)
+                        return cancelled_reply(raw), None
                     continue
                 # urllib's URLError: no connection made; NoAnswer: no answer began over
                 # the one made (an answer cut short, or trickling, is not unreachable)

@@ -82,9 +82,10 @@ def _status_error(
 
 def streamed_reply(
     req: urllib.request.Request, timeout: float, live: LiveText, raw: bool, url: str, model: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int | None]:
     """The answer asked as a stream, its text given to ``live`` as it comes, as the
-    completion it stands for (``StreamedAnswer``). Before any text was given, what
+    completion it stands for (``StreamedAnswer``), with the pieces of text it came in
+    (None where the endpoint answered whole, not streamed). Before any text was given, what
     fails is raised as the unstreamed answer's would be (retried where that is);
     after, a ``BackendError``: asked again, the text given would come twice. Where
     the request is cancelled (``cancellable``: the server's client gone) before its
@@ -100,7 +101,7 @@ def streamed_reply(
         with streamed_exchange(req, timeout, generating) as stream:
             if not stream.events:  # an endpoint that does not stream: its answer whole
                 parsed: dict[str, Any] = parsed_reply(req, stream.whole(), stream.headers)
-                return parsed
+                return parsed, None
             events = sse_data(stream.lines())
             while not answer.done:
                 if answer.finish_reason is None and cancel():
@@ -133,7 +134,7 @@ def streamed_reply(
                     live(piece)
     except Cancelled:  # the connection shut while it was read
         answer.finish_reason = CANCELLED
-    return answer.completion()
+    return answer.completion(), answer.pieces
 
 
 def cancelled_reply(raw: bool) -> dict[str, Any]:

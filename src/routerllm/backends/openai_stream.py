@@ -46,11 +46,14 @@ class StreamError(Exception):
 class StreamedAnswer:
     """A streamed answer read event by event (``take``): the text of its first choice
     (a chat request's ``delta.content``, a raw one's ``text``), its finish reason and
-    the last ``usage`` it sent; ``done`` once ``[DONE]`` came."""
+    the last ``usage`` it sent; ``done`` once ``[DONE]`` came. ``pieces``: how many of
+    its chunks carried text, which counts its tokens where it sent no ``usage`` (a
+    server sends about one token a chunk; a proxy may join them)."""
 
     def __init__(self, raw: bool) -> None:
         self.raw = raw
         self.text: list[str] = []
+        self.pieces = 0
         self.finish_reason: str | None = None
         self.usage: Any = None
         self.error: Any = None  # a failed generation's (finish reason "error"), where said
@@ -93,6 +96,8 @@ class StreamedAnswer:
         self.error = choice.get("error", self.error)
         piece = self._piece(choice)
         self.text.append(piece)
+        if piece:  # not the role's empty chunk, nor the finish reason's
+            self.pieces += 1
         return piece
 
     def _piece(self, choice: dict[str, Any]) -> str:

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 COMPONENTS = ("router_inference", "model_loading", "llm_inference")
 PER_TOKEN = "estimate:per-token"  # the method of figures computed from the config's per-token ones
 # a remote answer's whose endpoint did not say how many tokens it generated: its tokens
-# estimated from its prompt's and text's characters, its figures and cost from those
+# estimated from its prompt's and text's characters (a streamed text's pieces where
+# more), its figures and cost from those
 FROM_TEXT = "estimate:from-text"
 # such an answer's as logged until 2026-12-06: at 0 tokens, its figures and cost not known
 NO_USAGE = "estimate:no-usage"

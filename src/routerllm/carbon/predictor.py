@@ -457,9 +457,9 @@ class CarbonPredictor:
         """The prompt and completion tokens of an answer whose endpoint did not count them
         (``FROM_TEXT``): the prompt as a prediction reads it before the request (its own
         history's line, else ``_prompt_tokens_guess``), the text received at that line's
-        tokens a character (not its chat template's share, which only a prompt has).
-        Characters, not a stream's pieces: an unstreamed answer has none, and a proxy may
-        join them (README "Backends" gives what was measured)."""
+        tokens a character (not its chat template's share, which only a prompt has). A
+        streamed text's pieces, which may count more, are ``ModelCalls.counted``'s: an
+        unstreamed answer has none (README "Backends" gives what was measured)."""
         line = self.profile(model) or ((peer := self._peer_line()) and peer[0])
         if line is None or line.prompt_tokens_per_char <= 0:
             per_char = 1 / CHARS_PER_TOKEN_GUESS  # no line, or one whose tokens did not grow

@@ -108,7 +108,8 @@ class Report:
     #: per model, scores given to its logged answers: {"count": n, "mean_score": x}
     feedback: dict[str, dict[str, float]] = field(default_factory=dict)
     #: per answering model, the requests whose generation's token usage a remote endpoint
-    #: did not report: their tokens estimated from their prompt's and text's characters,
+    #: did not report: their tokens estimated from their prompt's and text's characters (a
+    #: streamed text's pieces where more),
     #: and their energy, CO2 and cost from those, in the totals (method estimate:from-text)
     estimated_usage: dict[str, int] = field(default_factory=dict)
     #: per answering model, such requests logged before 2026-12-06, at 0 tokens (method

@@ -138,14 +138,16 @@ def grid_lines(rep: Any) -> list[str]:
 def estimated_usage_lines(estimated: dict[str, int]) -> list[str]:
     """The requests whose tokens the totals hold as estimates: their endpoint did not say
     how many it counted (a stream cancelled before its usage chunk, an endpoint that
-    sends none), so they were estimated from the prompt's and the text's characters."""
+    sends none), so they were estimated from the prompt's and the text's characters (a
+    streamed text's pieces where more: ``ModelCalls.counted``)."""
     if not estimated:
         return []
     n = sum(estimated.values())
     per_model = ", ".join(f"{m} {k}" for m, k in estimated.items())
     return [
         f"estimated: the tokens of {n} request{'s' if n > 1 else ''} ({per_model}), whose "
-        f"endpoint reported no token usage, from their prompt's and text's characters; "
+        f"endpoint reported no token usage, from their prompt's and text's characters (a "
+        f"streamed text's pieces where more); "
         f"their generation energy, CO2 and cost, in the totals, from those"
     ]
 
