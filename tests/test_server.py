@@ -2472,7 +2472,8 @@ def _left_remote_stream(
     complaints = _Complaints()
     with serving_stub() as stub:
         stub.default_post = reply
-        models = [http_model_dict("remote", stub.base_url)]
+        # with energy figures: else its generation's method is estimate:no-figures
+        models = [http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6)]
         data = tiny_config_dict(tmp_path, models=models, carbon={"enabled": False})
         config = load_config(write_config(tmp_path, data))
         with RouterLLM(config) as system, running(system) as base, complaints.watching():
