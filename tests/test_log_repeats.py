@@ -59,3 +59,35 @@ def test_humaneval_says_a_fold_router_warning_once_per_system(
     for name, message in zip(["logreg", "knn"], said, strict=True):
         assert message.startswith(f"router {name!r} is trained on a single prompt")
         assert message.endswith(f" [4 times in the folds of system {name!r}]")
+
+
+def test_a_fault_each_request_meets_is_said_once_then_counted_once_a_minute(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routerllm import log_repeats
+
+    now = [1000.0]
+    monkeypatch.setattr(log_repeats, "_clock", lambda: now[0])
+    caplog.set_level(logging.INFO)
+    fault = log_repeats.RepeatedFault(
+        logging.getLogger("routerllm.test_log_repeats"), "could not record it: %s",
+        "answers could not be logged", "records again (%d could not be logged)",
+    )  # fmt: skip
+    fault.worked()  # nothing failed: nothing to say
+    for _ in range(5):  # within the minute: the first said, the others counted
+        fault.failed("disk is full")
+        now[0] += 10
+    fault.failed("disk is full")  # 50 s after the first: counted still
+    now[0] += 10
+    fault.failed("disk is full")  # 60 s after the first: its 6 repeats said
+    fault.failed("disk is full")
+    fault.failed("read-only file")  # a new reason: the last repeat, then it in full
+    fault.worked()
+    fault.worked()  # said once
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "could not record it: disk is full"),
+        ("ERROR", "6 more answers could not be logged: disk is full"),
+        ("ERROR", "1 more answers could not be logged: disk is full"),
+        ("ERROR", "could not record it: read-only file"),
+        ("WARNING", "records again (9 could not be logged)"),
+    ]

@@ -235,8 +235,10 @@ def test_a_stopped_server_no_longer_counts_the_logs_rows(tmp_path: Path) -> None
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:
         with running(system):
-            assert len(system.log.observers) == 1
+            assert (
+                len(system.log.observers) == 2
+            )  # its metrics, and its full-log line (RepeatedFault)
         assert system.log.observers == []
         with TestClient(server_app.create_app(system)):  # runs the lifespan
-            assert len(system.log.observers) == 1
+            assert len(system.log.observers) == 2
         assert system.log.observers == []

@@ -3,13 +3,17 @@
 A step run once per cross-validation fold (a router trained, then calibrated) warns
 once per fold: five folds, five times the same line on stderr. Within
 :func:`warnings_once`, RouterLLM's warnings are held back and said at the end of the
-block, each once, with how many times it came.
+block, each once, with how many times it came. A fault each request meets while it
+lasts (the request log's disk full while serving) is said by :class:`RepeatedFault`:
+its first in full, its repeats counted, its end once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 from collections.abc import Iterator
 
 PACKAGE = "routerllm"
@@ -63,3 +67,52 @@ def warnings_once(where: str) -> Iterator[None]:
                 shown = "" if len(holder.texts[key]) == 1 else ", the first shown"
                 record.msg, record.args = f"{record.getMessage()} [{n} times {where}{shown}]", None
             logging.getLogger(record.name).handle(record)
+
+
+#: How often a fault that goes on is said again (with the count of its repeats since).
+REPEAT_EVERY_S = 60.0
+_clock = time.monotonic  # what the repeats are counted by (a test sets it)
+
+
+class RepeatedFault:
+    """A fault each request meets while it lasts (the request log's disk full while a
+    server answers): ``failed`` says its first in full (``first % reason``), then counts
+    its repeats and says them at most once per ``REPEAT_EVERY_S`` (``"N more {what}: reason"``);
+    ``worked`` says, once, that it is over. A line per request filled an operator's
+    journal with the same line (until 2026-12-06). A new reason is said in full."""
+
+    def __init__(self, logger: logging.Logger, first: str, what: str, over: str) -> None:
+        self.logger, self.first, self.what, self.over = logger, first, what, over
+        self._lock = threading.Lock()  # the server's generating and logging threads
+        self._reason: str | None = None  # the fault now, None while there is none
+        self._total = 0  # its failures since its first
+        self._unsaid = 0  # its repeats not yet said
+        self._said_at = 0.0  # _clock() when it was last said
+
+    def failed(self, reason: str) -> None:
+        """One more failure, for ``reason``: said in full where it is new, else counted."""
+        with self._lock:
+            if reason == self._reason:
+                self._total += 1
+                self._unsaid += 1
+                if _clock() - self._said_at >= REPEAT_EVERY_S:
+                    self._say_repeats()
+                return
+            self._say_repeats()  # those of another reason, before this one's first
+            self._reason, self._total, self._said_at = reason, self._total + 1, _clock()
+            self.logger.error(self.first, reason)
+
+    def worked(self, *_: object) -> None:
+        """It worked: where it had failed, the repeats not yet said, then that it is over
+        (a request log's observer: called with the row it took)."""
+        with self._lock:
+            if self._reason is None:
+                return
+            self._say_repeats()
+            self.logger.warning(self.over, self._total)
+            self._reason, self._total = None, 0
+
+    def _say_repeats(self) -> None:
+        if self._unsaid:
+            self.logger.error("%d more %s: %s", self._unsaid, self.what, self._reason)
+            self._unsaid, self._said_at = 0, _clock()

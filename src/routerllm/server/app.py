@@ -34,6 +34,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     missing_dependency,
 )
+from routerllm.log_repeats import RepeatedFault
 from routerllm.server import protocol
 
 # POLL_S is bodies.py's: set here, it changes how often a request waiting its turn or
@@ -96,6 +97,10 @@ class _Service(Bodies):
         self.body_limit = 12 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
         self.metrics = ServerMetrics(system, self)  # GET /metrics: each row logged counts
         system.log.observers.append(self.metrics.logged)  # until the server stops: close()
+        # a log that refuses every row (a full disk): said once, its repeats counted, its
+        # end said at the next row it takes
+        self.unlogged = RepeatedFault(log, "answered, but the request log could not record it: %s", "answers could not be logged", "the request log records answers again (%d answers could not be logged meanwhile: the closing line counts them all)")  # fmt: skip
+        system.log.observers.append(self.unlogged.worked)
 
     def close(self) -> None:
         """Once the server has stopped: its generating thread ends, after the generation
@@ -103,8 +108,9 @@ class _Service(Bodies):
         collected), and its metrics no longer count the log's rows (a system served
         again and again had each stopped server's counting every row it logged)."""
         self.executor.shutdown(wait=False)
-        with contextlib.suppress(ValueError):  # closed already
+        with contextlib.suppress(ValueError):  # closed already (both were added together)
             self.system.log.observers.remove(self.metrics.logged)
+            self.system.log.observers.remove(self.unlogged.worked)
 
     # -- a request ------------------------------------------------------------
     async def take_turn(self, request: Any) -> Any:
@@ -177,7 +183,7 @@ class _Service(Bodies):
         except RequestLogError as e:
             if e.result is None:
                 raise
-            log.error("answered, but the request log could not record it: %s", e)
+            self.unlogged.failed(str(e))
             return e.result, f"the request log could not record this answer: {e}"
         finally:
             self.generated_s = time.monotonic() - start
