@@ -98,14 +98,23 @@ class EndpointUnreachableError(BackendError):
     """A remote model's endpoint could not be connected to (refused, its host not found,
     no connection within the time limit) or sent no answer at all within it, once its
     retries were spent: a running system
-    takes the model as unavailable until its next check finds it back."""
+    takes the model as unavailable until its next check finds it back. ``endpoint_wide``:
+    no connection could be made (refused, host not found), so every model at its base_url
+    is down alike; an endpoint that took the connection and sent nothing may be a proxy
+    whose upstream for this model alone is gone."""
+
+    endpoint_wide: bool = False
 
 
 class EndpointRefusedError(BackendError):
     """A remote model's endpoint refused its API key (HTTP 401 or 403) or its account
     (a 429 whose code is ``insufficient_quota``: out of credit): every request is refused
     alike until the key or the account is mended, so a running system takes the model as
-    unavailable until its next check, as an unreachable one."""
+    unavailable until its next check, as an unreachable one. ``endpoint_wide``: the key or
+    account refused (401, the quota), so every model at its base_url with the same
+    api_key_env is refused alike; a 403 may be one model's access that the key lacks."""
+
+    endpoint_wide: bool = False
 
 
 class RateLimitedError(BackendError):

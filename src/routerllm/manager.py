@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
+from urllib.parse import urlsplit
 
 from routerllm.backends.base import Backend, GenerationRequest, create_backend
 from routerllm.backends.llama_prompt import VocabCounters
@@ -45,6 +46,17 @@ def gb_up(gb: float) -> str:
     value = Decimal(repr(gb))
     step = Decimal(1).scaleb(value.adjusted() - 2)
     return f"{value.quantize(step, rounding=ROUND_CEILING).normalize():f}"
+
+
+def endpoint(base_url: str | None) -> tuple[str, str, int | None, str] | None:
+    """What makes two base_urls one server's endpoint: scheme, host (case aside), port
+    (the scheme's default where none is given) and path (a trailing / aside); None for
+    a model with none (a local one)."""
+    if not base_url:
+        return None
+    parts = urlsplit(base_url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
 
 
 #: How long a model found unavailable stays so before it is checked again: an endpoint
@@ -80,8 +92,9 @@ class LLMManager:
         # its files are replaced), so that routing goes elsewhere and no warm model is
         # evicted, request after request, for a load that fails
         self._load_failed: dict[str, _FailedLoad] = {}
-        # per remote model taken out by its failed request (set_unavailable): when, and why
-        self._taken_out: dict[str, tuple[float, str]] = {}
+        # per remote model taken out by a failed request (set_unavailable): when, why, and
+        # the model whose request it was where another's, at the same endpoint
+        self._taken_out: dict[str, tuple[float, str, str]] = {}
         self._vocabs = VocabCounters()  # unloaded models' prompts counted without weights
 
     def backend(self, name: str) -> Backend:
@@ -155,7 +168,8 @@ class LLMManager:
         # its last request's error, not a probe's: a refused key or a spent quota is
         # answered only to a request (an endpoint's /models lists for a spent account)
         if out is not None and _clock() - out[0] < RECHECK_S:
-            return f"its last request failed (checked again {RECHECK_S:g} s after): {out[1]}"
+            whose = "its last request" if not out[2] else f"model {out[2]!r}'s request to the same endpoint"  # fmt: skip
+            return f"{whose} failed (checked again {RECHECK_S:g} s after): {out[1]}"
         reason = backend.availability()
         # a copy under way at its paths (not over the file it maps): its loaded weights answer
         return None if reason is not None and backend.answers_on else reason
@@ -208,16 +222,39 @@ class LLMManager:
             raise ModelUnavailableError(f"no configured model can run here ({reasons})")
         return available
 
-    def set_unavailable(self, name: str, why: str | None = None) -> None:
+    def set_unavailable(self, name: str, why: str | None = None, by: str = "") -> None:
         """Take ``name`` as unavailable (its endpoint found unreachable or refusing its
         key, its load failed) until the next check of the unavailable models, ``RECHECK_S``
-        from now; ``why`` is its reason until then (a request naming it is told so)."""
+        from now; ``why`` is its reason until then (a request naming it is told so), found
+        by a request to model ``by`` where another's (``set_endpoint_unavailable``)."""
         with self._lock:
             if why is not None:
-                self._taken_out[name] = (_clock(), why)
+                self._taken_out[name] = (_clock(), why, by)
             if self._available is not None and name in self._available:
                 self._available = [n for n in self._available if n != name]
                 self._checked_at = _clock()
+
+    def set_endpoint_unavailable(self, name: str, why: str, same_key: bool) -> list[str]:
+        """Take out the other models served at ``name``'s endpoint (the same scheme, host,
+        port and path), with ``same_key`` only those sending the same ``api_key_env``, as
+        ``name``'s request found it (``why``): a server that died has all its models down
+        (one request each found them so, each paying its retries, until 2026-12-06).
+        Each comes back by its own check. The models taken out, in the config's order."""
+        cfg = self.config.model(name)
+        where = endpoint(cfg.base_url)
+        others = [
+            m.name
+            for m in self.config.models
+            if m.name != name
+            and where is not None
+            and endpoint(m.base_url) == where
+            and (not same_key or m.api_key_env == cfg.api_key_env)
+        ]
+        for other in others:
+            self.set_unavailable(other, why, by=name)
+        if others:
+            log.warning("%s taken out with %s: %s", ", ".join(others), name, why)
+        return others
 
     @property
     def loaded_models(self) -> list[str]:

@@ -91,6 +91,9 @@ class ModelCalls:
             # every request would fail alike: the next go elsewhere
             if isinstance(e, EndpointUnreachableError | EndpointRefusedError):
                 self.manager.set_unavailable(name, str(e))
+                if e.endpoint_wide:  # the other models of its server (and key) with it
+                    same_key = isinstance(e, EndpointRefusedError)
+                    self.manager.set_endpoint_unavailable(name, str(e), same_key)
             if loading is None and load is not None:
                 loading = load.result  # a load that failed (a corrupt file) spent it all the same
                 e.load_failed = True

@@ -290,15 +290,19 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                         f"waits ({MAX_BACKOFF_S:.0f} s): not retried"
                     )
                 if spent:  # the account's to mend: no client's retry helps (the server's 502)
-                    raise EndpointRefusedError(
+                    refused = EndpointRefusedError(
                         f"{message} ({said.code if said else ''}: the account's quota or "
                         f"billing, which no retry mends; not retried)"
-                    ) from e
+                    )
+                    refused.endpoint_wide = True  # the key's account: its other models too
+                    raise refused from e
                 # the caller may ask again later: not a failing backend
                 if (busy := _BUSY.get(e.code)) is not None:
                     raise busy(message, wait) from e
                 if e.code in (401, 403):  # the key's: every request is refused alike
-                    raise EndpointRefusedError(message) from e
+                    refused = EndpointRefusedError(message)
+                    refused.endpoint_wide = e.code == 401  # a 403 may be this model's access
+                    raise refused from e
                 raise BackendError(message) from e
             except (Malformed, Undecodable) as e:
                 raise BackendError(
@@ -316,10 +320,13 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                 # the one made (an answer cut short, or trickling, is not unreachable)
                 unreachable = isinstance(e, urllib.error.URLError | NoAnswer)
                 tries = attempt + 1
-                raise (EndpointUnreachableError if unreachable else BackendError)(
-                    f"cannot reach {self.base_url} for model {self.name!r} after {tries} "
-                    f"attempt{'s' if tries > 1 else ''} ({why})"
-                ) from e
+                message = f"cannot reach {self.base_url} for model {self.name!r} after {tries} attempt{'s' if tries > 1 else ''} ({why})"  # fmt: skip
+                if not unreachable:
+                    raise BackendError(message) from e
+                down = EndpointUnreachableError(message)
+                # no connection made: the server, so each of its models, is down
+                down.endpoint_wide = isinstance(e, urllib.error.URLError)
+                raise down from e
         raise AssertionError("unreachable")
 
     def _backoff(

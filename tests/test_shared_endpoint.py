@@ -1,0 +1,100 @@
+"""Models served by one OpenAI-compatible server (llama-cpp-python's multi-model server,
+Ollama, LM Studio: one base_url, several model_ids) are found down together."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from routerllm.config import load_config
+from routerllm.exceptions import EndpointUnreachableError, ModelUnavailableError
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+from .test_openai_http import (
+    HEAVY,
+    error_reply,
+    http_model_dict,
+    serving_stub,
+)
+
+
+def _config(tmp_path: Path, one: str, other: str, **extra: object) -> RouterLLM:
+    """Models ``a1`` and ``a2`` at ``one``'s base_url (``a2``'s with a trailing /, as a
+    user may write it), ``b`` at ``other``'s."""
+    models = [
+        http_model_dict("a1", one, max_retries=1, model_id="a1", **extra),
+        http_model_dict("a2", one + "/", max_retries=1, model_id="a2", **extra),
+        http_model_dict("b", other, max_retries=1, model_id="b"),
+    ]
+    return RouterLLM(load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models))))  # fmt: skip
+
+
+def test_a_server_found_down_takes_out_every_model_it_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until 2026-12-06 each model of a server that died was found down only by a request
+    of its own, each paying its retries (3.5 s with the defaults). Now the request that
+    finds the server unreachable takes all its models out, each saying which request
+    found it down; a model of another server is still routed to; each comes back by its
+    own check a minute later."""
+    from routerllm import manager as manager_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    with serving_stub() as other:
+        with serving_stub() as up:
+            port = int(up.base_url.split(":")[2].split("/")[0])
+            system = _config(tmp_path, up.base_url, other.base_url)
+            assert system.generate("hi", model="a2").model == "a2"
+        with system:
+            with pytest.raises(EndpointUnreachableError, match="cannot reach .* after 2 attempts"):  # fmt: skip
+                system.generate("hi", model="a1")
+            assert system.manager.available_models() == ["b"]
+            start = time.perf_counter()
+            with pytest.raises(ModelUnavailableError) as err:
+                system.generate("hi", model="a2")
+            assert time.perf_counter() - start < 0.5  # not asked: no retries waited for
+            said = str(err.value)
+            assert "model 'a1''s request to the same endpoint failed" in said, said
+            assert f"cannot reach {up.base_url} for model 'a1'" in said, said
+            assert system.generate(HEAVY).model == "b"  # routed to the other server
+            clock[0] += manager_module.RECHECK_S
+            with serving_stub(port) as back:
+                assert system.generate("hi", model="a2").model == "a2"
+                assert system.generate("hi", model="a1").model == "a1"
+                assert len(back.posts) == 2
+
+
+def test_a_refused_key_takes_out_the_models_sharing_the_key_and_server_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 401 refuses the key (its other models at the same server are refused alike);
+    the same server with another key, or a 403 (a key may lack one model's access), is
+    not taken out with it."""
+    monkeypatch.setenv("KEY_A", "sk-a")
+    with serving_stub() as up, serving_stub() as other:
+        models = [
+            http_model_dict("a1", up.base_url, model_id="a1", api_key_env="KEY_A"),
+            http_model_dict("a2", up.base_url, model_id="a2", api_key_env="KEY_A"),
+            http_model_dict("a3", up.base_url, model_id="a3"),
+            http_model_dict("a4", up.base_url, model_id="a4", api_key_env="KEY_A"),
+            http_model_dict("b", other.base_url, model_id="b", api_key_env="KEY_A"),
+        ]
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        with RouterLLM(config) as system:
+            assert system.manager.available_models() == ["a1", "a2", "a3", "a4", "b"]
+            up.script.append(error_reply(403, "You do not have access to model a1"))
+            with pytest.raises(Exception, match="HTTP 403"):
+                system.generate("hi", model="a1")
+            assert system.manager.available_models() == ["a2", "a3", "a4", "b"]
+            up.script.append(error_reply(401, "Incorrect API key provided"))
+            with pytest.raises(Exception, match="HTTP 401"):
+                system.generate("hi", model="a2")
+            assert system.manager.available_models() == ["a3", "b"]  # a4 with a2
+            with pytest.raises(ModelUnavailableError, match="model 'a2''s request to the same endpoint failed .*HTTP 401"):  # fmt: skip
+                system.generate("hi", model="a4")
+            assert system.generate("hi", model="b").model == "b"  # another server: its key
+            assert system.generate("hi", model="a3").model == "a3"  # answered, with no key
