@@ -10,12 +10,14 @@ keeps its rows; a read-only log and other routers keep to memory."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from routerllm.routers.feedback import FeedbackRouter
 from routerllm.system import RouterLLM
 
 from .conftest import StopAfter
+from .test_budgets import record
 from .test_feedback_router import FEEDBACK, ladder, topic_prompts
 from .test_server import call, running
 
@@ -295,6 +298,7 @@ def test_a_read_only_log_or_none_keeps_requests_in_memory(tmp_path: Path) -> Non
     assert pending_rows(config) == [] and list(loop._routed) == ["r1", "r2"]
     with RequestLog(config.log.path) as log:
         assert loop.keeps_in(log)
+        log.append(dataclasses.replace(record(router.model_names[0], datetime.now(timezone.utc)), id="r1"))  # fmt: skip
         loop.feedback("r1", 1.0, log)  # memory still serves
         assert router.counts.sum() == saved(config).counts.sum() + 1
 
@@ -374,6 +378,13 @@ def _old_row(config: AppConfig) -> tuple[str, np.ndarray]:
         db.execute(
             "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
             ("old", model, "feedback", "hashing", len(vector), vector.tobytes()),
+        )
+        db.execute(  # its request, logged (a score of no logged request is refused)
+            "INSERT INTO requests (id, timestamp, prompt_sha256, prompt_chars, model, router, "
+            "confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, "
+            "cost_usd) VALUES ('old', '2026-12-01T00:00:00.000000+00:00', '', 21, ?, "
+            "'feedback', 1, 8, 8, 0.1, 0, 0, 0)",
+            (model,),
         )
     return model, vector
 

@@ -6,8 +6,10 @@ saving the router) and ``POST /routerllm/feedback`` on a real server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from routerllm.routers.feedback import FeedbackRouter
 from routerllm.system import RouterLLM
 
 from .conftest import rewrite_weights, tiny_config_dict, write_config
+from .test_budgets import record
 from .test_server import call, chat, running
 
 SMALL_BIG = [Candidate("small", 1.0), Candidate("big", 10.0)]
@@ -539,8 +542,10 @@ def test_an_older_log_without_feedback_is_read_and_then_given_the_table(tmp_path
         assert old.feedback() == [] and old.feedback_by_model() == {} and old.count() == 0
         assert old.pending("some-request") is None and not old.scored("some-request")
     with RequestLog(path) as log:  # opened for writing: the table is added
-        log.add_feedback("some-request", 0.5)
-        assert [r[:2] for r in log.feedback()] == [("some-request", 0.5)]
+        logged = record("tiny-light", datetime.now(timezone.utc))
+        log.append(logged)
+        log.add_feedback(logged.id, 0.5)
+        assert [r[:2] for r in log.feedback()] == [(logged.id, 0.5)]
 
 
 # -- the server ---------------------------------------------------------------
@@ -837,6 +842,7 @@ def test_a_router_path_of_dot_that_refuses_the_save_is_saved_beside_it(
     assert embedded is not None
     loop.remember("r1", router.model_names[0], router, embedded[0], None)
     with RequestLog(tmp_path / "log.sqlite") as log:
+        log.append(dataclasses.replace(record(router.model_names[0], datetime.now(timezone.utc)), id="r1"))  # fmt: skip
         loop.feedback("r1", 1.0, log)
     learned = router.counts.sum()  # type: ignore[attr-defined]
     # meanwhile another router, which it cannot merge with, is trained into the folder

@@ -106,3 +106,25 @@ def test_pruning_in_batches_beside_a_writer_loses_none_of_its_rows(tmp_path: Pat
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM requests WHERE id LIKE 'new-%'").fetchone() == (100,)  # fmt: skip
         assert db.execute("SELECT COUNT(*) FROM requests").fetchone() == (150,)
+
+
+def test_a_request_pruned_while_a_system_remembers_it_cannot_be_rated(tmp_path: Path) -> None:
+    """A running learning system remembers its last 10,000 requests in memory: one that
+    ``routerllm prune`` (another process) deleted meanwhile is refused, as the README
+    says, not stored as a score of no logged request (which no later prune deletes)."""
+    from routerllm.exceptions import UnknownRequestError
+    from routerllm.system import RouterLLM
+
+    from .test_feedback_router import ladder, topic_prompts
+
+    config = ladder(tmp_path)
+    with RouterLLM(config) as system:
+        pruned, kept = system.generate_batch(topic_prompts("parser", 2, 50))
+        with RequestLog(config.log.path) as other:  # as `routerllm prune` would, days later
+            other._db.execute("UPDATE requests SET timestamp = ? WHERE id = ?", ("2026-01-01T00:00:00.000000+00:00", pruned.request_id))  # fmt: skip
+            other._db.commit()
+            assert prune(other, "2026-02-01").deleted == 1
+        with pytest.raises(UnknownRequestError, match="is not in the request log"):
+            system.feedback(pruned.request_id, 1.0)
+        system.feedback(kept.request_id, 1.0)  # a request still logged is rated
+        assert [r[:2] for r in system.log.feedback()] == [(kept.request_id, 1.0)]

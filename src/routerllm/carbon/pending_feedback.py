@@ -18,7 +18,7 @@ import numpy as np
 from routerllm.carbon.log_rows import PendingRequest
 from routerllm.carbon.log_schema import TABLES
 from routerllm.checks import is_finite_number
-from routerllm.exceptions import RequestLogError
+from routerllm.exceptions import RequestLogError, UnknownRequestError
 from routerllm.sqlite_busy import is_locked, locked
 
 
@@ -60,7 +60,8 @@ class PendingFeedback:
         of its folder to learn (``claim_scored``), or, given ``folder`` (a learner that
         keeps the row until it is saved), for that folder's, a row kept before folders
         were recorded included. A request scored already (by any process) is not scored
-        again: False, and nothing is written."""
+        again: False, and nothing is written; one the log does not hold (pruned) is an
+        ``UnknownRequestError``."""
         self.check_open()
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         try:
@@ -70,6 +71,15 @@ class PendingFeedback:
                 scored = "SELECT 1 FROM feedback WHERE request_id = ? LIMIT 1"
                 if self._db.execute(scored, (request_id,)).fetchone():
                     return False
+                # a running system remembers its last requests in memory: one that
+                # ``routerllm prune`` deleted meanwhile would be a score of no logged
+                # request, which no later prune deletes
+                if not self._db.execute("SELECT 1 FROM requests WHERE id = ?", (request_id,)).fetchone():  # fmt: skip
+                    raise UnknownRequestError(
+                        f"request {request_id!r:.80} is not in the request log {self.db_path} "
+                        f"(pruned by routerllm prune, or never logged): a score of no logged "
+                        f"request is not stored"
+                    )
                 self._db.execute(
                     "INSERT INTO feedback (request_id, score, timestamp) VALUES (?, ?, ?)",
                     (request_id, score, stamp),
