@@ -133,7 +133,7 @@ def test_serve_in_front_streams_the_servers_answer(tmp_path: Path, upstream: str
     streamed (its SSE), its text passed on as it comes, ending at its finish reason
     (``length`` at max_tokens). Its stream carries no usage, though it accepts
     ``stream_options.include_usage``: the answer's tokens are estimated from its text
-    (the model has no energy figures: its method says that, estimate:no-figures)."""
+    (the model has no energy figures: its method says both, estimate:no-figures:from-text)."""
     from .test_server import CHAT, call, running
 
     cfg = remote_config(tmp_path, upstream, carbon={"enabled": False})
@@ -148,7 +148,7 @@ def test_serve_in_front_streams_the_servers_answer(tmp_path: Path, upstream: str
     finish = [c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]]
     assert finish == ["length"] and text.rstrip().endswith("data: [DONE]")
     [said] = [e["routerllm"] for e in events if "routerllm" in e]
-    assert said["methods"]["llm_inference"] == "estimate:no-figures"
+    assert said["methods"]["llm_inference"] == "estimate:no-figures:from-text"
     # estimated: "Hi" from its characters, the answer's 5 tokens from its characters or
     # its 5 pieces (one a token), whichever are more: never fewer than it wrote
     usage = events[-1]["usage"]

@@ -778,11 +778,14 @@ def test_a_stream_without_usage_of_a_model_without_energy_figures_is_priced_and_
     stub: Stub, tmp_path: Path
 ) -> None:
     """A llama.cpp server's stream (no usage chunk ever) from a model priced per token but
-    without energy figures: its tokens are estimated and priced, as any answer without
-    usage is; its energy is not known (estimate:no-figures), not a from-text estimate of
-    0 kWh claimed as computed from figures it has not."""
-    from routerllm.carbon.meter import NO_FIGURES
+    without energy figures (as the README's hosted-API config): its tokens are estimated
+    and priced, as any answer without usage is; its energy is not known, not a from-text
+    estimate of 0 kWh claimed as computed from figures it has not. Both are said: until
+    2026-12-06 its method was estimate:no-figures alone, and neither ``route`` nor the
+    report said that its tokens and cost were estimates, not the endpoint's count."""
     from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+    from routerllm.route_cli import _result_lines
 
     events = (delta("", role=True), delta("Hello"), delta(" wor"), delta("ld!"), delta(finish="stop"), DONE)  # fmt: skip
     stub.default_post = Reply(200, b"", events=events)
@@ -793,9 +796,15 @@ def test_a_stream_without_usage_of_a_model_without_energy_figures_is_priced_and_
         result = system.generate(GenerationRequest("write a poem", on_text=lambda piece: None), model="remote")  # fmt: skip
     # 12 characters each at about 4 a token: 3 in, 3 out; $1 x 3 + $2 x 3
     assert (result.prompt_tokens, result.completion_tokens, result.cost_usd) == (3, 3, 9.0)
-    assert result.components["llm_inference"].method == NO_FIGURES
     rep = logged_report(config)
-    assert rep.no_energy_figures == {"remote": 1} and rep.estimated_usage == {}
+    assert rep.no_energy_figures == {"remote": 1} and rep.estimated_usage == {"remote": 1}
+    assert result.components["llm_inference"].method == "estimate:no-figures:from-text"
+    lines = report_lines(rep)
+    assert any(line.startswith("estimated: the tokens of 1 request (remote 1)") for line in lines)
+    assert any(line.startswith("not in the totals: the generation energy and CO2 of 1 request (remote 1)") for line in lines)  # fmt: skip
+    head, _, parts = _result_lines(1, result, "light")[:3]
+    assert "3 in / 3 out tokens (estimated: not reported by the endpoint)" in head, head
+    assert "energy not known (no energy figures)" in parts, parts
 
 
 # "def add(a, b)" in pieces of 1-2 characters, one token each as llama.cpp's server sends

@@ -9,6 +9,8 @@ import dataclasses
 from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.carbon.meter import (
     FROM_TEXT,
+    NO_FIGURES,
+    NO_FIGURES_FROM_TEXT,
     PER_TOKEN,
     CarbonMeter,
     Measurement,
@@ -127,10 +129,11 @@ class ModelCalls:
                 completion = self.counted(name, req, completion)
             generated = completion.completion_tokens + before[1]
             inference = self._estimated(model_cfg, generated, completion.prompt_tokens + before[0], inference)  # fmt: skip
-            # figures and cost of tokens estimated, not counted; a model without figures
-            # keeps estimate:no-figures (its energy is not known, estimated tokens or not)
-            if not completion.usage_known and inference.method == PER_TOKEN:
-                inference = dataclasses.replace(inference, method=FROM_TEXT)
+            # figures and cost of tokens estimated, not counted; a model without figures:
+            # its energy not known, its tokens and cost estimated all the same (both said)
+            if not completion.usage_known and inference.method in (PER_TOKEN, NO_FIGURES):
+                estimated = FROM_TEXT if inference.method == PER_TOKEN else NO_FIGURES_FROM_TEXT
+                inference = dataclasses.replace(inference, method=estimated)
         if self.priced_by_energy(name):
             energy = loading.energy_kwh + inference.energy_kwh
             cost = energy * self.config.carbon.electricity_price_usd_per_kwh

@@ -80,9 +80,9 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     from routerllm.carbon.meter import (
         CACHED,
         CODECARBON_FAILED,
-        FROM_TEXT,
-        NO_FIGURES,
         NOT_MEASURED,
+        TOKENS_FROM_TEXT,
+        WITHOUT_FIGURES,
     )
     from routerllm.carbon.report_text import fixed, not_measured_text
     from routerllm.carbon.units import co2, energy
@@ -95,13 +95,14 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     # a remote endpoint that did not say how many tokens it generated: its counts estimated
     # (a cascade's methods joined, the answering model's last)
     last = generation.method.split("+")[-1] if generation is not None else ""
-    estimated = last == FROM_TEXT
-    # a remote model's without per-token figures: its tokens are counted, its energy not
-    figureless = last == NO_FIGURES
+    estimated = last in TOKENS_FROM_TEXT
+    # a remote model's without per-token figures: its tokens are counted (or estimated),
+    # its energy not
+    figureless = last in WITHOUT_FIGURES
     tokens = f"{result.prompt_tokens} in / {result.completion_tokens} out tokens" + (
         " (estimated: not reported by the endpoint)" if estimated else ""
     )
-    others = [n for n, m in result.components.items() if m.method not in (CACHED, NO_FIGURES)]
+    others = [n for n, m in result.components.items() if m.method not in (CACHED, *WITHOUT_FIGURES)]
     if any(measured[n] for n in others):
         spent = f"{energy(result.energy_kwh)}  CO2 {co2(result.co2_kg)}"
         spent += " (and the generation's, not known)" if figureless else ""
@@ -120,7 +121,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         f"{name}: {fixed(m.duration_s, 2)} s "
         + (
             "energy not known (no energy figures)"
-            if m.method == NO_FIGURES
+            if m.method in WITHOUT_FIGURES
             else f"{energy(m.energy_kwh)} {co2(m.co2_kg)}"
             if measured[name]
             else "not measured (CodeCarbon failed)"
@@ -133,7 +134,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         parts += f"  (predicted {energy(p.energy_kwh)}, CO2 {co2(p.co2_kg)})"
     # measured or estimated, in the words of demo, serve and report; a cached part spent
     # nothing, and one not measured or of unknown energy is said so above
-    said = {CACHED, NO_FIGURES, NOT_MEASURED}
+    said = {CACHED, NOT_MEASURED, *WITHOUT_FIGURES}
     if methods := sorted({m.method for m in result.components.values()} - said):
         parts += f"  carbon method: {', '.join(methods)}"
         if result.grid is not None:  # the grid its CO2 is of

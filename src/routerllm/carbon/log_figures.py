@@ -28,9 +28,12 @@ from routerllm.carbon.meter import (
     FROM_TEXT,
     GRID_NOT_RECORDED,
     NO_FIGURES,
+    NO_FIGURES_FROM_TEXT,
     NO_USAGE,
     NOT_MEASURED,
     PER_TOKEN,
+    TOKENS_FROM_TEXT,
+    WITHOUT_FIGURES,
     Measurement,
 )
 from routerllm.carbon.predictor import UNMEASURED
@@ -288,7 +291,12 @@ class LogFigures:
             c.co2_kg += kg
             c.duration_s += duration
             # a part of unknown energy is said so, though its 0 kWh reads as nothing
-            if kwh or kg or method in (FROM_TEXT, NO_USAGE, NO_FIGURES, CODECARBON_FAILED):
+            if (
+                kwh
+                or kg
+                or method
+                in (FROM_TEXT, NO_USAGE, NO_FIGURES, NO_FIGURES_FROM_TEXT, CODECARBON_FAILED)
+            ):
                 self.methods.add(method)
             if earlier and (e := earlier.get(name)) is not None:
                 # a cascade's models' methods are joined: each model's part by its own
@@ -304,11 +312,12 @@ class LogFigures:
             if name == "llm_inference":
                 llm = p
                 joined = p[4].split("+")  # an escalation's methods joined by +
-                if FROM_TEXT in joined:
+                # tokens estimated, energy without figures: either, or both at once
+                if any(m in TOKENS_FROM_TEXT for m in joined):
                     self.estimated_usage[model] += 1
                 elif NO_USAGE in joined:
                     self.unknown_usage[model] += 1
-                elif NO_FIGURES in joined:
+                if any(m in WITHOUT_FIGURES for m in joined):
                     self.no_energy_figures[model] += 1
             elif name == "model_loading":
                 loading = p

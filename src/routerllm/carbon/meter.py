@@ -37,6 +37,13 @@ NO_USAGE = "estimate:no-usage"
 # a remote answer's whose model has no per-token figures (energy_per_token_kwh,
 # co2_per_token_kg): its tokens are known, its energy not (logged as 0 kWh)
 NO_FIGURES = "estimate:no-figures"
+# both: a remote answer without usage of a model without figures, its tokens (and cost)
+# estimated from its text, its energy not known
+NO_FIGURES_FROM_TEXT = "estimate:no-figures:from-text"
+#: The generation methods whose tokens were estimated from the text, not counted.
+TOKENS_FROM_TEXT = (FROM_TEXT, NO_FIGURES_FROM_TEXT)
+#: The generation methods of a model without per-token figures: energy not known.
+WITHOUT_FIGURES = (NO_FIGURES, NO_FIGURES_FROM_TEXT)
 CACHED = "cache"  # the method of the components a cached answer did not spend
 NOT_MEASURED = "none"  # the method of every component with carbon tracking off: 0 kWh, not measured
 # a block CodeCarbon failed to measure: 0 kWh logged, not measured

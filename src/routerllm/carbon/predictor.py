@@ -48,6 +48,7 @@ from routerllm.carbon.meter import (
     CODECARBON_FAILED,
     FROM_TEXT,
     NO_FIGURES,
+    NO_FIGURES_FROM_TEXT,
     NO_USAGE,
     NOT_MEASURED,
     codecarbon_methods,
@@ -75,7 +76,7 @@ CUT = ("length", "")  # finish reasons of answers that may have been cut at thei
 #: task, an answer from the request cache, a remote answer whose endpoint counted no
 #: tokens (estimated from its text now, logged at 0 before), or of a model without
 #: per-token figures: an estimate measures nothing.
-UNMEASURED = (NOT_MEASURED, CODECARBON_FAILED, CACHED, FROM_TEXT, NO_USAGE, NO_FIGURES)
+UNMEASURED = (NOT_MEASURED, CODECARBON_FAILED, CACHED, FROM_TEXT, NO_USAGE, NO_FIGURES, NO_FIGURES_FROM_TEXT)  # fmt: skip
 
 
 def unlearned(config: AppConfig) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from routerllm.carbon.meter import (
     CODECARBON_FAILED,
     FROM_TEXT,
     NO_FIGURES,
+    NO_FIGURES_FROM_TEXT,
     NO_USAGE,
     PER_TOKEN,
     PROCESS_SCOPE,
@@ -39,6 +40,9 @@ CARBON_METHODS = {
     "counted as spending nothing; logged so before 2026-12-06)",
     NO_FIGURES: "not known (a remote server's model without energy_per_token_kwh or "
     "co2_per_token_kg in the config; counted as spending nothing)",
+    NO_FIGURES_FROM_TEXT: "not known (a remote server's model without energy_per_token_kwh "
+    "or co2_per_token_kg in the config; counted as spending nothing), its tokens estimated "
+    "from the prompt's and the answer's characters (the server did not say how many)",
 }
 
 
