@@ -1068,7 +1068,8 @@ def test_an_answer_of_unknown_usage_is_counted_by_an_estimate_not_as_free(
     assert (
         "estimated: the tokens of 1 request (remote 1), whose endpoint reported no token "
         "usage, from their prompt's and text's characters (a streamed text's pieces where "
-        "more); their generation energy, CO2 and cost, in the totals, from those"
+        "more); their cost, and their generation energy and CO2 where their model has "
+        "energy figures, in the totals, from those"
     ) in report_lines(rep)
     vs = rep.versus_largest
     assert vs is not None and "; 1 request logged without energy left out" in vs["method"]

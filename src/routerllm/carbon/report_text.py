@@ -135,6 +135,13 @@ def grid_lines(rep: Any) -> list[str]:
     return lines
 
 
+def _requests_of(counts: dict[str, int]) -> str:
+    """ "N request(s) (model k, ...)" of per-model request counts."""
+    n = sum(counts.values())
+    per_model = ", ".join(f"{m} {k}" for m, k in counts.items())
+    return f"{n} request{'s' if n > 1 else ''} ({per_model})"
+
+
 def estimated_usage_lines(estimated: dict[str, int]) -> list[str]:
     """The requests whose tokens the totals hold as estimates: their endpoint did not say
     how many it counted (a stream cancelled before its usage chunk, an endpoint that
@@ -142,13 +149,11 @@ def estimated_usage_lines(estimated: dict[str, int]) -> list[str]:
     streamed text's pieces where more: ``ModelCalls.counted``)."""
     if not estimated:
         return []
-    n = sum(estimated.values())
-    per_model = ", ".join(f"{m} {k}" for m, k in estimated.items())
     return [
-        f"estimated: the tokens of {n} request{'s' if n > 1 else ''} ({per_model}), whose "
-        f"endpoint reported no token usage, from their prompt's and text's characters (a "
-        f"streamed text's pieces where more); "
-        f"their generation energy, CO2 and cost, in the totals, from those"
+        f"estimated: the tokens of {_requests_of(estimated)}, whose endpoint reported no "
+        f"token usage, from their prompt's and text's characters (a streamed text's pieces "
+        f"where more); their cost, and their generation energy and CO2 where their model "
+        f"has energy figures, in the totals, from those"
     ]
 
 
@@ -158,12 +163,10 @@ def unknown_usage_lines(unknown: dict[str, int]) -> list[str]:
     0 is no count, not free)."""
     if not unknown:
         return []
-    n = sum(unknown.values())
-    per_model = ", ".join(f"{m} {k}" for m, k in unknown.items())
     return [
-        f"not in the totals: the generation energy, CO2 and cost of {n} request"
-        f"{'s' if n > 1 else ''} ({per_model}), whose endpoint reported no token usage, "
-        f"logged at 0 tokens before RouterLLM estimated them"
+        f"not in the totals: the generation energy, CO2 and cost of {_requests_of(unknown)}, "
+        f"whose endpoint reported no token usage, logged at 0 tokens before RouterLLM "
+        f"estimated them"
     ]
 
 
@@ -172,13 +175,10 @@ def no_figures_lines(unknown: dict[str, int]) -> list[str]:
     counted, but what generating them spent is known neither here nor from the config."""
     if not unknown:
         return []
-    n = sum(unknown.values())
-    per_model = ", ".join(f"{m} {k}" for m, k in unknown.items())
     return [
-        f"not in the totals: the generation energy and CO2 of {n} request"
-        f"{'s' if n > 1 else ''} ({per_model}), whose model has no energy_per_token_kwh or "
-        f"co2_per_token_kg (a remote server is not metered here: give its figures, "
-        f"measured where it runs)"
+        f"not in the totals: the generation energy and CO2 of {_requests_of(unknown)}, whose "
+        f"model has no energy_per_token_kwh or co2_per_token_kg (a remote server is not "
+        f"metered here: give its figures, measured where it runs)"
     ]
 
 
