@@ -131,6 +131,10 @@ class Profile:
         """Its fields as a JSON-ready mapping."""
         return asdict(self)
 
+    def prompt_tokens(self, prompt_chars: int) -> int:
+        """The tokens a prompt of ``prompt_chars`` characters reads, by its logged line."""
+        return int(round(self.base_prompt_tokens + self.prompt_tokens_per_char * prompt_chars))
+
 
 def nonnegative_fit(x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """``(a, b) >= 0`` minimising ``|y - a x1 - b x2|``: the least-squares solution where
@@ -390,7 +394,7 @@ class CarbonPredictor:
         prompt_tokens: int | None,
     ) -> Prediction:
         if prompt_tokens is None:
-            prompt_tokens = int(round(p.base_prompt_tokens + p.prompt_tokens_per_char * prompt_chars))  # fmt: skip
+            prompt_tokens = p.prompt_tokens(prompt_chars)
         energy = p.kwh_per_prompt_token * prompt_tokens + p.kwh_per_output_token * output
         if not loaded:
             energy += p.loading_kwh
@@ -446,8 +450,8 @@ class CarbonPredictor:
             tokens = prompt_chars // CHARS_PER_TOKEN_GUESS
             return max(1, tokens), f"; prompt tokens at about {CHARS_PER_TOKEN_GUESS} characters a token"  # fmt: skip
         p, name = peer
-        tokens = int(round(p.base_prompt_tokens + p.prompt_tokens_per_char * prompt_chars))
-        return max(1, tokens), f"; prompt tokens as {name}'s {p.requests} logged requests read them"
+        tokens = max(1, p.prompt_tokens(prompt_chars))
+        return tokens, f"; prompt tokens as {name}'s {p.requests} logged requests read them"
 
     def _peer_line(self) -> tuple[Profile, str] | None:
         """The logged model with the most history (the first among equals), by name."""
@@ -461,15 +465,13 @@ class CarbonPredictor:
         tokens a character (not its chat template's share, which only a prompt has). A
         streamed text's pieces, which may count more, are ``ModelCalls.counted``'s: an
         unstreamed answer has none (README "Backends" gives what was measured)."""
-        line = self.profile(model) or ((peer := self._peer_line()) and peer[0])
+        own = self.profile(model)
+        line = own or (peer[0] if (peer := self._peer_line()) else None)
         if line is None or line.prompt_tokens_per_char <= 0:
             per_char = 1 / CHARS_PER_TOKEN_GUESS  # no line, or one whose tokens did not grow
         else:
             per_char = line.prompt_tokens_per_char
-        if (own := self.profile(model)) is not None:
-            prompt = max(1, int(round(own.base_prompt_tokens + own.prompt_tokens_per_char * prompt_chars)))  # fmt: skip
-        else:
-            prompt, _ = self._prompt_tokens_guess(prompt_chars)
+        prompt = max(1, own.prompt_tokens(prompt_chars)) if own else self._prompt_tokens_guess(prompt_chars)[0]  # fmt: skip
         return prompt, int(np.ceil(per_char * len(text))) if text else 0
 
     def _grid_kg_per_kwh(self) -> float:
