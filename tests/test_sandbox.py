@@ -418,6 +418,23 @@ def test_numpy_numbers_are_limits() -> None:
     assert result.passed and result.stdout_tail.strip() == "1"
 
 
+def around_the_guards() -> str:
+    """What a determined program can do, past the prelude through ctypes: print its
+    process group and uid, fail unless signalling the harness is refused, fork until
+    the kernel says no and print how many it forked."""
+    return (
+        "import os, sys\n"
+        "for m in ('ctypes', '_ctypes'):\n    sys.modules.pop(m)\n"
+        "import ctypes\nlibc = ctypes.CDLL(None)\n"
+        f"print({HOST_GROUP}, os.getuid(), flush=True)\n"
+        f"assert libc.kill({os.getpid()}, 0) == -1\n"  # the harness
+        "n = 0\n"
+        "while n < 100 and (pid := libc.fork()) > 0:\n    n += 1\n"
+        "if pid == 0:\n    import time\n    time.sleep(60)\n"
+        "print(n)\n"
+    )
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 def test_a_zombie_of_the_runs_user_as_it_starts_gives_the_program_no_more_forks(
     monkeypatch: pytest.MonkeyPatch,
@@ -435,16 +452,7 @@ def test_a_zombie_of_the_runs_user_as_it_starts_gives_the_program_no_more_forks(
     users = [*sandbox_isolation.RUN_UIDS, isolation.user[0]]
     zombies = [(u, "Z", 0, 1) for u in users for _ in range(2)]  # two each: 7 forks + 2 > 8
     monkeypatch.setattr(sandbox, "_processes", lambda: [*real(), *zombies])
-    forking = (
-        "import sys\n"
-        "for m in ('ctypes', '_ctypes'):\n    sys.modules.pop(m)\n"
-        "import ctypes\nlibc = ctypes.CDLL(None)\n"
-        "n = 0\n"
-        "while n < 100 and (pid := libc.fork()) > 0:\n    n += 1\n"
-        "if pid == 0:\n    import time\n    time.sleep(60)\n"
-        "print(n)\n"
-    )
-    result = run_program(forking, timeout_s=5)
+    result = run_program(around_the_guards(), timeout_s=5)
     assert result.status == "passed", result.detail
     assert int(result.stdout_tail.split()[-1]) <= sandbox.NPROC_HEADROOM
 
@@ -461,18 +469,7 @@ def test_as_root_the_child_drops_to_nobody_and_kernel_limits_hold() -> None:
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert version == str(sys.version_info[:2])
-    around_the_guards = (  # what a determined program can do: the kernel still says no
-        "import os, sys\n"
-        "for m in ('ctypes', '_ctypes'):\n    sys.modules.pop(m)\n"
-        "import ctypes\nlibc = ctypes.CDLL(None)\n"
-        f"print({HOST_GROUP}, os.getuid(), flush=True)\n"
-        f"assert libc.kill({os.getpid()}, 0) == -1\n"  # the harness
-        "n = 0\n"
-        "while n < 100 and (pid := libc.fork()) > 0:\n    n += 1\n"
-        "if pid == 0:\n    import time\n    time.sleep(60)\n"
-        "print(n)\n"
-    )
-    result = run_program(around_the_guards, timeout_s=5)
+    result = run_program(around_the_guards(), timeout_s=5)
     assert result.status == "passed", result.detail
     group, uid, forks = map(int, result.stdout_tail.split())
     assert uid in sandbox_isolation.RUN_UIDS if isolation.own_users else uid == isolation.user[0]
