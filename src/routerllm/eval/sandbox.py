@@ -200,9 +200,9 @@ def run_program(
         uid = os.getuid() if isolation.user is None else isolation.user[0]
         # in a user namespace of its own the kernel counts its tasks apart from the user's
         # others (which then take none of its headroom, nor give it more)
-        # live tasks only: a zombie counts until reaped, and reaped during the run its
-        # place was the program's (one fork more than the headroom), as for the uid's choice
-        own = 0 if isolation.userns else sum(n for owner, state, _, n in processes if owner == uid and state != "Z")  # fmt: skip
+        # zombies too, as the kernel counts them until reaped (a uid of the run's own has
+        # none: _run_user takes none that any task has)
+        own = 0 if isolation.userns else sum(n for owner, _, _, n in processes if owner == uid)
         nproc = own + NPROC_HEADROOM
         nproc += PID_NAMESPACE_TASKS if isolation.pidns else 0
         program = workdir / "program.py"

@@ -225,16 +225,19 @@ def _run_user(
     isolation: _Isolation, processes: Iterable[tuple[int, str, int, int]]
 ) -> Iterator[_Isolation]:
     """``isolation`` for one run: with ``user``, where the probe found ``own_users``, a uid
-    of :data:`RUN_UIDS` that names no account, that none of the live ``processes``
-    (:func:`_processes`, read as the run starts) has and that no other run holds; held
+    of :data:`RUN_UIDS` that names no account, that none of the ``processes``
+    (:func:`_processes`, read as the run starts; zombies too) has and that no other run holds; held
     until the block ends. ``isolation`` as it is without one."""
     global _warned_no_free_uid
     if not isolation.own_users:
         yield isolation
         return
-    live = {uid for uid, state, _, _ in processes if state != "Z"}
+    # a zombie too (an earlier run's program not yet reaped): the kernel counts it against
+    # the task limit until it is reaped, so the program had a fork fewer, or, counted in
+    # its limit and reaped during the run, one more than its headroom (9 of 8 seen)
+    taken = {uid for uid, _, _, _ in processes}
     for uid in _unnamed_uids():
-        if uid in live:  # a program that outlived its run (no PID namespace)
+        if uid in taken:  # a program that outlived its run (no PID namespace), or a zombie
             continue
         hold = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
