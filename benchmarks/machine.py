@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -31,3 +32,16 @@ def machine_line() -> str:
     """One line for a benchmark's text output."""
     m = machine()
     return f"machine: {m['cpu']}, {m['cpus_usable']} of {m['cpus']} CPU cores usable, Python {m['python']}"  # fmt: skip
+
+
+def print_figures(figures: dict[str, object], as_json: bool, width: int) -> None:
+    """A benchmark's figures: as JSON with its ``machine`` (``--json``), else the machine's
+    line and one ``key value`` line each, floats to 4 significant digits."""
+    if as_json:
+        print(json.dumps({**figures, "machine": machine()}, indent=2))
+        return
+    print(machine_line())
+    for key, value in figures.items():
+        print(
+            f"{key:<{width}} {value:.4g}" if isinstance(value, float) else f"{key:<{width}} {value}"
+        )

@@ -16,14 +16,13 @@ component and latency series filled); then ``GET /metrics`` is timed over HTTP o
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 import urllib.request
 import uuid
 from datetime import datetime, timezone
 
-from machine import machine, machine_line
+from machine import print_figures
 from scratch_logs import scratch_logs
 from served import one_model_config, serving, unavailable
 
@@ -99,12 +98,7 @@ def main() -> int:
         "generation_s": generated.latency_s,
         "counting_share_of_generation": counting_s / generated.latency_s,
     }
-    if args.json:
-        print(json.dumps({**figures, "machine": machine()}, indent=2))
-    else:
-        print(machine_line())
-        for key, value in figures.items():
-            print(f"{key:<30} {value:.4g}" if isinstance(value, float) else f"{key:<30} {value}")
+    print_figures(figures, args.json, 30)
     return 0
 
 

@@ -21,7 +21,7 @@ import statistics
 import time
 import urllib.request
 
-from machine import machine, machine_line
+from machine import print_figures
 from scratch_logs import scratch_logs
 from served import one_model_config, serving, unavailable
 
@@ -88,14 +88,7 @@ def main() -> int:
             "request_latency_s_p50": statistics.median(latency),
         }
         row["overhead_share_of_request"] = row["server_overhead_ms_p50"] / 1000 / row["request_latency_s_p50"]  # fmt: skip
-        if args.json:
-            print(json.dumps({**row, "machine": machine()}, indent=2))
-        else:
-            print(machine_line())
-            for key, value in row.items():
-                print(
-                    f"{key:<28} {value:.4g}" if isinstance(value, float) else f"{key:<28} {value}"
-                )
+        print_figures(row, args.json, 28)
         return 0
 
 

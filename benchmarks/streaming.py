@@ -19,7 +19,7 @@ import statistics
 import time
 import urllib.request
 
-from machine import machine, machine_line
+from machine import print_figures
 from scratch_logs import scratch_logs
 from served import one_model_config, serving, unavailable
 
@@ -101,12 +101,7 @@ def main() -> int:
         "streamed_over_plain": statistics.median(streamed) / statistics.median(plain),
         "same_text": f"{same}/{args.n}",
     }
-    if args.json:
-        print(json.dumps({**row, "machine": machine()}, indent=2))
-    else:
-        print(machine_line())
-        for key, value in row.items():
-            print(f"{key:<24} {value:.4g}" if isinstance(value, float) else f"{key:<24} {value}")
+    print_figures(row, args.json, 24)
     return 0
 
 
