@@ -358,13 +358,18 @@ def test_a_long_system_text_for_a_model_not_loaded_is_refused_by_the_per_request
         assert system.manager.prompt_tokens_now("tiny-light", asked) == predicted.prompt_tokens
 
 
-def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
+def light_and_priced_remote(tmp_path: Path) -> AppConfig:
+    """tiny-light and a remote model priced $1 / $2 per 1M tokens, without energy figures."""
+    return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
         tiny_model("tiny-light", "light", 0.1),
         {**tiny_model("remote", "heavy", 70.0), "backend": "openai_http", "gguf": None,
          "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None,
          "cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0},
     ])))  # fmt: skip
+
+
+def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> None:
+    config = light_and_priced_remote(tmp_path)
     unmeasured = [
         dataclasses.replace(
             r, components={"llm_inference": Measurement("llm_inference", 1.0, 0.0, 0.0, "none")}
@@ -396,12 +401,7 @@ def test_a_model_without_history_reads_its_prompt_as_the_logged_models_do(tmp_pa
     chat template: a 1,500-character prompt was priced at 375 prompt tokens where the
     logged models read about 510. Now the log's model with the most history lends its
     characters-to-tokens line (said in the basis); with no history at all, 4 a token."""
-    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
-        tiny_model("tiny-light", "light", 0.1),
-        {**tiny_model("remote", "heavy", 70.0), "backend": "openai_http", "gguf": None,
-         "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None,
-         "cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0},
-    ])))  # fmt: skip
+    config = light_and_priced_remote(tmp_path)
     logged = [record("tiny-light", NOW, prompt_chars=c, prompt_tokens=10 + c // 3, energy_kwh=1e-5) for c in (300, 600, 900, 1200)]  # fmt: skip
     remote = CarbonPredictor(config, logged).predict(
         "remote", prompt_chars=1500, max_new_tokens=100
