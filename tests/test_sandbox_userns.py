@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pwd
 import secrets
 import shutil
 import socket
@@ -66,14 +65,6 @@ print(json.dumps([result.status, result.stdout_tail.split(), result.detail, isol
 """
 
 
-def _nobody() -> tuple[int, int] | None:
-    try:
-        entry = pwd.getpwnam("nobody")
-    except KeyError:
-        return None
-    return entry.pw_uid, entry.pw_gid
-
-
 def _userns_allowed(user: tuple[int, int]) -> bool:
     """``unshare`` as ``user`` makes every namespace the sandbox wants (judged apart from
     the code under test)."""
@@ -90,7 +81,7 @@ def _userns_allowed(user: tuple[int, int]) -> bool:
 @pytest.fixture(scope="module")
 def as_nobody() -> Iterator[tuple[str, Path, tuple[int, int]]]:
     """(interpreter, folder on ``PYTHONPATH``, user): what a harness run as ``nobody`` needs."""
-    user = _nobody()
+    user = sandbox_isolation._nobody()
     if os.geteuid() != 0 or user is None:
         pytest.skip("needs root to drop to user nobody")
     executable, isolation = sandbox._interpreter(sys.executable)
