@@ -519,3 +519,28 @@ def test_eval_routing_json_on_a_hand_made_routerbench_csv(tmp_path: Path) -> Non
     for row, metrics in expected.items():
         for metric, value in metrics.items():
             assert same(out["routers"][row][metric], value, 1e-12), (row, metric)
+
+
+@pytest.mark.parametrize(
+    ("points", "weak", "strong"),
+    [
+        ([P(1.0, 0.5)], P(1.0, 0.5), P(1.0, 0.5)),  # one point, weak = strong
+        ([P(2.0, 0.3), P(2.0, 0.3)], P(2.0, 0.1), P(2.0, 0.9)),  # one cost for everything
+        ([P(0.0, 0.0)], P(0.0, 0.0), P(0.0, 1.0)),  # all free
+        ([P(0.0, 1.0), P(5.0, 0.0)], P(0.0, 0.0), P(5.0, 1.0)),  # non-monotone, free best
+        ([P(1e-300, 0.2), P(1e300, 0.9)], P(1e-300, 0.1), P(1e300, 0.8)),  # 600 decades
+    ],
+)
+def test_degenerate_inputs_give_numbers_or_none_as_the_reference(
+    points: list[P], weak: P, strong: P
+) -> None:
+    """No NaN and no error where the definitions leave a metric undefined (no gap, no
+    cost range): None there, as the reference, and the reference's number elsewhere."""
+    lo, hi = weak.cost, max(weak.cost, strong.cost)
+    got = [aiq(points, lo, hi, anchor=weak), apgr(points, weak, strong)]
+    want = [ref_aiq(points, lo, hi, weak), ref_apgr(points, weak, strong)]
+    got += [cpt(points, weak, strong, x) for x in (0.5, 0.8)]
+    want += [ref_cpt(points, weak, strong, x) for x in (0.5, 0.8)]
+    for g, w in zip(got, want, strict=True):
+        assert g is None or g == g  # not NaN
+        assert same(g, w, 1e-7), (got, want)
