@@ -98,3 +98,53 @@ def test_a_refused_key_takes_out_the_models_sharing_the_key_and_server_only(
                 system.generate("hi", model="a4")
             assert system.generate("hi", model="b").model == "b"  # another server: its key
             assert system.generate("hi", model="a3").model == "a3"  # answered, with no key
+
+
+def test_a_model_refused_by_two_requests_at_once_is_out_for_one_minute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads' requests to one model, both refused (401): the second, answered 30 s
+    after the first, took it out again from then, while the next look at the models out
+    stayed a minute after the first (two clocks): until 2026-12-07 it was out until the
+    look after that, two minutes after the first refusal. A request that began before it
+    was taken out brings no newer news: it is out one minute from the first."""
+    import threading
+
+    from routerllm import manager as manager_module
+
+    from .test_openai_http import Reply
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    refused = error_reply(401, "Incorrect API key provided")
+    with serving_stub() as up:
+        models = [http_model_dict("a", up.base_url, model_id="a")]
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        with RouterLLM(config) as system:
+            assert system.manager.available_models() == ["a"]
+            up.script.extend([refused, Reply(401, refused.body, delay_s=10.0)])
+            failed: list[str] = []
+
+            def ask() -> None:
+                with pytest.raises(Exception, match="HTTP 401") as err:
+                    system.generate("hi", model="a")
+                failed.append(str(err.value))
+
+            threads = [threading.Thread(target=ask) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 10
+            # the first taken out, the second's request held by the stub
+            while len(up.posts) < 2 or system.manager.availability("a") is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            clock[0] += 30  # the second refused 30 s after the first
+            up.release.set()
+            for thread in threads:
+                thread.join(10)
+            assert len(failed) == 2
+            clock[0] += 29
+            assert system.manager.available_models() == []
+            clock[0] += 1  # a minute after the first refusal
+            assert system.manager.available_models() == ["a"]
+            assert system.generate("hi", model="a").model == "a"

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
-from urllib.parse import urlsplit
 
 from routerllm.backends.base import Backend, GenerationRequest, create_backend
 from routerllm.backends.llama_prompt import VocabCounters
 from routerllm.config import AppConfig
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError
 from routerllm.model_header import context_in_words
+from routerllm.outages import Outage, Outages, endpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,32 +48,11 @@ def gb_up(gb: float) -> str:
     return f"{value.quantize(step, rounding=ROUND_CEILING).normalize():f}"
 
 
-def endpoint(base_url: str | None) -> tuple[str, str, int | None, str] | None:
-    """What makes two base_urls one server's endpoint: scheme, host (case aside), port
-    (the scheme's default where none is given) and path (a trailing / aside); None for
-    a model with none (a local one)."""
-    if not base_url:
-        return None
-    parts = urlsplit(base_url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
-
-
 #: How long a model found unavailable stays so before it is checked again: an endpoint
 #: down when a server started (or a model file copied in later) comes back without a
 #: restart, and a request pays for the check at most once a minute.
 RECHECK_S = 60.0
-_clock = time.monotonic  # what the re-check counts by (a test sets it)
-
-
-@dataclass(frozen=True)
-class _FailedLoad:
-    """A model's last load, which failed: it is unavailable until ``RECHECK_S`` after
-    ``at``, or until its files are no longer those it failed on."""
-
-    at: float  # _clock() at the failure
-    error: str
-    stamp: str | None  # its files' weights_stamp as the load began (None: no files here)
+_clock = time.monotonic  # what the re-check and the outages count by (a test sets it)
 
 
 class LLMManager:
@@ -88,13 +67,10 @@ class LLMManager:
         self._model_locks: dict[str, threading.RLock] = {}
         self._available: list[str] | None = None
         self._checked_at = 0.0  # _clock() at the last check of the unavailable ones
-        # per model whose last load failed: it is unavailable until RECHECK_S after (or
-        # its files are replaced), so that routing goes elsewhere and no warm model is
+        # the models out for RECHECK_S (a load failed, a request's failure took them out),
+        # each back at its own time: routing goes elsewhere meanwhile, and no warm model is
         # evicted, request after request, for a load that fails
-        self._load_failed: dict[str, _FailedLoad] = {}
-        # per remote model taken out by a failed request (set_unavailable): when, why, and
-        # the model whose request it was where another's, at the same endpoint
-        self._taken_out: dict[str, tuple[float, str, str]] = {}
+        self._outages = Outages()
         self._vocabs = VocabCounters()  # unloaded models' prompts counted without weights
 
     def backend(self, name: str) -> Backend:
@@ -159,17 +135,13 @@ class LLMManager:
         if self.local_gb(name) > self.budget_gb:
             return f"needs {self._needs(name)}, more than the memory budget ({self.budget_gb:g} GB)"
         with self._lock:
-            failed = self._load_failed.get(name)
-        # a stat of its files while it waits: a user who replaced them waits no longer
-        if failed is not None and _clock() - failed.at < RECHECK_S and backend.weights_stamp() == failed.stamp:  # fmt: skip
-            return f"its load failed (tried again {RECHECK_S:g} s after, or as soon as its files change): {failed.error}"  # fmt: skip
-        with self._lock:
-            out = self._taken_out.get(name)
-        # its last request's error, not a probe's: a refused key or a spent quota is
-        # answered only to a request (an endpoint's /models lists for a spent account)
-        if out is not None and _clock() - out[0] < RECHECK_S:
-            whose = "its last request" if not out[2] else f"model {out[2]!r}'s request to the same endpoint"  # fmt: skip
-            return f"{whose} failed (checked again {RECHECK_S:g} s after): {out[1]}"
+            out = self._outages.current(name, _clock())
+        # its last request's error, not a probe's (a refused key or a spent quota is
+        # answered only to a request: an endpoint's /models lists for a spent account);
+        # a stat of a failed load's files while it waits: a user who replaced them waits
+        # no longer
+        if out is not None and (not out.load_failed or backend.weights_stamp() == out.stamp):
+            return out.why
         reason = backend.availability()
         # a copy under way at its paths (not over the file it maps): its loaded weights answer
         return None if reason is not None and backend.answers_on else reason
@@ -183,14 +155,15 @@ class LLMManager:
             if available is not None and (
                 len(available) == len(self.config.models) or now - self._checked_at < RECHECK_S
             ):
-                waiting = [n for n, f in self._load_failed.items() if n not in available and now - f.at < RECHECK_S]  # fmt: skip
+                # those out whose time is up, or whose files may have been replaced
+                waiting = self._outages.to_check(now, available)
                 if not waiting:
                     return list(available)
             else:
                 waiting = []
                 self._checked_at = now  # one caller checks; the others go on with what is known
         if waiting:  # not under the lock, as the checks below
-            return self._with_replaced(waiting)
+            return self._with_replaced(waiting, now)
         known = set(available or ())
         # not under the lock: an endpoint's probe may take seconds, and loading waits on it
         found = [
@@ -200,16 +173,24 @@ class LLMManager:
         ]
         with self._lock:
             self._available = found
+            self._outages.forget_ended(now)
         return list(found)
 
-    def _with_replaced(self, waiting: list[str]) -> list[str]:
-        """The available models, with those of ``waiting`` (models whose load failed under
-        ``RECHECK_S`` ago) that can run now: their files replaced since by ones that can."""
+    def _with_replaced(self, waiting: list[str], now: float) -> list[str]:
+        """The available models, with those of ``waiting`` (models out: their time up, or
+        a load failed) that can run now: their check passed, or their files replaced
+        since by ones that can. One whose time is up is checked once: where it still
+        cannot run, again with the others, ``RECHECK_S`` after their last check."""
         back = {n for n in waiting if self.availability(n) is None}
         with self._lock:
             known = set(self._available or ()) | back
+            replaced = {n for n in back if self._outages.current(n, now)}  # within its minute
+            self._outages.forget_ended(now)
+            if replaced:
+                log.info("%s: files replaced since the load failed; tried again", ", ".join(sorted(replaced)))  # fmt: skip
+            if back - replaced:
+                log.info("%s: back in service at its check", ", ".join(sorted(back - replaced)))  # fmt: skip
             if back:
-                log.info("%s: files replaced since the load failed; tried again", ", ".join(sorted(back)))  # fmt: skip
                 self._available = [m.name for m in self.config.models if m.name in known]
             return [m.name for m in self.config.models if m.name in known]
 
@@ -222,17 +203,21 @@ class LLMManager:
             raise ModelUnavailableError(f"no configured model can run here ({reasons})")
         return available
 
-    def set_unavailable(self, name: str, why: str | None = None, by: str = "") -> None:
-        """Take ``name`` as unavailable (its endpoint found unreachable or refusing its
-        key, its load failed) until the next check of the unavailable models, ``RECHECK_S``
-        from now; ``why`` is its reason until then (a request naming it is told so), found
-        by a request to model ``by`` where another's (``set_endpoint_unavailable``)."""
+    def set_unavailable(self, name: str, why: str, by: str = "") -> None:
+        """Take ``name`` out (its endpoint found unreachable or refusing its key) for
+        ``RECHECK_S`` from now, then checked again; ``why`` is its reason until then (a
+        request naming it is told so), found by a request to model ``by`` where another's
+        (``set_endpoint_unavailable``)."""
+        whose = "its last request" if not by else f"model {by!r}'s request to the same endpoint"  # fmt: skip
+        self._take_out(name, f"{whose} failed (checked again {RECHECK_S:g} s after): {why}")
+
+    def _take_out(self, name: str, why: str, stamp: str | None = None, load: bool = False) -> None:
+        """``name`` out of service for ``RECHECK_S`` (``Outages.take_out``)."""
         with self._lock:
-            if why is not None:
-                self._taken_out[name] = (_clock(), why, by)
+            now = _clock()
+            self._outages.take_out(name, Outage(now + RECHECK_S, why, load, stamp), now)
             if self._available is not None and name in self._available:
                 self._available = [n for n in self._available if n != name]
-                self._checked_at = _clock()
 
     def set_endpoint_unavailable(self, name: str, why: str, same_key: bool) -> list[str]:
         """Take out the other models served at ``name``'s endpoint (the same scheme, host,
@@ -315,10 +300,10 @@ class LLMManager:
             try:
                 backend.load()
             except RouterLLMError as e:
-                self._load_failed[name] = _FailedLoad(_clock(), str(e), stamp)
-                self.set_unavailable(name)
+                why = f"its load failed (tried again {RECHECK_S:g} s after, or as soon as its files change): {e}"  # fmt: skip
+                self._take_out(name, why, stamp, load=True)
                 raise
-            self._load_failed.pop(name, None)
+            self._outages.loaded(name)
             duration = time.perf_counter() - start
             self._lru[name] = None
             return backend, LoadEvent(name, True, duration, evicted)
