@@ -148,3 +148,53 @@ def test_a_model_refused_by_two_requests_at_once_is_out_for_one_minute(
             clock[0] += 1  # a minute after the first refusal
             assert system.manager.available_models() == ["a"]
             assert system.generate("hi", model="a").model == "a"
+
+
+def test_one_server_written_several_ways_is_one_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``localhost``, ``127.0.0.1`` and ``::1`` are the loopback server: until 2026-12-07
+    a model written with ``localhost`` stayed routed to when the same server, written
+    ``127.0.0.1``, was found down, and its request paid the retries to find it so."""
+    from routerllm import manager as manager_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    with serving_stub() as other:
+        with serving_stub() as up:
+            port = int(up.base_url.split(":")[2].split("/")[0])
+            models = [
+                http_model_dict("a1", up.base_url, max_retries=1, model_id="a1"),
+                http_model_dict(
+                    "a2", f"http://LocalHost:{port}/v1/", max_retries=1, model_id="a2"
+                ),  # fmt: skip
+                http_model_dict("b", other.base_url, max_retries=1, model_id="b"),
+            ]
+            config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+            system = RouterLLM(config)
+            assert system.generate("hi", model="a2").model == "a2"
+        with system:
+            with pytest.raises(EndpointUnreachableError):
+                system.generate("hi", model="a1")
+            assert system.manager.available_models() == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("http://localhost:8001/v1", "http://127.0.0.1:8001/v1/", True),
+        ("http://LOCALHOST:8001/v1", "http://[::1]:8001/v1", True),
+        ("http://[0:0:0:0:0:0:0:1]:8001/v1", "http://localhost.:8001/v1", True),
+        ("HTTP://Example.COM/v1", "http://example.com:80/v1/", True),
+        ("https://example.com/v1", "https://example.com:443/v1", True),
+        ("http://127.0.0.1:8001/v1", "http://127.0.0.2:8001/v1", False),  # another address
+        ("http://localhost:8001/v1", "http://localhost:8002/v1", False),
+        ("http://example.com/v1", "https://example.com/v1", False),
+        ("http://localhost/v1", "http://localhost/v2", False),
+        ("http://example.com/v1", "http://93.184.215.14/v1", False),  # no DNS asked
+    ],
+)
+def test_the_endpoint_of_a_base_url(one: str, other: str, same: bool) -> None:
+    from routerllm.outages import endpoint
+
+    assert (endpoint(one) == endpoint(other)) is same

@@ -11,20 +11,38 @@ stayed where the first had set it: out up to two minutes. Times are the manager'
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+#: The names of this machine's loopback server, as a base_url writes them.
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
 
 def endpoint(base_url: str | None) -> tuple[str, str, int | None, str] | None:
-    """What makes two base_urls one server's endpoint: scheme, host (case aside), port
-    (the scheme's default where none is given) and path (a trailing / aside); None for
-    a model with none (a local one)."""
+    """What makes two base_urls one server's endpoint: scheme, host (case aside;
+    ``localhost``, ``127.0.0.1`` and ``::1`` one loopback), port (the scheme's default
+    where none is given) and path (a trailing / aside); None for a model with none (a
+    local one). No name is looked up: ``example.com`` and its address are two."""
     if not base_url:
         return None
     parts = urlsplit(base_url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, _host(parts.hostname or ""), port, parts.path.rstrip("/")
+
+
+def _host(name: str) -> str:
+    """``name`` as one server is named however it is written (``[0:0::1]`` as ``::1``,
+    ``LocalHost.`` as ``localhost``), the loopback names as one."""
+    host = name.lower().rstrip(".")
+    # an address written in full or in short is one address; a name is compared as
+    # written, never resolved
+    with contextlib.suppress(ValueError):
+        host = str(ipaddress.ip_address(host))
+    return "loopback" if host in _LOOPBACK else host
 
 
 @dataclass(frozen=True)
