@@ -91,3 +91,46 @@ def test_a_fault_each_request_meets_is_said_once_then_counted_once_a_minute(
         ("ERROR", "could not record it: read-only file"),
         ("WARNING", "records again (9 could not be logged)"),
     ]
+
+
+def test_failed_requests_the_log_cannot_take_are_said_once_per_streak(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each failed request whose spending the request log could not take (its disk full)
+    said the library's warning again: a line per request, until 2026-12-07, where the
+    server's answers had theirs said once, then counted. Now the first is said in full,
+    the next ones counted, and once the log takes a row again that the streak is over."""
+    from routerllm.config import load_config
+    from routerllm.exceptions import RequestLogError
+    from routerllm.system import RouterLLM
+
+    from .conftest import tiny_config_dict, write_config
+    from .test_openai_http import error_reply, http_model_dict, serving_stub
+
+    with serving_stub() as up:
+        up.default_post = error_reply(500, "model crashed")  # each fails as it generates
+        models = [http_model_dict("remote", up.base_url, max_retries=0)]
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        with RouterLLM(config) as system:
+
+            def full_disk(record: object) -> None:
+                raise RequestLogError("database or disk is full")
+
+            caplog.set_level(logging.INFO, logger="routerllm.answer_logging")
+            with monkeypatch.context() as full:
+                full.setattr(system.log, "append", full_disk)
+                for _ in range(4):
+                    with pytest.raises(Exception, match="HTTP 500"):
+                        system.generate("hi")
+            with pytest.raises(Exception, match="HTTP 500"):
+                system.generate("hi")  # logged: the streak is over
+            with pytest.raises(Exception, match="HTTP 500"):
+                system.generate("hi")
+            said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "routerllm.answer_logging"]  # fmt: skip
+            assert said == [
+                ("WARNING", "a failed request's spending could not be logged: database or disk is full"),  # fmt: skip
+                ("WARNING", "3 more failed requests' spending could not be logged: database or disk is full"),  # fmt: skip
+                ("WARNING", "the request log records requests again (4 failed requests' spending "
+                            "could not be logged meanwhile)"),
+            ]  # fmt: skip
+            assert [r.finish_reason for r in system.log.records()] == ["error", "error"]

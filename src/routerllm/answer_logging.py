@@ -14,6 +14,7 @@ from routerllm.carbon.budget import spent_so_far
 from routerllm.carbon.log_rows import FAILED, RequestRecord, prompt_hash
 from routerllm.carbon.meter import NOT_MEASURED
 from routerllm.exceptions import RequestLogError
+from routerllm.log_repeats import RepeatedFault
 from routerllm.model_calls import failed_generation
 
 if TYPE_CHECKING:
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def unlogged_failures() -> RepeatedFault:
+    """What says the failed requests whose spending the request log could not take (its
+    disk full): the first in full, the next counted, the streak's end once. A warning
+    per request (until 2026-12-07) repeated one line for as long as the disk stayed full;
+    a warning, not an error: the budgets count them from memory."""
+    return RepeatedFault(log, "a failed request's spending could not be logged: %s", "failed requests' spending could not be logged", "the request log records requests again (%d failed requests' spending could not be logged meanwhile)", logging.WARNING)  # fmt: skip
+
+
 class AnswerLogging:
     """The logging half of ``RequestAnswering``; ``RouterLLM`` sets the attributes below."""
 
@@ -38,6 +47,7 @@ class AnswerLogging:
     log: RequestLog
     predictor: CarbonPredictor
     grid: Grid  # the grid every request's CO2 is computed for
+    unlogged: RepeatedFault  # unlogged_failures(): the failed requests the log did not take
 
     def _failed(
         self,
@@ -103,8 +113,9 @@ class AnswerLogging:
         try:
             with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
                 self.log.append(record)
+            self.unlogged.worked()
         except RequestLogError as e:
-            log.warning("a failed request's spending could not be logged: %s", e)
+            self.unlogged.failed(str(e))
             if self.budget is not None:  # counted from memory, as an unlogged answer is
                 self.budget.release(admission, logged=e.logged)
 
@@ -149,4 +160,5 @@ class AnswerLogging:
             if e.logged:  # in the log, not in the emissions CSV: a restart would learn it
                 self.predictor.observe(record)
             raise
+        self.unlogged.worked()  # the log takes rows again: a streak of failed ones is over
         self.predictor.observe(record)

@@ -79,10 +79,14 @@ class RepeatedFault:
     server answers): ``failed`` says its first in full (``first % reason``), then counts
     its repeats and says them at most once per ``REPEAT_EVERY_S`` (``"N more {what}: reason"``);
     ``worked`` says, once, that it is over. A line per request filled an operator's
-    journal with the same line (until 2026-12-06). A new reason is said in full."""
+    journal with the same line (until 2026-12-06). A new reason is said in full. Its
+    first and its repeats are said at ``level`` (an error: a row lost to the log)."""
 
-    def __init__(self, logger: logging.Logger, first: str, what: str, over: str) -> None:
+    def __init__(
+        self, logger: logging.Logger, first: str, what: str, over: str, level: int = logging.ERROR
+    ) -> None:
         self.logger, self.first, self.what, self.over = logger, first, what, over
+        self.level = level
         self._lock = threading.Lock()  # the server's generating and logging threads
         self._reason: str | None = None  # the fault now, None while there is none
         self._total = 0  # its failures since its first
@@ -100,7 +104,7 @@ class RepeatedFault:
                 return
             self._say_repeats()  # those of another reason, before this one's first
             self._reason, self._total, self._said_at = reason, self._total + 1, _clock()
-            self.logger.error(self.first, reason)
+            self.logger.log(self.level, self.first, reason)
 
     def worked(self, *_: object) -> None:
         """It worked: where it had failed, the repeats not yet said, then that it is over
@@ -114,5 +118,5 @@ class RepeatedFault:
 
     def _say_repeats(self) -> None:
         if self._unsaid:
-            self.logger.error("%d more %s: %s", self._unsaid, self.what, self._reason)
+            self.logger.log(self.level, "%d more %s: %s", self._unsaid, self.what, self._reason)
             self._unsaid, self._said_at = 0, _clock()

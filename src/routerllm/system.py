@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from routerllm import blas_threads
+from routerllm.answer_logging import unlogged_failures
 from routerllm.answering import CallerRaised, RequestAnswering, check_not_in_callback
 from routerllm.backends.base import GenerationRequest
 from routerllm.cache import RequestCache
@@ -207,6 +208,7 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
                 opened.callback(self.meter.close)
             self.calls = ModelCalls(config, self.manager, self.meter, self.gate, self.predictor)
             self.grid = grid_of(country)  # a meter given is for this country (or none)
+            self.unlogged = unlogged_failures()
             opened.pop_all()  # started: close() closes them from now
         self._start_lifecycle()  # from now it refuses requests once closed
         self._routers_by_name: dict[str, Router] = {}  # given for requests (generate's router)
