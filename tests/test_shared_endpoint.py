@@ -153,7 +153,7 @@ def test_a_model_refused_by_two_requests_at_once_is_out_for_one_minute(
 def test_one_server_written_several_ways_is_one_endpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``localhost``, ``127.0.0.1`` and ``::1`` are the loopback server: until 2026-12-07
+    """``localhost`` and ``127.0.0.1`` are the loopback server: until 2026-12-07
     a model written with ``localhost`` stayed routed to when the same server, written
     ``127.0.0.1``, was found down, and its request paid the retries to find it so."""
     from routerllm import manager as manager_module
@@ -183,8 +183,10 @@ def test_one_server_written_several_ways_is_one_endpoint(
     ("one", "other", "same"),
     [
         ("http://localhost:8001/v1", "http://127.0.0.1:8001/v1/", True),
-        ("http://LOCALHOST:8001/v1", "http://[::1]:8001/v1", True),
-        ("http://[0:0:0:0:0:0:0:1]:8001/v1", "http://localhost.:8001/v1", True),
+        ("http://LOCALHOST.:8001/v1", "http://127.0.0.1:8001/v1", True),
+        ("http://[0:0:0:0:0:0:0:1]:8001/v1", "http://[::1]:8001/v1", True),
+        # an IPv4-only server (vLLM's, llama.cpp's default) answers on localhost, not ::1
+        ("http://localhost:8001/v1", "http://[::1]:8001/v1", False),
         ("HTTP://Example.COM/v1", "http://example.com:80/v1/", True),
         ("https://example.com/v1", "https://example.com:443/v1", True),
         ("http://127.0.0.1:8001/v1", "http://127.0.0.2:8001/v1", False),  # another address

@@ -17,13 +17,16 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-#: The names of this machine's loopback server, as a base_url writes them.
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+#: The names of one loopback server. ``::1`` is not one of them: a server listening on
+#: IPv4 only (vLLM's and llama.cpp's defaults) does not answer there while ``localhost``
+#: (tried on both) and ``127.0.0.1`` do, so a model written ``[::1]`` failing would take
+#: out the working ones.
+_LOOPBACK = {"localhost", "127.0.0.1"}
 
 
 def endpoint(base_url: str | None) -> tuple[str, str, int | None, str] | None:
     """What makes two base_urls one server's endpoint: scheme, host (case aside;
-    ``localhost``, ``127.0.0.1`` and ``::1`` one loopback), port (the scheme's default
+    ``localhost`` and ``127.0.0.1`` one loopback), port (the scheme's default
     where none is given) and path (a trailing / aside); None for a model with none (a
     local one). No name is looked up: ``example.com`` and its address are two."""
     if not base_url:
@@ -36,7 +39,7 @@ def endpoint(base_url: str | None) -> tuple[str, str, int | None, str] | None:
 
 def _host(name: str) -> str:
     """``name`` as one server is named however it is written (``[0:0::1]`` as ``::1``,
-    ``LocalHost.`` as ``localhost``), the loopback names as one."""
+    ``LocalHost.`` as ``localhost``), ``localhost`` and ``127.0.0.1`` as one."""
     host = name.lower().rstrip(".")
     # an address written in full or in short is one address; a name is compared as
     # written, never resolved
