@@ -34,43 +34,113 @@ def _rule(name: str, regex: str, weight: float, code: bool = False, flags: int =
     return Rule(name, re.compile(regex, re.IGNORECASE | flags), weight, code)
 
 
+#: Chinese and Japanese characters (and kana): written without spaces, so a rule's word
+#: ends where one of them starts, and a text's words are counted from them apart.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+#: A letter, digit or underscore of a spaced script (``\w`` less the CJK characters)
+_SPACED_WORD = f"[^\\W{_CJK}]"
+
+
+def _words(spaced: str, cjk: str = "") -> str:
+    """A rule's words: the ``spaced`` alternatives as whole words (``\\b`` found no
+    boundary between 个 and P in 写一个Python函数, both word characters), then the
+    ``cjk`` ones anywhere (Chinese has no boundaries to find)."""
+    words = f"(?<!{_SPACED_WORD})({spaced})(?!{_SPACED_WORD})"
+    return f"{words}|{cjk}" if cjk else words
+
+
+# Each rule's words in English, then Italian, Spanish, German, French and Chinese: the
+# rules decide a request in those languages as in English (``benchmarks/
+# multilingual_routing.py``; README "The rules router"). Words a language shares with
+# English are not written twice.
 DEFAULT_RULES: tuple[Rule, ...] = (
     _rule(
         "trivial request",
-        r"\b(translate|what is|what's|who is|define|definition of|capital of|synonym|spell|"
-        r"hello|hi|thanks|convert \d+)\b",
+        _words(
+            r"translate|what is|what's|who is|define|definition of|capital of|synonym|spell|"
+            r"hello|hi|thanks|convert \d+|"
+            r"traduci|tradurre|cos['’]è|che cos['’]è|qual è|quanto fa|chi è|definisci|"
+            r"definizione d\w*|capitale d\w*|sinonimo|ciao|salve|grazie|converti \d+|"
+            r"traduce|traducir|qué es|cuál es|cuánto es|quién es|definición de|sinónimo|"
+            r"hola|gracias|convierte \d+|"
+            r"übersetze|übersetzen|was ist|wie viel (ist|sind)|wer ist|definiere|"
+            r"hauptstadt|hallo|danke|rechne \d+|"
+            r"traduis|traduire|qu['’]est-ce que|quel(le)? est|combien (font|fait)|qui est|"
+            r"définis|définition d\w*|synonyme|bonjour|salut|merci|convertis \d+",
+            r"翻译|什么是|是什么|是谁|是多少|等于多少|定义|首都|同义词|你好|您好|谢谢|换算",
+        ),
         -0.3,
     ),
     _rule(
         "code task",
-        r"\b(implement|function|class|method|code|script|program|algorithm|debug|refactor|"
-        r"python|javascript|typescript|java|c\+\+|rust|golang|sql|regex|api|unit tests?|bug)\b",
+        _words(
+            r"implement|function|class|method|code|script|program|algorithm|debug|refactor|"
+            r"python|javascript|typescript|java|c\+\+|rust|golang|sql|regex|api|unit[ -]tests?|"
+            r"bug|"
+            r"implementa|implementare|funzion[ei]|classe|metodo|codice|programma|algoritmo|"
+            r"espressione regolare|test unitari|"
+            r"implementar|funci[oó]n|funciones|clase|método|código|programa|"
+            r"expresión regular|pruebas unitarias|"
+            r"implementiere|implementieren|funktion(en)?|klasse|methode|skript|programm|"
+            r"algorithmus|regulär\w* ausdr\w*|"
+            r"implémente|implémenter|fonctions?|méthode|algorithme|"
+            r"expression régulière|tests unitaires",
+            r"函数|代码|脚本|程序|算法|正则表达式|单元测试|调试",
+        ),
         0.25,
         code=True,
     ),
-    # A definition in the request (a function stub to complete, code to fix or explain)
-    # is code whatever its words say: HumanEval's stubs rarely name a "code task".
+    # A definition in the request (a function stub to complete, code to fix or explain),
+    # or a fenced block, is code whatever its words say, in any language: HumanEval's
+    # stubs rarely name a "code task".
     _rule(
         "code in the request",
-        r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+\w+[ \t]*[(:]",
+        r"^[ \t]*(?:(?:async[ \t]+)?(?:def|class)[ \t]+\w+[ \t]*[(:]|```)",
         0.25,
         code=True,
         flags=re.MULTILINE,
     ),
     _rule(
         "hard engineering terms",
-        r"\b(thread[- ]safe|concurren\w*|lock(s|ing)?|mutex|async\w*|distributed|lru|cache|"
-        r"optimi[sz]e|complexity|dynamic programming|graph|parser|compiler|interpreter|"
-        r"scalab\w*|transaction\w*|race condition|deadlock|memory leak|architecture|"
-        r"trie|heap|red[- ]black|b-tree|consensus|sharding|o\(n)",
+        _words(
+            r"thread[- ]safe|concurren\w*|lock(s|ing)?|mutex|async\w*|distributed|lru|cache|"
+            r"optimi[sz]e|complexity|dynamic programming|graph|parser|compiler|interpreter|"
+            r"scalab\w*|transaction\w*|race condition|deadlock|memory leak|architecture|"
+            r"trie|heap|red[- ]black|b-tree|consensus|sharding|"
+            r"threadsicher\w*|caché|ottimizza|optimiza|optimizar|optimiere|optimieren|"
+            r"optimiser",
+            f"(?<!{_SPACED_WORD})o\\(n|线程安全|并发|死锁|缓存|分布式|编译器|解析器|动态规划|复杂度|优化",
+        ),
         0.2,
         code=True,
     ),
     _rule(
-        "explanation or analysis", r"\b(explain|compare|why|how does|difference|analy[sz]e)\b", 0.2
+        "explanation or analysis",
+        _words(
+            r"explain|compare|why|how does|difference|analy[sz]e|"
+            # perché is also "because": the cost of finding its questions
+            r"spiega(mi)?|spiegare|confronta|perch[eé]|come funziona|differenz[ae]|analizza|"
+            r"explica(r)?|explícame|compara|por qué|cómo funciona|diferencias?|analiza|"
+            r"erkläre?|erklären|vergleiche|warum|wieso|weshalb|wie funktioniert|"
+            r"unterschied(e)?|analysiere|"
+            r"explique[rz]?|comparez|pourquoi|comment fonctionne|différences?",
+            r"解释|比较|为什么|区别|差异|分析|如何工作",
+        ),
+        0.2,
     ),
     _rule(
-        "multi-part request", r"(\b(and then|step by step|also|with tests)\b|^\s*\d+[.)]\s)", 0.1
+        "multi-part request",
+        "("
+        + _words(
+            r"and then|step by step|also|with tests|"
+            r"e poi|passo (dopo|per) passo|anche|con (i |dei )?test|"
+            r"y luego|paso a paso|también|con pruebas|"
+            r"und dann|schritt für schritt|auch|mit tests|"
+            r"et ensuite|étape par étape|aussi|avec (des )?tests",
+            r"一步一步|逐步|然后",
+        )
+        + r"|^\s*\d+[.)]\s)",
+        0.1,
     ),
 )
 
@@ -85,6 +155,23 @@ MAX_HITS = {"hard engineering terms": 3}
 #: noise and nothing else (it moves a value by < 5e-13, far under the ensemble's tie
 #: tolerance, and no two-decimal sum by any of it).
 DECIMALS = 12
+
+
+#: Chinese characters an English word is written in: 1.42, the median over the 20
+#: requests of ``benchmarks/multilingual_prompts.py``'s dev half.
+CJK_CHARS_PER_WORD = 1.4
+
+
+def word_count(text: str) -> int:
+    """Words as spaces separate them, where a Chinese or Japanese character counts as
+    1 / ``CJK_CHARS_PER_WORD`` of a word: those scripts write no space, so a Chinese
+    request of 138 characters was one word, never long."""
+    cjk = len(re.findall(f"[{_CJK}]", text))
+    if not cjk:
+        return len(text.split())
+    # runs of another script's letters, digits and signs (CJK punctuation is no word)
+    spaced = len(re.findall(f"[^\\s{_CJK}\u3000-\u303f\uff00-\uffef]+", text))
+    return spaced + round(cjk / CJK_CHARS_PER_WORD)
 
 
 class RuleBasedRouter(Router):
@@ -134,7 +221,7 @@ class RuleBasedRouter(Router):
             total += rule.weight * hits
             fired.append(f"{rule.name} x{hits}" if hits > 1 else rule.name)
             is_code = is_code or rule.code
-        words = len(prompt.split())
+        words = word_count(prompt)
         if words > self.long_prompt_words:
             total += 0.1 if words <= 3 * self.long_prompt_words else 0.2
             fired.append(f"long prompt ({words} words)")
