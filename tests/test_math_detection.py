@@ -49,3 +49,58 @@ def test_these_prompts_ask_for_a_calculation(prompt: str) -> None:
 )
 def test_these_prompts_do_not(prompt: str) -> None:
     assert not asks_for_math(prompt)
+
+
+#: Calculations asked in English and in Italian, Spanish, German, French and Chinese
+#: (``benchmarks/multilingual_prompts.py``'s dev half): each is math in all six.
+TRANSLATED_CALCULATIONS = [
+    (
+        "Solve the equation 3x + 7 = 22 step by step.",
+        "Risolvi l'equazione 3x + 7 = 22 passo dopo passo.",
+        "Resuelve la ecuación 3x + 7 = 22 paso a paso.",
+        "Löse die Gleichung 3x + 7 = 22 Schritt für Schritt.",
+        "Résous l'équation 3x + 7 = 22 étape par étape.",
+        "一步一步解方程 3x + 7 = 22。",
+    ),
+    (
+        "What is the probability of rolling two sixes with two dice?",
+        "Qual è la probabilità di ottenere due sei lanciando due dadi?",
+        "¿Cuál es la probabilidad de sacar dos seises con dos dados?",
+        "Wie hoch ist die Wahrscheinlichkeit, mit zwei Würfeln zwei Sechsen zu würfeln?",
+        "Quelle est la probabilité d'obtenir deux six avec deux dés ?",
+        "用两个骰子掷出两个六的概率是多少？",
+    ),
+    (
+        "What is 15% of 240?",
+        "Quanto fa il 15% di 240?",
+        "¿Cuánto es el 15 % de 240?",
+        "Wie viel sind 15 % von 240?",
+        "Combien font 15 % de 240 ?",
+        "240的15%是多少？",
+    ),
+    (
+        "What is 12 times 7?",
+        "Quanto fa 12 per 7?",
+        "¿Cuánto es 12 por 7?",
+        "Was ist 12 mal 7?",
+        "Combien font 12 fois 7 ?",
+        "12乘以7等于多少？",
+    ),
+]
+
+
+@pytest.mark.parametrize("texts", TRANSLATED_CALCULATIONS, ids=lambda t: t[0][:30])
+def test_a_translated_calculation_is_math(texts: tuple[str, ...]) -> None:
+    assert [asks_for_math(t) for t in texts] == [True] * 6
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Rechne 72 Grad Fahrenheit in Celsius um.",  # a conversion, as "Convert 72 ..." is not
+        "Sconto del 15% sul primo ordine",  # 15% off, not 15% of
+        "计算机科学是什么？",  # "what is computer science": 计算机 is a computer
+    ],
+)
+def test_these_translated_requests_are_not_math(prompt: str) -> None:
+    assert not asks_for_math(prompt)

@@ -30,19 +30,35 @@ log = logging.getLogger(__name__)
 #: heuristic: "compute the sum of a list" in a code request counts too; combine it
 #: with a pattern where that matters. Whole words, each in its inflections: a bare
 #: prefix found "solvent" and "solvency", and missed "probabilities" and "solving".
+#: English, then Italian, Spanish, German and French (the words a user asks with, in
+#: the forms a request takes), then Chinese, which has no spaces to find a word by
+#: (README "Override rules"; ``benchmarks/multilingual_routing.py``).
 MATH_WORDS = re.compile(
     r"\b(calculat(e|es|ed|ing)|solv(e|es|ed|ing)|equations?|integrals?|"
     r"integrat(e|es|ed|ing)|derivatives?|differentiat(e|es|ed|ing)|probabilit(y|ies)|"
-    r"square\s+roots?|factorials?|modulo|prime\s+factori[sz]ations?)\b",
+    r"square\s+roots?|factorials?|modulo|prime\s+factori[sz]ations?|"
+    r"calcol(a|are|ate)|risolv(i|ere|ete)|equazion[ei]|integral[ei]|derivat[ae]|"
+    r"probabilità|radice\s+quadrata|fattoriale|"
+    r"calcul(a|ar|e|en)|resuelv(e|a|an)|resolver|ecuaci(ón|ones)|integral(es)?|"
+    r"derivadas?|probabilidad(es)?|raíz\s+cuadrada|"
+    r"berechne(n|t)?|löse|lösen|gleichung(en)?|integrale?|ableitung(en)?|"
+    r"wahrscheinlichkeit(en)?|quadratwurzel|"
+    r"calcul(e|er|ez)|résou(s|dre)|résolvez|équations?|intégrales?|dérivées?|"
+    r"probabilités?|racine\s+carrée|factorielle)\b"
+    r"|计算(?!机)|方程|积分|导数|求导|概率|平方根|阶乘",  # 计算机 is a computer
     re.IGNORECASE,
 )
 MATH_EXPRESSION = re.compile(
     r"\d\s*[+*÷^]\s*\(?-?\d"  # 12 * 7, 3^2, 4+5
     r"|\d\s+[-/×]\s+\(?-?\d"  # 9 - 4, 10 / 2, 3 × 4 (spaced: not 2024-12, 12/25, 1920×1080)
     # 12 plus 7, and 12plus 7 or 12plus7 as 12*7 is unspaced; a number of its own, not
-    # the end of a name (a1plus 2, S10plus 2)
-    r"|\b\d+\s*(plus|minus|times|multiplied\s+by|divided\s+by|to\s+the\s+power\s+of)\s*-?\d"
-    r"|\b\d+(\.\d+)?\s*%\s*of\b"  # 15 % of
+    # the end of a name (a1plus 2, S10plus 2). Then Italian, Spanish, German, French.
+    r"|\b\d+\s*(plus|minus|times|multiplied\s+by|divided\s+by|to\s+the\s+power\s+of"
+    r"|più|meno|per|diviso(\s+per)?|más|menos|por|entre|dividido\s+(por|entre)"
+    r"|mal|geteilt\s+durch|durch|moins|fois|divisé\s+par)\s*-?\d"
+    r"|\d+\s*(加上?|减去?|乘以?|除以)\s*\d"  # Chinese: 12乘以7, 12 加 7
+    r"|\b\d+(\.\d+)?\s*%\s*(of|di|de|von)\b"  # 15 % of (di, de, von)
+    r"|的\s*\d+(\.\d+)?\s*%"  # Chinese: 240的15%
     r"|\bsqrt\s*\(|\\frac\b|\b[a-z]\s*\^\s*\d",  # sqrt(, \frac, x^2
     re.IGNORECASE,
 )
