@@ -138,6 +138,9 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
       "checks:MAX_PARAMS_B"), lambda v: thousands(v) if v == 1000 else scientific(v)),
     ("default every core, at most {}, llama.cpp's maximum", ("checks:MAX_THREADS",), plain),
     ("a line of {} bytes or more", ("cli:TERMINAL_LINE_BYTES",), thousands),
+    # the rules router
+    ("counts a Chinese or Japanese character as 1/{} of a word (`CJK_CHARS_PER_WORD`",
+     ("routers.rules:CJK_CHARS_PER_WORD",), plain),
     # override rules
     ("repeats its parts over {} times", ("overrides:MAX_PATTERN_COPIES",), thousands),
     ("with a time limit of {} s a prompt (`PATTERN_TIMEOUT_S`)", ("overrides:PATTERN_TIMEOUT_S",), plain),
