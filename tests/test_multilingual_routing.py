@@ -144,3 +144,13 @@ def test_a_long_chinese_request_is_long(router) -> None:  # type: ignore[no-unty
     assert chinese == ["long prompt (92 words)"]
     assert router.analyse("你好" * 42)[1] == ["trivial request"]  # 84 characters: 60 words
     assert router.analyse("你好" * 43)[1] == ["trivial request", "long prompt (61 words)"]
+
+
+def test_hard_terms_are_found_at_a_words_start_in_english_as_before(router) -> None:  # type: ignore[no-untyped-def]
+    """Hard terms count in their inflections (deadlocks, caches, parsers): their rule
+    matched a word's start before the word lists grew, and still does."""
+    prompt = "Fix the bug in my Go circular buffer: it deadlocks under heavy load"
+    assert decided(router, prompt) == (["code task", "hard engineering terms"], 2, True)
+    assert router.analyse("caches and parsers")[1] == ["hard engineering terms x2"]
+    # C++ is a word before a space or at the end too (`c\+\+\b` found it only before a letter)
+    assert decided(router, "Build a URL shortener in C++.")[0] == ["code task"]

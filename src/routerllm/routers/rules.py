@@ -41,11 +41,13 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACED_WORD = f"[^\\W{_CJK}]"
 
 
-def _words(spaced: str, cjk: str = "") -> str:
+def _words(spaced: str, cjk: str = "", whole: bool = True) -> str:
     """A rule's words: the ``spaced`` alternatives as whole words (``\\b`` found no
-    boundary between 个 and P in 写一个Python函数, both word characters), then the
-    ``cjk`` ones anywhere (Chinese has no boundaries to find)."""
-    words = f"(?<!{_SPACED_WORD})({spaced})(?!{_SPACED_WORD})"
+    boundary between 个 and P in 写一个Python函数, both word characters), or as a word's
+    start where not ``whole``; then the ``cjk`` ones anywhere (Chinese has no boundaries
+    to find)."""
+    end = f"(?!{_SPACED_WORD})" if whole else ""
+    words = f"(?<!{_SPACED_WORD})({spaced}){end}"
     return f"{words}|{cjk}" if cjk else words
 
 
@@ -106,10 +108,10 @@ DEFAULT_RULES: tuple[Rule, ...] = (
             r"thread[- ]safe|concurren\w*|lock(s|ing)?|mutex|async\w*|distributed|lru|cache|"
             r"optimi[sz]e|complexity|dynamic programming|graph|parser|compiler|interpreter|"
             r"scalab\w*|transaction\w*|race condition|deadlock|memory leak|architecture|"
-            r"trie|heap|red[- ]black|b-tree|consensus|sharding|"
-            r"threadsicher\w*|caché|ottimizza|optimiza|optimizar|optimiere|optimieren|"
-            r"optimiser",
-            f"(?<!{_SPACED_WORD})o\\(n|线程安全|并发|死锁|缓存|分布式|编译器|解析器|动态规划|复杂度|优化",
+            r"trie|heap|red[- ]black|b-tree|consensus|sharding|o\(n|"
+            r"threadsicher|caché|ottimizza|optimizar|optimiere",
+            "线程安全|并发|死锁|缓存|分布式|编译器|解析器|动态规划|复杂度|优化",
+            whole=False,  # a word's start: deadlocks, caches, parsers count
         ),
         0.2,
         code=True,
