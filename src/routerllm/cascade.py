@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import itertools
 import re
 import threading
 from collections.abc import Sequence
@@ -39,7 +40,11 @@ from routerllm.eval.codegen import (
     parse_code,
     without_top_level_scripts,
 )
-from routerllm.eval.prompt_examples import Verification, extract_examples, verify_completion
+from routerllm.eval.prompt_examples import (
+    ParsedPrompt,
+    Verification,
+    verify_completion,
+)
 from routerllm.eval.sandbox import run_program
 from routerllm.exceptions import PromptError, RouterLLMError
 
@@ -153,13 +158,13 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
         # The request's own demo code (a main guard reading input(), a print or an assert
         # calling the function) would run in every check, before the answer's definition.
         code = without_top_level_scripts(code) + "\n"
-        if (tree := parse_code(code)) is None:
+        parsed = ParsedPrompt(code)  # parsed once for all its functions' examples
+        if (tree := parsed.tree) is None:
             continue
         found = [
             n
             for n in ast.walk(tree)
-            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-            and extract_examples(code, n.name)
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and parsed.examples(n.name)
         ]
         if names := [n.name for n in found if n in tree.body]:
             return code, names[-1]
@@ -169,12 +174,22 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
     return None if inner else _prose_task(text)
 
 
+#: The most functions a task in prose is looked at for examples of, the first it calls
+#: (builtins aside): a task names a few (MBPP's one, and the helpers its asserts call).
+MAX_PROSE_NAMES = 20
+
+
 def _prose_task(text: str) -> tuple[str, str] | None:
     # A raw docstring, so the request's backslashes stay text: the "prompt" the
     # answer's code is appended to, as MBPP's prompts are in the HumanEval experiment.
     code = 'r"""\n' + text.replace('"""', "'''") + '\n"""\n'
-    for name in dict.fromkeys(re.findall(r"\b([A-Za-z_]\w*)\s*\(", text)):
-        if not hasattr(builtins, name) and extract_examples(code, name):
+    parsed = ParsedPrompt(code)
+    called = (m.group(1) for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", text))
+    names = (name for name in dict.fromkeys(called) if not hasattr(builtins, name))
+    # each name tried reads the whole request: 8,000 characters of calls to new names
+    # took 2.5 s, the prompt limit's 200,000 would have taken an hour
+    for name in itertools.islice(names, MAX_PROSE_NAMES):
+        if parsed.examples(name):
             return code, name
     return None
 

@@ -36,6 +36,7 @@ import ast
 import builtins
 import doctest
 import inspect
+import io
 import json
 import re
 import textwrap
@@ -59,6 +60,7 @@ _PURE_BUILTINS = set(dir(builtins)) - {
 }  # fmt: skip
 _INPUT = re.compile(r"^\s*input\s*:\s*(.*)$", re.IGNORECASE)
 _OUTPUT = re.compile(r"^\s*output\s*:\s*(.*)$", re.IGNORECASE)
+_WORD_CHAR = re.compile(r"\w")
 _PROSE = re.compile(r"^\s*for (.+?)\s+the (?:output|result) should be (.+)$", re.IGNORECASE)
 
 
@@ -96,16 +98,68 @@ class Verification:
 def extract_examples(prompt: str, entry_point: str) -> list[PromptExample]:
     """The examples the docstring of ``entry_point`` in ``prompt`` gives, in order, without
     duplicates. Lines that do not parse as one of the module's formats are skipped."""
-    text = _docstring(prompt, entry_point)
-    found = _doctest_examples(text, entry_point) or [
-        *_line_examples(text, entry_point),
-        *_io_examples(text, entry_point),
-        *_prose_examples(text, entry_point, _parameters(prompt, entry_point)),
-    ]
-    unique: dict[tuple[str, str], PromptExample] = {}
-    for ex in found:
-        unique.setdefault((ex.call, ex.expected), ex)
-    return list(unique.values())
+    return ParsedPrompt(prompt).examples(entry_point)
+
+
+class ParsedPrompt:
+    """A prompt parsed once, its examples read per function from that one parse: a
+    request of many functions was parsed again for each (8,000 characters of one-line
+    functions took 12 s, the prompt limit's 200,000 would have taken hours)."""
+
+    def __init__(self, prompt: str) -> None:
+        self.prompt = prompt
+        self.tree = parse_code(prompt)
+        #: each name's first function in ``ast.walk``'s order, the one its examples are of
+        self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        for node in ast.walk(self.tree) if self.tree is not None else ():
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                self.functions.setdefault(node.name, node)
+        self._lines: list[str] | None = None
+        self._examples: dict[str, list[PromptExample]] = {}
+
+    def examples(self, entry_point: str) -> list[PromptExample]:
+        """:func:`extract_examples` of ``entry_point``."""
+        if entry_point not in self._examples:
+            text = self._docstring(entry_point)
+            node = self.functions.get(entry_point)
+            params = [] if node is None else [a.arg for a in node.args.args]
+            found = _doctest_examples(text, entry_point) or [
+                *_line_examples(text, entry_point),
+                *_io_examples(text, entry_point),
+                *_prose_examples(text, entry_point, params),
+            ]
+            unique: dict[tuple[str, str], PromptExample] = {}
+            for ex in found:
+                unique.setdefault((ex.call, ex.expected), ex)
+            self._examples[entry_point] = list(unique.values())
+        return self._examples[entry_point]
+
+    def _docstring(self, entry_point: str) -> str:
+        """The entry point's docstring; when the prompt does not parse, its text after the
+        ``def``; when it has no ``def`` of the entry point (a task in prose, as MBPP states
+        it), the whole prompt."""
+        prompt, node = self.prompt, self.functions.get(entry_point)
+        if node is None:
+            start = prompt.find(f"def {entry_point}(")
+            return textwrap.dedent(prompt[start:]) if start >= 0 else prompt
+        if ast.get_docstring(node) is None:
+            return ""
+        # The source text, not the string's value: doctests write "\n" escapes.
+        source = self._segment(node.body[0]).lstrip("rRuUbB")
+        quote = 3 if source[:3] in ('"""', "'''") else 1
+        return inspect.cleandoc(source[quote:-quote])
+
+    def _segment(self, node: ast.expr | ast.stmt) -> str:
+        """``ast.get_source_segment(self.prompt, node)``, from lines split once: it splits
+        the whole prompt, character by character, at each call."""
+        if self._lines is None:  # split at "\n", "\r\n" and "\r" only, kept, as ast does
+            self._lines = io.StringIO(self.prompt, newline="").readlines()
+        first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        start, end = node.col_offset, node.end_col_offset
+        lines = [line.encode() for line in self._lines[first : last + 1]]
+        if first == last:
+            return lines[0][start:end].decode()
+        return b"".join([lines[0][start:], *lines[1:-1], lines[-1][:end]]).decode()
 
 
 def examples_program(
@@ -165,10 +219,11 @@ def verify_completion(
     when ``stop`` was set (by another thread: its caller has gone) before the run's end,
     which kills it at once (``stopped``). The prompt may import ``packages`` (those
     named for the run: ``run_program``'s)."""
-    examples = extract_examples(prompt, entry_point)
+    parsed = ParsedPrompt(prompt)
+    examples = parsed.examples(entry_point)
     if not examples:
         return Verification("unverifiable", 0, 0, "no examples in the prompt")
-    if isinstance(_function(prompt, entry_point), ast.AsyncFunctionDef):
+    if isinstance(parsed.functions.get(entry_point), ast.AsyncFunctionDef):
         # Its calls give coroutines, and the sandbox (no sockets) cannot run an event loop.
         return Verification("unverifiable", 0, 0, f"{entry_point} is async: its examples cannot run in the sandbox")  # fmt: skip
     program = examples_program(prompt, completion, examples, entry_point)
@@ -201,31 +256,6 @@ def _counts(line: str) -> tuple[int, int] | None:
 
 
 # -- formats ------------------------------------------------------------------
-def _function(prompt: str, entry_point: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    if (tree := parse_code(prompt)) is None:
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
-            return node
-    return None
-
-
-def _docstring(prompt: str, entry_point: str) -> str:
-    """The entry point's docstring; when the prompt does not parse, its text after the
-    ``def``; when it has no ``def`` of the entry point (a task in prose, as MBPP states
-    it), the whole prompt."""
-    node = _function(prompt, entry_point)
-    if node is None:
-        start = prompt.find(f"def {entry_point}(")
-        return textwrap.dedent(prompt[start:]) if start >= 0 else prompt
-    if ast.get_docstring(node) is None:
-        return ""
-    # The source text, not the string's value: doctests write "\n" escapes.
-    source = (ast.get_source_segment(prompt, node.body[0]) or "").lstrip("rRuUbB")
-    quote = 3 if source[:3] in ('"""', "'''") else 1
-    return inspect.cleandoc(source[quote:-quote])
-
-
 def _doctest_examples(text: str, entry_point: str) -> list[PromptExample]:
     try:
         parsed = doctest.DocTestParser().get_examples(text)
@@ -259,7 +289,9 @@ def _elided(want: str) -> bool:
 
 
 def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
-    examples = []
+    examples: list[PromptExample] = []
+    if f"{entry_point}(" not in text:  # no call to read (each name's pattern costs a compile)
+        return examples
     # The entry point's own calls: not another name ending in it (``rect_area(`` for
     # ``area``) or a method (``'banana'.count(``, in a question about Python).
     call_of = re.compile(rf"(?<![\w.]){re.escape(entry_point)}\(")
@@ -280,7 +312,7 @@ def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
             rest = rest.strip().lstrip("#").strip()
             # all of the joint to the next example, ", and" too, or a comma ending the line
             # (a list of examples, one a line): a lone "4," would be the tuple (4,)
-            rest = re.sub(r"(?:\s*(?:[,;]|\band\b))+\s*$", "", rest, flags=re.I).strip()
+            rest = _without_trailing_joints(rest)
             for arrow in _ARROWS:
                 if rest.lower().startswith(arrow):
                     expected = _literal_tail(rest[len(arrow) :])
@@ -288,6 +320,23 @@ def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
                         examples.append(PromptExample(call, expected))
                     break
     return examples
+
+
+def _without_trailing_joints(text: str) -> str:
+    """``text`` stripped, without the commas, semicolons and ``and`` words that end it.
+    Read from the end, one joint at a time: the pattern that did it,
+    ``(?:\\s*(?:[,;]|\\band\\b))+\\s*$``, backtracked quadratically on a long run of
+    commas that did not end the line (8,000 took 3.5 s)."""
+    end = len(text)
+    while True:  # an index, not slices: a slice for each joint of a long run copies it all
+        while end and text[end - 1].isspace():
+            end -= 1
+        if end and text[end - 1] in ",;":
+            end -= 1
+        elif text[max(end - 3, 0) : end].lower() == "and" and not _WORD_CHAR.match(text[max(end - 4, 0) : end - 3]):  # fmt: skip
+            end -= 3
+        else:
+            return text[:end].strip()
 
 
 def _without_assert_message(line: str) -> str:
@@ -346,11 +395,6 @@ def _prose_examples(text: str, entry_point: str, params: list[str]) -> list[Prom
             call = f"{entry_point}({ast.unparse(node.keywords[0].value)})"
         examples.append(PromptExample(call, expected))
     return examples
-
-
-def _parameters(prompt: str, entry_point: str) -> list[str]:
-    node = _function(prompt, entry_point)
-    return [] if node is None else [a.arg for a in node.args.args]
 
 
 def _closing_paren(line: str, open_at: int) -> int:
