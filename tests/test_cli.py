@@ -128,7 +128,7 @@ def test_route_names_each_carbon_method_of_its_answer() -> None:
              "llm_inference": Measurement("llm_inference", 2.0, 0.0, 0.0, "codecarbon:failed")}  # fmt: skip
     result = RoutedResult(text="hi", model="m", prompt_tokens=1, completion_tokens=1, latency_s=2.0, components=parts)  # fmt: skip
     head, _, line, _ = _result_lines(1, result, "light")
-    assert head.endswith(" (and llm_inference's, not measured: CodeCarbon failed)"), head
+    assert head.endswith(" (and llm_inference's, not measured: CodeCarbon failed)  cost $0"), head
     assert "llm_inference: 2.00 s not measured (CodeCarbon failed)" in line, line
 
 
@@ -737,7 +737,10 @@ def test_route_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path:
     proc = cli_in_process("route", "hello", "--config", str(cfg), "--max-new-tokens", "2")
     assert proc.returncode == 0, proc.stderr
     head, _why, parts = proc.stdout.splitlines()[-3:]
-    assert head.endswith("energy and CO2 not measured (carbon tracking off)"), head
+    # the cost too: the local model's is its energy's, not measured either
+    assert head.endswith("energy and CO2 not measured (carbon tracking off)  cost not measured"), (
+        head
+    )
     assert "kWh" not in head and "CO2 0" not in head
     assert parts.count("not measured") == 3 and "0.00e+00" not in parts, parts
     out = json.loads(cli_in_process("route", "hello", "--config", str(cfg), "--json").stdout)

@@ -85,7 +85,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         WITHOUT_FIGURES,
     )
     from routerllm.carbon.report_text import fixed, not_measured_text
-    from routerllm.carbon.units import co2, energy
+    from routerllm.carbon.units import co2, dollars, energy
 
     # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
     # a cached answer's unspent parts (method "cache") say nothing of its routing's
@@ -112,9 +112,11 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         spent = "energy and CO2 not known"
     else:
         spent = not_measured_text(m.method for m in result.components.values())
+    # as report's totals say it (and --json's cost_usd, null where this is not measured)
+    cost = f"cost {dollars(result.cost_usd)}" if result.cost_known else "cost not measured"
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
-        f"{tokens}  {fixed(result.latency_s, 2)} s  {spent}"
+        f"{tokens}  {fixed(result.latency_s, 2)} s  {spent}  {cost}"
     )
     # a routing of 1 ms is not "0.00 s" beside its energy: fixed shows it 1.00e-03 s
     parts = "  ".join(

@@ -51,12 +51,17 @@ class RoutedResult(Completion, HasComponents):
         parts = [m for m in self.components.values() if not (m.method == CACHED and not (m.energy_kwh or m.co2_kg))]  # fmt: skip
         return not self.components or any(m.measured for m in parts)
 
+    @property
+    def cost_known(self) -> bool:
+        """Whether its cost is known: from token prices ($0 too), or from an energy that
+        was measured; a cost priced by an energy not measured is not (its 0 is no figure)."""
+        return self.measured or bool(self.cost_usd) or self.token_priced
+
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form printed by ``routerllm route --json`` (and the demo's,
         and the server's ``routerllm`` field): an energy, CO2 or cost not measured is None
         (null), as in ``Report.as_dict``."""
         measured = self.measured
-        cost_known = measured or bool(self.cost_usd) or self.token_priced
         return {
             "model": self.model,
             "response": self.text,
@@ -68,7 +73,7 @@ class RoutedResult(Completion, HasComponents):
             "latency_s": self.latency_s,
             "energy_kwh": self.energy_kwh if measured else None,
             "co2_kg": self.co2_kg if measured else None,
-            "cost_usd": self.cost_usd if cost_known else None,
+            "cost_usd": self.cost_usd if self.cost_known else None,
             "components": {name: m.as_dict() for name, m in self.components.items()},
             "methods": {name: m.method for name, m in self.components.items()},
             "finish_reason": self.finish_reason,
