@@ -113,3 +113,61 @@ def test_route_json_the_log_the_csv_and_the_report_agree(routed: dict[str, Any])
     for name, figures in out["components"].items():
         assert report["by_component"][name] == pytest.approx(figures, rel=1e-12), name
     assert report["methods"] == sorted(set(out["methods"].values()))
+
+
+def _served_facts(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A streamed answer's ``routerllm`` figures (on its finish reason's chunk) and usage."""
+    chunks = [json.loads(e.removeprefix("data: ")) for e in text.split("\n\n") if e and e != "data: [DONE]"]  # fmt: skip
+    facts = next(c["routerllm"] for c in chunks if "routerllm" in c)
+    return facts, chunks[-1]["usage"]
+
+
+def test_the_servers_answers_are_their_logged_rows(tmp_path: Path) -> None:
+    """A routed answer, its repeat from the request cache, a streamed one and one the
+    cascade escalated (tiny-light's code failed its examples): each answer's ``routerllm``
+    figures and ``usage`` are its row's in the request log, and its CSV rows too."""
+    from routerllm.config import load_config
+    from routerllm.system import RouterLLM
+
+    from .test_cascade import REQUEST
+    from .test_server import CHAT, asking, call, chat, running
+
+    data = tiny_config_dict(tmp_path, cache={"enabled": True}, cascade={"enabled": True})
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system, running(system) as base:  # fmt: skip
+        answers = [chat(base, "Name a sorting algorithm.", temperature=0) for _ in range(2)]
+        served = [(a["routerllm"], a["usage"]) for a in answers]
+        asked = asking(("user", "What is a tuple?"), stream=True, stream_options={"include_usage": True})  # fmt: skip
+        status, text = call(base, CHAT, asked)
+        assert status == 200, text
+        served.append(_served_facts(text))
+        status, text = call(base, CHAT, asking(("user", REQUEST), model="tiny-light"))
+        assert status == 200, text
+        escalated = json.loads(text)
+        served.append((escalated["routerllm"], escalated["usage"]))
+        rows = {r.id: r for r in system.log.records()}
+    cached, streamed, cascaded = served[1][0], served[2][0], served[3][0]
+    assert cached["cached_from"] == served[0][0]["request_id"]
+    assert streamed["cached_from"] == "" and "escalated to" in cascaded["reason"]
+    with open(Path(data["carbon"]["output_dir"]) / "emissions.csv", encoding="utf-8", newline="") as f:  # fmt: skip
+        emitted = list(csv.DictReader(f))
+    assert len(rows) == 4 and len(emitted) == 12
+    for facts, usage in served:
+        row = rows[facts["request_id"]]
+        assert (usage["prompt_tokens"], usage["completion_tokens"]) == (row.prompt_tokens, row.completion_tokens)  # fmt: skip
+        for key in ("model", "router", "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd", "finish_reason"):  # fmt: skip
+            assert facts[key] == getattr(row, key), (key, facts["reason"])
+        assert facts["methods"] == {n: m.method for n, m in row.components.items()}
+        for name, m in row.components.items():
+            assert facts["components"][name] == {"energy_kwh": m.energy_kwh, "co2_kg": m.co2_kg, "duration_s": m.duration_s}  # fmt: skip
+        parts = sum(c["energy_kwh"] for c in facts["components"].values())
+        assert parts == pytest.approx(facts["energy_kwh"], rel=1e-12)
+        mine = {r["component"]: r for r in emitted if r["request_id"] == row.id}
+        assert set(mine) == set(row.components)
+        for name, m in row.components.items():
+            assert float(mine[name]["energy_consumed"]) == pytest.approx(m.energy_kwh, rel=1e-9)
+            assert float(mine[name]["emissions"]) == pytest.approx(m.co2_kg, rel=1e-9)
+            assert mine[name]["model"] == row.model and mine[name]["method"] == m.method
+    # the escalated request's row keeps the first models' part apart, within its figures
+    row = rows[cascaded["request_id"]]
+    earlier = row.escalated["llm_inference"]
+    assert 0 < earlier.energy_kwh < row.components["llm_inference"].energy_kwh
