@@ -52,12 +52,13 @@ def test_a_routed_answer_states_and_logs_the_grid_codecarbon_priced_it_at(tmp_pa
 
 
 def older_log(path: Path) -> None:
-    """A log as RouterLLM wrote it before grids were recorded, holding one request."""
+    """A log as RouterLLM wrote it before grids were recorded (and answer lengths, after
+    them), holding one request."""
     from routerllm.carbon.log_schema import SCHEMA
 
     old = SCHEMA.replace(
         ",\n    grid_country TEXT NOT NULL DEFAULT '',\n    grid_region TEXT NOT NULL "
-        "DEFAULT '',\n    grid_g_per_kwh REAL",
+        "DEFAULT '',\n    grid_g_per_kwh REAL,\n    completion_chars INTEGER",
         "",
     )
     assert old != SCHEMA

@@ -721,7 +721,7 @@ def test_a_cancelled_stream_without_usage_is_billed_by_estimate_and_budgets_coun
     rest = (delta(" and more"), delta(finish="stop"), usage(3, 5), DONE)
     prices = {"cost_per_1m_input_usd": 1e6, "cost_per_1m_output_usd": 2e6}  # $1, $2 a token
     models = [http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6, **prices)]
-    data = tiny_config_dict(tmp_path, models=models, budgets={"cost_usd": {"daily": 25.0}})
+    data = tiny_config_dict(tmp_path, models=models, budgets={"cost_usd": {"daily": 40.0}})
     config = load_config(write_config(tmp_path, data))
     results = []
     with RouterLLM(config) as system:
@@ -742,17 +742,18 @@ def test_a_cancelled_stream_without_usage_is_billed_by_estimate_and_budgets_coun
                 refused = e
                 break
         rows = list(system.log.records())
-    # "write a poem" and "Hello world!": 12 characters each, 3 tokens at about 4 characters
-    # a token (no model has a history to read them by); $1 x 3 + $2 x 3 = $9 each
+    # "write a poem": 12 characters, 3 tokens at about 4 characters a token (no model has
+    # a history to read them by); "Hello world!" 12 at the high guess of 0.5 tokens a
+    # character (no counted answer logged), 6, more than its 3 pieces; $1 x 3 + $2 x 6
     assert [r.text for r in results] == ["Hello world!"] * 2
     assert [r.finish_reason for r in results] == [CANCELLED] * 2
-    assert [(r.prompt_tokens, r.completion_tokens, r.cost_usd) for r in rows] == [(3, 3, 9.0)] * 2
-    assert [r.components["llm_inference"].energy_kwh for r in rows] == [pytest.approx(3e-6)] * 2
-    # $18 spent and $11 predicted (3 prompt tokens, max_new_tokens 4): over the $25
+    assert [(r.prompt_tokens, r.completion_tokens, r.cost_usd) for r in rows] == [(3, 6, 15.0)] * 2
+    assert [r.components["llm_inference"].energy_kwh for r in rows] == [pytest.approx(6e-6)] * 2
+    # $30 spent and $11 predicted (3 prompt tokens, max_new_tokens 4): over the $40
     assert "predicted to spend $11.00" in str(refused), refused
-    assert "more than the $7.00 left of the daily budget" in str(refused), refused
+    assert "more than the $10.00 left of the daily budget" in str(refused), refused
     rep = logged_report(config)
-    assert rep.totals.cost_usd == 18.0 and rep.estimated_usage == {"remote": 2}
+    assert rep.totals.cost_usd == 30.0 and rep.estimated_usage == {"remote": 2}
     assert any(line.startswith("estimated: the tokens of 2 requests (remote 2)") for line in report_lines(rep))  # fmt: skip
     old = dataclasses.replace(
         rows[0],
@@ -766,7 +767,7 @@ def test_a_cancelled_stream_without_usage_is_billed_by_estimate_and_budgets_coun
     with RouterLLM(config) as system:
         system.log.append(old)
     rep = logged_report(config)
-    assert rep.totals.requests == 3 and rep.totals.cost_usd == 18.0  # the old row at its $0
+    assert rep.totals.requests == 3 and rep.totals.cost_usd == 30.0  # the old row at its $0
     assert rep.unknown_usage == {"remote": 1} == rep.as_dict()["unknown_usage"]
     assert (
         "not in the totals: the generation energy, CO2 and cost of 1 request (remote 1), whose "
@@ -794,8 +795,9 @@ def test_a_stream_without_usage_of_a_model_without_energy_figures_is_priced_and_
     config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
     with RouterLLM(config) as system:
         result = system.generate(GenerationRequest("write a poem", on_text=lambda piece: None), model="remote")  # fmt: skip
-    # 12 characters each at about 4 a token: 3 in, 3 out; $1 x 3 + $2 x 3
-    assert (result.prompt_tokens, result.completion_tokens, result.cost_usd) == (3, 3, 9.0)
+    # 12 characters each: the prompt at about 4 a token, 3; the answer at the high guess of
+    # 0.5 tokens a character, 6; $1 x 3 + $2 x 6
+    assert (result.prompt_tokens, result.completion_tokens, result.cost_usd) == (3, 6, 15.0)
     rep = logged_report(config)
     assert rep.no_energy_figures == {"remote": 1} and rep.estimated_usage == {"remote": 1}
     assert result.components["llm_inference"].method == "estimate:no-figures:from-text"
@@ -803,20 +805,20 @@ def test_a_stream_without_usage_of_a_model_without_energy_figures_is_priced_and_
     assert any(line.startswith("estimated: the tokens of 1 request (remote 1)") for line in lines)
     assert any(line.startswith("not in the totals: the generation energy and CO2 of 1 request (remote 1)") for line in lines)  # fmt: skip
     head, _, parts = _result_lines(1, result, "light")[:3]
-    assert "3 in / 3 out tokens (estimated: not reported by the endpoint)" in head, head
+    assert "3 in / 6 out tokens (estimated: not reported by the endpoint)" in head, head
     assert "energy not known (no energy figures)" in parts, parts
 
 
 # "def add(a, b)" in pieces of 1-2 characters, one token each as llama.cpp's server sends
-# them: 13 characters, 4 tokens at about 4 characters a token, 8 pieces
+# them: 13 characters, 7 tokens at the high guess of 0.5 a character, 8 pieces
 TOKEN_PIECES = ("d", "ef", " a", "dd", "(", "a,", " b", ")")
-# what a proxy that joins a stream's pieces sends: 2 pieces of 32 characters, 8 tokens
+# what a proxy that joins a stream's pieces sends: 2 pieces of 32 characters, 16 tokens
 JOINED_PIECES = ("def add(a, b):\n", "    return a + b\n")
 
 
 @pytest.mark.parametrize(
     ("texts", "expected"),
-    [(TOKEN_PIECES, 8), (JOINED_PIECES, 8), (("", *TOKEN_PIECES[:1]), 1)],
+    [(TOKEN_PIECES, 8), (JOINED_PIECES, 16), (("", *TOKEN_PIECES[:1]), 1)],
     ids=["token-pieces", "proxy-joined", "one-piece"],
 )
 def test_a_stream_without_usage_counts_its_completion_tokens_by_its_pieces_or_characters(

@@ -125,10 +125,13 @@ class AnswerLogging:
         result: RoutedResult,
         tag: str,
         failed_load: tuple[str, str, Measurement] | None = None,
+        completion_chars: int | None = None,
     ) -> None:
         """Log an answered request (``RequestLogError`` carries the answer if it cannot be),
-        with the part of its components the models a cascade escalated from spent, and
-        ``failed_load``: the model, error and load of its step up whose load failed."""
+        with the part of its components the models a cascade escalated from spent,
+        ``failed_load``: the model, error and load of its step up whose load failed, and
+        ``completion_chars``: the length of the text its model generated (None: a cached
+        answer, which generated none)."""
         load_model, load_error, load = failed_load or ("", "", None)
         # carbon tracking off measured nothing: its 0 kWh is not known
         load_kwh = load.energy_kwh if load is not None and (load.method != NOT_MEASURED or load.energy_kwh) else None  # fmt: skip
@@ -152,6 +155,7 @@ class AnswerLogging:
             load_error_model=load_model,
             load_error_kwh=load_kwh,
             grid=self.grid,
+            completion_chars=completion_chars,
         )
         try:
             self.log.append(record)

@@ -378,7 +378,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
             grid=self.grid,
         )
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
-            self._logged(req, result, tag, failed_load)
+            self._logged(req, result, tag, failed_load, len(completion.text))
         # an answer its endpoint says failed (finish reason "error") is logged as failed:
         # no answer for a later request, as the report's replay of the cache counts it; nor
         # is one cancelled half-way (logged for what it spent)

@@ -205,6 +205,8 @@ class LogQueries:
                 load_error_model=load_model,
                 load_error_kwh=load_kwh,
                 grid=grid_from_columns(*r[15:18]) if len(r) > 15 else None,
+                # another program's text or real there is no length: not recorded
+                completion_chars=r[18] if len(r) > 18 and type(r[18]) is int else None,
             )
 
     def _load_error_columns(self) -> list[str]:

@@ -206,6 +206,11 @@ class RequestRecord(HasComponents):
     load_error_kwh: float | None = None
     #: The grid its CO2 was computed for; None in a row logged before grids were recorded.
     grid: Grid | None = None
+    #: The answer's length in characters, as its model generated it (a function stub it
+    #: completes not counted): the predictor learns the model's tokens a character from
+    #: it (``CarbonPredictor.text_tokens``); None where not recorded (no answer, a cached
+    #: one, a row logged before 2026-12-07).
+    completion_chars: int | None = None
 
     def own(self, component: str) -> Measurement | None:
         """``component`` as the answering model alone spent it (``escalated`` taken out)."""

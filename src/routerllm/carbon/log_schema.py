@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS requests (
     finish_reason TEXT NOT NULL DEFAULT '',
     grid_country TEXT NOT NULL DEFAULT '',
     grid_region TEXT NOT NULL DEFAULT '',
-    grid_g_per_kwh REAL
+    grid_g_per_kwh REAL,
+    completion_chars INTEGER
 );
 CREATE TABLE IF NOT EXISTS components {_PARTS};
 CREATE TABLE IF NOT EXISTS feedback (
@@ -86,6 +87,7 @@ TABLES = {
         "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
         "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
         "tag", "finish_reason", "grid_country", "grid_region", "grid_g_per_kwh",
+        "completion_chars",
     ],
     "components": _PART_COLUMNS,
     "feedback": ["request_id", "score", "timestamp"],
@@ -119,6 +121,10 @@ OLDER_REQUESTS = TABLES["requests"][:14]
 # (their rows' grid not recorded), and given the columns when opened for writing (their
 # rows "" and NULL: not recorded, never a guessed grid).
 BEFORE_GRID = TABLES["requests"][:15]
+# Logs written before each answer's length was (2026-12-07): read as they are (their
+# rows' length not recorded), and given the column when opened for writing (NULL: not
+# recorded).
+BEFORE_COMPLETION_CHARS = TABLES["requests"][:18]
 # Logs whose pending requests did not record their router's folder: read as they are, and
 # given the column (its rows the folder "", any folder's) when opened for writing.
 OLDER_PENDING = TABLES["pending_feedback"][:-1]
@@ -255,6 +261,7 @@ def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
             not in (
                 ("requests", OLDER_REQUESTS),
                 ("requests", BEFORE_GRID),
+                ("requests", BEFORE_COMPLETION_CHARS),
                 ("pending_feedback", OLDER_PENDING),
                 ("load_errors", OLDER_LOAD_ERRORS),
             )
@@ -306,6 +313,7 @@ def upgrade(db: sqlite3.Connection) -> None:
     """An older log's tables given what they lack (``SCHEMA`` made the missing ones)."""
     _add_finish_reason(db)
     _add_grid(db)
+    _add_columns(db, "requests", BEFORE_COMPLETION_CHARS, ("completion_chars INTEGER",))
     _add_pending_folder(db)
     _add_load_error_model(db)
 

@@ -56,6 +56,7 @@ from routerllm.carbon.meter import (
     per_token_estimate,
 )
 from routerllm.carbon.request_log import RequestLog
+from routerllm.carbon.text_rates import ANSWERS, UNCOUNTED, TextRates
 from routerllm.config import AppConfig, ModelConfig
 
 MIN_HISTORY = 3
@@ -298,6 +299,7 @@ class CarbonPredictor:
             m.name: deque(maxlen=HISTORY) for m in config.models
         }
         self._profiles: dict[str, Profile] = {}
+        self._rates = TextRates(m.name for m in config.models)
         for record in history:
             self.observe(record)
 
@@ -305,13 +307,20 @@ class CarbonPredictor:
     def from_log(cls, config: AppConfig, log: RequestLog) -> CarbonPredictor:
         """A predictor that has learned from each configured model's latest requests whose
         energy was measured or estimated (as many as it keeps of those while it runs), in
-        the meter's tracking mode (``unlearned``)."""
+        the meter's tracking mode (``unlearned``), and its latest answers whose tokens
+        were counted (``text_rates``: a remote model without energy figures has those)."""
         skip = unlearned(config)
-        return cls(config, [r for m in config.models for r in log.latest(m.name, HISTORY, skip)])
+        rows: dict[str, RequestRecord] = {}
+        for m in config.models:
+            for r in log.latest(m.name, HISTORY, skip) + log.latest(m.name, ANSWERS, UNCOUNTED):
+                rows[r.id] = r
+        # each model's oldest first, as they were logged (a deque keeps the latest)
+        return cls(config, sorted(rows.values(), key=lambda r: r.timestamp))
 
     def observe(self, record: RequestRecord) -> None:
         """Learn from one finished request (of a configured model, whose energy was
-        measured or estimated)."""
+        measured or estimated, or whose answer's tokens were counted)."""
+        self._rates.observe(record)
         if (seen := self._seen.get(record.model)) is not None and measured(record, self._skip):
             seen.append(record)
             self._profiles.pop(record.model, None)
@@ -461,18 +470,21 @@ class CarbonPredictor:
     def text_tokens(self, model: str, prompt_chars: int, text: str) -> tuple[int, int]:
         """The prompt and completion tokens of an answer whose endpoint did not count them
         (``FROM_TEXT``): the prompt as a prediction reads it before the request (its own
-        history's line, else ``_prompt_tokens_guess``), the text received at that line's
-        tokens a character (not its chat template's share, which only a prompt has). A
-        streamed text's pieces, which may count more, are ``ModelCalls.counted``'s: an
-        unstreamed answer has none (README "Backends" gives what was measured)."""
+        history's line, else ``_prompt_tokens_guess``), the text received at the model's
+        completion tokens a character (``completion_tokens_per_char``). A streamed text's
+        pieces, which may count more, are ``ModelCalls.counted``'s: an unstreamed answer
+        has none (README "Backends" gives what was measured)."""
         own = self.profile(model)
-        line = own or (peer[0] if (peer := self._peer_line()) else None)
-        if line is None or line.prompt_tokens_per_char <= 0:
-            per_char = 1 / CHARS_PER_TOKEN_GUESS  # no line, or one whose tokens did not grow
-        else:
-            per_char = line.prompt_tokens_per_char
+        per_char = self.completion_tokens_per_char(model)
         prompt = max(1, own.prompt_tokens(prompt_chars)) if own else self._prompt_tokens_guess(prompt_chars)[0]  # fmt: skip
-        return prompt, int(np.ceil(per_char * len(text))) if text else 0
+        # rounded first: 0.7 a character of 10 is 7.000000000000001, not 8 tokens
+        return prompt, int(np.ceil(round(per_char * len(text), 6))) if text else 0
+
+    def completion_tokens_per_char(self, model: str) -> float:
+        """``model``'s answers' tokens a character (``TextRates.per_char``: its prompts'
+        are its own history's line's, else the logged model's with the most history)."""
+        line = self.profile(model) or (peer[0] if (peer := self._peer_line()) else None)
+        return self._rates.per_char(model, line.prompt_tokens_per_char if line else 0.0)
 
     def _grid_kg_per_kwh(self) -> float:
         return grid_intensity_g_per_kwh(self.config.carbon.country_iso_code) / 1000.0

@@ -284,6 +284,7 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
                     record.tag,
                     record.finish_reason,
                     *grid_columns(record.grid),
+                    record.completion_chars,
                 ),
             )
             for table, parts in (("components", record.components), ("escalations", record.escalated)):  # fmt: skip
