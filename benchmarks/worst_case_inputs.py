@@ -5,7 +5,8 @@ Each path (the rules router's rules, the override rules' math detection, the fun
 stub detection, the cascade's code extraction and example reading) is timed once per
 crafted prompt (nested quantifiers' near misses, long runs of one character, deep
 nesting, many functions or names); its worst is printed, in milliseconds. Run:
-``python benchmarks/worst_case_inputs.py [--chars N] [--json]``.
+
+    .venv/bin/python benchmarks/worst_case_inputs.py [--chars 200000] [--json]
 """
 
 from __future__ import annotations
