@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 
 from routerllm.cascade import function_with_examples, verify_answer
+from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.eval.codegen import CHAT_STYLE, PREFILL_STYLE, CodegenStyle, extract_completion
 
 #: Seconds one check may take on a crafted prompt: generous, for a loaded CI machine.
 BOUND_S = 2.0
@@ -42,3 +44,40 @@ def test_a_long_run_of_commas_after_an_example_call_does_not_backtrack() -> None
     start = time.perf_counter()
     assert function_with_examples(prompt) is None
     assert time.perf_counter() - start < BOUND_S
+
+
+# -- the answer's side: a model's answer is untrusted too ------------------------------
+#: A request of 5,000 characters of code, its last function stating an example, as a
+#: checked request's does; its answers of 1,000 lines. Each cut of an answer is compiled
+#: with it (~0.05 s here): 1,000 took minutes, 16 now take a second (at the prompt limit,
+#: 200,000 characters, each compile takes 0.5 s: it was hours).
+ANSWER_BOUND_S = 10.0
+_LONG_PROMPT = "".join(f"x{i:05} = [{i:5}, 1]\n" for i in range(250)) + (
+    '\ndef f(x):\n    """\n    >>> f(1)\n    2\n    """\n'
+)
+_REQUEST = HumanEvalProblem("request", _LONG_PROMPT, "f", canonical_solution="", test="")
+
+
+def _timed_extraction(answer: str, style: CodegenStyle) -> float:
+    start = time.perf_counter()
+    extract_completion(_REQUEST, answer, style)
+    return time.perf_counter() - start
+
+
+def test_an_answer_whose_lines_never_compile_is_not_compiled_with_the_prompt_once_per_line() -> None:  # fmt: skip
+    # each trailing line cut off was compiled again with the whole request
+    for answer in ("    return (x +\n" + "    x +\\\n" * 1000, "    y = 1\n" + "    @x\n" * 1000):
+        for style in (CHAT_STYLE, PREFILL_STYLE):
+            assert _timed_extraction(answer, style) < ANSWER_BOUND_S, (answer[:20], style.name)
+
+
+def test_an_answer_restating_the_function_then_lines_that_never_compile() -> None:
+    # each cut of the answer's own code was compiled: quadratic in the answer's length
+    answer = "def f(x):\n    return [\n" + "        x + 1,\n" * 3000
+    assert _timed_extraction(answer, CHAT_STYLE) < ANSWER_BOUND_S
+
+
+def test_a_prefilled_answer_of_many_fences_is_not_compiled_with_the_prompt_once_per_fence() -> None:  # fmt: skip
+    # each fence was a cut compiled (and tokenized) with the whole request
+    for answer in ("    return (x```\n" * 3000, "    '```'\n" * 3000, "    # ```\n" * 3000):
+        assert _timed_extraction(answer, PREFILL_STYLE) < ANSWER_BOUND_S, answer[:20]

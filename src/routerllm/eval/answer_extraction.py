@@ -12,10 +12,9 @@ for which ``prompt + completion`` compiles wins (the rules in full: the docstrin
 from __future__ import annotations
 
 import ast
-import io
+import itertools
 import re
 import textwrap
-import tokenize
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -53,7 +52,9 @@ def continuation(style: CodegenStyle, text: str, prompt: str) -> str:
     code = cut_at_stop(text, style.stop)
     if style.mode != "prefill":
         return code
-    for fence in re.finditer("```", code):
+    # each cut is compiled with the whole prompt: the first MAX_CUTS fences only (an
+    # answer of 2,000 fences took minutes after a 20,000-character prompt)
+    for fence in itertools.islice(re.finditer("```", code), MAX_CUTS):
         cut = code[: fence.start()]
         if _compiles(prompt + cut) and not _ends_in_comment(prompt + cut):
             return cut
@@ -61,13 +62,10 @@ def continuation(style: CodegenStyle, text: str, prompt: str) -> str:
 
 
 def _ends_in_comment(source: str) -> bool:
-    lines = source.split("\n")
-    end = (len(lines), len(lines[-1]))
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return False
-    return any(t.type == tokenize.COMMENT and t.end == end for t in tokens)
+    """Whether ``source``, which compiles, ends in a comment: where it does, a bracket
+    added at its end is in the comment, and it still compiles; elsewhere the bracket is
+    never closed. Compiled, not tokenized: Python's tokenizer took 25 times as long."""
+    return "#" in source[source.rfind("\n") + 1 :] and _compiles(source + "(")
 
 
 def parse_code(text: str) -> ast.Module | None:
@@ -169,13 +167,21 @@ def defines(code: str, entry_point: str) -> bool:
     return re.search(pattern, textwrap.dedent(code), re.M) is not None
 
 
+#: The most cuts of one answer compiled with the whole prompt while looking for one that
+#: compiles (a body's lines trimmed from the end, or its code cut at a fence), and four
+#: times as many of an answer restating the function (compiled alone): past them the most
+#: literal candidate is kept, and its check fails on it. Each cut was compiled in turn:
+#: 2,000 lines that never compile took minutes after a 20,000-character prompt, hours at
+#: the prompt limit. An answer's prose is cut off in one or two (a syntax error's line
+#: says where to cut next); a truncated block in one a line.
+MAX_CUTS = 16
+
+
 def _completion_from_code(problem: HumanEvalProblem, code: str) -> str:
-    if defines(code, problem.entry_point):
-        candidates = _redefinitions(code, problem.entry_point)
-    else:
-        candidates = _bodies(code)
+    if not defines(code, problem.entry_point):
+        return _body(problem.prompt, code)
     first = None
-    for candidate in candidates:
+    for candidate in _redefinitions(code, problem.entry_point):
         if first is None:
             first = candidate
         if _compiles(problem.prompt + candidate):
@@ -184,13 +190,32 @@ def _completion_from_code(problem: HumanEvalProblem, code: str) -> str:
 
 
 def _compiles(source: str) -> bool:
+    return _error_line(source) is None
+
+
+def _error_line(source: str) -> int | None:
+    """None where ``source`` compiles, else the line (from 1) its syntax error is on, 0
+    where that is not known."""
     # compile, not just ast.parse: a body left at column 0 parses as module code,
     # but its `return` does not compile outside the function.
     try:
         compile(source, "<completion>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
+    except SyntaxError as e:
+        return e.lineno or 0
+    except ValueError:  # a null byte: no cut past it compiles
+        return source.count("\n", 0, source.find("\0")) + 1 if "\0" in source else 0
+    except (RecursionError, MemoryError):
+        return 0
+    return None
+
+
+def _next_end(error_line: int | None, first_line: int, end: int) -> int:
+    """The next (shorter) number of lines to try, where the cut of ``end`` lines, its first
+    on line ``first_line`` of what was compiled, failed on ``error_line``: the lines up to
+    the error, where it is before the cut's last line (a cut that still holds the error's
+    line fails there too), else one line fewer."""
+    at = (error_line or 0) - first_line  # the error's line's index in the cut
+    return at + 1 if 0 <= at < end - 1 else end - 1
 
 
 #: Where code starts in a line: an import, a def, a class or a decorator.
@@ -207,13 +232,17 @@ def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
     if first_code:
         starts.append(first_code)
     for start in starts:
-        for end in range(len(lines), start, -1):
+        end = len(lines)
+        for _ in range(4 * MAX_CUTS):
+            if end <= start:
+                break
             source = "\n".join(lines[start:end])
             if not defines(source, entry_point):
                 break
-            if _compiles(source):
+            if (error := _error_line(source)) is None:
                 yield "\n" + without_top_level_scripts(source) + "\n"
                 break
+            end = start + _next_end(error, 1, end - start)
     yield "\n" + "\n".join(lines) + "\n"
 
 
@@ -261,11 +290,33 @@ def _is_script(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and "__name__" in ast.dump(node.test)
 
 
+def _body(prompt: str, code: str) -> str:
+    """The first of :func:`_bodies`' candidates for which ``prompt`` and it compile, else
+    the first; its trimmed ones tried where the last cut's error says (MAX_CUTS in all)."""
+    variants = list(_bodies(code))
+    if variants in ([], [""]):  # nothing indented to read as a body
+        return ""
+    errors = [_error_line(prompt + variant.rstrip() + "\n") for variant in variants]
+    if None in errors:
+        return variants[errors.index(None)].rstrip() + "\n"
+    first_line = prompt.count("\n") + 1  # the body's first line, in what is compiled
+    cuts = MAX_CUTS  # for all the variants together
+    for variant, error in zip(variants, errors, strict=True):
+        lines = variant.splitlines()
+        end = min(len(lines) - 1, _next_end(error, first_line, len(lines)))
+        while end >= 1 and cuts > 0:
+            candidate = "\n".join(lines[:end]).rstrip() + "\n"
+            if (error := _error_line(prompt + candidate)) is None:
+                return candidate
+            end, cuts = _next_end(error, first_line, end), cuts - 1
+    return variants[0].rstrip() + "\n"
+
+
 def _bodies(code: str) -> Iterator[str]:
     """Function-body candidates, most literal first: as given (a continuation is
     already indented), re-indented by four spaces, with only the first line's
-    indentation lost, from the first indented line on (prose before it); then
-    the same trimmed of trailing lines (prose, truncation). A body must start
+    indentation lost, from the first indented line on (prose before it); each then
+    trimmed of trailing lines (prose, truncation) by :func:`_body`. A body must start
     indented, or it would end the function."""
     code = _expand_leading_tabs(code.strip("\n"))
     if not code.strip():
@@ -280,13 +331,7 @@ def _bodies(code: str) -> Iterator[str]:
     if first_indented:
         # Prose before an indented body: "Here is the body:\n    return x".
         variants.append("\n".join(lines[first_indented:]))
-    variants = [v for v in variants if v[:1] in (" ", "\t")]
-    for variant in variants:
-        yield variant.rstrip() + "\n"
-    for variant in variants:
-        variant_lines = variant.splitlines()
-        for end in range(len(variant_lines) - 1, 0, -1):
-            yield "\n".join(variant_lines[:end]).rstrip() + "\n"
+    yield from (v for v in variants if v[:1] in (" ", "\t"))
 
 
 def _expand_leading_tabs(code: str) -> str:
