@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import time
 
+from routerllm.backends.base import GenerationRequest
 from routerllm.cascade import function_with_examples, verify_answer
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, PREFILL_STYLE, CodegenStyle, extract_completion
+from routerllm.stubs import stub_of
 
 #: Seconds one check may take on a crafted prompt: generous, for a loaded CI machine.
 BOUND_S = 2.0
@@ -81,3 +83,21 @@ def test_a_prefilled_answer_of_many_fences_is_not_compiled_with_the_prompt_once_
     # each fence was a cut compiled (and tokenized) with the whole request
     for answer in ("    return (x```\n" * 3000, "    '```'\n" * 3000, "    # ```\n" * 3000):
         assert _timed_extraction(answer, PREFILL_STYLE) < ANSWER_BOUND_S, answer[:20]
+
+
+def test_a_request_of_code_without_a_def_is_not_parsed_to_look_for_a_stub() -> None:
+    # every request's stub detection parsed the whole prompt: 200,000 characters of data
+    # that is valid Python (a JSON or list pasted to ask about) took 0.6 s, for no stub
+    prompt = "x = [1, 2]\n" * 18_000
+    start = time.perf_counter()
+    assert stub_of(GenerationRequest(prompt=prompt)) is None
+    assert time.perf_counter() - start < 0.1
+
+
+def test_stub_detection_decides_as_the_parse_does() -> None:
+    # the pre-check only skips prompts without the keyword: a stub is still one
+    stub = 'import math\n\n\ndef area(r):\n    """Area of a circle.\n    >>> area(1)\n    3.14\n    """\n'
+    found = stub_of(GenerationRequest(prompt=stub))
+    assert found is not None and found.entry_point == "area"
+    assert stub_of(GenerationRequest(prompt="async  def  f():\n    'doc'\n")) is not None
+    assert stub_of(GenerationRequest(prompt="Define a function, default args.")) is None
