@@ -221,3 +221,21 @@ def test_an_answer_of_unknown_usage_is_counted_where_a_cascade_joined_its_method
         fig.add(T.format(i), "h", "m", "rules", 3, 4, 0.1, 0.0, "", "stop", [("llm_inference", 1.0, 0.25, 0.125, method)])  # fmt: skip
     assert fig.estimated_usage == {"m": 2} and fig.unknown_usage == {"m": 1}
     assert fig.totals.energy_kwh == pytest.approx(1.0)  # each in the totals as logged
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2026-12-07T01:02:03.456789+00:00",  # as the log writes it
+        "2026-12-07T01:02:03+01:00",
+        "2026-12-07T01:02:03",  # no offset: UTC, as instant reads it
+        "2026-12-07 01:02:03Z",
+        "20261207T010203Z",
+    ],
+)
+def test_the_cache_replays_seconds_are_instants(timestamp: str) -> None:
+    # the replayed cache's fast path reads the instant that `instant` reads
+    from routerllm.carbon.log_figures import seconds
+    from routerllm.carbon.log_rows import instant
+
+    assert seconds(timestamp) == instant(timestamp).timestamp()
