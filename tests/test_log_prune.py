@@ -15,6 +15,7 @@ import pytest
 
 from routerllm.carbon import log_prune
 from routerllm.carbon.log_prune import prune
+from routerllm.carbon.log_rows import REFUSED
 from routerllm.carbon.meter import Measurement
 from routerllm.carbon.request_log import RequestLog
 
@@ -24,7 +25,8 @@ from .test_report_scaling import config_for, random_records
 
 def logged(tmp_path: Path, n: int = 300) -> tuple[Path, Path, list[str]]:
     """A config and its log of ``n`` requests over five days (2026-11-28 on), some with
-    escalations, a failed load, feedback and a CSV note; and their timestamps in UTC."""
+    escalations, a failed load, refused by the budgets once routed, feedback and a CSV
+    note; and their timestamps in UTC."""
     config = config_for(tmp_path)
     path = tmp_path / "requests.sqlite"
     records = random_records(np.random.default_rng(5), n)
@@ -35,6 +37,9 @@ def logged(tmp_path: Path, n: int = 300) -> tuple[Path, Path, list[str]]:
                 r = dataclasses.replace(r, escalated={"model_loading": part})
             if i % 11 == 0:
                 r = dataclasses.replace(r, load_error="corrupt GGUF", load_error_model="tiny-heavy", finish_reason="error")  # fmt: skip
+            elif i % 13 == 0:  # refused by the budgets once routed: its routing alone
+                routing = {"router_inference": Measurement("router_inference", 0.01, 1e-9, 5e-10, "test")}  # fmt: skip
+                r = dataclasses.replace(r, components=routing, escalated={}, prompt_tokens=0, completion_tokens=0, finish_reason=REFUSED)  # fmt: skip
             log.append(r)
             if i % 5 == 0:
                 log.add_feedback(r.id, 0.5)
@@ -53,13 +58,15 @@ def report(config: Path, *extra: str) -> dict[str, object]:
 def test_pruning_keeps_the_report_of_what_is_left_and_no_row_of_what_went(tmp_path: Path) -> None:  # fmt: skip
     config, path, stamps = logged(tmp_path)
     cut = stamps[120]
-    kept = report(config, "--since", cut)
+    kept, whole = report(config, "--since", cut), report(config)
     done = cli_in_process("prune", "--config", str(config), "--before", cut)
     assert done.returncode == 0, done.stderr
     assert f"pruned 120 requests logged before {cut} (UTC); it holds 180 requests, from {cut} to {stamps[-1]}" in done.stdout  # fmt: skip
     after = report(config)
-    for part in ("totals", "by_model", "by_router", "by_component", "by_day", "methods", "feedback", "versus_largest"):  # fmt: skip
+    for part in ("totals", "by_model", "by_router", "by_component", "by_day", "methods", "feedback", "versus_largest", "refused"):  # fmt: skip
         assert after[part] == kept[part], part
+    # the refused requests before the cut went with the others, those after it stay
+    assert 0 < after["refused"]["requests"] < whole["refused"]["requests"]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT MIN(timestamp), COUNT(*) FROM requests").fetchone() == (cut, 180)  # fmt: skip
         tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if t != "requests"]  # fmt: skip

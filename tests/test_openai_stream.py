@@ -747,6 +747,9 @@ def test_a_cancelled_stream_without_usage_is_billed_by_estimate_and_budgets_coun
     # character (no counted answer logged), 6, more than its 3 pieces; $1 x 3 + $2 x 6
     assert [r.text for r in results] == ["Hello world!"] * 2
     assert [r.finish_reason for r in results] == [CANCELLED] * 2
+    # the third, refused once routed, logged for its routing alone ($0: token prices)
+    assert [r.finish_reason for r in rows][2:] == ["refused:budget"]
+    rows = rows[:2]
     assert [(r.prompt_tokens, r.completion_tokens, r.cost_usd) for r in rows] == [(3, 6, 15.0)] * 2
     assert [r.components["llm_inference"].energy_kwh for r in rows] == [pytest.approx(6e-6)] * 2
     # $30 spent and $11 predicted (3 prompt tokens, max_new_tokens 4): over the $40

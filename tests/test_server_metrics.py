@@ -112,8 +112,9 @@ def test_the_counters_are_the_request_logs_sums(tmp_path: Path) -> None:
 
 
 def test_refused_requests_and_the_budgets_use_are_counted(tmp_path: Path) -> None:
-    """A request over the per-request budget is a 429 counted by its reason; the hourly
-    window's use is its spending's share of the limit (0.06 kg of 0.1 kg)."""
+    """A request over the per-request budget is a 429 counted by its reason, and its
+    routing (logged, outcome refused:budget) in the energy; the hourly window's use is
+    its spending's share of the limit (0.06 kg of 0.1 kg, and the refusals' micrograms)."""
     budgets = {"co2_kg": {"per_request": 1e-12, "hourly": 0.1}}
     config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, budgets=budgets)))
     spent = datetime.now(timezone.utc) - timedelta(minutes=10)
@@ -127,7 +128,11 @@ def test_refused_requests_and_the_budgets_use_are_counted(tmp_path: Path) -> Non
         samples, _ = scrape(base)
     refused = total(samples, "routerllm_requests_refused_total", status="429", reason="budget_exceeded")  # fmt: skip
     assert refused == 2
-    assert total(samples, "routerllm_requests_total") == 0  # nothing ran: nothing logged
+    # no model ran; each was routed first: logged for its routing, its energy counted
+    assert total(samples, "routerllm_requests_total") == 2
+    assert total(samples, "routerllm_requests_total", outcome="refused:budget") == 2
+    assert total(samples, "routerllm_energy_kwh_total", component="router_inference") > 0
+    assert total(samples, "routerllm_energy_kwh_total", component="llm_inference") == 0
     assert samples["routerllm_budget_used_ratio", (("quantity", "co2_kg"), ("window", "hourly"))] == pytest.approx(0.6)  # fmt: skip
 
 

@@ -1,5 +1,6 @@
-"""What an answered request, or one no model answered once one was loaded, writes to the
-request log: its ``RequestRecord``, the budgets told what it spent, the predictor taught.
+"""What an answered request, one no model answered once one was loaded, or one the
+budgets refused once it was routed, writes to the request log: its ``RequestRecord``, the
+budgets told what it spent, the predictor taught (by answers only).
 ``RequestAnswering`` (``routerllm/answering.py``) inherits these methods."""
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from routerllm.carbon.budget import spent_so_far
-from routerllm.carbon.log_rows import FAILED, RequestRecord, prompt_hash
+from routerllm.carbon.log_rows import FAILED, REFUSED, RequestRecord, prompt_hash
 from routerllm.carbon.meter import NOT_MEASURED
 from routerllm.exceptions import RequestLogError
 from routerllm.log_repeats import RepeatedFault
 from routerllm.model_calls import failed_generation
+from routerllm.routed_result import RoutedResult
 
 if TYPE_CHECKING:
     from routerllm.backends.base import GenerationRequest
@@ -23,9 +25,8 @@ if TYPE_CHECKING:
     from routerllm.carbon.meter import Grid, Measurement
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.request_log import RequestLog
-    from routerllm.exceptions import RouterLLMError
+    from routerllm.exceptions import BudgetExceededError, RouterLLMError
     from routerllm.model_calls import ModelCalls
-    from routerllm.routed_result import RoutedResult
     from routerllm.routers.base import RoutingDecision
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,68 @@ class AnswerLogging:
             self.unlogged.failed(str(e))
             if self.budget is not None:  # counted from memory, as an unlogged answer is
                 self.budget.release(admission, logged=e.logged)
+
+    def _refused(
+        self,
+        req: GenerationRequest,
+        decision: RoutingDecision,
+        routing: Measurement,
+        tag: str,
+        error: BudgetExceededError,
+        unrun: Measurement | None = None,
+    ) -> None:
+        """Log a request the budgets refused once its router had run (``error``): its
+        routing was spent, though no model ran. Its row (finish reason ``REFUSED``, the
+        model the router chose, 0 tokens, its routing alone, with ``unrun``: the routing of
+        the batch's requests after it, which do not run) is counted by the budgets, the
+        report (apart from the answers) and ``/metrics``, as the message's "this request
+        spent already" said; never by the predictor nor the cache (no answer). It goes in
+        ``error.result``. Where the log cannot take it, a warning, and the budgets count
+        it from memory: the caller gets the refusal all the same."""
+        if unrun is not None:
+            routing = routing.plus(unrun)
+        priced = self.calls.priced_by_energy(decision.model)  # routing is paid for then
+        result = RoutedResult(
+            text="",
+            model=decision.model,
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_s=routing.duration_s,
+            finish_reason=REFUSED,
+            confidence=decision.confidence,
+            router=decision.router,
+            reason=f"{decision.reason}; refused by the budgets: {error}",
+            cost_usd=self.calls.routing_cost(routing) if priced else 0.0,
+            components={routing.component: routing},
+            request_id=uuid.uuid4().hex,
+            token_priced=not priced,
+            grid=self.grid,
+        )
+        error.result = result
+        record = RequestRecord(
+            id=result.request_id,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            prompt_sha256=prompt_hash(req.prompt),
+            prompt_chars=len(req.prompt),
+            model=result.model,
+            router=result.router,
+            confidence=result.confidence,
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_s=result.latency_s,
+            cost_usd=result.cost_usd,
+            components=result.components,
+            tag=tag,
+            finish_reason=REFUSED,
+            grid=self.grid,
+        )  # never shown to the predictor: no answer, no rate
+        try:
+            self.log.append(record)
+            self.unlogged.worked()
+        except RequestLogError as e:
+            self.unlogged.failed(str(e))
+            if self.budget is not None and not e.logged:
+                self.budget.count_unlogged(spent_so_far(result.cost_usd, routing))
 
     def _logged(
         self,

@@ -22,7 +22,12 @@ from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, own_part
 from routerllm.cascade_step import CascadeStep
-from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
+from routerllm.exceptions import (  # fmt: skip
+    BudgetExceededError,
+    ContextLengthError,
+    RequestLogError,
+    RouterLLMError,
+)
 from routerllm.model_calls import failed_generation
 from routerllm.model_header import contexts_in_words, effective_context
 from routerllm.routed_result import FIXED, RoutedResult
@@ -222,7 +227,11 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                 return self._from_cache(
                     req, decision, routing, hit, tag, unrun, shown
                 )  # spends its routing only
-            admission = self._admit(req, decision, routing, stub)
+            try:
+                admission = self._admit(req, decision, routing, stub)
+            except BudgetExceededError as e:  # its routing was spent: logged, counted
+                self._refused(req, decision, routing, tag, e, unrun)
+                raise
             logged = True
             try:
                 return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, keyed, unrun, shown)  # fmt: skip

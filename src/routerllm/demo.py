@@ -84,6 +84,13 @@ class DemoRun:
     #: Which run it stopped part-way: "routed", "baseline" or "repeat" (a pair made
     #: again after this one, which stands whole); "" where none failed.
     failed: str = ""
+    #: The routed run's request the budgets refused once routed (``routed_refused``):
+    #: its routing spent and logged, finish reason ``refused:budget``; not an answer
+    refused: RoutedResult | None = None
+
+    def spent(self) -> list[RoutedResult]:
+        """The routed run's answers and its refused request: what its summary counts."""
+        return [*self.routed, *([self.refused] if self.refused is not None else [])]
 
     def comparison(self) -> dict[str, object] | None:
         """Routed versus always-largest, both measured; None without both runs whole.
@@ -205,7 +212,7 @@ def _run_demo(
     if isinstance(stop, BudgetExceededError):
         # what was answered stands (and is logged); a baseline, refused by the same
         # spent budgets, would compare with a part of the run only
-        return DemoRun(routed, [], routed_refused=str(stop))
+        return DemoRun(routed, [], routed_refused=str(stop), refused=stop.result)
     if stop is not None:
         return DemoRun(routed, [], error=stop, failed="routed")
     if not baseline:

@@ -25,7 +25,12 @@ from routerllm.cli_args import (
     whole_number_arg,
     whole_range,
 )
-from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
+from routerllm.exceptions import (
+    BudgetExceededError,
+    PromptError,
+    RequestLogError,
+    RouterLLMError,
+)
 from routerllm.route_cli import (
     ROUTER_HELP,
     TerminalText,
@@ -83,7 +88,6 @@ def _faster(speedup: float) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from routerllm.carbon.report import priced_by_tokens, summarize
-    from routerllm.carbon.report_text import totals_lines
     from routerllm.demo import DEMO_PROMPTS, run_demo, spread
 
     if args.repeats > 1 and (args.no_baseline or args.interactive):
@@ -131,14 +135,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             repeats=args.repeats,
         )  # fmt: skip
         priced = priced_by_tokens(system.config.models)  # their $0 is known, measured or not
-        routed = summarize(run.routed, token_priced=priced)
+        routed = summarize(run.spent(), token_priced=priced)
         payload: dict[str, Any] = {
             "routed": [r.to_dict() for r in run.routed],
             "baseline": [r.to_dict() for r in run.baseline],
             "summary": routed.as_dict(),
         }
         # a run stopped at its first request: no table of zeros, as in the interactive one
-        lines = ["", "Summary of the routed run", *(totals_lines(routed) if run.routed else ["no request answered"])]  # fmt: skip
+        lines = ["", "Summary of the routed run", *_summary_lines(routed, "no request answered")]
         if run.warm_up is not None:
             payload["warm_up"] = run.warm_up.as_dict()
             lines.append(_warm_up_line(run.warm_up))
@@ -209,7 +213,6 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     in one line and the session goes on."""
     from routerllm.backends.interrupts import Terminated
     from routerllm.carbon.report import priced_by_tokens, summarize
-    from routerllm.carbon.report_text import totals_lines
 
     terminal = stdin.isatty()
     ask = terminal and not args.json
@@ -253,8 +256,18 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     if args.json:
         print(json_text({"summary": summary.as_dict()}))
     else:  # a session that answered nothing says so: it printed nothing before
-        print("\n".join(["Summary of the session", *(totals_lines(summary) if results else ["no prompt answered"])]))  # fmt: skip
+        print("\n".join(["Summary of the session", *_summary_lines(summary, "no prompt answered")]))
     return status
+
+
+def _summary_lines(summary: Any, none: str) -> list[str]:
+    """A run's or session's totals; ``none`` where it answered nothing (no table of
+    zeros), with the requests the budgets refused once routed, whose routing it spent."""
+    from routerllm.carbon.report_text import refused_lines, totals_lines
+
+    if summary.totals.requests:
+        return totals_lines(summary)
+    return [none, *refused_lines(summary.refused)]
 
 
 def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]) -> None:
@@ -262,6 +275,7 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
     the system refuses, one ``error:`` line."""
     from routerllm.backends.base import GenerationRequest
     from routerllm.backends.interrupts import ctrl_c_stops_the_answer
+    from routerllm.carbon.log_rows import REFUSED
 
     # on a terminal, the answer's text is shown as it comes (RouterLLM gives a cached or
     # a cascade's answer whole), its figures below it at the end
@@ -280,6 +294,12 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
             _print_error(args, e)
             return
         result, error = e.result, e  # paid for, not (wholly) logged: shown, then the error
+    except BudgetExceededError as e:
+        _end_line(live)
+        if e.result is not None:  # refused once routed: its routing, in the summary
+            results.append(e.result)
+        _print_error(args, e)
+        return
     except RouterLLMError as e:
         _end_line(live)  # a failure mid-answer: its error below what was shown
         _print_error(args, e)
@@ -288,15 +308,16 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
         _end_line(live)
         raise
     results.append(result)
-    args.answered = len(results)
+    # the answers are numbered; the refused requests among ``results`` are not answers
+    n = args.answered = sum(r.finish_reason != REFUSED for r in results)
     if args.json:
         print(json_text(result.to_dict()), flush=True)
     elif live is not None:
         live.end()
-        figures = answer_figures(len(results), system, result, pressed())
+        figures = answer_figures(n, system, result, pressed())
         print("\n\n" + "\n".join(figures) + "\n", flush=True)
     else:
-        print(_answer_text(len(results), system, result, pressed()) + "\n", flush=True)
+        print(_answer_text(n, system, result, pressed()) + "\n", flush=True)
     if error is not None:
         _print_error(args, error)
 

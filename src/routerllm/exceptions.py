@@ -166,7 +166,11 @@ class BudgetExceededError(RouterLLMError):
     """A request would break a carbon or cost budget (``budgets`` in the config), so it was
     not run. ``retry_at`` is when a spent hourly or daily budget allows requests again, or
     enough of a window's older spending has left it for this request to fit (an ISO time,
-    UTC), or None where waiting does not help."""
+    UTC), or None where waiting does not help. Refused once its router had run,
+    ``result`` is what the request spent (its routing, finish reason ``refused:budget``,
+    no text), as logged; None where nothing ran."""
+
+    result: RoutedResult | None = None
 
     def __init__(self, message: str, retry_at: str | None = None) -> None:
         super().__init__(message)

@@ -39,7 +39,7 @@ from typing import IO, TYPE_CHECKING
 import numpy as np
 
 from routerllm.backends.interrupts import CANCELLED
-from routerllm.carbon.log_rows import FAILED, PendingRequest
+from routerllm.carbon.log_rows import FAILED, REFUSED, PendingRequest
 from routerllm.checks import is_finite_number, not_utf8
 from routerllm.exceptions import (
     ConfigError,
@@ -65,7 +65,8 @@ SAVE_EVERY = 100
 #: The finish reasons of answers that are not a model's whole answer, and so are not
 #: rated: a score would teach the router how a model did on what it was not let finish
 #: (cancelled half-way, its caller gone) or never gave (an endpoint's failure).
-UNRATEABLE = {CANCELLED: "was cancelled half-way", FAILED: "failed"}
+#: A request the budgets refused once it was routed (logged for its routing) has none.
+UNRATEABLE = {CANCELLED: "was cancelled half-way", FAILED: "failed", REFUSED: "was refused by the budgets before any model ran"}  # fmt: skip
 
 
 @dataclass

@@ -184,7 +184,7 @@ def _nothing_selected(args: argparse.Namespace, config: Any, rep: Any) -> list[s
     from routerllm.carbon.report_text import counted
     from routerllm.carbon.request_log import RequestLog
 
-    if rep.totals.requests or not (args.since or args.tag):
+    if rep.totals.requests or rep.refused.requests or not (args.since or args.tag):
         return []
     with RequestLog(config.log.path, read_only=True) as log:
         n, first, last = log.span()

@@ -36,6 +36,7 @@ from routerllm.config import AppConfig, load_config
 from routerllm.configured_router import as_router, build_router
 from routerllm.exceptions import (
     BatchError,
+    BudgetExceededError,
     ConfigError,
     ModelUnavailableError,
     PromptError,
@@ -375,6 +376,9 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
                     # other where the log lets it be kept; never at the cost of the answer
                     with contextlib.suppress(RouterLLMError):
                         self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log, e.result.finish_reason, e.result.cached_from)  # fmt: skip
+                if remember and isinstance(e, BudgetExceededError) and e.result is not None:
+                    # refused once routed, its row logged: its score refused by name
+                    self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, None, self.log, e.result.finish_reason)  # fmt: skip
                 if n == 1:  # not a batch: the error itself, as generate() gives it
                     raise
                 raise _batch_error(e, results, i, n) from e

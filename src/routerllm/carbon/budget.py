@@ -360,6 +360,13 @@ class CarbonBudget:
             if held is not None and held[1] and not logged:
                 self._unlogged.append((now, held[0]))
 
+    def count_unlogged(self, spent: dict[str, float]) -> None:
+        """A request that spent ``spent`` without an admission (refused once routed) and
+        could not be logged: counted toward the windows from memory, as ``release`` counts
+        an unlogged answer."""
+        with self._lock:
+            self._unlogged.append((self.clock(), dict(spent)))
+
     def summary(self, since: str = "") -> dict[str, object]:
         """The budgets' state now and how many requests from ``since`` (a log timestamp)
         broke each (``routerllm report``)."""

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from routerllm.backends.interrupts import CANCELLED
-from routerllm.carbon.log_rows import FAILED, instant, own_part
+from routerllm.carbon.log_rows import FAILED, REFUSED, instant, own_part
 from routerllm.carbon.meter import (
     CACHED,
     CODECARBON_FAILED,
@@ -43,7 +43,7 @@ from routerllm.exceptions import RouterLLMError
 from routerllm.routed_result import FIXED
 
 if TYPE_CHECKING:
-    from routerllm.carbon.report import ComponentTotals, Totals
+    from routerllm.carbon.report import ComponentTotals, RefusedTotals, Totals
 
 #: A measured component of a request: (component, duration_s, energy_kwh, co2_kg, method).
 Part = tuple[str, float, float, float, str]
@@ -196,6 +196,9 @@ class LogFigures:
         self.cut: dict[str, CutAnswers] = {}
         self.uncached_co2 = Terms()
         self.uncached_routing: dict[str, float] = {}  # per router, answers not cached
+        from routerllm.carbon.report import RefusedTotals
+
+        self.refused: RefusedTotals = RefusedTotals()  # refused once routed: apart
         self.counted = 0  # not the demo's baseline
         self.unrouted = 0
         self.rate_tokens: Counter[str] = Counter()
@@ -246,6 +249,13 @@ class LogFigures:
         ``grid``: the grid its CO2 was computed for (``Grid.label``)."""
         energy = sum(p[2] for p in parts)
         co2 = sum(p[3] for p in parts)
+        if finish_reason == REFUSED:  # its routing alone, apart from the answers' figures
+            self.refused.add(energy, co2, cost_usd, any(_measured(p) for p in parts))
+            # the router's overhead counts it: it routed, then nothing ran
+            self.uncached_co2.add(co2)
+            routed = sum(p[3] for p in parts if p[0] == "router_inference")
+            self.uncached_routing[router] = self.uncached_routing.get(router, 0.0) + routed
+            return
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
         # stopped half-way, its client gone: spent, but not an answer's length or rate
         whole = not (failed or finish_reason == CANCELLED)

@@ -16,6 +16,7 @@ from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon import log_schema
 from routerllm.carbon.log_rows import (
     FAILED,
+    REFUSED,
     RequestRecord,
     Spending,
     grid_from_columns,
@@ -79,7 +80,8 @@ class LogQueries:
         ``skip_methods``, the newest whose generation (``llm_inference``) was measured by
         another method (not answered from the cache, say), and not failed (finish reason
         ``FAILED``: a generation that failed partway wrote no answer) nor cancelled
-        (``CANCELLED``: stopped half-way, its client gone): an escalated
+        (``CANCELLED``: stopped half-way, its client gone), nor refused by the budgets
+        once routed (``REFUSED``: its routing alone): an escalated
         request's by the answering model's own method (``RequestRecord.own``), as the
         predictor judges them."""
         where, args = "", list(skip_methods)
@@ -98,8 +100,8 @@ class LogQueries:
             )
             columns = [r[1] for r in self._fetch("PRAGMA table_info(requests)")]
             if "finish_reason" in columns:  # an older log, read as it is, has none
-                where += " AND finish_reason NOT IN (?, ?)"
-                args += [FAILED, CANCELLED]
+                where += " AND finish_reason NOT IN (?, ?, ?)"
+                args += [FAILED, CANCELLED, REFUSED]
         sql = f"SELECT * FROM requests WHERE model = ?{where} ORDER BY timestamp DESC, rowid DESC LIMIT ?"  # fmt: skip
         return list(self._read(sql, [model, *args, limit]))[::-1]
 

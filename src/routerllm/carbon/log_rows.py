@@ -21,6 +21,10 @@ from routerllm.path_checks import refuse_special_file
 #: The finish reason of a request whose model failed once it was reached (a backend error,
 #: a prompt no model's context holds): logged for what its loads spent, with no answer.
 FAILED = "error"
+#: The finish reason of a request the budgets refused once its router had run (the model
+#: it chose was predicted over a limit, or a window was spent): logged for its routing
+#: alone, 0 tokens, no answer, so that the budgets, reports and metrics count what it spent.
+REFUSED = "refused:budget"
 
 CSV_COLUMNS = [
     "timestamp",

@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from routerllm.backends.interrupts import CANCELLED
-from routerllm.carbon.log_rows import FAILED, RequestRecord
+from routerllm.carbon.log_rows import FAILED, REFUSED, RequestRecord
 from routerllm.carbon.meter import (
     CACHED,
     CODECARBON_FAILED,
@@ -276,10 +276,11 @@ def measured(record: RequestRecord, skip: tuple[str, ...] = UNMEASURED) -> bool:
     cache): only those teach energy. An escalated request's: the answering model's own. A
     failed request's generation (finish reason ``FAILED``) wrote no answer: no rate; nor
     does one cancelled half-way (its caller gone: ``CANCELLED``), whose length says
-    nothing of an answer's, and whose few tokens carry the whole prompt's energy.
+    nothing of an answer's, and whose few tokens carry the whole prompt's energy, nor one
+    the budgets refused once routed (``REFUSED``: its routing alone).
     ``skip``: the methods that teach nothing (``unlearned``)."""
     m = record.own("llm_inference")
-    return m is not None and m.method not in skip and record.finish_reason not in (FAILED, CANCELLED)  # fmt: skip
+    return m is not None and m.method not in skip and record.finish_reason not in (FAILED, CANCELLED, REFUSED)  # fmt: skip
 
 
 class CarbonPredictor:

@@ -82,6 +82,28 @@ class Totals:
 
 
 @dataclass
+class RefusedTotals:
+    """The requests the budgets refused once their router had run (finish reason
+    ``refused:budget``): no model ran, their routing was spent. Kept apart from the
+    answered and failed requests' ``Totals`` (not in their counts, tokens, energy nor
+    averages); their energy, CO2 and cost are their routing's (``measured``: as
+    ``Totals.measured``, where any request's was)."""
+
+    requests: int = 0
+    energy_kwh: float = 0.0
+    co2_kg: float = 0.0
+    cost_usd: float = 0.0
+    measured: bool = False
+
+    def add(self, energy_kwh: float, co2_kg: float, cost_usd: float, measured: bool) -> None:
+        self.requests += 1
+        self.energy_kwh += energy_kwh
+        self.co2_kg += co2_kg
+        self.cost_usd += cost_usd
+        self.measured = self.measured or measured
+
+
+@dataclass
 class ComponentTotals:
     energy_kwh: float = 0.0
     co2_kg: float = 0.0
@@ -99,6 +121,8 @@ class Report:
     #: by the grid their CO2 was computed for (``Grid.label``; "not recorded": requests
     #: logged before grids were): several where the totals add up CO2 of several grids
     by_grid: dict[str, Totals] = field(default_factory=dict)
+    #: the requests the budgets refused once routed: apart from ``totals`` and the groups
+    refused: RefusedTotals = field(default_factory=RefusedTotals)
     methods: list[str] = field(default_factory=list)
     equivalences: dict[str, float | None] = field(default_factory=dict)  # None: not measured
     versus_largest: dict[str, Any] | None = None
@@ -154,6 +178,10 @@ class Report:
         for row in [out["totals"], *(r for k in ROWS for r in out[k].values())]:
             for flag in ("measured", "cost_known"):  # the nulls say it, as they did
                 row.pop(flag, None)
+        refused = out["refused"]
+        if refused["requests"] and not refused.pop("measured"):  # carbon tracking off
+            refused.update(energy_kwh=None, co2_kg=None)
+        refused.pop("measured", None)
         return out
 
     def _flag_rows(self) -> None:
@@ -240,6 +268,7 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     rep = Report(totals=fig.totals, by_model=fig.by_model, by_router=fig.by_router)
     rep.by_component = fig.by_component
     rep.by_grid = fig.by_grid
+    rep.refused = fig.refused
     rep.methods = sorted(fig.methods)
     rep.unmeasured_groups = fig.unmeasured_groups()
     rep.uncosted_groups = fig.uncosted_groups()

@@ -74,6 +74,7 @@ def totals_lines(rep: Any) -> list[str]:
     lines = [
         f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
         f"{spent}  {cost}  time {fixed(t.latency_s, 1)} s",
+        *refused_lines(rep.refused),
         f"carbon method: {', '.join(rep.methods) or 'none'}",
         *grid_lines(rep),
         *estimated_usage_lines(rep.estimated_usage),
@@ -115,6 +116,18 @@ def totals_lines(rep: Any) -> list[str]:
         )
         lines.append(f"{name:<26}{'':>9}{fixed(c.duration_s, 2):>9}{figures}")
     return lines
+
+
+def refused_lines(refused: Any) -> list[str]:
+    """The requests the budgets refused once routed (``RefusedTotals``), where any: their
+    routing was spent, counted apart from the requests above."""
+    if not refused.requests:
+        return []
+    spent = f"energy {energy(refused.energy_kwh)}  CO2 {co2(refused.co2_kg)}" if refused.measured else "energy not measured"  # fmt: skip
+    return [
+        f"refused by the budgets once routed: {counted(refused.requests, 'request')}, their "
+        f"routing spent {spent}  cost {dollars(refused.cost_usd)} (not in the figures above)"
+    ]
 
 
 def grid_lines(rep: Any) -> list[str]:

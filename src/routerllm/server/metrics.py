@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from routerllm.carbon.log_rows import FAILED
+from routerllm.carbon.log_rows import FAILED, REFUSED
 from routerllm.carbon.meter import CACHED, COMPONENTS
 from routerllm.exceptions import RouterLLMError, missing_dependency
 
@@ -42,8 +42,9 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0
 """Histogram buckets (seconds) for a local model on CPUs: a cached answer's tens of
 milliseconds to a large model's two minutes; +Inf above."""
 
-OUTCOMES = ("stop", "length", "cancelled", FAILED)
-"""The outcomes counted by name (the log's finish reasons; ``error``: no model answered);
+OUTCOMES = ("stop", "length", "cancelled", FAILED, REFUSED)
+"""The outcomes counted by name (the log's finish reasons; ``error``: no model answered;
+``refused:budget``: the budgets refused it once routed, its routing's energy counted);
 any other finish reason counts as ``OTHER``."""
 
 OTHER = "other"
@@ -178,7 +179,7 @@ class _Collector:
                 family.add_metric([model], buckets, total)
             return family
 
-        yield counter("routerllm_requests", "Requests the request log took since the server started (answered, cancelled, or failed once a model ran), by model, router and outcome (finish reason: stop, length, cancelled, error, other)", ["model", "router", "outcome"], requests)  # fmt: skip
+        yield counter("routerllm_requests", "Requests the request log took since the server started (answered, cancelled, failed once a model ran, or refused by the budgets once routed), by model, router and outcome (finish reason: stop, length, cancelled, error, refused:budget, other)", ["model", "router", "outcome"], requests)  # fmt: skip
         yield counter("routerllm_prompt_tokens", "Prompt tokens of the logged requests, by model", ["model"], tokens["prompt"])  # fmt: skip
         yield counter("routerllm_completion_tokens", "Completion tokens of the logged requests, by model", ["model"], tokens["completion"])  # fmt: skip
         yield counter("routerllm_energy_kwh", "Energy (kWh) of the logged requests, by model and component (router_inference, model_loading, llm_inference); 0 where carbon tracking is off", ["model", "component"], energy)  # fmt: skip

@@ -1,0 +1,131 @@
+"""A request the budgets refuse once its router has run spent its routing: it is logged
+(finish reason ``refused:budget``, its routing alone) and counted by the budgets, the
+report (apart from the answers), ``/metrics`` and the demo's summary; never learned by
+the predictor nor rated. A request refused before anything ran stays unlogged."""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from routerllm.carbon.log_rows import REFUSED
+from routerllm.carbon.predictor import HISTORY, CarbonPredictor, unlearned
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import BudgetExceededError, PromptError
+from routerllm.system import RouterLLM
+
+from .conftest import cli_in_process, tiny_config_dict, write_config
+from .test_budgets import record, seeded_log
+
+#: The hourly CO2 budget, spent past its limit by the seeded request 10 minutes ago.
+SPENT = {"co2_kg": {"hourly": 0.05}}
+
+
+def spent_config(tmp_path: Path) -> tuple[Path, AppConfig]:
+    path = write_config(tmp_path, tiny_config_dict(tmp_path, budgets=SPENT))
+    config = load_config(path)
+    recent = datetime.now(timezone.utc) - timedelta(minutes=10)
+    # three answers of tiny-light: the predictor's history, which refusals must not join
+    seeded = [record("tiny-light", recent, co2_kg=0.02 + i * 0.001) for i in range(3)]
+    seeded_log(Path(config.log.path), seeded).close()
+    return path, config
+
+
+def refused_rows(system: RouterLLM) -> list:
+    return [r for r in system.log.records() if r.finish_reason == REFUSED]
+
+
+def test_served_refusals_are_logged_counted_by_the_budgets_the_report_and_metrics(
+    tmp_path: Path,
+) -> None:
+    from .test_server import running
+
+    config_path, config = spent_config(tmp_path)
+    with RouterLLM(config) as system, running(system) as url:
+        budget = system.budget
+        assert budget is not None
+        before = {(s.quantity, s.window): s.spent for s in budget.status()}
+        body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+        for _ in range(2):
+            req = urllib.request.Request(f"{url}/v1/chat/completions", body.encode(), {"Content-Type": "application/json"})  # fmt: skip
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=30)
+            assert e.value.code == 429
+        rows = refused_rows(system)
+        # each row: the routed model, 0 tokens, its routing alone
+        assert len(rows) == 2
+        for r in rows:
+            assert (r.prompt_tokens, r.completion_tokens, list(r.components)) == (0, 0, ["router_inference"])  # fmt: skip
+            assert r.model in {m.name for m in config.models} and r.router == "rules"
+            assert r.tag == "server" and r.components["router_inference"].energy_kwh > 0
+        spent = sum(r.co2_kg for r in rows)
+        # the budgets count what they spent (the window's use grew by it)
+        after = {(s.quantity, s.window): s.spent for s in budget.status()}
+        assert after["co2_kg", "hourly"] == pytest.approx(before["co2_kg", "hourly"] + spent, rel=1e-12)  # fmt: skip
+        with urllib.request.urlopen(f"{url}/metrics", timeout=30) as answer:
+            metrics = answer.read().decode()
+        counted = [line for line in metrics.splitlines() if line.startswith("routerllm_requests_total{") and 'outcome="refused:budget"' in line]  # fmt: skip
+        assert sum(float(line.split()[-1]) for line in counted) == 2.0, metrics
+        routing = [line for line in metrics.splitlines() if line.startswith("routerllm_energy_kwh_total{") and 'component="router_inference"' in line]  # fmt: skip
+        assert sum(float(line.split()[-1]) for line in routing) == pytest.approx(sum(r.energy_kwh for r in rows))  # fmt: skip
+        # a refused request's id is no answer to rate
+        with pytest.raises(PromptError, match="refused by the budgets before any model ran"):
+            system.feedback(rows[0].id, 1.0)
+        # the emissions CSV has their rows
+        with open(
+            Path(config.carbon.output_dir) / "emissions.csv", encoding="utf-8", newline=""
+        ) as f:
+            ids = {row["request_id"] for row in csv.DictReader(f)}
+        assert {r.id for r in rows} <= ids
+    report = json.loads(cli_in_process("report", "--json", "--config", str(config_path)).stdout)
+    assert report["refused"]["requests"] == 2
+    assert report["refused"]["energy_kwh"] == pytest.approx(sum(r.energy_kwh for r in rows))
+    # kept apart: the answers' totals are the three seeded requests' alone
+    assert report["totals"]["requests"] == 3
+    text = cli_in_process("report", "--config", str(config_path)).stdout
+    assert "refused by the budgets once routed: 2 requests, their routing spent energy" in text
+
+
+def test_the_predictor_never_learns_from_a_refused_request(tmp_path: Path) -> None:
+    _, config = spent_config(tmp_path)
+    with RouterLLM(config) as system:
+        with pytest.raises(BudgetExceededError) as e:
+            system.generate("hi")
+        refused = e.value.result
+        assert refused is not None and refused.finish_reason == REFUSED
+        assert [r.id for r in refused_rows(system)] == [refused.request_id]
+        history = system.log.latest(refused.model, HISTORY, unlearned(config))
+        assert refused.request_id not in {r.id for r in history} and len(history) == 3
+        profile = CarbonPredictor.from_log(config, system.log).profile("tiny-light")
+        assert profile is not None and profile.requests == 3
+
+
+def test_a_request_refused_before_anything_ran_stays_unlogged(tmp_path: Path) -> None:
+    _, config = spent_config(tmp_path)
+    with RouterLLM(config) as system:
+        with pytest.raises(PromptError):
+            system.generate("")
+        assert refused_rows(system) == []
+
+
+def test_demo_interactive_counts_a_refused_prompts_routing_in_its_summary(tmp_path: Path) -> None:
+    config_path, _ = spent_config(tmp_path)
+    done = cli_in_process("demo", "--interactive", "--json", "--config", str(config_path), stdin="hi\n")  # fmt: skip
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert "hourly CO2 budget" in lines[0]["error"]
+    summary = lines[-1]["summary"]
+    assert summary["refused"]["requests"] == 1 and summary["refused"]["energy_kwh"] > 0
+    assert summary["totals"]["requests"] == 0
+    report = json.loads(cli_in_process("report", "--tag", "interactive", "--json", "--config", str(config_path)).stdout)  # fmt: skip
+    assert report["refused"]["requests"] == 1
+    assert report["refused"]["energy_kwh"] == pytest.approx(summary["refused"]["energy_kwh"])
+    text = cli_in_process("demo", "--interactive", "--config", str(config_path), stdin="hi\n").stdout  # fmt: skip
+    summary_text = text[text.index("Summary of the session") :].splitlines()
+    assert summary_text[1] == "no prompt answered"
+    assert summary_text[2].startswith("refused by the budgets once routed: 1 request, their routing spent energy")  # fmt: skip
