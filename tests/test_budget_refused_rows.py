@@ -129,3 +129,21 @@ def test_demo_interactive_counts_a_refused_prompts_routing_in_its_summary(tmp_pa
     summary_text = text[text.index("Summary of the session") :].splitlines()
     assert summary_text[1] == "no prompt answered"
     assert summary_text[2].startswith("refused by the budgets once routed: 1 request, their routing spent energy")  # fmt: skip
+
+
+def test_a_refused_requests_routing_breaks_no_budget_in_the_reports_count(tmp_path: Path) -> None:
+    """Its routing alone is over a per-request limit of 1e-12 kg: in the windows' sums,
+    but the budgets refused it, so the report counts no request that broke the limit."""
+    from routerllm.carbon.report import logged_report
+
+    budgets = {"co2_kg": {"per_request": 1e-12, "hourly": 0.1}}
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, budgets=budgets)))
+    seeded_log(Path(config.log.path), [record("tiny-light", datetime.now(timezone.utc) - timedelta(minutes=10), co2_kg=1e-13)]).close()  # fmt: skip
+    with RouterLLM(config) as system:
+        with pytest.raises(BudgetExceededError) as e:
+            system.generate("hi")
+        assert e.value.result is not None and e.value.result.co2_kg > 1e-12
+    report = logged_report(config)
+    assert report.refused.requests == 1
+    assert report.budgets is not None
+    assert report.budgets["violations"] == {"co2_kg": {"per_request": 0, "hourly": 0}}

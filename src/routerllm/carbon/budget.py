@@ -459,7 +459,8 @@ def violations(
     config: BudgetConfig, rows: Iterable[Spending], start: str = ""
 ) -> dict[str, dict[str, int]]:
     """How many requests from ``start`` (a log timestamp) broke each budget: spent more
-    than the per-request limit, or took a rolling window's spending over its limit.
+    than the per-request limit, or took a rolling window's spending over its limit (not
+    one the budgets refused once routed: its routing is in the windows' sums).
     ``rows`` are the log's, oldest first, from a day before ``start`` (the windows'
     earlier requests), read once: only each window's rows are held (the whole log's were,
     146 MB for a report of 500,000 requests). Judged against the budgets in ``config``."""
@@ -470,7 +471,9 @@ def violations(
     held: dict[str, deque[tuple[datetime, list[float]]]] = {w: deque() for v in limits.values() for w in v.windows()}  # fmt: skip
     totals = {w: [0.0] * len(quantities) for w in held}
     for r in rows:
-        when, counted = instant(r.timestamp), r.timestamp >= start
+        # a request refused once routed spent its routing (in the windows' sums), yet the
+        # budgets refused it: it broke none of them
+        when, counted = instant(r.timestamp), r.timestamp >= start and not r.refused
         spent = [r.of(q) for q in quantities]
         for quantity, v, value in zip(quantities, limits.values(), spent, strict=True):
             if counted and v.per_request is not None and past_limit(value, v.per_request):

@@ -111,14 +111,16 @@ class LogQueries:
         budget's retry time is found in a window's first rows: it read all of a day's
         500,000 in 2.3 s at each request refused). Each chunk is read under the lock from
         where the last ended, so other threads use the log between them."""
-        sql = "SELECT timestamp, co2_kg, cost_usd, id, rowid FROM requests WHERE {} ORDER BY timestamp, rowid LIMIT ?"  # fmt: skip
+        columns = [r[1] for r in self._fetch("PRAGMA table_info(requests)")]
+        refused = "finish_reason = ?" if "finish_reason" in columns else "0 AND ?"  # older logs
+        sql = f"SELECT timestamp, co2_kg, cost_usd, id, rowid, {refused} FROM requests WHERE {{}} ORDER BY timestamp, rowid LIMIT ?"  # fmt: skip
         after: list[object] = []
         while True:
             # the next chunk sought by its row value alone: with `timestamp >= since` too,
             # SQLite seeks by that and reads every chunk before it again
             where = "(timestamp, rowid) > (?, ?)" if after else "timestamp >= ?"
-            rows = self._fetch(sql.format(where), [*(after or [since]), chunk])
-            for t, co2, cost, rid, _ in rows:
+            rows = self._fetch(sql.format(where), [REFUSED, *(after or [since]), chunk])
+            for t, co2, cost, rid, _, was_refused in rows:
                 try:
                     instant(t)
                 except RouterLLMError:
@@ -127,7 +129,7 @@ class LogQueries:
                         f"an ISO time; the budgets cannot place it in their windows"
                     ) from None
                 self._check_numbers(rid, {"co2_kg": co2, "cost_usd": cost})  # the budgets add them
-                yield Spending(t, float(co2), float(cost))
+                yield Spending(t, float(co2), float(cost), bool(was_refused))
             if len(rows) < chunk:
                 return
             after = [rows[-1][0], rows[-1][4]]

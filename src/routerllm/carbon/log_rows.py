@@ -155,6 +155,9 @@ class Spending(NamedTuple):
     timestamp: str
     co2_kg: float
     cost_usd: float
+    #: refused by the budgets once routed (``REFUSED``): its routing counts toward the
+    #: windows, but it broke no budget (``budget.violations``)
+    refused: bool = False
 
     def of(self, quantity: str) -> float:
         """``co2_kg`` or ``cost_usd``."""
