@@ -2536,8 +2536,10 @@ def test_a_client_gone_while_an_openai_http_models_endpoint_is_silent_stops_it_a
         assert took < 1.5, f"{took:.2f} s from the client's leaving to its row"
         assert stub.left_after == [2] and stub.resumed == [False]
         [row] = list(system.log.records())
-        # "w0 ", its text so far: 1 token estimated (its usage never came)
-        assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 1)
+        # "w0 ", its text so far: 2 tokens estimated (its usage never came): 3 characters at
+        # the high guess of 0.5 tokens a character (no counted answer logged), more than
+        # its 1 piece
+        assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 2)
 
 
 def test_a_client_gone_while_an_openai_http_models_unstreamed_answer_comes_stops_it_at_once(
