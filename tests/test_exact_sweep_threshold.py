@@ -161,7 +161,7 @@ def test_calibration_reaches_a_threshold_the_grid_steps_over() -> None:
     predicted = np.array([[0.5011, 0.9], [0.5012, 0.9], [0.5013, 0.9], [0.5014, 0.9]])
     router.fit(None, scores, embeddings=np.eye(4))
     out = router.calibrate(  # type: ignore[attr-defined]
-        np.eye(4), scores, "max_share=0.5", predicted=predicted, modes=["threshold"]
+        np.eye(4), scores, "max_share=0.5", predicted=predicted, modes=["threshold"], signal_se=0
     )
     assert out["mode"] == "threshold" and 0.5012 < out["knob"] <= 0.5013
     assert out["shares"] == {"cheap": 0.5, "dear": 0.5}

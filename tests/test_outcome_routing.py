@@ -459,11 +459,13 @@ def test_an_unreachable_quality_takes_the_rule_that_comes_nearest() -> None:
     # lambda's best (knob between 0.2 / 0.9 and 0.8 / 0.9): p, p2 and x solved, at a
     # mean cost of (10 + 6 x 1) / 7; threshold's (knob in (0.3, 0.6]): w too, at
     # (2 x 10 + 5) / 7. Both are short of 5/7.
-    out = router.calibrate(X, scores, "quality=1.0", predicted=predicted)  # type: ignore[attr-defined]
+    out = router.calibrate(X, scores, "quality=1.0", predicted=predicted, signal_se=0)  # type: ignore[attr-defined]
     assert not out["target_reached"] and out["mode"] == "threshold"
     assert (out["quality"], out["cost"]) == pytest.approx((4 / 7, 25 / 7))
     assert 0.3 < out["knob"] <= 0.6 and out["fallback_mix"] is None
-    lam = router.calibrate(X, scores, "quality=1.0", predicted=predicted, modes=["lambda"])  # type: ignore[attr-defined]
+    lam = router.calibrate(
+        X, scores, "quality=1.0", predicted=predicted, modes=["lambda"], signal_se=0
+    )  # type: ignore[attr-defined]
     assert (lam["quality"], lam["cost"]) == pytest.approx((3 / 7, 16 / 7))
 
 
@@ -564,7 +566,7 @@ def _calibrated_on_two_prompts(scores: np.ndarray, target: str) -> dict[str, Any
     )  # fmt: skip
     predicted = np.array([[0.9, 0.1, 0.1], [0.05, 0.7, 0.8]])
     router.fit(None, scores, embeddings=np.eye(2))
-    return dict(router.calibrate(np.eye(2), scores, target, predicted=predicted))  # type: ignore[attr-defined]
+    return dict(router.calibrate(np.eye(2), scores, target, predicted=predicted, signal_se=0))  # type: ignore[attr-defined]
 
 
 def test_a_target_out_of_reach_takes_the_best_of_equally_near_settings() -> None:
@@ -687,7 +689,7 @@ def test_a_target_the_fallback_mix_reaches_is_reported_reached(
     for target, reached in (("quality=0.6", True), ("quality=0.625", True), ("quality=0.7", False)):
         caplog.clear()
         with caplog.at_level("WARNING", logger="routerllm.routers.calibration"):
-            out = router.calibrate(np.eye(4), scores, target, predicted=predicted)  # type: ignore[attr-defined]
+            out = router.calibrate(np.eye(4), scores, target, predicted=predicted, signal_se=0)  # type: ignore[attr-defined]
         assert (out["quality"], out["cost"]) == pytest.approx((0.5, 5.5))
         assert out["fixed_mix_quality"] == pytest.approx(0.625)
         assert out["fallback_mix"] == pytest.approx({"cheap": 0.5, "dear": 0.5})
@@ -705,7 +707,7 @@ def test_a_target_the_fallback_mix_reaches_is_reported_reached(
     assert out["fallback_mix"] == pytest.approx({"mid": 0.9, "big": 0.1})
     assert out["target_reached"] and not out["knob_target_reached"]
     # The router's own choices reach a target: the report says it routes by them.
-    routed = router.calibrate(np.eye(4), scores, "quality=0.6", predicted=scores)  # type: ignore[attr-defined]
+    routed = router.calibrate(np.eye(4), scores, "quality=0.6", predicted=scores, signal_se=0)  # type: ignore[attr-defined]
     assert routed["knob_target_reached"] and routed["routes_by"] == "predictions"
 
 

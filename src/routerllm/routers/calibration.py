@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from routerllm.checks import is_finite_number
 from routerllm.data.outcomes import scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.decision import MODES, cheapness_rank
@@ -38,6 +39,7 @@ def calibrate(
     predicted: np.ndarray | None,
     modes: Sequence[str],
     two_settings: bool,
+    signal_se: float = 2.0,
 ) -> dict[str, Any]:
     """``OutcomeRouter.calibrate`` (see there): set ``router``'s decision rule, knob
     (and second knob, or fallback mix) from ``target`` on held-out outcomes."""
@@ -75,6 +77,10 @@ def calibrate(
     capped = capped_model(kind, goal, router.model_names, router.costs)
     if two_settings:
         check_two_settings(kind)
+    if not (is_finite_number(signal_se) and signal_se >= 0):
+        raise RouterLLMError(
+            f"signal_se must be a number of standard errors >= 0, got {signal_se!r}"
+        )
     if isinstance(modes, str) or not isinstance(modes, Sequence) or not modes:
         raise RouterLLMError(f"modes must be a list of decision modes ({', '.join(MODES)})")
     unknown = [m for m in modes if m not in MODES]
@@ -127,8 +133,20 @@ def calibrate(
         shares = {n: (1 - s) * v + s * float(row[3][j]) for j, (n, v) in enumerate(shares.items())}
     singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
     mix = quality_at(upper_hull(singles), pick[1])
-    # Do no harm (M3.9): worse than the best fixed mix at the same cost -> that mix.
-    weights = mix_at(singles, pick[1]) if mix is not None and mix > pick[2] + 1e-12 else None
+    weights = mix_at(singles, pick[1])
+    # Do no harm (M3.9): a router not ahead of the best fixed mix at the same cost by more
+    # than signal_se standard errors of that lead routes by that mix. The knob is the best
+    # of many settings on these very prompts: without any signal it still leads by luck.
+    # (signal_se 0: only a router behind the mix falls back, as before 2026-12-07.)
+    lead, noise = lead_over_mix(pred, Y, costs, rank, pick, second, weights)
+    beats_mix = weights is None or ahead_of_mix(lead, noise, signal_se)
+    if signal_se == 0 and weights is not None and lead >= -1e-12:
+        weights = None  # a tie keeps routing
+    if beats_mix:
+        weights = None
+    if weights is not None and kind == "quality" and mix is not None and ok:  # not lose it
+        weights = _mix_for_quality(singles, weights, mix, goal * float(Y.mean(axis=0).max()))
+        mix = sum(w * singles[i].quality for i, w in weights.items())
     # A mix that would break the share target is no fallback; one at the cap keeps to it
     # (at most), also where its weight rounds above it ((3.7 - 1) / 9 for 0.3).
     if weights is not None and kind.startswith("max_share") and weights.get(j, 0.0) > goal + 1e-12:
@@ -138,11 +156,22 @@ def calibrate(
     )
     knob_reached = bool(ok)  # by the router's own choices, before any fallback
     if weights is not None and mix is not None:  # the router draws from the mix: its target
-        # A share the mix keeps to (checked above), a quality it may reach where the
-        # knob fell short; a budget it spends as the knob did.
+        # A share the mix keeps to (checked above), a quality it reaches or not (it may
+        # where the knob fell short, and the knob's lead may have been luck); a budget it
+        # spends as the knob did.
         ok = ok or kind.startswith("max_share")
-        ok = ok or (kind == "quality" and mix >= goal * float(Y.mean(axis=0).max()) - 1e-12)
-        _warn_of_fallback(router, target, pick, mix, bool(ok), knob_reached)
+        if kind == "quality":
+            ok = mix >= goal * float(Y.mean(axis=0).max()) - 1e-12
+        mix_cost = sum(w * singles[i].cost for i, w in weights.items())
+        _warn_of_fallback(
+            router,
+            target,
+            pick,
+            (lead, noise, signal_se, len(Y)),
+            (mix, mix_cost),
+            bool(ok),
+            knob_reached,
+        )
     return {
         "knob": router.knob,
         "mode": router.mode,
@@ -154,17 +183,82 @@ def calibrate(
         "target_reached": bool(ok),
         "knob_target_reached": knob_reached,
         "routes_by": "predictions" if weights is None else "fixed mix",
-        "beats_fixed_mix": mix is None or pick[2] > mix + 1e-12,
+        "beats_fixed_mix": beats_mix,
         "fixed_mix_quality": mix,
+        "lead_over_mix": lead,
+        "lead_standard_error": noise,
         "fallback_mix": router.options["mix"],
     }
 
 
+def lead_over_mix(
+    predicted: np.ndarray,
+    scores: np.ndarray,
+    costs: np.ndarray,
+    rank: np.ndarray,
+    pick: Any,
+    second: tuple[Any, float] | None,
+    weights: dict[int, float] | None,
+) -> tuple[float, float]:
+    """How far the router's choices at ``pick`` (and ``second``, its other setting with
+    that share of the prompts) lead the fixed mix ``weights`` of single models on these
+    outcomes, and the standard error of that lead: the mean and the sample standard
+    deviation over sqrt(n) of the per-prompt differences (paired: the same prompts).
+    (nan, nan) where there is no mix (a budget below the cheapest model)."""
+    from routerllm.routers.decision import choose
+
+    if weights is None:
+        return math.nan, math.nan
+    rows = np.arange(len(scores))
+    routed = scores[rows, choose(predicted, costs, pick[4], pick[0], rank=rank)]
+    if second is not None:
+        row, share = second
+        other = scores[rows, choose(predicted, costs, row[4], row[0], rank=rank)]
+        routed = (1 - share) * routed + share * other
+    drawn = sum(w * scores[:, j] for j, w in weights.items())
+    lead = routed - drawn
+    if len(lead) < 2:
+        return float(lead.mean()), math.inf  # one prompt tells nothing of the noise
+    return float(lead.mean()), float(lead.std(ddof=1) / math.sqrt(len(lead)))
+
+
+def ahead_of_mix(lead: float, noise: float, signal_se: float) -> bool:
+    """Whether the router's ``lead`` over the fixed mix exceeds ``signal_se`` standard
+    errors ``noise`` (and 1e-12, rounding): the evidence of a routing signal that
+    calibration asks before it routes by the prompt. Two by default, not one: the knob
+    is the best of many settings (and of two rules) on the held-out prompts, so on
+    outcomes the prompt says nothing of, the best setting led the mix by up to 1.5
+    standard errors (300 generated prompts, 60 held out; tests/test_do_no_harm.py)."""
+    return bool(lead > max(signal_se * noise if signal_se > 0 else 0.0, 1e-12))
+
+
+def _mix_for_quality(
+    singles: Sequence[Any], weights: dict[int, float], mix: float, needed: float
+) -> dict[int, float]:
+    """The fallback for a quality target the knob reached: the mix at the knob's cost
+    where it reaches the quality ``needed`` too, else the cheapest mix that does (the
+    knob's lead there may have been luck), else (none does) the mix at the knob's cost."""
+    from routerllm.eval.curves import first_cost_reaching, mix_at, upper_hull
+
+    if mix >= needed - 1e-12:
+        return weights
+    cost = first_cost_reaching(upper_hull(singles), needed)
+    return weights if cost is None else (mix_at(singles, cost) or weights)
+
+
 def _warn_of_fallback(
-    router: OutcomeRouter, target: str, pick: Any, mix: float, reached: bool, knob_reached: bool
+    router: OutcomeRouter,
+    target: str,
+    pick: Any,
+    lead: tuple[float, float, float, int],
+    mix: tuple[float, float],
+    reached: bool,
+    knob_reached: bool,
 ) -> None:
-    """Say that the router now draws from the fixed mix, not by the prompt, and whether the
-    target is reached by the mix only: ``target_reached`` alone would not tell."""
+    """Say that the router now draws from the fixed mix, not by the prompt, why (its lead
+    over the mix at its cost, within the noise), and whether the target is reached by the
+    mix only: ``target_reached`` alone would not tell. ``lead``: (the lead, its standard
+    error, the standard errors asked, the held-out prompts); ``mix``: the mix's (quality, cost)."""
     assert router.mix is not None
     shares = ", ".join(
         f"{n} {w:.0%}" for n, w in zip(router.model_names, router.mix, strict=True) if w > 0
@@ -178,10 +272,12 @@ def _warn_of_fallback(
     else:
         outcome = f"target {target} is not reached"
     log.warning(
-        "calibration: router %r's choices (quality %.4g at cost %.4g) do worse than a fixed "
-        "random mix of single models at that cost (quality %.4g): it now routes by drawing "
-        "from that mix (%s), not by the prompt; %s",
-        router.name, pick[2], pick[1], mix, shares, outcome,
+        "calibration: router %r's choices (quality %.4g at cost %.4g) lead the best fixed "
+        "random mix of single models at that cost by %.3g, not more than %g times its "
+        "standard error %.3g: no routing signal on the %d held-out prompts. It now routes by drawing from a "
+        "fixed mix (%s: quality %.4g at cost %.4g), not by the prompt; %s",
+        router.name, pick[2], pick[1], lead[0], lead[2], lead[1], lead[3], shares, mix[0], mix[1],
+        outcome,
     )  # fmt: skip
 
 

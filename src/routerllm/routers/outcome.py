@@ -337,6 +337,7 @@ class OutcomeRouter(Router, OutcomeDecisions):
         predicted: np.ndarray | None = None,
         modes: Sequence[str] = MODES,
         two_settings: bool = False,
+        signal_se: float = 2.0,
     ) -> dict[str, Any]:
         """Set the decision rule and its knob from a target, measured on held-out data
         (never the test set): of the rules in ``modes`` (by default both, ``lambda``
@@ -356,10 +357,13 @@ class OutcomeRouter(Router, OutcomeDecisions):
         cost of at most 70 % of the most expensive model's: a cost, energy or
         carbon budget, in the router's cost unit). Returns what the chosen knob does on the data,
         and whether the target was reached and the router beats the best fixed
-        mix of single models at that cost (MISSION M3.9). Where it does worse than
-        that mix, the router routes by drawing from the mix from now on
-        (``fallback_mix``; same expected cost, higher expected quality; not when the
-        mix would break a ``max_share`` target); otherwise by its predictions.
+        mix of single models at that cost (MISSION M3.9). Where it does not lead that
+        mix by more than ``signal_se`` standard errors of its lead over these prompts
+        (``lead_over_mix``, ``lead_standard_error``; 0: any lead), no routing signal
+        shows, and the router routes by drawing from the mix from now on
+        (``fallback_mix``: the mix at the knob's cost, or for a quality target the
+        cheapest one that reaches it where that one falls short; not when the mix would
+        break a ``max_share`` target); otherwise by its predictions.
         ``target_reached`` is for the router as it then routes: by the mix, where it
         falls back to one (``routes_by``: ``"fixed mix"``, with a warning);
         ``knob_target_reached``, ``cost``, ``quality`` and ``shares`` are the knob's.
@@ -367,8 +371,9 @@ class OutcomeRouter(Router, OutcomeDecisions):
         from routerllm.routers.calibration import calibrate
 
         return calibrate(
-            self, embeddings, scores, target, model_names, predicted, modes, two_settings
-        )
+            self, embeddings, scores, target, model_names, predicted, modes, two_settings,
+            signal_se,
+        )  # fmt: skip
 
     def encoder_source(self) -> tuple[str, bool] | None:
         return self.encoder_spec, True
