@@ -149,10 +149,13 @@ def test_greedy_answers_are_the_same_as_with_llama_cpp_pythons_detokenize(
         backend = system.manager.backend(name)
         backend.load()
         long = GenerationRequest(prompt, max_new_tokens=tokens, temperature=0)
-        whole = backend.generate(long).text
+        # the whole answer is the first of those compared: generated once, not again
+        # (60 of the 0.5B's 240 tokens: the three cases 30.3 s of CPU before, 22.8 s after)
+        [first] = _answers(backend, [long])
+        whole = first[0]
         stop = whole[len(whole) // 2 : len(whole) // 2 + 4]
         asked = [long, GenerationRequest(prompt, max_new_tokens=tokens, temperature=0, stop=[stop])]
-        memoized = _answers(backend, asked)
+        memoized = [first, *_answers(backend, asked[1:])]
         backend._llm.detokenize = functools.partial(Llama.detokenize, backend._llm)
         assert _answers(backend, asked) == memoized
         assert memoized[0][2] == "length" and memoized[1][2] == "stop"
