@@ -1492,10 +1492,12 @@ def serve_command(
     stdout: int = subprocess.PIPE,
     stderr: Any = subprocess.PIPE,
     nofile: tuple[int, int] | None = None,
+    stdin: int | None = None,
 ) -> subprocess.Popen[str]:
     """``routerllm serve`` on ``config`` and a free port, run by ``python *entry``, its
-    stdout to ``stdout`` (a pipe read by the test, by default), its stderr to ``stderr``;
-    ``nofile``: its (soft, hard) ``RLIMIT_NOFILE`` as it starts."""
+    stdout to ``stdout`` (a pipe read by the test, by default), its stderr to ``stderr``,
+    its stdin from ``stdin`` (the test's, by default); ``nofile``: its (soft, hard)
+    ``RLIMIT_NOFILE`` as it starts."""
 
     def started_as_from_a_shell() -> None:
         hangup_default()
@@ -1513,6 +1515,7 @@ def serve_command(
             "0",
             *extra,
         ],  # fmt: skip
+        stdin=stdin,
         stdout=stdout,
         stderr=stderr,
         text=True,
@@ -2778,14 +2781,16 @@ def test_a_request_that_is_not_http_gets_the_apis_json_error(
     assert call(base, "/health")[0] == 200  # and the server goes on serving
 
 
+# The close held until the test closes the process's stdin: once the second signal has
+# been seen (a 1.5 s sleep, waited out whatever the signal's turn, until 2026-12-07).
 CLOSING_SLOWLY = """
-import sys, time
+import sys
 from routerllm import cli
 from routerllm.system import RouterLLM
 close = RouterLLM.close
 def slow_close(self):
     print("closing", flush=True)
-    time.sleep(1.5)
+    sys.stdin.read()
     close(self)
     print("closed", flush=True)
 RouterLLM.close = slow_close
@@ -2802,14 +2807,20 @@ def test_a_stop_signal_while_the_server_closes_lets_the_close_finish(
     second SIGTERM then ended the process part-way through its close (until
     2026-12-05). They are held until the close is done now, and said to be."""
     config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
-    process = serve_command(config, "--json", entry=("-c", CLOSING_SLOWLY))
-    assert process.stdout is not None
+    process = serve_command(config, "--json", entry=("-c", CLOSING_SLOWLY), stdin=subprocess.PIPE)  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    said: list[str] = []
     try:
         json.loads(process.stdout.readline())  # serving
         process.send_signal(signal.SIGTERM)
         assert process.stdout.readline() == "closing\n"
         process.send_signal(again)
-        stdout, stderr = process.communicate(timeout=60)
+        while "stopping already" not in (line := process.stderr.readline()):
+            assert line, "".join(said)  # the process ended, the signal not held
+            said.append(line)
+        said.append(line)
+        stdout, rest = process.communicate(timeout=60)  # its stdin closed: the close goes on
+        stderr = "".join(said) + rest
     finally:
         process.kill()
     assert process.returncode == 0, stderr
@@ -2818,14 +2829,16 @@ def test_a_stop_signal_while_the_server_closes_lets_the_close_finish(
     assert "Traceback" not in stderr
 
 
+# The generation held until the test closes the process's stdin: once its Ctrl-Cs are
+# pressed (a 3 s sleep, waited out after 2-4 presses, until 2026-12-07).
 GENERATING_SLOWLY = """
-import sys, time
+import sys
 from routerllm import cli
 from routerllm.system import RouterLLM
 generate = RouterLLM.generate
 def slow_generate(self, *args, **kwargs):
     print("generating", flush=True)
-    time.sleep(3)
+    sys.stdin.read()
     return generate(self, *args, **kwargs)
 RouterLLM.generate = slow_generate
 sys.exit(cli.main(sys.argv[1:]))
@@ -2841,7 +2854,7 @@ def test_ctrl_c_pressed_again_and_again_still_answers_the_request_in_progress(
     answer, generated and logged, was never sent (the connection closed without one;
     the openai client then sends it again, and it is generated again)."""
     config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
-    process = serve_command(config, "--json", entry=("-c", GENERATING_SLOWLY))
+    process = serve_command(config, "--json", entry=("-c", GENERATING_SLOWLY), stdin=subprocess.PIPE)  # fmt: skip
     assert process.stdout is not None
     answers: list[tuple[int, str]] = []
     try:
@@ -2852,7 +2865,7 @@ def test_ctrl_c_pressed_again_and_again_still_answers_the_request_in_progress(
         for _ in range(presses):
             process.send_signal(signal.SIGINT)
             time.sleep(0.5)
-        _, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)  # its stdin closed: the answer generates
         client.join(60)
     finally:
         process.kill()
