@@ -147,15 +147,59 @@ def test_repeated_prompts_are_replayed_through_the_cache_the_config_describes(
     assert not of_kind(logged(demo, runs), "repeated_prompts")
 
 
+def test_repeats_asked_in_another_process_are_not_promised_to_the_cache(tmp_path: Path) -> None:
+    """A cache lives in one process: a prompt asked again by a new process (each
+    `routerllm route`, a script run twice) finds it empty. Two systems on one log asked
+    "a", "b" each: the report promised 2 of 4 requests answered from memory with
+    cache.enabled, and followed, the cache answered none. A repeat counts where its model
+    was not loaded again since the earlier answer (a new process loads it anew)."""
+    from routerllm.system import RouterLLM
+
+    def ask(config: AppConfig, runs: list[list[str]]) -> list[RequestRecord]:
+        for prompts in runs:  # one system a run, as one process
+            with RouterLLM(config) as system:
+                for p in prompts:
+                    system.generate(p, model="tiny-light")
+        with RequestLog(config.log.path) as log:
+            return list(log.records())
+
+    two = [["a", "b"], ["a", "b"]]
+    off = config_in(tmp_path / "two-off", generation={"max_new_tokens": 2, "temperature": 0.0})
+    ask(off, two)
+    recs = logged_report(off).recommendations
+    assert not of_kind(recs, "repeated_prompts")
+    # followed anyway: no answer comes from the cache
+    on = config_in(tmp_path / "two-on", generation={"max_new_tokens": 2, "temperature": 0.0}, cache={"enabled": True})  # fmt: skip
+    assert not [r for r in ask(on, two) if r.components["llm_inference"].method == CACHED]
+
+    # in one process the same repeats are answered from memory, as promised
+    one = [["a", "b", "a", "b"]]
+    off = config_in(tmp_path / "one-off", generation={"max_new_tokens": 2, "temperature": 0.0})
+    ask(off, one)
+    (r,) = of_kind(logged_report(off).recommendations, "repeated_prompts")
+    assert r.evidence["repeated_requests"] == 2 and r.evidence["after_reload"] == 0
+    on = config_in(tmp_path / "one-on", generation={"max_new_tokens": 2, "temperature": 0.0}, cache={"enabled": True})  # fmt: skip
+    assert len([r for r in ask(on, one) if r.components["llm_inference"].method == CACHED]) == 2
+
+    # a repeat after its model was loaded again is said apart: a new process, or evicted
+    config = config_in(tmp_path / "said")
+    records = [rec("tiny-light", 0, "a", loading_kwh=1e-4), rec("tiny-light", 1, "b"), rec("tiny-light", 2, "a")]  # fmt: skip
+    records += [rec("tiny-light", 3, "b", loading_kwh=1e-4), rec("tiny-light", 4, "a")]
+    (r,) = of_kind(logged(config, records), "repeated_prompts")
+    assert r.evidence["repeated_requests"] == 1 and r.evidence["after_reload"] == 2
+    assert "2 more repeated one after their model was loaded again" in r.message
+
+
 def test_a_failed_request_leaves_nothing_in_the_replayed_cache(tmp_path: Path) -> None:
     """A request no model answered (finish reason "error", its load only) would have
     found an earlier answer in the cache, but leaves none there: a prompt retried after
-    it failed is no repeat a cache would have answered (until 2026-12-03 it was)."""
+    it failed is no repeat a cache would have answered (until 2026-12-03 it was). Its
+    load failed: no load, so no new process that would have found the cache empty."""
 
     def failed(minute: float) -> RequestRecord:
         r = rec("tiny-light", minute, "a", loading_kwh=1e-4, finish_reason="error")
         del r.components["llm_inference"]
-        return dataclasses.replace(r, prompt_tokens=0, completion_tokens=0)
+        return dataclasses.replace(r, prompt_tokens=0, completion_tokens=0, load_error="out of memory")  # fmt: skip
 
     config = config_in(tmp_path)
     records = [failed(0), failed(1), rec("tiny-light", 2, "a"), failed(3)]

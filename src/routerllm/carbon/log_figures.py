@@ -110,22 +110,41 @@ class FailedLoads:
 @dataclass
 class CacheReplay:
     """Requests whose prompt an earlier one asked on the same model, replayed through a
-    cache of ``max_entries`` and ``ttl_s`` (recommend.repeated_prompts)."""
+    cache of ``max_entries`` and ``ttl_s`` (recommend.repeated_prompts).
+
+    A cache lives in one process, and a process loads a model before its first answer:
+    a repeat whose model was loaded again since the earlier answer (``loaded``) may have
+    been asked by a new process (each ``routerllm route``), whose cache starts empty. It
+    is no hit, only counted (``after_reload``): in the same process, where its model was
+    evicted meanwhile, a cache would have answered it."""
 
     max_entries: int
     ttl_s: float
     stored: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
     hits: int = 0
     saved_kwh: Terms = field(default_factory=Terms)  # each hit's energy less its routing
+    after_reload: int = 0
+    # the entries of a model loaded again since they were stored: a repeat of one is no hit
+    reloaded: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
 
-    def add(self, timestamp: str, sha: str, model: str, energy: float, parts: Sequence[Part], answered: bool = True) -> None:  # fmt: skip
+    def add(self, timestamp: str, sha: str, model: str, energy: float, parts: Sequence[Part], answered: bool = True, loaded: bool = False) -> None:  # fmt: skip
         """One request; a failed one (not ``answered``) may be answered from the cache,
-        but leaves nothing in it to answer a later one."""
+        but leaves nothing in it to answer a later one; ``loaded``: it loaded its model
+        (a load that worked, of the answering model's own), which a cache hit does not."""
         try:
             key, now = (sha, model), seconds(timestamp)
         except RouterLLMError:  # an older log's timestamp that is no time: no replay of it
             return
         stored = self.stored
+        if loaded:  # its model loaded anew: the answers it gave before may be another process's
+            for k in [k for k in stored if k[1] == model]:
+                self.reloaded[k] = stored.pop(k)
+                self.reloaded.move_to_end(k)
+            while len(self.reloaded) > self.max_entries:  # as many as a cache holds
+                self.reloaded.popitem(last=False)
+        if key not in stored and now - self.reloaded.get(key, -float("inf")) <= self.ttl_s:
+            self.after_reload += 1
+        self.reloaded.pop(key, None)
         if key in stored and now - stored[key] <= self.ttl_s:
             self.hits += 1
             routing: float = 0
@@ -343,10 +362,13 @@ class LogFigures:
         else:
             self._versus(model, prompt_tokens, completion_tokens, energy, co2, bool(cached), llm, escalated, whole)  # fmt: skip
         self.energy.add(energy)
-        if self.replay is not None and not cached and tag not in DEMO_TAGS:
-            self.replay.add(timestamp, sha, model, energy, parts, whole)
         # a load that failed is no load: its energy is in the totals, not in loading's churn
         stepped = load_error_model not in ("", model)  # a cascade's step up's, the answer kept
+        # a load of the answering model's own, not of a model it escalated from
+        own_load = None if load_error and not stepped else _own(loading, earlier)
+        loaded = own_load is not None and own_load[4] != CACHED and (own_load[1] > 0 or own_load[2] > 0)  # fmt: skip
+        if self.replay is not None and not cached and tag not in DEMO_TAGS:
+            self.replay.add(timestamp, sha, model, energy, parts, whole, loaded)
         if load_error:
             if stepped:
                 failed_model, kwh, metered = load_error_model, load_error_kwh or 0.0, load_error_kwh is not None  # fmt: skip
@@ -365,9 +387,7 @@ class LogFigures:
                 self.loading_kwh.add(before[2])
         elif loading is not None:
             self.loading_kwh.add(loading[2] - (load_error_kwh or 0.0) if stepped else loading[2])
-            # a load of the answering model's own, not of a model it escalated from
-            own = _own(loading, earlier)
-            if own is not None and own[4] != CACHED and (own[1] > 0 or own[2] > 0):
+            if loaded:
                 self.loads[model] += 1
         if not failed and (since := self.failed_loads.get(model)) is not None:
             since.answered_since += 1

@@ -123,15 +123,24 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
     else:
         fixed = "only answers fixed by their request are cached: temperature 0 or a seed, as the config's generation settings give"  # fmt: skip
     of_energy = f" and {pct(saved / total)} of the energy ({energy(saved)})" if total else ""
+    after = fig.replay.after_reload
+    # a cache lives in one process: one that loaded its model again may be a new one
+    reloaded = (
+        f"; {after} more repeated one after their model was loaded again, by a new process "
+        f"(each `routerllm route`), whose cache starts empty, or after it was evicted: one "
+        f"long-lived process (`routerllm serve`) keeps them"
+        if after
+        else ""
+    )
     return [
         Recommendation(
             "repeated_prompts",
             f"{hits} of {requests} requests ({pct(share)}){of_energy} repeated the prompt "
             f"of an earlier request on the same model (within cache.ttl_s and "
-            f"cache.max_entries); with cache: {{enabled: true}} up to that many would have been "
-            f"answered from memory, their loading and generation not spent ({fixed}; the log "
-            f"keeps the prompt's hash, not its system text, history or sampling options; a "
-            f"cache lives in one process)",
+            f"cache.max_entries, the model not loaded again since: in the same process); "
+            f"with cache: {{enabled: true}} up to that many would have been answered from "
+            f"memory, their loading and generation not spent ({fixed}; the log keeps the "
+            f"prompt's hash, not its system text, history or sampling options){reloaded}",
             "cache.enabled",
             {
                 "repeated_requests": hits,
@@ -139,6 +148,7 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
                 "share": share,
                 "energy_kwh": saved,
                 "energy_share": saved / total if total else 0.0,
+                "after_reload": after,
                 "threshold": REPEATED_SHARE,
             },
         )
