@@ -649,6 +649,30 @@ def test_budgets_near_their_limit_or_broken(tmp_path: Path) -> None:
     assert not [r for r in logged(calm, records) if r.kind.startswith("budget")]
 
 
+def test_a_broken_budget_does_not_ask_to_lower_the_max_new_tokens_cut_answers_ask_to_raise(
+    tmp_path: Path,
+) -> None:
+    """Answers cut at max_new_tokens and a per-request budget broken: the report told the
+    user to raise generation.max_new_tokens (cut_answers) and to lower it (budget_broken)
+    in one breath. Where answers are cut, lowering it cuts more of them: the budget's
+    advice says so and points to smaller models instead."""
+    recent = datetime.now(timezone.utc) - timedelta(minutes=30)
+    config = config_in(tmp_path / "both", budgets={"co2_kg": {"per_request": 0.01}})
+    records = [rec("tiny-light", i, f"q{i}", finish_reason="length", when=recent) for i in range(5)]  # fmt: skip
+    records.append(rec("tiny-light", 5, "big", llm_kwh=0.04, when=recent))  # 20 g of 10
+    recs = logged(config, records)
+    (cut,) = of_kind(recs, "cut_answers")
+    assert "raise generation.max_new_tokens" in cut.message
+    (broken,) = of_kind(recs, "budget_broken")
+    assert "or lower generation.max_new_tokens" not in broken.message
+    assert "5 answers of tiny-light already stop at it (cut_answers)" in broken.message
+    assert "route to smaller models" in broken.message
+    # no answer cut: lowering it still bounds what a request can spend
+    calm = config_in(tmp_path / "calm", budgets={"co2_kg": {"per_request": 0.01}})
+    (broken,) = of_kind(logged(calm, records[-1:]), "budget_broken")
+    assert "lower generation.max_new_tokens, which bounds what a request can spend" in broken.message  # fmt: skip
+
+
 def test_most_requests_sent_to_the_largest_model_unrouted(tmp_path: Path) -> None:
     config = config_in(tmp_path / "fixed")
     records = [rec("tiny-heavy", i, f"q{i}", router="fixed", llm_kwh=4e-4) for i in range(3)]

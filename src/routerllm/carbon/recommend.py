@@ -51,9 +51,11 @@ def recommendations(fig: LogFigures, config: AppConfig, report: Report) -> list[
     out += failed_loads(fig, config)
     out += repeated_prompts(fig, config)
     out += loading_churn(fig, config)
-    out += cut_answers(fig, config)
+    cut = cut_answers(fig, config)
+    out += cut
     out += router_overhead(fig, config)
-    out += budgets(report, config)
+    # answers cut at max_new_tokens: a broken budget's advice does not ask to lower it
+    out += budgets(report, config, [c for c in cut if c.config_key == "generation.max_new_tokens"])  # fmt: skip
     out += largest_model(fig, config)
     out += estimated_energy(fig, config)
     return out

@@ -8,6 +8,7 @@ on the platform the report runs on.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from routerllm.carbon.meter import PER_TOKEN, PROCESS_SCOPE
@@ -41,9 +42,11 @@ CODECARBON_ESTIMATES = {
 }
 
 
-def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
+def budgets(report: Report, config: AppConfig, cut: Sequence[Recommendation] = ()) -> list[Recommendation]:  # fmt: skip
     """Budget windows at or past ``downgrade_at`` now, and budgets broken (the report's
-    budgets summary, which is the whole log's)."""
+    budgets summary, which is the whole log's); ``cut``: the cut_answers recommendations
+    that ask to raise generation.max_new_tokens, which a broken budget's advice then does
+    not ask to lower."""
     from routerllm.carbon.budget_text import QUANTITY_TEXT, WINDOW_TEXT
     from routerllm.carbon.units import amount
 
@@ -78,6 +81,14 @@ def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
                 },
             )
         )
+    if cut:  # lowering it would cut more of them: the other remedy
+        answers = ", ".join(f"{c.evidence['cut']} answers of {c.evidence['model']}" for c in cut)
+        remedy = (
+            f"or route to smaller models (not a lower generation.max_new_tokens: {answers} "
+            f"already stop at it (cut_answers))"
+        )
+    else:
+        remedy = "or lower generation.max_new_tokens, which bounds what a request can spend"
     for q, counts in report.budgets["violations"].items():
         for which, n in counts.items():
             if n <= 0:
@@ -93,8 +104,7 @@ def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
                     f"{n} logged request{'s' if n > 1 else ''} {what}, judged against the "
                     f"limit as it is now (a request logged before it was set was not held to "
                     f"it; one let in under it spent more than predicted); raise the limit if "
-                    f"it is too tight, or lower generation.max_new_tokens, which bounds what a "
-                    f"request can spend",
+                    f"it is too tight, {remedy}",
                     f"budgets.{q}.{which}",
                     {"quantity": q, "budget": which, "requests": n},
                 )
