@@ -293,9 +293,12 @@ def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             f"rules router ({switch}) runs none"
         )
     if config.cascade.enabled:
+        # a gate weighs an answer after its check, in router_inference too: no cheaper
         advice.append(
-            "router_inference includes the cascade's checks (cascade.enabled); a gate "
-            "(cascade.gate) escalates only where it is worth the energy"
+            "router_inference includes the cascade's checks (cascade.enabled), run in the "
+            "sandbox on every answer with examples, gated or not (a gate, cascade.gate, "
+            "weighs answers after their check: it saves escalations, not checks); "
+            "cascade.enabled: false removes them, and the escalations they buy"
         )
     return [
         Recommendation(
