@@ -694,7 +694,7 @@ def test_most_requests_sent_to_the_largest_model_unrouted(tmp_path: Path) -> Non
     records.append(rec("tiny-light", 3, "q3"))
     (r,) = of_kind(logged(config, records), "largest_model")
     assert r.evidence["share"] == 0.75 and r.evidence["largest_model"] == "tiny-heavy"
-    assert r.config_key == "router.name"
+    assert r.config_key == ""  # the caller chose it: no setting routes these
     # measured generation per output token: 4e-4 / 10 and 1e-4 / 10 kWh
     assert "tiny-light 10 mWh, tiny-heavy 40 mWh" in r.message
 
@@ -704,6 +704,26 @@ def test_most_requests_sent_to_the_largest_model_unrouted(tmp_path: Path) -> Non
     demo = [rec("tiny-heavy", i, router="fixed", tag="demo-baseline") for i in range(3)]
     demo.append(rec("tiny-light", 3, tag="demo"))
     assert not of_kind(logged(config_in(tmp_path / "demo"), demo), "largest_model")
+
+
+def test_requests_the_caller_sent_to_the_largest_model_name_no_router_setting(
+    tmp_path: Path,
+) -> None:
+    """Requests that named the largest model (router fixed) are routed by no router.name:
+    the rule gave config_key router.name, already rules, whose change sends none of them
+    elsewhere. Only the largest router's requests are the config's to change."""
+    from routerllm.system import RouterLLM
+
+    config = config_in(tmp_path / "named", generation={"max_new_tokens": 2, "temperature": 0.0})  # fmt: skip
+    with RouterLLM(config) as system:
+        for i in range(3):
+            system.generate(f"q{i}", model="tiny-heavy")
+    (r,) = of_kind(logged_report(config).recommendations, "largest_model")
+    assert r.config_key == "" and "the caller chose it" in r.message
+    # the largest router's requests: router.name is the setting that routes them
+    chosen = [rec("tiny-heavy", i, f"q{i}", router="largest") for i in range(3)]
+    (r,) = of_kind(logged(config_in(tmp_path / "largest"), chosen), "largest_model")
+    assert r.config_key == "router.name"
 
 
 def test_the_largest_models_rate_leaves_out_answers_logged_without_energy(

@@ -220,6 +220,7 @@ class LogFigures:
         self.refused: RefusedTotals = RefusedTotals()  # refused once routed: apart
         self.counted = 0  # not the demo's baseline
         self.unrouted = 0
+        self.unrouted_largest = 0  # of those, the largest router's (the others: the caller's)
         self.rate_tokens: Counter[str] = Counter()
         self.rate_energy: dict[str, float] = {}
         self.by_method: dict[str, float] = {}
@@ -410,6 +411,7 @@ class LogFigures:
             self.counted += 1
             if model == self.ladder_top and router in ("largest", FIXED):
                 self.unrouted += 1
+                self.unrouted_largest += router == "largest"
             if llm is not None and llm[4] not in UNMEASURED and whole:  # a rate per answer
                 self.rate_tokens[model] += completion_tokens
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]

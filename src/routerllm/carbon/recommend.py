@@ -362,7 +362,8 @@ def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             f"chose it: --model, model=, its name in the server; or router.name: largest); "
             f"routed (model 'auto', a router other than largest; now {config.router.path or config.router.name}), "
             f"requests go to a smaller model where the router finds it fit{rate_text}",
-            "router.name",
+            # the caller's choices are the callers' to change: no setting routes them
+            "router.name" if fig.unrouted_largest else "",
             {
                 "requests_unrouted": unrouted,
                 "requests": counted,
