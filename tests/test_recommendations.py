@@ -472,6 +472,7 @@ def test_answers_cut_at_max_new_tokens_per_model(tmp_path: Path) -> None:
         "share": 0.1,
         "longest_cut_tokens": 8,
         "filled_context": 0,
+        "stub_limit_cut": 0,
         "max_new_tokens": 8,
         "threshold": 0.1,
     }
@@ -485,6 +486,41 @@ def test_answers_cut_at_max_new_tokens_per_model(tmp_path: Path) -> None:
     records += [rec("tiny-light", 4 + i, finish_reason="") for i in range(3)]
     records.append(rec("tiny-light", 7, finish_reason="length", method=CACHED, llm_kwh=0.0))
     assert not of_kind(logged(few, records), "cut_answers")
+
+
+def test_stub_answers_cut_at_their_code_styles_limit_are_not_blamed_on_max_new_tokens(
+    tmp_path: Path,
+) -> None:
+    """A function stub is asked in its model's code style, which writes at most 512
+    tokens whatever generation.max_new_tokens is. Stub answers cut there were told
+    'raise generation.max_new_tokens (256)' and, at 1024, 'the requests set their own
+    limit': followed (256 -> 1024, measured with the tiny GGUF), all 5 still stopped at
+    512 tokens. Their requests' own limit is what lengthens them."""
+    from routerllm.system import RouterLLM
+
+    models = [tiny_model("tiny-light", "light", 0.1, context_length=2048), tiny_model("tiny-heavy", "heavy", 1.5, context_length=2048)]  # fmt: skip
+    config = config_in(tmp_path / "stubs", models=models, generation={"max_new_tokens": 256, "temperature": 0.0})  # fmt: skip
+    with RouterLLM(config) as system:
+        answer = system.generate('def f(a, b):\n    """Return a + b."""\n', model="tiny-light")
+    assert (answer.completion_tokens, answer.finish_reason) == (512, "length")
+    with RequestLog(config.log.path) as log:  # its row 4 more times: 5 answers to judge
+        (row,) = log.records()
+        for i in range(1, 5):
+            log.append(dataclasses.replace(row, id=uuid.uuid4().hex, timestamp=(START + timedelta(minutes=i)).isoformat()))  # fmt: skip
+    (r,) = of_kind(logged_report(config).recommendations, "cut_answers")
+    assert "raise generation.max_new_tokens" not in r.message
+    assert "at 512 tokens, the limit of a function stub's answer" in r.message
+    assert "--max-new-tokens" in r.message and r.config_key == ""
+    assert r.evidence["stub_limit_cut"] == 5
+
+    # some cut at generation.max_new_tokens (8), some at a stub's 512: both said
+    mixed = config_in(tmp_path / "mixed", models=models)  # 2048 tokens: not filled
+    records = [rec("tiny-light", i, f"q{i}", finish_reason="length", completion_tokens=8) for i in range(3)]  # fmt: skip
+    records += [rec("tiny-light", 3 + i, f"s{i}", finish_reason="length", completion_tokens=512) for i in range(2)]  # fmt: skip
+    (r,) = of_kind(logged(mixed, records), "cut_answers")
+    assert "raise generation.max_new_tokens (8)" in r.message
+    assert "2 of them at 512 tokens, the limit of a function stub's answer" in r.message
+    assert r.config_key == "generation.max_new_tokens"
 
 
 def test_answers_that_filled_the_models_context_are_not_blamed_on_max_new_tokens(

@@ -81,13 +81,15 @@ class CutAnswers:
     cancelled because the client left): how many, how many stopped at their length
     limit, how many of those because prompt and answer filled the model's context
     (``filled``, of ``context`` tokens; no larger max_new_tokens lengthens them), and the
-    longest of the others."""
+    longest of the others, and how many of those were cut at each length (``lengths``: a
+    function stub's answer stops at its code style's limit, not max_new_tokens)."""
 
     known: int = 0
     cut: int = 0
     longest: float = 0
     filled: int = 0
     context: int = 0
+    lengths: Counter[int] = field(default_factory=Counter)
 
 
 @dataclass
@@ -401,8 +403,10 @@ class LogFigures:
                 # the tokens logged are the answering model's, escalated or stepped up
                 if cut.context and prompt_tokens + completion_tokens >= cut.context:
                     cut.filled += 1
-                elif cut.cut - cut.filled == 1 or completion_tokens > cut.longest:
-                    cut.longest = completion_tokens
+                else:
+                    cut.lengths[completion_tokens] += 1
+                    if cut.cut - cut.filled == 1 or completion_tokens > cut.longest:
+                        cut.longest = completion_tokens
         if not cached:
             self.uncached_co2.add(co2)
             if routing is not None:

@@ -224,10 +224,24 @@ def cut_answers(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             f"which no larger max_new_tokens lengthens: shorten the prompts or send them to "
             f"a model with a longer context"
         )
+        # a function stub's answer stops at its code style's limit, not max_new_tokens
+        stub_limit = _stub_limit(model, config)
+        at_stub = answers.lengths[stub_limit] if stub_limit not in (None, limit) else 0
+        stub = (
+            f"at {stub_limit} tokens, the limit of a function stub's answer (asked in its "
+            f"model's code style, whatever generation.max_new_tokens, {limit}, is)"
+        )
         if filled == cut:
             message = f"{head} stopped at the end of their context (finish_reason length): {context}"  # fmt: skip
+        elif at_stub == cut - filled:
+            message = (
+                f"{head} stopped {stub}: where they are cut short, give those requests their "
+                f"own limit (--max-new-tokens, max_tokens in the server), which no "
+                f"generation.max_new_tokens raises"
+            )
         else:
-            longest = answers.longest
+            # the longest cut short of a stub's limit: what the requests' own limits were
+            longest = max((n for n in answers.lengths if not (at_stub and n == stub_limit)), default=answers.longest)  # fmt: skip
             own = (
                 f"; at most {longest} tokens, below generation.max_new_tokens ({limit}): the "
                 f"requests set their own limit (--max-new-tokens, max_tokens in the server)"
@@ -239,13 +253,15 @@ def cut_answers(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
                 f"they are cut short, raise generation.max_new_tokens ({limit}) or the "
                 f"requests' limit"
             )
-            if filled:
-                message += f" (in {filled} of them, {context})"
+            if at_stub:
+                message += f" ({at_stub} of them {stub}, which their requests' own limit raises)"  # fmt: skip
+        if filled and filled < cut:
+            message += f" (in {filled} of them, {context})"
         out.append(
             Recommendation(
                 "cut_answers",
                 message,
-                "generation.max_new_tokens" if filled < cut else "",
+                "generation.max_new_tokens" if filled + at_stub < cut else "",
                 {
                     "model": model,
                     "cut": cut,
@@ -253,12 +269,23 @@ def cut_answers(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
                     "share": cut / known,
                     "longest_cut_tokens": answers.longest,
                     "filled_context": filled,
+                    "stub_limit_cut": at_stub,
                     "max_new_tokens": limit,
                     "threshold": CUT_SHARE,
                 },
             )
         )
     return out
+
+
+def _stub_limit(model: str, config: AppConfig) -> int | None:
+    """The most tokens ``model`` writes for a function stub (its code style's), or None
+    where stubs are asked as any request (generation.complete_stubs false)."""
+    if not config.generation.complete_stubs:
+        return None
+    from routerllm.eval.codegen import style_for  # the parsers: only where a cut is judged
+
+    return style_for(model).max_new_tokens
 
 
 def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
