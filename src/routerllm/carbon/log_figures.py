@@ -220,6 +220,8 @@ class LogFigures:
         from routerllm.carbon.report import RefusedTotals
 
         self.refused: RefusedTotals = RefusedTotals()  # refused once routed: apart
+        # and the largest of one request: a router's first in a process loads its model
+        self.uncached_routing_max: dict[str, float] = {}
         self.counted = 0  # not the demo's baseline
         self.unrouted = 0
         self.unrouted_largest = 0  # of those, the largest router's (the others: the caller's)
@@ -411,6 +413,8 @@ class LogFigures:
             self.uncached_co2.add(co2)
             if routing is not None:
                 self.uncached_routing[router] = self.uncached_routing.get(router, 0.0) + routing[3]
+                if routing[3] > self.uncached_routing_max.get(router, 0.0):
+                    self.uncached_routing_max[router] = routing[3]
         if tag != BASELINE_TAG:
             self.counted += 1
             if model == self.ladder_top and router in ("largest", FIXED):
