@@ -649,7 +649,7 @@ def test_a_routers_first_routing_which_loads_its_model_is_not_taken_for_its_over
 ) -> None:
     """The complexity router loads its encoder in its first routing of a process: measured
     with the tiny GGUF and the packaged MiniLM, 6 requests in one process, routing 5.56
-    uWh in the first, 4-10 nWh in each after (the rules router's: 4-13 nWh). The report
+    mWh in the first, 4-10 µWh in each after (the rules router's: 4-13 µWh). The report
     said routing spent 55.8 % of the CO2 and to switch to rules, which saves that one
     load, not a share of every request. Each learned router's largest routing is left
     out of the share; requests that each load it (a process each) still count."""
@@ -671,8 +671,8 @@ def test_the_cascades_checks_are_not_promised_cheaper_with_a_gate(tmp_path: Path
     not: a gate weighs an answer after its check (and adds its decision to routing). The
     advice to cut routing's share was 'a gate (cascade.gate) escalates only where it is
     worth the energy', also to a config whose gate was set: followed, routing's share
-    stays (measured with the tiny GGUF, 4 requests: checks 15.9 of 72.9 µWh, 21.8 % of the
-    CO2; without the cascade routing spent 0.04 µWh)."""
+    stays (measured with the tiny GGUF, 4 requests: checks 15.9 of 72.9 mWh, 21.8 % of the
+    CO2; without the cascade routing spent 42 µWh)."""
     rules = [rec("tiny-light", i, f"q{i}", routing_kwh=3e-6, llm_kwh=9.7e-5) for i in range(2)]
     cascade = config_in(tmp_path / "cascade", cascade={"enabled": True})
     (r,) = of_kind(logged(cascade, rules), "router_overhead")

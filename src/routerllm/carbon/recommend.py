@@ -292,7 +292,7 @@ def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """router_inference's share of the CO2, where a cheaper way to route exists (of the
     answers not from the cache: a cached answer spends only routing). Each router that
     runs a model has its largest routing left out of it: its first in a process loads
-    its model (the complexity router's MiniLM: 5.56 uWh, against 4-10 nWh a request
+    its model (the complexity router's MiniLM: 5.56 mWh, against 4-10 µWh a request
     after), which a long-lived process pays once; where every request loads it (a
     process each), the others still count."""
     # the one-off loads, left out of the routing and of the total it is a share of
