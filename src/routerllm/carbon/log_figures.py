@@ -217,11 +217,11 @@ class LogFigures:
         self.cut: dict[str, CutAnswers] = {}
         self.uncached_co2 = Terms()
         self.uncached_routing: dict[str, float] = {}  # per router, answers not cached
+        # and the largest of one request: a router's first in a process loads its model
+        self.uncached_routing_max: dict[str, float] = {}
         from routerllm.carbon.report import RefusedTotals
 
         self.refused: RefusedTotals = RefusedTotals()  # refused once routed: apart
-        # and the largest of one request: a router's first in a process loads its model
-        self.uncached_routing_max: dict[str, float] = {}
         self.counted = 0  # not the demo's baseline
         self.unrouted = 0
         self.unrouted_largest = 0  # of those, the largest router's (the others: the caller's)
