@@ -916,3 +916,20 @@ def test_the_cli_report_prints_and_emits_recommendations(
         log.append(rec("tiny-light", 0))
     assert main(["report", "--config", quiet.source]) == 0
     assert "none: nothing in the log calls for a change" in capsys.readouterr().out
+
+
+def test_a_refused_first_routing_which_loaded_its_model_is_not_taken_for_its_overhead(
+    tmp_path: Path,
+) -> None:
+    """A process's first request refused by the budgets once routed (a window spent by
+    an earlier process) loaded the router's model in its routing, as a first answered
+    one does: its row (refused:budget) counts toward routing's share, and its routing,
+    the largest, was not left out as the load it is: the report said routing spent most
+    of the CO2 and to switch routers, for one load."""
+    from routerllm.carbon.log_rows import REFUSED
+
+    config = config_in(tmp_path, router={"name": "complexity"})
+    first = rec("tiny-light", 0, "q0", router="complexity", routing_kwh=5.5e-6, finish_reason=REFUSED, completion_tokens=0, prompt_tokens=0)  # fmt: skip
+    first = dataclasses.replace(first, components={"router_inference": first.components["router_inference"]})  # fmt: skip
+    after = [rec("tiny-light", i, f"q{i}", router="complexity", routing_kwh=7e-9, llm_kwh=4e-7) for i in range(1, 6)]  # fmt: skip
+    assert not of_kind(logged(config, [first, *after]), "router_overhead")

@@ -275,10 +275,10 @@ class LogFigures:
         co2 = sum(p[3] for p in parts)
         if finish_reason == REFUSED:  # its routing alone, apart from the answers' figures
             self.refused.add(energy, co2, cost_usd, any(_measured(p) for p in parts))
-            # the router's overhead counts it: it routed, then nothing ran
+            # the router's overhead counts it: it routed, then nothing ran; a process's
+            # first request refused so loaded the router's model as a first answer does
             self.uncached_co2.add(co2)
-            routed = sum(p[3] for p in parts if p[0] == "router_inference")
-            self.uncached_routing[router] = self.uncached_routing.get(router, 0.0) + routed
+            self._routed(router, sum(p[3] for p in parts if p[0] == "router_inference"))
             return
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
         # stopped half-way, its client gone: spent, but not an answer's length or rate
@@ -412,9 +412,7 @@ class LogFigures:
         if not cached:
             self.uncached_co2.add(co2)
             if routing is not None:
-                self.uncached_routing[router] = self.uncached_routing.get(router, 0.0) + routing[3]
-                if routing[3] > self.uncached_routing_max.get(router, 0.0):
-                    self.uncached_routing_max[router] = routing[3]
+                self._routed(router, routing[3])
         if tag != BASELINE_TAG:
             self.counted += 1
             if model == self.ladder_top and router in ("largest", FIXED):
@@ -432,6 +430,12 @@ class LogFigures:
         # prices) at 0 kWh: not known; token prices make one known, $0 too (no token billed)
         if measured or cost_usd or model in self.token_priced:
             self.costed.update(groups)
+
+    def _routed(self, router: str, co2_kg: float) -> None:
+        """A routing not answered from the cache (an answer's, or a refused request's)."""
+        self.uncached_routing[router] = self.uncached_routing.get(router, 0.0) + co2_kg
+        if co2_kg > self.uncached_routing_max.get(router, 0.0):
+            self.uncached_routing_max[router] = co2_kg
 
     def _versus(
         self,
