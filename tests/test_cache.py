@@ -106,7 +106,7 @@ def test_an_answer_is_served_for_its_whole_ttl_as_the_report_replays_the_cache()
     """``ttl_s`` seconds after it was stored an answer is still served, a moment later it
     is not: the boundary the report's replay of the cache (``CacheReplay``, which
     counts a repeat within ``ttl_s`` as a hit) assumes, so that the two agree."""
-    from routerllm.carbon.log_figures import CacheReplay
+    from routerllm.carbon.log_tallies import CacheReplay
 
     now = [100.0]
     cache = RequestCache(max_entries=2, ttl_s=10.0, clock=lambda: now[0])
@@ -435,7 +435,7 @@ def test_an_answer_stored_again_is_the_most_recently_used() -> None:
 def test_the_replayed_cache_drops_its_least_recently_used_prompt_as_the_cache_does() -> None:
     """a and b stored, a asked again (a hit: now the most recently used), c stored: b is
     dropped, a is kept. Then a is a hit, b a miss: 2 hits in both."""
-    from routerllm.carbon.log_figures import CacheReplay
+    from routerllm.carbon.log_tallies import CacheReplay
 
     cache = RequestCache(max_entries=2, ttl_s=60.0, clock=lambda: 0.0)
     replay = CacheReplay(max_entries=2, ttl_s=60.0)

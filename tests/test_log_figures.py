@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from routerllm.carbon.log_figures import CacheReplay, FailedLoads, LogFigures
+from routerllm.carbon.log_figures import LogFigures
+from routerllm.carbon.log_tallies import CacheReplay, FailedLoads
 from routerllm.carbon.meter import CACHED, FROM_TEXT, NO_USAGE, PER_TOKEN
 
 MEASURED = "codecarbon:measured"
@@ -235,7 +236,7 @@ def test_an_answer_of_unknown_usage_is_counted_where_a_cascade_joined_its_method
 )
 def test_the_cache_replays_seconds_are_instants(timestamp: str) -> None:
     # the replayed cache's fast path reads the instant that `instant` reads
-    from routerllm.carbon.log_figures import seconds
     from routerllm.carbon.log_rows import instant
+    from routerllm.carbon.log_tallies import seconds
 
     assert seconds(timestamp) == instant(timestamp).timestamp()

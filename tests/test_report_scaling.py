@@ -222,7 +222,8 @@ def test_an_answer_cancelled_half_way_is_no_answer_to_the_cut_answers_the_rate_o
     an answer whose finish reason is known (diluting the share cut at max_new_tokens),
     its 2 tokens carrying the prompt's energy in the rate per output token, and left in
     the replayed cache, though it is never cached; its energy is spent all the same."""
-    from routerllm.carbon.log_figures import CacheReplay, LogFigures
+    from routerllm.carbon.log_figures import LogFigures
+    from routerllm.carbon.log_tallies import CacheReplay
 
     fig = LogFigures(replay=CacheReplay(max_entries=10, ttl_s=3600))
     stopped = ("llm_inference", 0.5, 5e-6, 2e-7, "codecarbon:load-estimate")
@@ -288,7 +289,7 @@ def test_the_replayed_cache_keeps_max_entries_prompts_each_for_ttl_s_as_the_cach
     """As ``ResponseCache``: an answer 60 s old is still fresh for a TTL of 60 s (1 us
     more and it is not), and 2 entries hold 2 prompts: a and b asked again are both hits, 1.5e-6
     kWh saved each (their energy less the routing's 5e-7)."""
-    from routerllm.carbon.log_figures import CacheReplay
+    from routerllm.carbon.log_tallies import CacheReplay
 
     parts = [("router_inference", 0.1, 5e-7, 0.0, "test"), ("llm_inference", 0.5, 1.5e-6, 0.0, "test")]  # fmt: skip
     replay = CacheReplay(max_entries=2, ttl_s=60)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from routerllm.carbon.log_figures import Terms
 from routerllm.carbon.log_rows import RequestRecord
+from routerllm.carbon.log_tallies import Terms
 from routerllm.carbon.meter import Measurement
 from routerllm.carbon.report import logged_report, summarize
 from routerllm.carbon.report_text import report_lines

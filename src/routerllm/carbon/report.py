@@ -298,8 +298,9 @@ def logged_report(
     for. The requests are streamed through ``LogFigures`` (a few numbers kept per
     request, not the requests), so a long log is reported in seconds."""
     from routerllm.carbon.budget import CarbonBudget
-    from routerllm.carbon.log_figures import CacheReplay, LogFigures
+    from routerllm.carbon.log_figures import LogFigures
     from routerllm.carbon.log_rows import utc_timestamp
+    from routerllm.carbon.log_tallies import CacheReplay
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.recommend import recommendations
     from routerllm.carbon.request_log import RequestLog
