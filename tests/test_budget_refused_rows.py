@@ -147,3 +147,29 @@ def test_a_refused_requests_routing_breaks_no_budget_in_the_reports_count(tmp_pa
     assert report.refused.requests == 1
     assert report.budgets is not None
     assert report.budgets["violations"] == {"co2_kg": {"per_request": 0, "hourly": 0}}
+
+
+def test_a_refused_requests_cost_not_measured_is_said_so_not_a_cost_of_0(tmp_path: Path) -> None:
+    """With carbon tracking off, a local model's cost is its energy at the electricity
+    price: not known, as the totals say (null, "cost not measured"). The refused
+    requests' routing said "cost $0" in text and 0.0 in JSON beside the totals' null."""
+    import dataclasses
+
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import refused_lines
+    from routerllm.carbon.request_log import RequestLog
+
+    from .test_recommendations import rec
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+    answered = rec("tiny-light", 0, llm_kwh=0.0, method="none")
+    refused = rec("tiny-light", 1, method="none", llm_kwh=0.0, finish_reason=REFUSED)
+    refused = dataclasses.replace(refused, components={"router_inference": refused.components["router_inference"]})  # fmt: skip
+    with RequestLog(config.log.path) as log:
+        log.append(answered)
+        log.append(refused)
+    rep = logged_report(config)
+    out = rep.as_dict()
+    assert out["totals"]["cost_usd"] is None
+    assert out["refused"]["requests"] == 1 and out["refused"]["cost_usd"] is None
+    assert "cost not measured" in refused_lines(rep.refused)[0]

@@ -155,7 +155,10 @@ class LogFigures:
         energy = sum(p[2] for p in parts)
         co2 = sum(p[3] for p in parts)
         if finish_reason == REFUSED:  # its routing alone, apart from the answers' figures
-            self.refused.add(energy, co2, cost_usd, any(_measured(p) for p in parts))
+            measured = any(_measured(p) for p in parts)
+            # as ``costed``: known from token prices ($0 too) or from a measured energy
+            known = measured or bool(cost_usd) or model in self.token_priced
+            self.refused.add(energy, co2, cost_usd, measured, known)
             # the router's overhead counts it: it routed, then nothing ran; a process's
             # first request refused so loaded the router's model as a first answer does
             self.uncached_co2.add(co2)

@@ -87,20 +87,26 @@ class RefusedTotals:
     ``refused:budget``): no model ran, their routing was spent. Kept apart from the
     answered and failed requests' ``Totals`` (not in their counts, tokens, energy nor
     averages); their energy, CO2 and cost are their routing's (``measured``: as
-    ``Totals.measured``, where any request's was)."""
+    ``Totals.measured``, where any request's was; ``cost_known``: as
+    ``Report.cost_known``, where any request's cost was known: priced by tokens, or by a
+    measured energy)."""
 
     requests: int = 0
     energy_kwh: float = 0.0
     co2_kg: float = 0.0
     cost_usd: float = 0.0
     measured: bool = False
+    cost_known: bool = False
 
-    def add(self, energy_kwh: float, co2_kg: float, cost_usd: float, measured: bool) -> None:
+    def add(
+        self, energy_kwh: float, co2_kg: float, cost_usd: float, measured: bool, cost_known: bool
+    ) -> None:
         self.requests += 1
         self.energy_kwh += energy_kwh
         self.co2_kg += co2_kg
         self.cost_usd += cost_usd
         self.measured = self.measured or measured
+        self.cost_known = self.cost_known or cost_known
 
 
 @dataclass
@@ -181,7 +187,11 @@ class Report:
         refused = out["refused"]
         if refused["requests"] and not refused.pop("measured"):  # carbon tracking off
             refused.update(energy_kwh=None, co2_kg=None)
+        # priced by an energy not measured: its 0 is no cost, as the totals' null says
+        if refused["requests"] and not refused.pop("cost_known"):
+            refused.update(cost_usd=None)
         refused.pop("measured", None)
+        refused.pop("cost_known", None)
         return out
 
     def _flag_rows(self) -> None:

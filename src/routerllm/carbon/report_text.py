@@ -124,9 +124,11 @@ def refused_lines(refused: Any) -> list[str]:
     if not refused.requests:
         return []
     spent = f"energy {energy(refused.energy_kwh)}  CO2 {co2(refused.co2_kg)}" if refused.measured else "energy not measured"  # fmt: skip
+    # a cost priced by an energy not measured is not known, as the totals line says
+    cost = f"cost {dollars(refused.cost_usd)}" if refused.cost_known else "cost not measured"
     return [
         f"refused by the budgets once routed: {counted(refused.requests, 'request')}, their "
-        f"routing spent {spent}  cost {dollars(refused.cost_usd)} (not in the figures above)"
+        f"routing spent {spent}  {cost} (not in the figures above)"
     ]
 
 
