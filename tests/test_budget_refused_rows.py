@@ -74,6 +74,10 @@ def test_served_refusals_are_logged_counted_by_the_budgets_the_report_and_metric
         assert sum(float(line.split()[-1]) for line in counted) == 2.0, metrics
         routing = [line for line in metrics.splitlines() if line.startswith("routerllm_energy_kwh_total{") and 'component="router_inference"' in line]  # fmt: skip
         assert sum(float(line.split()[-1]) for line in routing) == pytest.approx(sum(r.energy_kwh for r in rows))  # fmt: skip
+        # no model ran: a routing's milliseconds are no model's latency (they pulled the
+        # p95 that README's query reads down toward 0)
+        timed = [line for line in metrics.splitlines() if line.startswith("routerllm_request_latency_seconds_count{")]  # fmt: skip
+        assert sum(float(line.split()[-1]) for line in timed) == 0.0, timed
         # a refused request's id is no answer to rate
         with pytest.raises(PromptError, match="refused by the budgets before any model ran"):
             system.feedback(rows[0].id, 1.0)

@@ -124,7 +124,10 @@ class ServerMetrics:
             self.cost[model] = self.cost.get(model, 0.0) + record.cost_usd
             if inference is not None and inference.method == CACHED:
                 self.cache_hits[model] = self.cache_hits.get(model, 0.0) + 1
-            self.latency.setdefault(model, _Histogram()).observe(record.latency_s)
+            if (
+                outcome != REFUSED
+            ):  # no model ran: its routing's milliseconds are no model's latency
+                self.latency.setdefault(model, _Histogram()).observe(record.latency_s)
 
     def refused(self, status: int, code: str | None) -> None:
         """Count a request refused with ``status`` (429 and 503 are counted) and ``code``."""
@@ -187,7 +190,7 @@ class _Collector:
         yield counter("routerllm_cost_usd", "Cost (USD) of the logged requests, by model", ["model"], cost)  # fmt: skip
         yield counter("routerllm_cache_hits", "Logged requests answered from the answer cache, by model", ["model"], hits)  # fmt: skip
         yield counter("routerllm_requests_refused", "Requests refused with a 429 or a 503, by status and reason (the error's code)", ["status", "reason"], refusals)  # fmt: skip
-        yield histogram("routerllm_request_latency_seconds", "Logged latency of each request (routing, loading and generation; not its wait for the turn), by model", latency)  # fmt: skip
+        yield histogram("routerllm_request_latency_seconds", "Logged latency of each request a model was reached for (routing, loading and generation; not its wait for the turn; not one refused by the budgets), by model", latency)  # fmt: skip
         yield histogram("routerllm_time_to_first_token_seconds", "Time from a streamed request's arrival (its wait for the turn included) to its first text, by model", first)  # fmt: skip
         service = m.service
         yield GaugeMetricFamily("routerllm_requests_waiting", "Requests waiting for the model's turn", value=service.waiting)  # fmt: skip
