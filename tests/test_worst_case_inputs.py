@@ -5,12 +5,19 @@ at the prompt limit): README, "Cascade: check the answer, escalate when it fails
 
 from __future__ import annotations
 
+import ast
 import time
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.cascade import function_with_examples, verify_answer
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.codegen import CHAT_STYLE, PREFILL_STYLE, CodegenStyle, extract_completion
+from routerllm.eval.codegen import (
+    CHAT_STYLE,
+    PREFILL_STYLE,
+    CodegenStyle,
+    extract_completion,
+    function_nodes,
+)
 from routerllm.stubs import stub_of
 
 #: Seconds one check may take on a crafted prompt: generous, for a loaded CI machine.
@@ -101,3 +108,49 @@ def test_stub_detection_decides_as_the_parse_does() -> None:
     assert found is not None and found.entry_point == "area"
     assert stub_of(GenerationRequest(prompt="async  def  f():\n    'doc'\n")) is not None
     assert stub_of(GenerationRequest(prompt="Define a function, default args.")) is None
+
+
+# -- many functions at the prompt limit: one parse, no per-function work without examples
+#: 200,000 characters (the prompt limit) of functions whose docstrings state no example
+_FUNCTIONS = "".join(f'def a{i}():\n    "x"\n' for i in range(11_000))[:199_000]
+_FUNCTIONS = _FUNCTIONS[: _FUNCTIONS.rfind("def ")]
+#: ~0.2 s and ~0.6 s now (2 loaded cores): 1.6-2.3 s and 3.5-4.3 s before
+UNPARSED_BOUND_S, PARSED_BOUND_S = 1.0, 2.0
+
+
+def test_a_request_of_functions_that_do_not_parse_is_not_read_once_per_name_it_calls() -> None:
+    # a task in prose is looked for among the first 20 names the request calls, each a
+    # read of the whole text: 200,000 characters took 6 s; each line's assert looked
+    # for by parsing it, with or without "assert" in it
+    prompt = _FUNCTIONS.replace("\n    ", "\n")  # unindented docstrings: no parse
+    verdict, took = _timed_check(prompt)
+    assert verdict == "unverifiable" and took < UNPARSED_BOUND_S, took
+
+
+def test_a_request_of_many_functions_at_the_limit_is_parsed_once() -> None:
+    # each candidate (the text, and the same text from its first def) was parsed three
+    # times, every function's docstring read, then the names it calls as above: 3.5-4.3 s
+    # (8.8 s in a process holding other parses: the garbage collector walks them all)
+    verdict, took = _timed_check(_FUNCTIONS)
+    assert verdict == "unverifiable" and took < PARSED_BOUND_S, took
+
+
+def test_the_last_of_many_functions_is_checked_on_its_examples() -> None:
+    prompt = _FUNCTIONS + 'def f(x):\n    """\n    >>> f(1)\n    2\n    """\n'
+    assert function_with_examples(prompt) == (prompt, "f")
+    check = verify_answer(prompt, "def f(x):\n    return x + 1\n")
+    assert (check.verdict, check.passed, check.total) == ("passed", 1, 1)
+
+
+def test_a_walk_of_statements_finds_the_functions_ast_walk_finds_in_its_order() -> None:
+    source = (
+        "def a():\n    def b(): pass\n    return [lambda: 1]\n"
+        "class C:\n    def m(self):\n        def n(): pass\n"
+        "try:\n    def t(): pass\nexcept E:\n    def h(): pass\nelse:\n    def e(): pass\n"
+        "finally:\n    def f(): pass\n"
+        "match x:\n    case 1:\n        async def k(): pass\n"
+        "if y:\n    def a(): pass\nelse:\n    for i in z:\n        def w(): pass\n"
+    )
+    tree = ast.parse(source)
+    walked = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    assert function_nodes(tree) == walked and len(walked) == 11

@@ -20,7 +20,6 @@ why it is off unless the config's ``cascade.enabled`` is set.
 
 from __future__ import annotations
 
-import ast
 import builtins
 import itertools
 import re
@@ -61,21 +60,22 @@ def verify_answer(
         raise PromptError(f"the answer to verify must be text, got {type(answer).__name__}")
     if not is_positive_number(timeout_s):
         raise RouterLLMError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
-    target = function_with_examples(prompt)
+    target = _target(prompt)
     if target is None:
         return Verification("unverifiable", 0, 0, "no function with examples in the request")
-    code, entry_point = target
+    parsed, entry_point = target
+    code, defined = parsed.prompt, defines(parsed.prompt, entry_point)
     tags = {lang.lower() for lang, _ in fenced_blocks(answer)}
-    if tags and not tags & PYTHON_TAGS and not defines(code, entry_point):
+    if tags and not tags & PYTHON_TAGS and not defined:
         # A task in prose may ask for another language ("a JavaScript function add(a, b)
         # ... add(2, 3) => 5"): an answer in it would fail as Python, at every model.
         return Verification("unverifiable", 0, 0, f"the answer is {min(tags)} code, not Python")
-    if not defines(code, entry_point) and (where := _in_another_language(prompt, answer, entry_point)):  # fmt: skip
+    if not defined and (where := _in_another_language(prompt, answer, entry_point)):
         # Untagged, or a stub's body alone (``function add(a, b) {`` asked): as above.
         return Verification("unverifiable", 0, 0, f"{where} {entry_point} in another language, not Python")  # fmt: skip
     request = HumanEvalProblem("request", code, entry_point, canonical_solution="", test="")
     completion = extract_completion(request, answer, CHAT_STYLE)
-    return _verified(code, entry_point, completion, timeout_s, stop)
+    return _verified(code, entry_point, completion, timeout_s, stop, parsed)
 
 
 def _in_another_language(prompt: str, answer: str, entry_point: str) -> str:
@@ -115,14 +115,19 @@ def verify_stub(
 
 
 def _verified(
-    code: str, entry_point: str, completion: str, timeout_s: float, stop: threading.Event | None
+    code: str,
+    entry_point: str,
+    completion: str,
+    timeout_s: float,
+    stop: threading.Event | None,
+    parsed: ParsedPrompt | None = None,
 ) -> Verification:
     """``verify_completion``, except that an answer whose run ended before its examples
     were counted (an exception, a hang) is unverifiable where the request's own code does
     not run here either (it imports a module outside the sandbox's standard library, such
     as numpy or the caller's own package): no answer could pass, so none is failed. Both
     runs end once ``stop`` is set: the check is then ``stopped``."""
-    check = verify_completion(code, entry_point, completion, timeout_s, stop=stop)
+    check = verify_completion(code, entry_point, completion, timeout_s, stop=stop, parsed=parsed)
     if check.verdict != "failed" or not check.detail:
         return check
     alone = run_program(code, timeout_s=timeout_s, stop=stop)
@@ -145,6 +150,12 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
     prose with examples of a function it does not define (MBPP's way: "Write a
     function to ... assert f(2) == 4"), the request as a docstring and that name;
     None when there is neither, or when only methods or nested functions give examples."""
+    target = _target(text)
+    return None if target is None else (target[0].prompt, target[1])
+
+
+def _target(text: str) -> tuple[ParsedPrompt, str] | None:
+    """:func:`function_with_examples`, its code parsed: the parse its check reads again."""
     if not isinstance(text, str):
         raise PromptError(f"the request must be text, got {type(text).__name__}")
     fenced = [code for _, code in fenced_blocks(text)]
@@ -152,22 +163,25 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
     first_code = re.compile(CODE_START.pattern, re.M).search(text)
     candidates = [*fenced, text, *([text[first_code.start() :]] if first_code else [])]
     inner = False
-    for code in candidates:
-        if parse_code(code) is None:
+    # each candidate once (the text is its own code from its first def on, as often): at
+    # the prompt limit each parse of 200,000 characters takes ~0.4 s
+    for code in dict.fromkeys(candidates):
+        if (tree := parse_code(code)) is None:
             continue
+        whole = ParsedPrompt(code, tree)
+        if not any(whole.may_state_examples(n) for n in whole.function_nodes):
+            continue  # without its demo code, none of its functions would have any either
         # The request's own demo code (a main guard reading input(), a print or an assert
         # calling the function) would run in every check, before the answer's definition.
-        code = without_top_level_scripts(code) + "\n"
-        parsed = ParsedPrompt(code)  # parsed once for all its functions' examples
+        code = without_top_level_scripts(code, tree) + "\n"
+        # the same text (nothing dropped, its lines where they were): the same parse
+        same = code.rstrip("\n") == whole.prompt.rstrip("\n")
+        parsed = ParsedPrompt(code, tree if same else None)  # once for all its functions
         if (tree := parsed.tree) is None:
             continue
-        found = [
-            n
-            for n in ast.walk(tree)
-            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and parsed.examples(n.name)
-        ]
+        found = [n for n in parsed.function_nodes if parsed.examples(n.name)]
         if names := [n.name for n in found if n in tree.body]:
-            return code, names[-1]
+            return parsed, names[-1]
         inner = inner or bool(found)
     # The examples call a top-level function: those of a method (``class Solution``) or
     # of a nested function would fail every answer, right or wrong.
@@ -179,7 +193,7 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
 MAX_PROSE_NAMES = 20
 
 
-def _prose_task(text: str) -> tuple[str, str] | None:
+def _prose_task(text: str) -> tuple[ParsedPrompt, str] | None:
     # A raw docstring, so the request's backslashes stay text: the "prompt" the
     # answer's code is appended to, as MBPP's prompts are in the HumanEval experiment.
     code = 'r"""\n' + text.replace('"""', "'''") + '\n"""\n'
@@ -190,7 +204,7 @@ def _prose_task(text: str) -> tuple[str, str] | None:
     # took 2.5 s, the prompt limit's 200,000 would have taken an hour
     for name in itertools.islice(names, MAX_PROSE_NAMES):
         if parsed.examples(name):
-            return code, name
+            return parsed, name
     return None
 
 

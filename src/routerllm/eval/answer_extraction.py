@@ -78,6 +78,28 @@ def parse_code(text: str) -> ast.Module | None:
         return None
 
 
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def function_nodes(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The functions of ``tree`` in ``ast.walk``'s order (breadth first), from a walk of its
+    statements alone: a function is a statement, in a statement's (or an ``except``'s, or a
+    ``case``'s) block, never in an expression, whose nodes ``ast.walk`` took 0.6 s to visit
+    in 200,000 characters of code."""
+    found: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    level: list[ast.AST] = [tree]
+    while level:
+        below: list[ast.AST] = []
+        for node in level:
+            for field in node._fields:
+                value = getattr(node, field, None)
+                if isinstance(value, list):
+                    below.extend(item for item in value if isinstance(item, _BLOCKS))
+        found.extend(n for n in below if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
+        level = below
+    return found
+
+
 def continues_prompt(style: CodegenStyle, text: str) -> bool:
     """Whether an answer ``text`` asked in ``style`` continues the prompt (a function
     body), rather than being a chat answer to read the code out of."""
@@ -246,13 +268,14 @@ def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
     yield "\n" + "\n".join(lines) + "\n"
 
 
-def without_top_level_scripts(source: str) -> str:
+def without_top_level_scripts(source: str, tree: ast.Module | None = None) -> str:
     """Drop the answer's demo code: top-level expressions (``print(...)``), asserts,
     loops, ``if __name__ == "__main__":`` blocks and statements that read ``input()``
     (and those that use what it read), which are no part of a
     solution and may fail, print, or never end; and ``from __future__`` imports,
-    which are only legal at the top of the program, not after the prompt."""
-    tree = ast.parse(source)
+    which are only legal at the top of the program, not after the prompt. ``tree``:
+    ``source`` parsed, where the caller has it."""
+    tree = tree if tree is not None else ast.parse(source)
     lines = source.splitlines()
     drop: set[int] = set()
     keep: set[int] = set()

@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from routerllm.eval.codegen import parse_code
+from routerllm.eval.codegen import function_nodes, parse_code
 from routerllm.eval.sandbox import run_program
 
 Verdict = Literal["passed", "failed", "unverifiable"]
@@ -62,6 +62,9 @@ _INPUT = re.compile(r"^\s*input\s*:\s*(.*)$", re.IGNORECASE)
 _OUTPUT = re.compile(r"^\s*output\s*:\s*(.*)$", re.IGNORECASE)
 _WORD_CHAR = re.compile(r"\w")
 _PROSE = re.compile(r"^\s*for (.+?)\s+the (?:output|result) should be (.+)$", re.IGNORECASE)
+#: What an Input line or a prose example holds (_INPUT, _PROSE), and text changed only in
+#: its whitespace does: none in a text, no such example in it.
+_MARKERS = re.compile(r"input\s*:|(?:output|result)\s+should\s+be", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -106,22 +109,29 @@ class ParsedPrompt:
     request of many functions was parsed again for each (8,000 characters of one-line
     functions took 12 s, the prompt limit's 200,000 would have taken hours)."""
 
-    def __init__(self, prompt: str) -> None:
+    def __init__(self, prompt: str, tree: ast.Module | None = None) -> None:
+        """``tree``: the prompt's parse where its caller has it (parsing 200,000 characters
+        of code takes ~0.4 s), else it is parsed here."""
         self.prompt = prompt
-        self.tree = parse_code(prompt)
+        self.tree = tree if tree is not None else parse_code(prompt)
+        #: its functions (nested ones too), in ``ast.walk``'s order
+        self.function_nodes = function_nodes(self.tree) if self.tree is not None else []
         #: each name's first function in ``ast.walk``'s order, the one its examples are of
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
-        for node in ast.walk(self.tree) if self.tree is not None else ():
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                self.functions.setdefault(node.name, node)
+        for node in self.function_nodes:
+            self.functions.setdefault(node.name, node)
         self._lines: list[str] | None = None
+        self._marked: bool | None = None
         self._examples: dict[str, list[PromptExample]] = {}
 
     def examples(self, entry_point: str) -> list[PromptExample]:
         """:func:`extract_examples` of ``entry_point``."""
         if entry_point not in self._examples:
-            text = self._docstring(entry_point)
             node = self.functions.get(entry_point)
+            if not self._may_state_examples(self._docstring_source(entry_point), entry_point):
+                self._examples[entry_point] = []
+                return []
+            text = self._docstring(entry_point)
             params = [] if node is None else [a.arg for a in node.args.args]
             found = _doctest_examples(text, entry_point) or [
                 *_line_examples(text, entry_point),
@@ -134,18 +144,51 @@ class ParsedPrompt:
             self._examples[entry_point] = list(unique.values())
         return self._examples[entry_point]
 
+    def may_state_examples(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """Whether the docstring of the function ``node`` may state examples (False: it
+        states none), read without any of the work reading them takes."""
+        return self._may_state_examples(self._docstring_source(node), node.name)
+
+    def _may_state_examples(self, text: str, entry_point: str) -> bool:
+        """Whether ``text`` (a docstring's source, or a prompt's text) holds a marker each
+        format needs: ``>>>``, an Input or prose line's words, or a call of ``entry_point``
+        on a line that is not a ``def``. Dedenting and cleaning a docstring adds none: a
+        function without them has no examples, and is skipped before any work (a request
+        of 10,000 functions without examples took seconds, and each name a task in prose
+        calls read the whole request again)."""
+        if self._marked is None:  # the whole prompt at once: most have none of these
+            self._marked = ">>>" in self.prompt or _MARKERS.search(self.prompt) is not None
+        if self._marked and (">>>" in text or _MARKERS.search(text) is not None):
+            return True
+        call = f"{entry_point}("
+        return call in text and any(
+            call in line and not line.lstrip().startswith("def ") for line in text.splitlines()
+        )
+
+    def _docstring_source(self, of: str | ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+        """The text :meth:`_docstring` reads, before it is dedented or cleaned: that of the
+        function ``of`` (a name: its first function, as :attr:`functions` maps it), else
+        the prompt's text after the ``def`` of that name, else the whole prompt."""
+        node = self.functions.get(of) if isinstance(of, str) else of
+        if node is None:
+            start = self.prompt.find(f"def {of}(")
+            return self.prompt[start:] if start >= 0 else self.prompt
+        if ast.get_docstring(node, clean=False) is None:  # clean: it is read only if needed
+            return ""
+        # The source text, not the string's value: doctests write "\n" escapes.
+        return self._segment(node.body[0])
+
     def _docstring(self, entry_point: str) -> str:
         """The entry point's docstring; when the prompt does not parse, its text after the
         ``def``; when it has no ``def`` of the entry point (a task in prose, as MBPP states
         it), the whole prompt."""
-        prompt, node = self.prompt, self.functions.get(entry_point)
-        if node is None:
-            start = prompt.find(f"def {entry_point}(")
-            return textwrap.dedent(prompt[start:]) if start >= 0 else prompt
-        if ast.get_docstring(node) is None:
+        if entry_point not in self.functions:
+            start = self.prompt.find(f"def {entry_point}(")
+            return textwrap.dedent(self.prompt[start:]) if start >= 0 else self.prompt
+        source = self._docstring_source(entry_point)
+        if not source:
             return ""
-        # The source text, not the string's value: doctests write "\n" escapes.
-        source = self._segment(node.body[0]).lstrip("rRuUbB")
+        source = source.lstrip("rRuUbB")
         quote = 3 if source[:3] in ('"""', "'''") else 1
         return inspect.cleandoc(source[quote:-quote])
 
@@ -212,14 +255,17 @@ def verify_completion(
     packages: Sequence[str] = (),
     *,
     stop: threading.Event | None = None,
+    parsed: ParsedPrompt | None = None,
 ) -> Verification:
     """Run ``completion`` on the examples of its prompt in the sandbox: "passed" when it
     gives every expected value, "failed" otherwise (a crash, a hang or a wrong value),
     "unverifiable" when the prompt has no examples or its function is ``async``, or
     when ``stop`` was set (by another thread: its caller has gone) before the run's end,
     which kills it at once (``stopped``). The prompt may import ``packages`` (those
-    named for the run: ``run_program``'s)."""
-    parsed = ParsedPrompt(prompt)
+    named for the run: ``run_program``'s). ``parsed``: the prompt's :class:`ParsedPrompt`,
+    where its caller has one (a parse of the prompt limit's 200,000 characters takes ~0.4 s)."""
+    if parsed is None or parsed.prompt != prompt:
+        parsed = ParsedPrompt(prompt)
     examples = parsed.examples(entry_point)
     if not examples:
         return Verification("unverifiable", 0, 0, "no examples in the prompt")
@@ -257,6 +303,8 @@ def _counts(line: str) -> tuple[int, int] | None:
 
 # -- formats ------------------------------------------------------------------
 def _doctest_examples(text: str, entry_point: str) -> list[PromptExample]:
+    if ">>>" not in text:  # doctest's parser reads every line of it for none
+        return []
     try:
         parsed = doctest.DocTestParser().get_examples(text)
     except ValueError:  # inconsistent indentation in a docstring
@@ -295,7 +343,9 @@ def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
     # The entry point's own calls: not another name ending in it (``rect_area(`` for
     # ``area``) or a method (``'banana'.count(``, in a question about Python).
     call_of = re.compile(rf"(?<![\w.]){re.escape(entry_point)}\(")
-    for line in text.splitlines():
+    calls = f"{entry_point}("
+    # only the lines with a call: each of a long prompt's lines was read once per name
+    for line in (line for line in text.splitlines() if calls in line):
         line = _without_assert_message(line)
         if line.lstrip().startswith("def "):
             continue
@@ -344,7 +394,9 @@ def _without_assert_message(line: str) -> str:
     should pass: assert ..."): the message is no part of the expected value (read with
     it, ``4, "wrong"`` is a tuple no answer gives)."""
     start = line.find("assert ")
-    statement = line[start:].strip() if start >= 0 else ""
+    if start < 0:  # no parse for it: a long prompt has thousands of lines
+        return line
+    statement = line[start:].strip()
     tree = parse_code(statement)
     if tree is None or len(tree.body) != 1 or not isinstance(assertion := tree.body[0], ast.Assert):  # fmt: skip
         return line
