@@ -217,6 +217,31 @@ def test_the_routers_confidence_is_the_stated_number(served: tuple[str, RouterLL
     assert '"confidence":0.9,' in text
 
 
+def test_a_conversation_of_many_tiny_turns_is_refused_before_a_model_reads_it(
+    served: tuple[str, RouterLLM],
+) -> None:
+    # 104,001 empty turns (3.1 MB, under the body cap) held a worker for 25 s as each model
+    # tokenized them, minutes to hours through a chat template (llama.cpp reads each
+    # turn's markers as special tokens, in time quadratic in their number)
+    base, _ = served
+    turns = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}] * 52_000
+    body = {"model": "auto", "messages": [*turns, {"role": "user", "content": "hi"}]}
+    start = time.perf_counter()
+    status, text = call(base, CHAT, raw=json.dumps(body, separators=(",", ":")).encode())
+    took = time.perf_counter() - start
+    assert status == 400 and took < 2.5, (status, took, text[:200])
+    assert "messages holds 104,001 messages: give at most 2,048" in text
+    assert chat(base, "hi", max_tokens=2)["choices"]
+
+
+def test_a_conversation_of_2048_messages_is_read_one_more_is_refused() -> None:
+    turns = [("user", "a"), ("assistant", "b")] * 1023 + [("system", "s"), ("user", "hi")]
+    call_ = protocol.chat_call(asking(*turns))
+    assert len(call_.request.history) == 2046 and call_.request.prompt == "hi"
+    with pytest.raises(PromptError, match="messages holds 2,049 messages: give at most 2,048"):
+        protocol.chat_call(asking(("system", "s"), *turns))
+
+
 def test_a_model_by_name_skips_routing(served: tuple[str, RouterLLM]) -> None:
     base, _ = served
     status, text = call(base, "/v1/completions", {"model": "tiny-heavy", "prompt": ["def f("]})

@@ -100,6 +100,12 @@ def _top_k(body: Mapping[str, Any]) -> int | None:
     return None if top_k is None else max(int(top_k), 0)
 
 
+MAX_MESSAGES = 2048
+"""The most messages a chat request may hold: a conversation longer than the models here
+read, 1,024 turns each way. Empty turns pass the character limit, not the model's reading: 104,001 (3.1 MB, under the body cap) held a
+worker for 25 s per request, and for minutes to hours through a chat template, whose
+markers llama.cpp reads as special tokens in time quadratic in their number."""
+
 MAX_STOP_SEQUENCES = 16
 """The most stop sequences a request may give (OpenAI's API takes 4)."""
 MAX_STOP_CHARS = 1_000
@@ -177,6 +183,8 @@ def chat_call(body: object) -> Call:
         raise PromptError(
             "messages must be a non-empty array of {role, content} objects", "messages"
         )
+    if len(messages) > MAX_MESSAGES:
+        raise PromptError(f"messages holds {len(messages):,} messages: give at most {MAX_MESSAGES:,}", "messages")  # fmt: skip
     system: list[str] = []
     turns: list[tuple[str, str]] = []
     for i, message in enumerate(messages):
