@@ -18,6 +18,7 @@ from routerllm.eval.codegen import (
     extract_completion,
     function_nodes,
 )
+from routerllm.overrides import asks_for_math
 from routerllm.stubs import stub_of
 
 #: Seconds one check may take on a crafted prompt: generous, for a loaded CI machine.
@@ -154,3 +155,13 @@ def test_a_walk_of_statements_finds_the_functions_ast_walk_finds_in_its_order() 
     tree = ast.parse(source)
     walked = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     assert function_nodes(tree) == walked and len(walked) == 11
+
+
+def test_a_long_run_of_digits_is_read_once_for_a_chinese_operator_word() -> None:
+    # each digit of the run started a number that ran to the run's end, then backtracked
+    # (the Chinese operators' numbers had no boundary before them): 20,000 digits took
+    # ~7 s, the prompt limit's 200,000 minutes
+    start = time.perf_counter()
+    assert not asks_for_math("1" * 20_000)
+    assert time.perf_counter() - start < 1.0
+    assert asks_for_math("x 12乘以7") and asks_for_math("a12 加 7") and asks_for_math("3+4")
