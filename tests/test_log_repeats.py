@@ -55,10 +55,16 @@ def test_humaneval_says_a_fold_router_warning_once_per_system(
             "--mode", "complete", "--encoder", "hashing", "--json"]  # fmt: skip
     assert main(argv) == 0
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(said) == 2, said
-    for name, message in zip(["logreg", "knn"], said, strict=True):
+    assert len(said) == 4, said
+    for name, message in zip(["logreg", "knn"], said[::2], strict=True):
         assert message.startswith(f"router {name!r} is trained on a single prompt")
         assert message.endswith(f" [4 times in the folds of system {name!r}]")
+    # its calibration, on one held-out prompt, falls back to the fixed mix (M3.9): said
+    # once per system too, with its count (an outer fold's calibration has 1 prompt)
+    for name, message in zip(["logreg", "knn"], said[1::2], strict=True):
+        assert message.startswith(f"calibration: router {name!r}'s choices")
+        assert "on 1 held-out prompt, too few to tell a routing signal from luck" in message
+        assert message.endswith(f" [2 times in the folds of system {name!r}, the first shown]")
 
 
 def test_a_fault_each_request_meets_is_said_once_then_counted_once_a_minute(

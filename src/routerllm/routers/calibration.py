@@ -271,13 +271,18 @@ def _warn_of_fallback(
         outcome = f"target {target} is reached"
     else:
         outcome = f"target {target} is not reached"
+    if math.isinf(lead[1]):  # one held-out prompt: no spread to weigh the lead by
+        noise = f"on {lead[3]} held-out prompt, too few to tell a routing signal from luck"
+    else:
+        noise = (
+            f"not more than {lead[2]:g} times its standard error {lead[1]:.3g}: no routing "
+            f"signal on the {lead[3]} held-out prompts"
+        )
     log.warning(
         "calibration: router %r's choices (quality %.4g at cost %.4g) lead the best fixed "
-        "random mix of single models at that cost by %.3g, not more than %g times its "
-        "standard error %.3g: no routing signal on the %d held-out prompts. It now routes by drawing from a "
+        "random mix of single models at that cost by %.3g, %s. It now routes by drawing from a "
         "fixed mix (%s: quality %.4g at cost %.4g), not by the prompt; %s",
-        router.name, pick[2], pick[1], lead[0], lead[2], lead[1], lead[3], shares, mix[0], mix[1],
-        outcome,
+        router.name, pick[2], pick[1], lead[0], noise, shares, mix[0], mix[1], outcome,
     )  # fmt: skip
 
 
