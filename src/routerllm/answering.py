@@ -3,7 +3,8 @@ within the budgets, generated, checked and escalated where the cascade says, pri
 logged and cached. ``RouterLLM`` (``routerllm/system.py``) routes, then hands each
 request to these methods, which it inherits; what each writes to the request log is in
 ``answer_logging.py``, the cascade's check of an answer and its say on a step up in
-``cascade_step.py``."""
+``cascade_step.py``, the caller's ``on_text`` and ``on_answer`` as the text comes in
+``answer_callbacks.py``."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from routerllm.answer_callbacks import CallerRaised, Shown, check_not_in_callback, ignore_text
 from routerllm.answer_logging import AnswerLogging
-from routerllm.backends.base import LiveText
 from routerllm.backends.interrupts import CANCELLED, also_cancellable
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
@@ -44,22 +45,11 @@ if TYPE_CHECKING:
     from routerllm.routers.base import RoutingDecision
     from routerllm.routing_scope import RoutingScope
 
+# CallerRaised and check_not_in_callback live in answer_callbacks.py; importable from here
+# as they were before
+__all__ = ["CallerRaised", "RequestAnswering", "check_not_in_callback"]
+
 log = logging.getLogger(__name__)
-
-# Set while this thread runs a caller's on_text or on_answer: a request made there would
-# run inside the one being answered, entering llama.cpp mid-generation (on the same model
-# the process crashed) and CodeCarbon mid-measurement (one task at a time: not measured)
-_in_callback = threading.local()
-
-
-def check_not_in_callback() -> None:
-    """A ``RouterLLMError`` where this thread is in a caller's ``on_text`` or ``on_answer``."""
-    if getattr(_in_callback, "depth", 0):
-        raise RouterLLMError(
-            "a request cannot be made from within the on_text or on_answer of a request "
-            "this thread is answering (llama.cpp and CodeCarbon would be entered again "
-            "mid-request); make it once that generate has returned"
-        )
 
 
 class _Keyed(NamedTuple):
@@ -78,80 +68,6 @@ class _Fitted(NamedTuple):
     refused: Measurement | None  # the loads of the models whose context it did not fit
     refused_cost: float  # their price
     reason: str  # what it adds to the routing's reason
-
-
-class CallerRaised(Exception):
-    """What the caller's ``on_text`` or ``on_answer`` raised (``failure``), its answer
-    logged (``result``, kept to refuse its feedback by name): ``RouterLLM`` raises
-    ``failure`` itself for one request, a ``BatchError`` caused by it in a batch, never
-    this."""
-
-    def __init__(self, failure: Exception, result: RoutedResult) -> None:
-        super().__init__(str(failure))
-        self.failure, self.result = failure, result
-
-
-def _ignored(piece: str) -> None:
-    """The ``on_text`` of a caller that gave only ``on_answer``."""
-
-
-class _Shown(LiveText):
-    """The caller's ``on_text`` and ``on_answer`` (``GenerationRequest``'s): the answer's
-    model and request id said once, before its first piece of text."""
-
-    def __init__(self, on_text: Callable[[str], None], on_answer: Callable[[str, str], None] | None) -> None:  # fmt: skip
-        super().__init__(self._give)
-        self.on_text, self.on_answer = on_text, on_answer
-        self.head: tuple[str, str] | None = None  # (model, request id), once said
-        # what the caller's functions raised, to raise once the answer so far is logged
-        self.failure: Exception | None = None
-        self.stop: threading.Event | None = None  # its generation's (``also_cancellable``)
-
-    def _give(self, piece: str) -> None:
-        if self.head is None:
-            raise RuntimeError("a piece of text came before its model was known")
-        if self.failure is not None:  # the caller stopped reading: nothing more
-            return
-        _in_callback.depth = getattr(_in_callback, "depth", 0) + 1
-        try:
-            if self.on_answer is not None:
-                on_answer, self.on_answer = self.on_answer, None
-                on_answer(*self.head)
-            self.on_text(piece)
-        except Exception as e:  # raised through llama.cpp, the answer was logged nowhere
-            self.failure = e
-            if self.stop is not None:  # stopped between two tokens, logged as cancelled
-                self.stop.set()
-        finally:
-            _in_callback.depth -= 1
-
-    def raise_failure(self, result: RoutedResult) -> None:
-        """``CallerRaised``, where the caller's ``on_text`` or ``on_answer`` raised as
-        ``result`` was given."""
-        if self.failure is not None:
-            raise CallerRaised(self.failure, result)
-
-    class Piece:
-        """A backend's ``on_text``: its pieces, said as ``model``'s (set before it runs)."""
-
-        def __init__(self, shown: _Shown, request_id: str) -> None:
-            self.shown, self.request_id, self.model = shown, request_id, ""
-
-        def __call__(self, piece: str) -> None:
-            self.shown.head = self.shown.head or (self.model, self.request_id)
-            self.shown(piece)
-
-    def to(self, request_id: str) -> _Shown.Piece:
-        """The ``on_text`` of the backends that generate the answer logged as ``request_id``."""
-        return _Shown.Piece(self, request_id)
-
-    def given(self, model: str, request_id: str, text: str) -> bool:
-        """The whole answer ``text``: its part not yet given, before the answer is logged;
-        whether the caller's functions raised (then its row takes the routing share of
-        its batch's requests after it, which do not run)."""
-        self.head = self.head or (model, request_id)
-        self.finish(text)
-        return self.failure is not None
 
 
 class RequestAnswering(AnswerLogging, CascadeStep):
@@ -183,7 +99,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         shown = None
         stopping: contextlib.AbstractContextManager[threading.Event | None] = contextlib.nullcontext()  # fmt: skip
         if req.on_text is not None or req.on_answer is not None:  # on_answer alone is told too
-            shown = _Shown(req.on_text or _ignored, req.on_answer)
+            shown = Shown(req.on_text or ignore_text, req.on_answer)
             req = dataclasses.replace(req, on_text=None, on_answer=None)
             stopping = also_cancellable()
         with stopping as stop:
@@ -201,7 +117,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         routing: Measurement,
         tag: str,
         unrun: Measurement | None,
-        shown: _Shown | None,
+        shown: Shown | None,
     ) -> RoutedResult:
         """``_run``'s answer, its text given to ``shown`` as it is generated where it may."""
         reason = decision.reason
@@ -276,7 +192,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         tag: str,
         keyed: _Keyed | None,
         unrun: Measurement | None = None,
-        shown: _Shown | None = None,
+        shown: Shown | None = None,
     ) -> RoutedResult:
         """Generate (escalating where the cascade says), measure, price and log; cache the
         answer under ``keyed``'s key unless the budgets changed it, or the weights it holds
@@ -290,7 +206,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         budgeted = bool(admission.reason) or admission.model != decision.model
         cascade = self.config.cascade
         final = stub is None and not (cascade.enabled and self.scope.larger(admission.model))
-        request_id = uuid.uuid4().hex  # known before the first piece of text (``_Shown``)
+        request_id = uuid.uuid4().hex  # known before the first piece of text (``Shown``)
         asked = req
         if shown is not None and final:
             asked = dataclasses.replace(req, on_text=shown.to(request_id))
@@ -416,7 +332,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         name, refused, refused_cost, said = admission.model, None, 0.0, ""
         while True:
             try:
-                if isinstance(req.on_text, _Shown.Piece):  # the model whose text it is
+                if isinstance(req.on_text, Shown.Piece):  # the model whose text it is
                     req.on_text.model = name
                 return _Fitted(name, self.calls.attempt(name, req, stub), refused, refused_cost, said)  # fmt: skip
             except RouterLLMError as e:
@@ -481,7 +397,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         hit: RoutedResult,
         tag: str,
         unrun: Measurement | None = None,
-        shown: _Shown | None = None,
+        shown: Shown | None = None,
     ) -> RoutedResult:
         """The cached answer ``hit``, as this request's, logged: only its routing was spent,
         and its reason says so where that broke a budget, as an answer's does; its text

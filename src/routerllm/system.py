@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from routerllm import blas_threads
+from routerllm.answer_callbacks import CallerRaised, check_not_in_callback
 from routerllm.answer_logging import unlogged_failures
-from routerllm.answering import CallerRaised, RequestAnswering, check_not_in_callback
+from routerllm.answering import RequestAnswering
 from routerllm.backends.base import GenerationRequest
 from routerllm.cache import RequestCache
 from routerllm.carbon.budget import CarbonBudget
