@@ -39,7 +39,9 @@ from routerllm.server import protocol
 
 # POLL_S is bodies.py's: set here, it changes how often a request waiting its turn or
 # generating (through the event loop's close) looks, not one whose body is arriving
+# (each call hands generation_watch.py this module's, read as it is made)
 from routerllm.server.bodies import POLL_S, Bodies, Departure, gone
+from routerllm.server.generation_watch import finished, watched
 from routerllm.server.metrics import ServerMetrics, scraped
 from routerllm.server.middleware import (
     BEGUN,
@@ -144,7 +146,7 @@ class _Service(Bodies):
             raise
         finally:
             self.waiting -= 1
-            departure.close()  # the generation waits on its own (``_watched``)
+            departure.close()  # the generation waits on its own (``watched``)
         try:
             if self.stopping():
                 ended = self.unavailable()
@@ -205,7 +207,7 @@ class _Service(Bodies):
             if call.stream:
                 return await self.streamed(call, request, stop, arrived)
             try:
-                result, warning = await _finished(self.executor, self.generate, call, request, stop)  # fmt: skip
+                result, warning = await finished(self.executor, self.generate, call, request, stop, POLL_S)  # fmt: skip
             finally:
                 self.end_turn()
             if stop.is_set():
@@ -245,9 +247,9 @@ class _Service(Bodies):
         future.add_done_callback(lambda _: self.end_turn())
         departure, streaming = Departure(request), False
         try:
-            await _watched(future, departure, stop, live)
+            await watched(future, departure, stop, POLL_S, live)
             if stop.is_set():  # the client left before its first event
-                await _watched(future, departure, stop)
+                await watched(future, departure, stop, POLL_S)
                 result, _ = future.result()
                 log.info("client left while its answer was generated: stopped after %d token(s)", result.completion_tokens)  # fmt: skip
                 return gone()
@@ -259,12 +261,12 @@ class _Service(Bodies):
                 departure.close()
 
         async def waiting() -> None:
-            # between two pieces, as within _watched: pieces that came meanwhile are
+            # between two pieces, as within watched: pieces that came meanwhile are
             # taken at once, without a wait
             if await departure.gone():
                 stop.set()
             else:
-                await _watched(future, departure, stop, live)
+                await watched(future, departure, stop, POLL_S, live)
 
         events = live_events(self, call, future, live, stop, int(time.time()), waiting)
         return event_stream(events, departure.close)
@@ -325,52 +327,6 @@ class _Service(Bodies):
 
 #: A date and time, then a space and an offset (HH, HH:MM or HHMM): the offset's "+".
 _OFFSET_AS_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?) (\d{2}(?::?\d{2})?)$")  # fmt: skip
-
-
-async def _finished(
-    executor: ThreadPoolExecutor,
-    generate: Callable[[protocol.Call, threading.Event], Any],
-    call: protocol.Call,
-    request: Any,
-    stop: threading.Event,
-) -> Any:
-    """``generate(call, stop)`` on the executor's thread, awaited to its end even when
-    this task is cancelled (a second Ctrl-C), so that the answer is still sent; as
-    ``_watched`` waits."""
-    future = asyncio.get_running_loop().run_in_executor(executor, generate, call, stop)
-    departure = Departure(request)
-    try:
-        await _watched(future, departure, stop)
-    finally:
-        departure.close()
-    return future.result()
-
-
-async def _watched(
-    future: "asyncio.Future[Any]",
-    departure: Departure,
-    stop: threading.Event,
-    live: Live | None = None,
-) -> None:
-    """Until ``future`` (a generation's) is done, or ``live`` holds something, even when
-    this task is cancelled (a second Ctrl-C: the answer in progress is still finished
-    and sent). A future, not a task: the event loop's shutdown cancels every task, and
-    would cancel it too. Once the client has gone, ``stop`` is set, and the generation
-    stops between two tokens (no energy spent on an answer nobody reads): seen as it
-    goes (``departure``), or every POLL_S once the loop's close cancelled that wait."""
-    while not future.done() and not (live is not None and live.items):
-        try:
-            waiter = None if stop.is_set() else departure.waiter()
-            also = () if waiter is None else (waiter,)
-            # asyncio.wait leaves the future running when this task is cancelled
-            await (live.next(future, POLL_S, *also) if live is not None else asyncio.wait({future, *also}, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED))  # fmt: skip
-            if future.done() or (live is not None and live.items):
-                return
-            if not stop.is_set() and await departure.gone():
-                stop.set()
-        except asyncio.CancelledError:
-            if future.cancelled():
-                raise
 
 
 def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:

@@ -53,7 +53,7 @@ class Live:
         passed."""
         if self.items:
             return
-        self.wake = self.loop.create_future()  # a future, not a task: see app._watched
+        self.wake = self.loop.create_future()  # a future, not a task: see generation_watch.watched
         try:
             await asyncio.wait({future, self.wake, *also}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
