@@ -155,6 +155,7 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("over at least {} (`CUT_MIN_REQUESTS`)", ("carbon.recommend_base:CUT_MIN_REQUESTS",), plain),
     ("is more than {} (`ROUTER_SHARE`", ("carbon.recommend_base:ROUTER_SHARE",), percent),
     ("more than {} (`LARGEST_SHARE`)", ("carbon.recommend_base:LARGEST_SHARE",), percent),
+    ("of at least {} (`LARGEST_MIN_REQUESTS`", ("carbon.recommend_base:LARGEST_MIN_REQUESTS",), plain),
     ("at least {} (`ESTIMATED_SHARE`)", ("carbon.recommend_base:ESTIMATED_SHARE",), percent),
     # carbon
     ("at most every {} minutes while it goes on", ("carbon.codecarbon_meter:FAILURE_REPEAT_S",),

@@ -97,7 +97,7 @@ def test_a_log_that_calls_for_nothing_gives_no_recommendation(tmp_path: Path) ->
 
 def test_both_halves_of_the_rules_share_one_set_of_thresholds_and_import_in_any_order() -> None:
     thresholds = ["REPEATED_SHARE", "LOADING_SHARE", "CUT_SHARE", "CUT_MIN_REQUESTS"]
-    thresholds += ["ROUTER_SHARE", "LARGEST_SHARE", "ESTIMATED_SHARE"]
+    thresholds += ["ROUTER_SHARE", "LARGEST_SHARE", "LARGEST_MIN_REQUESTS", "ESTIMATED_SHARE"]
     # still importable from recommend, as the README has it
     for name in [*thresholds, "Recommendation", "pct"]:
         assert getattr(recommend, name) is getattr(recommend_base, name)
@@ -755,20 +755,35 @@ def test_a_broken_budget_does_not_ask_to_lower_the_max_new_tokens_cut_answers_as
 
 def test_most_requests_sent_to_the_largest_model_unrouted(tmp_path: Path) -> None:
     config = config_in(tmp_path / "fixed")
-    records = [rec("tiny-heavy", i, f"q{i}", router="fixed", llm_kwh=4e-4) for i in range(3)]
-    records.append(rec("tiny-light", 3, "q3"))
+    records = [rec("tiny-heavy", i, f"q{i}", router="fixed", llm_kwh=4e-4) for i in range(6)]
+    records += [rec("tiny-light", 6 + i, f"q{6 + i}") for i in range(2)]
     (r,) = of_kind(logged(config, records), "largest_model")
     assert r.evidence["share"] == 0.75 and r.evidence["largest_model"] == "tiny-heavy"
+    assert r.evidence["min_requests"] == recommend_base.LARGEST_MIN_REQUESTS == 5
     assert r.config_key == ""  # the caller chose it: no setting routes these
     # measured generation per output token: 4e-4 / 10 and 1e-4 / 10 kWh
     assert "tiny-light 10 mWh, tiny-heavy 40 mWh" in r.message
 
     # half is not most; the demo's always-largest baseline is a deliberate comparison
-    half = records[1:] + [rec("tiny-light", 4, "q4")]
+    half = records[2:] + [rec("tiny-light", 8 + i, f"q{8 + i}") for i in range(2)]
     assert not of_kind(logged(config_in(tmp_path / "half"), half), "largest_model")
-    demo = [rec("tiny-heavy", i, router="fixed", tag="demo-baseline") for i in range(3)]
-    demo.append(rec("tiny-light", 3, tag="demo"))
+    demo = [rec("tiny-heavy", i, router="fixed", tag="demo-baseline") for i in range(6)]
+    demo.append(rec("tiny-light", 6, tag="demo"))
     assert not of_kind(logged(config_in(tmp_path / "demo"), demo), "largest_model")
+
+
+def test_largest_model_needs_5_requests_before_it_speaks_of_most(tmp_path: Path) -> None:
+    """One request the caller sent to the largest model was "1 of 1 requests (100.0%)":
+    the rule fired from a single request, where cut_answers waits for 5. Now it waits for
+    LARGEST_MIN_REQUESTS counted requests (the demo's baseline not among them)."""
+    one = [rec("tiny-heavy", 0, "q0", router="fixed")]
+    assert not of_kind(logged(config_in(tmp_path / "one"), one), "largest_model")
+    four = [rec("tiny-heavy", i, f"q{i}", router="fixed") for i in range(4)]
+    four += [rec("tiny-heavy", 4 + i, router="fixed", tag="demo-baseline") for i in range(3)]
+    assert not of_kind(logged(config_in(tmp_path / "four"), four), "largest_model")
+    five = [rec("tiny-heavy", i, f"q{i}", router="fixed") for i in range(5)]
+    (r,) = of_kind(logged(config_in(tmp_path / "five"), five), "largest_model")
+    assert r.evidence["requests"] == 5 and "5 of 5 requests (100.0%" in r.message
 
 
 def test_requests_the_caller_sent_to_the_largest_model_name_no_router_setting(
@@ -781,12 +796,12 @@ def test_requests_the_caller_sent_to_the_largest_model_name_no_router_setting(
 
     config = config_in(tmp_path / "named", generation={"max_new_tokens": 2, "temperature": 0.0})  # fmt: skip
     with RouterLLM(config) as system:
-        for i in range(3):
+        for i in range(5):
             system.generate(f"q{i}", model="tiny-heavy")
     (r,) = of_kind(logged_report(config).recommendations, "largest_model")
     assert r.config_key == "" and "the caller chose it" in r.message
     # the largest router's requests: router.name is the setting that routes them
-    chosen = [rec("tiny-heavy", i, f"q{i}", router="largest") for i in range(3)]
+    chosen = [rec("tiny-heavy", i, f"q{i}", router="largest") for i in range(5)]
     (r,) = of_kind(logged(config_in(tmp_path / "largest"), chosen), "largest_model")
     assert r.config_key == "router.name"
 

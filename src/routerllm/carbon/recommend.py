@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from routerllm.carbon.recommend_base import (
     CUT_MIN_REQUESTS,
     CUT_SHARE,
+    LARGEST_MIN_REQUESTS,
     LARGEST_SHARE,
     LOADING_SHARE,
     REPEATED_SHARE,
@@ -377,9 +378,11 @@ def _runs_a_model(router: str, config: AppConfig) -> bool:
 
 def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Most requests sent to the largest model without routing (caller's choice or the
-    ``largest`` router); the demo's baseline does not count."""
+    ``largest`` router), of at least ``LARGEST_MIN_REQUESTS``; the demo's baseline does
+    not count."""
     counted = fig.counted
-    if len(config.models) < 2 or not counted:
+    # a request or two are no habit: "1 of 1 requests (100.0%)" fired on one
+    if len(config.models) < 2 or counted < LARGEST_MIN_REQUESTS:
         return []
     ladder = config.models_by_size()
     largest = ladder[-1].name
@@ -412,6 +415,7 @@ def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
                 "share": share,
                 "largest_model": largest,
                 "threshold": LARGEST_SHARE,
+                "min_requests": LARGEST_MIN_REQUESTS,
             },
         )
     ]

@@ -18,8 +18,10 @@ CUT_SHARE = 0.10
 CUT_MIN_REQUESTS = 5
 #: Router overhead: router_inference's share of the CO2 (the seeds' claim: under 2 %).
 ROUTER_SHARE = 0.02
-#: Largest model: the share of requests sent to the largest model without routing.
+#: Largest model: the share of requests sent to the largest model without routing, over
+#: at least ``LARGEST_MIN_REQUESTS`` requests (one request was "1 of 1 (100.0%)").
 LARGEST_SHARE = 0.5
+LARGEST_MIN_REQUESTS = 5
 #: Estimated or unmeasured energy: its share of the energy (of the requests, unmeasured).
 ESTIMATED_SHARE = 0.10
 
