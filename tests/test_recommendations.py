@@ -147,6 +147,24 @@ def test_repeated_prompts_are_replayed_through_the_cache_the_config_describes(
     assert not of_kind(logged(demo, runs), "repeated_prompts")
 
 
+def test_repeated_prompts_sampled_without_a_seed_name_the_seed_key_too(tmp_path: Path) -> None:
+    """At a temperature over 0 without generation.seed, the cache keeps no answer sampled
+    by the config's settings: the message said so, yet config_key named cache.enabled
+    alone, which by itself caches none of those repeats. It names both keys now."""
+    records = [rec("tiny-light", i, p) for i, p in enumerate(["a", "b", "a", "b"])]
+    unseeded = config_in(tmp_path / "unseeded", generation={"seed": None, "temperature": 0.3})
+    (r,) = of_kind(logged(unseeded, records), "repeated_prompts")
+    assert r.config_key == "cache.enabled, generation.seed"
+    assert "generation.seed is unset and generation.temperature is 0.3: set generation.seed too" in r.message  # fmt: skip
+    # a seed (the default 0) or temperature 0: the cache alone answers them
+    seeded = config_in(tmp_path / "seeded", generation={"temperature": 0.3})
+    (r,) = of_kind(logged(seeded, records), "repeated_prompts")
+    assert r.config_key == "cache.enabled" and "generation.seed" not in r.message
+    cold = config_in(tmp_path / "cold", generation={"seed": None, "temperature": 0.0})
+    (r,) = of_kind(logged(cold, records), "repeated_prompts")
+    assert r.config_key == "cache.enabled" and "generation.seed" not in r.message
+
+
 def test_repeats_asked_in_another_process_are_not_promised_to_the_cache(tmp_path: Path) -> None:
     """A cache lives in one process: a prompt asked again by a new process (each
     `routerllm route`, a script run twice) finds it empty. Two systems on one log asked

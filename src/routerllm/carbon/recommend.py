@@ -118,11 +118,14 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
     # A cached answer still pays its routing: what it saves is loading and generation.
     saved = fig.replay.saved_kwh.total()
     gen = config.generation
+    key = "cache.enabled"
     if gen.temperature > 0 and gen.seed is None:
+        # the cache alone keeps none of these sampled answers: the seed is half the change
         fixed = (
             f"only answers asked at temperature 0 are cached: generation.seed is unset and "
-            f"generation.temperature is {gen.temperature:g}"
+            f"generation.temperature is {gen.temperature:g}: set generation.seed too"
         )
+        key += ", generation.seed"
     else:
         fixed = "only answers fixed by their request are cached: temperature 0 or a seed, as the config's generation settings give"  # fmt: skip
     of_energy = f" and {pct(saved / total)} of the energy ({energy(saved)})" if total else ""
@@ -144,7 +147,7 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
             f"with cache: {{enabled: true}} up to that many would have been answered from "
             f"memory, their loading and generation not spent ({fixed}; the log keeps the "
             f"prompt's hash, not its system text, history or sampling options){reloaded}",
-            "cache.enabled",
+            key,
             {
                 "repeated_requests": hits,
                 "requests": requests,

@@ -31,7 +31,8 @@ Evidence = dict[str, float | int | str | None]  # None: a figure not measured
 @dataclass(frozen=True)
 class Recommendation:
     """One change the log calls for: its ``kind`` (a stable snake_case name), what to
-    do and why in words, the config key to change ("" where it is not a setting) and
+    do and why in words, the config key to change ("" where it is not a setting; two,
+    comma-separated, where both must change) and
     the figures that triggered it."""
 
     kind: str
