@@ -177,3 +177,49 @@ def test_a_refused_requests_cost_not_measured_is_said_so_not_a_cost_of_0(tmp_pat
     assert out["totals"]["cost_usd"] is None
     assert out["refused"]["requests"] == 1 and out["refused"]["cost_usd"] is None
     assert "cost not measured" in refused_lines(rep.refused)[0]
+
+
+def test_refusals_the_log_cannot_take_are_said_as_refusals_and_counted_from_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused request's row the request log could not take (its disk full) was said as
+    "a failed request's spending could not be logged": no request had failed. It is said
+    as a refusal now, once per streak as a failed request's is; the budgets count what it
+    spent from memory, and once the log takes a row again, that the streak is over."""
+    import logging
+
+    from routerllm.exceptions import RequestLogError
+
+    _, config = spent_config(tmp_path)
+    with RouterLLM(config) as system:
+        budget = system.budget
+        assert budget is not None
+
+        def hourly() -> float:
+            return next(s.spent for s in budget.status() if (s.quantity, s.window) == ("co2_kg", "hourly"))  # fmt: skip
+
+        def full_disk(record: object) -> None:
+            raise RequestLogError("database or disk is full")
+
+        caplog.set_level(logging.INFO, logger="routerllm.answer_logging")
+        before, spent = hourly(), 0.0
+        with monkeypatch.context() as full:
+            full.setattr(system.log, "append", full_disk)
+            for _ in range(3):
+                with pytest.raises(BudgetExceededError) as e:
+                    system.generate("hi")
+                assert e.value.result is not None and e.value.result.co2_kg > 0
+                spent += e.value.result.co2_kg
+        assert refused_rows(system) == []
+        # not in the log, counted from memory all the same
+        assert hourly() == pytest.approx(before + spent, rel=1e-12)
+        with pytest.raises(BudgetExceededError):
+            system.generate("hi")  # logged: the streak is over
+        assert len(refused_rows(system)) == 1
+        said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "routerllm.answer_logging"]  # fmt: skip
+        assert said == [
+            ("WARNING", "a refused request's spending could not be logged: database or disk is full"),  # fmt: skip
+            ("WARNING", "2 more refused requests' spending could not be logged: database or disk is full"),  # fmt: skip
+            ("WARNING", "the request log records requests again (3 refused requests' spending "
+                        "could not be logged meanwhile)"),
+        ]  # fmt: skip

@@ -40,6 +40,13 @@ def unlogged_failures() -> RepeatedFault:
     return RepeatedFault(log, "a failed request's spending could not be logged: %s", "failed requests' spending could not be logged", "the request log records requests again (%d failed requests' spending could not be logged meanwhile)", logging.WARNING)  # fmt: skip
 
 
+def unlogged_refusals() -> RepeatedFault:
+    """What says the requests refused by the budgets once routed whose row the request log
+    could not take, as ``unlogged_failures`` says the failed ones: no request failed there
+    (until 2026-12-07 they were said as failed requests)."""
+    return RepeatedFault(log, "a refused request's spending could not be logged: %s", "refused requests' spending could not be logged", "the request log records requests again (%d refused requests' spending could not be logged meanwhile)", logging.WARNING)  # fmt: skip
+
+
 class AnswerLogging:
     """The logging half of ``RequestAnswering``; ``RouterLLM`` sets the attributes below."""
 
@@ -49,6 +56,7 @@ class AnswerLogging:
     predictor: CarbonPredictor
     grid: Grid  # the grid every request's CO2 is computed for
     unlogged: RepeatedFault  # unlogged_failures(): the failed requests the log did not take
+    unlogged_refused: RepeatedFault  # unlogged_refusals(): the refused ones it did not take
 
     def _failed(
         self,
@@ -114,7 +122,7 @@ class AnswerLogging:
         try:
             with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
                 self.log.append(record)
-            self.unlogged.worked()
+            self._log_took_a_row()
         except RequestLogError as e:
             self.unlogged.failed(str(e))
             if self.budget is not None:  # counted from memory, as an unlogged answer is
@@ -176,9 +184,9 @@ class AnswerLogging:
         )  # never shown to the predictor: no answer, no rate
         try:
             self.log.append(record)
-            self.unlogged.worked()
+            self._log_took_a_row()
         except RequestLogError as e:
-            self.unlogged.failed(str(e))
+            self.unlogged_refused.failed(str(e))
             if self.budget is not None and not e.logged:
                 self.budget.count_unlogged(spent_so_far(result.cost_usd, routing))
 
@@ -227,5 +235,10 @@ class AnswerLogging:
             if e.logged:  # in the log, not in the emissions CSV: a restart would learn it
                 self.predictor.observe(record)
             raise
-        self.unlogged.worked()  # the log takes rows again: a streak of failed ones is over
+        self._log_took_a_row()
         self.predictor.observe(record)
+
+    def _log_took_a_row(self) -> None:
+        """The log takes rows again: a streak of failed or refused ones it did not is over."""
+        self.unlogged.worked()
+        self.unlogged_refused.worked()
