@@ -223,3 +223,39 @@ def test_refusals_the_log_cannot_take_are_said_as_refusals_and_counted_from_memo
             ("WARNING", "the request log records requests again (3 refused requests' spending "
                         "could not be logged meanwhile)"),
         ]  # fmt: skip
+
+
+def test_a_served_refusal_says_its_request_id_as_an_answer_does(tmp_path: Path) -> None:
+    """The 429 of a request refused once routed named no request id, where an answer's
+    ``routerllm`` field does: a client could not find its row in the log or the report.
+    Its error object now comes with the same ``routerllm`` field, plain or streamed."""
+    from .test_server import running
+
+    _, config = spent_config(tmp_path)
+    with RouterLLM(config) as system, running(system) as url:
+        bodies = []
+        for path, body in [
+            (
+                "chat/completions",
+                {"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+            ),  # fmt: skip
+            (
+                "chat/completions",
+                {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+            ),  # fmt: skip
+            ("completions", {"model": "auto", "prompt": "hi"}),
+        ]:
+            req = urllib.request.Request(f"{url}/v1/{path}", json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=30)
+            assert e.value.code == 429
+            bodies.append(json.loads(e.value.read()))
+        rows = {r.id: r for r in refused_rows(system)}
+        assert len(rows) == 3
+        for got in bodies:
+            assert got["error"]["code"] == "budget_exceeded"  # the API's error object, as before
+            facts = got["routerllm"]
+            row = rows.pop(facts["request_id"])
+            assert facts["finish_reason"] == REFUSED and facts["model"] == row.model
+            assert facts["co2_kg"] == pytest.approx(row.co2_kg) and "response" not in facts
+        assert rows == {}

@@ -519,6 +519,10 @@ def test_a_budget_spent_for_longer_than_the_openai_client_waits_is_not_retried(
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused")
         with pytest.raises(openai.RateLimitError, match="hourly CO2 budget") as refused:
             client.chat.completions.create(model="auto", messages=messages, max_tokens=2)
+        # refused once routed: its logged row's id, in the body's routerllm field (the
+        # client's e.body is the error object alone)
+        (row,) = [r for r in system.log.records() if r.finish_reason == "refused:budget"]
+        assert refused.value.response.json()["routerllm"]["request_id"] == row.id
     headers = refused.value.response.headers
     assert protocol.RETRY_AFTER_HONOURED_S < int(headers["retry-after"]) <= 50 * 60
     assert headers["x-should-retry"] == "false" and refused.value.code == "budget_exceeded"

@@ -10,10 +10,12 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from routerllm.exceptions import RateLimitedError, RouterLLMError
+from routerllm.exceptions import BudgetExceededError, RateLimitedError, RouterLLMError
 from routerllm.server import protocol
+from routerllm.strict_json import finite
 
 if TYPE_CHECKING:
+    from routerllm.routed_result import RoutedResult
     from routerllm.server.metrics import ServerMetrics
     from routerllm.system import RouterLLM
 
@@ -51,13 +53,19 @@ class Refusals:
         close: bool = False,
         headers: dict[str, str] | None = None,
         param: str | None = None,
+        result: RoutedResult | None = None,
     ) -> Any:
+        """The API's error object; with ``result`` (what a refused request spent, logged
+        under its id), RouterLLM's facts of it beside, as an answer has them."""
         from starlette.responses import JSONResponse
 
         self.metrics.refused(status, code)
         body = protocol.error_body(message, kind, code, param)
+        if result is not None:  # its request_id finds its row in the log and the report
+            body["routerllm"] = protocol.facts(result)
         headers = {**(CLOSE if close else {}), **(headers or {})}
-        return JSONResponse(body, status_code=status, headers=headers or None)
+        # a figure that is not finite as null (Starlette refuses NaN), as an answer's
+        return JSONResponse(finite(body), status_code=status, headers=headers or None)
 
     def failure(self, error: RouterLLMError, call: protocol.Call | None = None) -> Any:
         """The API's answer to ``error``; its ``param`` names the request field at fault
@@ -72,7 +80,9 @@ class Refusals:
         headers = {"Retry-After": str(wait)} if wait else {}
         if not protocol.retry_mends(error, status, wait):
             headers.update(NO_RETRY)
-        return self.refusal(status, str(error), kind, code, headers=headers, param=param)
+        # a request refused once routed was logged for its routing, under its own id
+        spent = error.result if isinstance(error, BudgetExceededError) else None
+        return self.refusal(status, str(error), kind, code, headers=headers, param=param, result=spent)  # fmt: skip
 
     def failure_body(self, error: RouterLLMError, call: protocol.Call | None = None) -> dict[str, Any]:  # fmt: skip
         """The API's error object for ``error`` (``failure``'s body)."""
