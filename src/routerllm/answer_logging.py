@@ -6,6 +6,7 @@ budgets told what it spent, the predictor taught (by answers only).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -128,6 +129,27 @@ class AnswerLogging:
             if self.budget is not None:  # counted from memory, as an unlogged answer is
                 self.budget.release(admission, logged=e.logged)
 
+    def _record(self, req: GenerationRequest, result: RoutedResult, tag: str) -> RequestRecord:
+        """``result``'s row in the request log, as of now (its cascade's and load's fields
+        left to the caller)."""
+        return RequestRecord(
+            id=result.request_id,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            prompt_sha256=prompt_hash(req.prompt),
+            prompt_chars=len(req.prompt),
+            model=result.model,
+            router=result.router,
+            confidence=result.confidence,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            latency_s=result.latency_s,
+            cost_usd=result.cost_usd,
+            components=result.components,
+            tag=tag,
+            finish_reason=result.finish_reason or "",
+            grid=self.grid,
+        )
+
     def _refused(
         self,
         req: GenerationRequest,
@@ -165,23 +187,7 @@ class AnswerLogging:
             grid=self.grid,
         )
         error.result = result
-        record = RequestRecord(
-            id=result.request_id,
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            prompt_sha256=prompt_hash(req.prompt),
-            prompt_chars=len(req.prompt),
-            model=result.model,
-            router=result.router,
-            confidence=result.confidence,
-            prompt_tokens=0,
-            completion_tokens=0,
-            latency_s=result.latency_s,
-            cost_usd=result.cost_usd,
-            components=result.components,
-            tag=tag,
-            finish_reason=REFUSED,
-            grid=self.grid,
-        )  # never shown to the predictor: no answer, no rate
+        record = self._record(req, result, tag)  # never shown to the predictor: no answer
         try:
             self.log.append(record)
             self._log_took_a_row()
@@ -206,26 +212,12 @@ class AnswerLogging:
         load_model, load_error, load = failed_load or ("", "", None)
         # carbon tracking off measured nothing: its 0 kWh is not known
         load_kwh = load.energy_kwh if load is not None and (load.method != NOT_MEASURED or load.energy_kwh) else None  # fmt: skip
-        record = RequestRecord(
-            id=result.request_id,
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            prompt_sha256=prompt_hash(req.prompt),
-            prompt_chars=len(req.prompt),
-            model=result.model,
-            router=result.router,
-            confidence=result.confidence,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            latency_s=result.latency_s,
-            cost_usd=result.cost_usd,
-            components=result.components,
-            tag=tag,
-            finish_reason=result.finish_reason or "",
+        record = dataclasses.replace(
+            self._record(req, result, tag),
             escalated=result.escalated,
             load_error=load_error,
             load_error_model=load_model,
             load_error_kwh=load_kwh,
-            grid=self.grid,
             completion_chars=completion_chars,
         )
         try:
