@@ -379,6 +379,16 @@ def write_config(tmp_path: Path, data: dict[str, Any], name: str = "config.yaml"
     return path
 
 
+def light_and_priced_remote(tmp_path: Path) -> AppConfig:
+    """tiny-light and a remote model priced $1 / $2 per 1M tokens, without energy figures."""
+    return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
+        tiny_model("tiny-light", "light", 0.1),
+        {**tiny_model("remote", "heavy", 70.0), "backend": "openai_http", "gguf": None,
+         "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None,
+         "cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0},
+    ])))  # fmt: skip
+
+
 @pytest.fixture
 def tiny_config_path(tmp_path: Path) -> Path:
     return write_config(tmp_path, tiny_config_dict(tmp_path))

@@ -34,7 +34,13 @@ from routerllm.exceptions import (
 from routerllm.routing_scope import RoutingScope
 from routerllm.system import RouterLLM
 
-from .conftest import cli_in_process, tiny_config_dict, tiny_model, write_config
+from .conftest import (
+    cli_in_process,
+    light_and_priced_remote,
+    tiny_config_dict,
+    tiny_model,
+    write_config,
+)
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -358,16 +364,6 @@ def test_a_long_system_text_for_a_model_not_loaded_is_refused_by_the_per_request
         assert [r.finish_reason for r in system.log.records()][4:] == ["refused:budget"]
         system.manager.backend("tiny-light").load()  # the loaded model reads as many
         assert system.manager.prompt_tokens_now("tiny-light", asked) == predicted.prompt_tokens
-
-
-def light_and_priced_remote(tmp_path: Path) -> AppConfig:
-    """tiny-light and a remote model priced $1 / $2 per 1M tokens, without energy figures."""
-    return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
-        tiny_model("tiny-light", "light", 0.1),
-        {**tiny_model("remote", "heavy", 70.0), "backend": "openai_http", "gguf": None,
-         "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None,
-         "cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0},
-    ])))  # fmt: skip
 
 
 def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> None:

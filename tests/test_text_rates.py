@@ -16,19 +16,8 @@ from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import Measurement
 from routerllm.carbon.predictor import CarbonPredictor
 from routerllm.carbon.request_log import RequestLog
-from routerllm.config import AppConfig, load_config
 
-from .conftest import tiny_config_dict, tiny_model, write_config
-
-
-def priced_remote(tmp_path: Path) -> AppConfig:
-    """tiny-light and a remote model priced per token, without energy figures."""
-    return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
-        tiny_model("tiny-light", "light", 0.1),
-        {**tiny_model("remote", "heavy", 70.0), "backend": "openai_http", "gguf": None,
-         "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None,
-         "cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0},
-    ])))  # fmt: skip
+from .conftest import light_and_priced_remote
 
 
 def answer(
@@ -50,7 +39,7 @@ def test_a_remote_model_without_energy_figures_learns_its_rate_from_its_counted_
     are ``estimate:no-figures``), but its counted tokens teach its rate: 3 answers of 200
     characters in 120 tokens, 0.6 a character, read back from the log at a restart. Its
     answers counted from text, cached or of no recorded length teach nothing."""
-    config = priced_remote(tmp_path)
+    config = light_and_priced_remote(tmp_path)
     teach = [answer("remote", 200, 120, "estimate:no-figures", f"2026-12-07T10:0{k}:00") for k in range(3)]  # fmt: skip
     noise = [
         answer("remote", 200, 20, "estimate:no-figures:from-text"),  # estimated, not counted
