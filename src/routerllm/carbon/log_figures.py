@@ -156,8 +156,7 @@ class LogFigures:
         co2 = sum(p[3] for p in parts)
         if finish_reason == REFUSED:  # its routing alone, apart from the answers' figures
             measured = any(_measured(p) for p in parts)
-            # as ``costed``: known from token prices ($0 too) or from a measured energy
-            known = measured or bool(cost_usd) or model in self.token_priced
+            known = self._cost_known(measured, cost_usd, model)
             self.refused.add(energy, co2, cost_usd, measured, known)
             # the router's overhead counts it: it routed, then nothing ran; a process's
             # first request refused so loaded the router's model as a first answer does
@@ -310,10 +309,14 @@ class LogFigures:
         groups = (("", ""), ("model", model), ("router", router), ("day", day), ("grid", grid))
         if measured:
             self.measured.update(groups)
-        # logged without energy, a cost of 0 is a model priced by its energy (no token
-        # prices) at 0 kWh: not known; token prices make one known, $0 too (no token billed)
-        if measured or cost_usd or model in self.token_priced:
+        if self._cost_known(measured, cost_usd, model):
             self.costed.update(groups)
+
+    def _cost_known(self, measured: bool, cost_usd: float, model: str) -> bool:
+        """Whether a request's cost is known: logged without energy, a cost of 0 is a
+        model priced by its energy (no token prices) at 0 kWh, not known; token prices
+        make one known, $0 too (no token billed)."""
+        return measured or bool(cost_usd) or model in self.token_priced
 
     def _routed(self, router: str, co2_kg: float) -> None:
         """A routing not answered from the cache (an answer's, or a refused request's)."""
