@@ -5,10 +5,14 @@ the predictor nor rated. A request refused before anything ran stays unlogged.""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import sqlite3
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -259,3 +263,137 @@ def test_a_served_refusal_says_its_request_id_as_an_answer_does(tmp_path: Path) 
             assert facts["finish_reason"] == REFUSED and facts["model"] == row.model
             assert facts["co2_kg"] == pytest.approx(row.co2_kg) and "response" not in facts
         assert rows == {}
+
+
+@contextmanager
+def log_refusing_rows(path: Path) -> Iterator[None]:
+    """The request log at ``path`` refusing every new row while the block runs: real
+    SQLite failing the insert (a trigger another connection put in), as a full disk does."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TRIGGER full BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")  # fmt: skip
+    try:
+        yield
+    finally:
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
+            db.execute("DROP TRIGGER full")
+
+
+def test_a_refusal_the_log_could_not_take_says_so_beside_its_id(tmp_path: Path) -> None:
+    """A request refused once routed whose row the log could not take (its disk full)
+    gave its ``result`` under a request id that no row has, and nothing said so: the
+    caller could look for it in the log and the report in vain. The log's error now comes
+    with it (``log_error``), as an answer the log could not take comes with one; a
+    refusal it took has none."""
+    from routerllm.exceptions import RequestLogError
+
+    _, config = spent_config(tmp_path)
+    with RouterLLM(config) as system:
+        with log_refusing_rows(Path(config.log.path)), pytest.raises(BudgetExceededError) as e:
+            system.generate("hi")
+        unlogged = e.value
+        assert unlogged.result is not None and unlogged.result.finish_reason == REFUSED
+        assert isinstance(unlogged.log_error, RequestLogError)
+        assert "database or disk is full" in str(unlogged.log_error)
+        assert refused_rows(system) == []  # its id finds no row
+        with pytest.raises(BudgetExceededError) as e:
+            system.generate("hi")
+        assert e.value.log_error is None and e.value.result is not None
+        assert [r.id for r in refused_rows(system)] == [e.value.result.request_id]
+
+
+def test_a_served_refusal_the_log_could_not_take_warns_beside_its_id(tmp_path: Path) -> None:
+    """The 429 named a request id that no row had (the log's disk full): the client found
+    nothing under it in the log nor the report. Its ``routerllm`` field now says so in a
+    ``warning``, as an answer's does where its row could not be written; a refusal the log
+    took has none."""
+    from .test_server import CHAT, asking, call, running
+
+    _, config = spent_config(tmp_path)
+    with RouterLLM(config) as system, running(system) as url:
+        bodies = []
+        with log_refusing_rows(Path(config.log.path)):
+            for stream in (False, True):
+                status, text = call(url, CHAT, asking(model="auto", stream=stream))
+                assert status == 429, text
+                bodies.append(json.loads(text))
+        assert refused_rows(system) == []
+        status, text = call(url, CHAT, asking(model="auto"))
+        assert status == 429
+        logged = json.loads(text)["routerllm"]
+        assert [r.id for r in refused_rows(system)] == [logged["request_id"]]
+    assert "warning" not in logged
+    for body in bodies:
+        assert body["error"]["code"] == "budget_exceeded"
+        facts = body["routerllm"]
+        assert facts["finish_reason"] == REFUSED and facts["request_id"]
+        assert facts["warning"].startswith("the request log could not record this refused request: ")  # fmt: skip
+        assert "database or disk is full" in facts["warning"]
+
+
+def test_the_demo_says_a_refusal_the_log_could_not_take(tmp_path: Path) -> None:
+    """A refused request whose row the log could not take was counted in the demo's
+    summary, which then said it was logged (its routing in the log) and ended well; an
+    answer the log could not take ends it with the log's error. So does this refusal now,
+    after the summary; the interactive demo says the log's error after the refusal's."""
+    config_path, config = spent_config(tmp_path)
+    with log_refusing_rows(Path(config.log.path)):
+        done = cli_in_process("demo", "--no-baseline", "--json", "--config", str(config_path))  # fmt: skip
+        session = cli_in_process("demo", "--interactive", "--json", "--config", str(config_path), stdin="hi\n")  # fmt: skip
+    payload = json.loads(done.stdout)
+    assert "hourly CO2 budget" in payload["routed_refused"]
+    assert payload["summary"]["refused"]["requests"] == 1  # what it spent, from memory
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "database or disk is full" in errors[0], done.stderr
+    lines = [json.loads(line) for line in session.stdout.splitlines()]
+    assert "hourly CO2 budget" in lines[0]["error"]
+    assert "database or disk is full" in lines[1]["error"], lines
+    assert lines[-1]["summary"]["refused"]["requests"] == 1
+
+
+def test_route_says_a_refusal_the_log_could_not_take(tmp_path: Path) -> None:
+    """``routerllm route`` names no request id for a refusal: it says the refusal, and
+    beside it that its routing could not be logged (the log's warning)."""
+    config_path, config = spent_config(tmp_path)
+    with log_refusing_rows(Path(config.log.path)):
+        done = cli_in_process("route", "hi", "--config", str(config_path))
+    assert done.returncode == 2 and "error: " in done.stderr and "hourly CO2 budget" in done.stderr
+    assert "a refused request's spending could not be logged: " in done.stderr, done.stderr
+    assert "database or disk is full" in done.stderr
+
+
+def test_a_log_that_cannot_take_a_row_says_what_the_row_was(tmp_path: Path) -> None:
+    """A row the log could not take was "the answer was produced but could not be
+    logged" whatever it was: a refused request's routing, a failed request's spending,
+    said so in the refusal's warning and the server's 429 where no answer was produced.
+    Each says what it was now; an answer's is as before. So does a row logged whose CSV
+    rows could not be added (the CSV made a folder once the log was open)."""
+    from routerllm.carbon.log_rows import FAILED
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.exceptions import RequestLogError
+
+    from .test_recommendations import rec
+
+    said = {
+        REFUSED: "the refused request's routing was spent",
+        FAILED: "the failed request's spending was measured",
+        "stop": "the answer was produced",
+    }
+    path = tmp_path / "requests.sqlite"
+    with RequestLog(path) as log:
+        log.append(rec("m", 0))  # the tables made
+        with log_refusing_rows(path):
+            for i, (finish, what) in enumerate(said.items()):
+                with pytest.raises(RequestLogError) as e:
+                    log.append(rec("m", i + 1, finish_reason=finish))
+                assert str(e.value).startswith(f"{what} but could not be logged to {path}"), e.value
+                assert not e.value.logged
+    csv_path = tmp_path / "carbon" / "emissions.csv"
+    with RequestLog(tmp_path / "other.sqlite", csv_path) as log:
+        csv_path.unlink(missing_ok=True)
+        csv_path.mkdir(parents=True)
+        for i, (finish, what) in enumerate(said.items()):
+            with pytest.raises(RequestLogError) as e:
+                log.append(rec("m", i, finish_reason=finish))
+            assert str(e.value).startswith(f"{what} and logged to "), e.value
+            assert e.value.logged

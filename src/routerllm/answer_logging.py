@@ -166,7 +166,8 @@ class AnswerLogging:
         report (apart from the answers) and ``/metrics``, as the message's "this request
         spent already" said; never by the predictor nor the cache (no answer). It goes in
         ``error.result``. Where the log cannot take it, a warning, and the budgets count
-        it from memory: the caller gets the refusal all the same."""
+        it from memory: the caller gets the refusal all the same, the log's error in
+        ``error.log_error`` (its id then finds no row)."""
         if unrun is not None:
             routing = routing.plus(unrun)
         priced = self.calls.priced_by_energy(decision.model)  # routing is paid for then
@@ -192,6 +193,7 @@ class AnswerLogging:
             self.log.append(record)
             self._log_took_a_row()
         except RequestLogError as e:
+            error.log_error = e  # the caller says it: the id it names has no row
             self.unlogged_refused.failed(str(e))
             if self.budget is not None and not e.logged:
                 self.budget.count_unlogged(spent_so_far(result.cost_usd, routing))

@@ -79,13 +79,16 @@ class DemoRun:
     #: pair's first, the rest made again after it): how much one pair's figures vary.
     repeats: tuple[dict[str, object], ...] = ()
     #: The error of a request that failed (a model that cannot load...), which stopped
-    #: the demo: what was answered before it stands; None where none failed.
+    #: the demo: what was answered before it stands; or the request log's, where it
+    #: could not take the row of the request the budgets refused once routed (its id
+    #: in no row); None where neither.
     error: RouterLLMError | None = None
     #: Which run it stopped part-way: "routed", "baseline" or "repeat" (a pair made
     #: again after this one, which stands whole); "" where none failed.
     failed: str = ""
     #: The routed run's request the budgets refused once routed (``routed_refused``):
-    #: its routing spent and logged, finish reason ``refused:budget``; not an answer
+    #: its routing spent and logged (``error`` where it could not be), finish reason
+    #: ``refused:budget``; not an answer
     refused: RoutedResult | None = None
 
     def spent(self) -> list[RoutedResult]:
@@ -212,7 +215,8 @@ def _run_demo(
     if isinstance(stop, BudgetExceededError):
         # what was answered stands (and is logged); a baseline, refused by the same
         # spent budgets, would compare with a part of the run only
-        return DemoRun(routed, [], routed_refused=str(stop), refused=stop.result)
+        # its routing the log could not take: said as an answer's is (the error, last)
+        return DemoRun(routed, [], routed_refused=str(stop), refused=stop.result, error=stop.log_error)  # fmt: skip
     if stop is not None:
         return DemoRun(routed, [], error=stop, failed="routed")
     if not baseline:
@@ -225,7 +229,7 @@ def _run_demo(
         system, requests, "baseline", on_result, model=largest, tag="demo-baseline"
     )
     if isinstance(stop, BudgetExceededError):
-        return DemoRun(routed, largest_runs, str(stop))
+        return DemoRun(routed, largest_runs, str(stop), error=stop.log_error)
     return DemoRun(routed, largest_runs, error=stop, failed="baseline" if stop else "")
 
 

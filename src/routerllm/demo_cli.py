@@ -299,6 +299,8 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
         if e.result is not None:  # refused once routed: its routing, in the summary
             results.append(e.result)
         _print_error(args, e)
+        if e.log_error is not None:  # its routing not logged: said as an answer's is
+            _print_error(args, e.log_error)
         return
     except RouterLLMError as e:
         _end_line(live)  # a failure mid-answer: its error below what was shown

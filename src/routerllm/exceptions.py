@@ -168,9 +168,13 @@ class BudgetExceededError(RouterLLMError):
     enough of a window's older spending has left it for this request to fit (an ISO time,
     UTC), or None where waiting does not help. Refused once its router had run,
     ``result`` is what the request spent (its routing, finish reason ``refused:budget``,
-    no text), as logged; None where nothing ran."""
+    no text), as logged under its ``request_id``; None where nothing ran. ``log_error``
+    is the ``RequestLogError`` that kept that row from the log (a full disk: its id then
+    finds no row; its ``logged`` True where only the emissions CSV missed it), as an
+    answer the log could not take raises one; None where the log took it."""
 
     result: RoutedResult | None = None
+    log_error: RequestLogError | None = None
 
     def __init__(self, message: str, retry_at: str | None = None) -> None:
         super().__init__(message)

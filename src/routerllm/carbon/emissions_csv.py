@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord
+from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord, what_was_spent
 from routerllm.exceptions import RequestLogError
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class CsvMirror:
             self._append_csv(csv_file, [record])
         except OSError as e:
             error = RequestLogError(
-                f"the answer was produced and logged to {self.db_path}, but could not be "
+                f"{what_was_spent(record.finish_reason)} and logged to {self.db_path}, but could not be "
                 f"added to {self.csv_path}: {e}"
             )
             error.logged = True  # its row is in the log: the budgets count it from there

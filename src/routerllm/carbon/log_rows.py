@@ -26,6 +26,18 @@ FAILED = "error"
 #: alone, 0 tokens, no answer, so that the budgets, reports and metrics count what it spent.
 REFUSED = "refused:budget"
 
+
+def what_was_spent(finish_reason: str) -> str:
+    """What a row of this finish reason holds, as the errors of a log that could not take
+    it say: an answer, or the spending of a request that had none (until 2026-12-07 each
+    was "the answer was produced", a refused request's routing too)."""
+    if finish_reason == REFUSED:
+        return "the refused request's routing was spent"
+    if finish_reason == FAILED:
+        return "the failed request's spending was measured"
+    return "the answer was produced"
+
+
 CSV_COLUMNS = [
     "timestamp",
     "component",

@@ -25,7 +25,13 @@ from typing import IO, Any
 from routerllm.carbon import emissions_csv, log_schema
 from routerllm.carbon.emissions_csv import CsvMirror
 from routerllm.carbon.log_queries import LogQueries
-from routerllm.carbon.log_rows import RequestRecord, check_csv, grid_columns, utc_timestamp
+from routerllm.carbon.log_rows import (
+    RequestRecord,
+    check_csv,
+    grid_columns,
+    utc_timestamp,
+    what_was_spent,
+)
 from routerllm.carbon.log_schema import TABLES
 from routerllm.carbon.pending_feedback import PendingFeedback
 from routerllm.carbon.window_sums import WindowSums
@@ -226,7 +232,7 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
         try:
             self._check_in_place()
         except RequestLogError as e:
-            raise RequestLogError(f"the answer was produced but could not be logged: {e}") from None
+            raise RequestLogError(f"{what_was_spent(record.finish_reason)} but could not be logged: {e}") from None  # fmt: skip
         try:
             record = dataclasses.replace(record, timestamp=utc_timestamp(record.timestamp, "its timestamp"))  # fmt: skip
         except RouterLLMError as e:
@@ -243,7 +249,7 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
                 self._insert(record)
             # a full disk, a read-only file, an int > 2^63...
             except (sqlite3.Error, OverflowError) as e:
-                failed, later = "the answer was produced but could not be logged", "the next answers are logged once it is free"  # fmt: skip
+                failed, later = f"{what_was_spent(record.finish_reason)} but could not be logged", "the next answers are logged once it is free"  # fmt: skip
                 raise self._refused(e, failed, "to", later) from e
             self._tell_observers(record)  # in the log now, whatever the CSV's fate
             if csv_file is not None:

@@ -54,15 +54,17 @@ class Refusals:
         headers: dict[str, str] | None = None,
         param: str | None = None,
         result: RoutedResult | None = None,
+        warning: str = "",
     ) -> Any:
         """The API's error object; with ``result`` (what a refused request spent, logged
-        under its id), RouterLLM's facts of it beside, as an answer has them."""
+        under its id), RouterLLM's facts of it beside, as an answer has them, with its
+        ``warning`` where the log could not take its row, as an answer's."""
         from starlette.responses import JSONResponse
 
         self.metrics.refused(status, code)
         body = protocol.error_body(message, kind, code, param)
         if result is not None:  # its request_id finds its row in the log and the report
-            body["routerllm"] = protocol.facts(result)
+            body["routerllm"] = protocol.facts(result, warning)
         headers = {**(CLOSE if close else {}), **(headers or {})}
         # a figure that is not finite as null (Starlette refuses NaN), as an answer's
         return JSONResponse(finite(body), status_code=status, headers=headers or None)
@@ -80,9 +82,14 @@ class Refusals:
         headers = {"Retry-After": str(wait)} if wait else {}
         if not protocol.retry_mends(error, status, wait):
             headers.update(NO_RETRY)
-        # a request refused once routed was logged for its routing, under its own id
-        spent = error.result if isinstance(error, BudgetExceededError) else None
-        return self.refusal(status, str(error), kind, code, headers=headers, param=param, result=spent)  # fmt: skip
+        # a request refused once routed was logged for its routing, under its own id; where
+        # the log could not take that row, so said: the id then finds none
+        spent, warning = None, ""
+        if isinstance(error, BudgetExceededError):
+            spent = error.result
+            if error.log_error is not None:
+                warning = f"the request log could not record this refused request: {error.log_error}"  # fmt: skip
+        return self.refusal(status, str(error), kind, code, headers=headers, param=param, result=spent, warning=warning)  # fmt: skip
 
     def failure_body(self, error: RouterLLMError, call: protocol.Call | None = None) -> dict[str, Any]:  # fmt: skip
         """The API's error object for ``error`` (``failure``'s body)."""
