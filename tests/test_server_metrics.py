@@ -111,6 +111,74 @@ def test_the_counters_are_the_request_logs_sums(tmp_path: Path) -> None:
     assert "process_start_time_seconds" in {name for name, _ in samples}  # counting's start
 
 
+def test_failed_and_cancelled_requests_are_not_in_the_answers_latency(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """Requests that ended without an answer were observed in the answers' latency
+    histogram: a model that could not load (a corrupt GGUF: a 502 at once), a remote
+    endpoint's error, a stream its client left half-way; the p95 that README's query
+    reads mixed a load's failure and a client's leaving with answers. They are apart now,
+    in a histogram by outcome, whose counts are the log's and whose sums, with the
+    answers', are the report's time of the same requests."""
+    from routerllm.backends.interrupts import CANCELLED
+    from routerllm.carbon.report import logged_report
+
+    from .conftest import corrupt_gguf
+    from .test_openai_http import Reply, error_reply, http_model_dict, serving_stub
+    from .test_openai_stream import DONE, delta, usage
+    from .test_server import _leave, half_sent
+
+    pieces = [delta("", role=True), *(delta(f"w{i} ") for i in range(100))]
+    events = (*pieces, delta(finish="stop"), usage(5, 100), DONE)
+    with serving_stub() as stub:
+        # the endpoint's error, then a stream of 5 s its client leaves after its first text
+        stub.script.extend([error_reply(500, "the endpoint broke"), Reply(200, b"", events=events, gap_s=0.05)])  # fmt: skip
+        models = [
+            tiny_model("tiny-light", "light", 0.1),
+            tiny_model("broken", "heavy", 3.0, gguf=corrupt_gguf(tmp_path, tiny_gguf)),
+            http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6, max_retries=0),
+        ]
+        data = tiny_config_dict(tmp_path, models=models, router={"name": "smallest"}, carbon={"enabled": False})  # fmt: skip
+        config = load_config(write_config(tmp_path, data))
+        with RouterLLM(config) as system, running(system) as base:
+            assert call(base, CHAT, asking(model="tiny-light"))[0] == 200
+            for model in ("broken", "remote"):
+                status, text = call(base, CHAT, asking(model=model))
+                assert status == 502 and json.loads(text)["error"]["code"] == "backend_error", text  # fmt: skip
+            body = json.dumps(asking(model="remote", stream=True)).encode()
+            sock, seen = half_sent(base, body, len(body)), b""
+            while b"data: " not in seen:
+                seen += sock.recv(65536)
+            _leave(sock, reset=False)
+            deadline = time.monotonic() + 30
+            while system.log.count() < 4:
+                assert time.monotonic() < deadline, list(system.log.records())
+                time.sleep(0.02)
+            samples, _ = scrape(base)
+            rows = list(system.log.records())
+    outcomes = sorted((r.model, r.finish_reason) for r in rows)
+    assert outcomes == [("broken", "error"), ("remote", CANCELLED), ("remote", "error"), ("tiny-light", "length")]  # fmt: skip
+    answers = [r for r in rows if r.model == "tiny-light"]
+    latency = "routerllm_request_latency_seconds"
+    assert total(samples, f"{latency}_count") == 1
+    assert total(samples, f"{latency}_sum") == pytest.approx(answers[0].latency_s, rel=1e-12)
+    unfinished = "routerllm_unfinished_request_latency_seconds"
+    for r in rows:
+        if r in answers:
+            continue
+        labels = {"model": r.model, "outcome": r.finish_reason}
+        assert total(samples, f"{unfinished}_count", **labels) == 1, labels
+        assert total(samples, f"{unfinished}_sum", **labels) == pytest.approx(r.latency_s, rel=1e-12)  # fmt: skip
+        assert total(samples, f"{unfinished}_bucket", le="+Inf", **labels) == 1
+        assert total(samples, "routerllm_requests_total", **labels) == 1
+    # the report's time of the same requests: both histograms' sums; its failed ones: theirs
+    report = logged_report(config)
+    timed = total(samples, f"{latency}_sum") + total(samples, f"{unfinished}_sum")
+    assert report.totals.latency_s == pytest.approx(timed, rel=1e-12)
+    assert report.totals.requests == total(samples, f"{latency}_count") + total(samples, f"{unfinished}_count")  # fmt: skip
+    assert report.totals.failed == total(samples, f"{unfinished}_count", outcome="error") == 2
+
+
 def test_refused_requests_and_the_budgets_use_are_counted(tmp_path: Path) -> None:
     """A request over the per-request budget is a 429 counted by its reason, and its
     routing (logged, outcome refused:budget) in the energy; the hourly window's use is

@@ -4,7 +4,8 @@ llama.cpp's servers offer.
 
 ``ServerMetrics`` counts each request the request log takes (``RequestLog.observers``):
 the same figures the log's row holds, per model: requests by outcome, tokens, energy and
-CO2 per component, cost, cache hits, and the latency logged; it counts the requests
+CO2 per component, cost, cache hits, and the latency logged (an answer's apart from that
+of a request that ended without one: failed or cancelled); it counts the requests
 refused with a 429 or a 503 (by their error code), the time to a stream's first text,
 and reads at each scrape what changes by itself: the requests waiting for the turn or
 holding it, the loaded models, the budgets' use of each window. Counters count since
@@ -28,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon.log_rows import FAILED, REFUSED
 from routerllm.carbon.meter import CACHED, COMPONENTS
 from routerllm.exceptions import RouterLLMError, missing_dependency
@@ -42,10 +44,16 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0
 """Histogram buckets (seconds) for a local model on CPUs: a cached answer's tens of
 milliseconds to a large model's two minutes; +Inf above."""
 
-OUTCOMES = ("stop", "length", "cancelled", FAILED, REFUSED)
+OUTCOMES = ("stop", "length", CANCELLED, FAILED, REFUSED)
 """The outcomes counted by name (the log's finish reasons; ``error``: no model answered;
 ``refused:budget``: the budgets refused it once routed, its routing's energy counted);
 any other finish reason counts as ``OTHER``."""
+
+UNFINISHED = (FAILED, CANCELLED)
+"""The outcomes of the requests that ended without a whole answer, a model reached: their
+latency is apart from the answers' (``routerllm_unfinished_request_latency_seconds``).
+Mixed in, a backend's 30 s timeout or a load that failed at once read as an answer's
+latency; a refused request's (``REFUSED``: its routing alone, no model) is in neither."""
 
 OTHER = "other"
 
@@ -96,7 +104,8 @@ class ServerMetrics:
         self.cost = dict.fromkeys(self.models, 0.0)
         self.cache_hits = dict.fromkeys(self.models, 0.0)
         self.refusals: dict[tuple[str, str], float] = {}
-        self.latency: dict[str, _Histogram] = {}
+        self.latency: dict[str, _Histogram] = {}  # the answers' (cached ones too), by model
+        self.unfinished: dict[tuple[str, str], _Histogram] = {}  # by model and outcome
         self.first_text: dict[str, _Histogram] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -124,9 +133,9 @@ class ServerMetrics:
             self.cost[model] = self.cost.get(model, 0.0) + record.cost_usd
             if inference is not None and inference.method == CACHED:
                 self.cache_hits[model] = self.cache_hits.get(model, 0.0) + 1
-            if (
-                outcome != REFUSED
-            ):  # no model ran: its routing's milliseconds are no model's latency
+            if outcome in UNFINISHED:  # no whole answer: not an answer's latency
+                self.unfinished.setdefault((model, outcome), _Histogram()).observe(record.latency_s)  # fmt: skip
+            elif outcome != REFUSED:  # no model ran: its routing is no model's latency
                 self.latency.setdefault(model, _Histogram()).observe(record.latency_s)
 
     def refused(self, status: int, code: str | None) -> None:
@@ -167,8 +176,9 @@ class _Collector:
             requests, refusals = dict(m.requests), dict(m.refusals)
             tokens = {kind: dict(counts) for kind, counts in m.tokens.items()}
             energy, co2, cost, hits = dict(m.energy), dict(m.co2), dict(m.cost), dict(m.cache_hits)
-            latency = {k: (list(h.buckets()), h.total) for k, h in m.latency.items()}
-            first = {k: (list(h.buckets()), h.total) for k, h in m.first_text.items()}
+            latency = {(k,): (list(h.buckets()), h.total) for k, h in m.latency.items()}
+            unfinished = {k: (list(h.buckets()), h.total) for k, h in m.unfinished.items()}
+            first = {(k,): (list(h.buckets()), h.total) for k, h in m.first_text.items()}
 
         def counter(name: str, doc: str, labels: Sequence[str], values: dict[Any, float]) -> Any:
             family = CounterMetricFamily(name, doc, labels=labels)
@@ -176,10 +186,10 @@ class _Collector:
                 family.add_metric(key if isinstance(key, tuple) else (key,), value)
             return family
 
-        def histogram(name: str, doc: str, values: dict[str, tuple[list[tuple[str, float]], float]]) -> Any:  # fmt: skip
-            family = HistogramMetricFamily(name, doc, labels=["model"])
-            for model, (buckets, total) in sorted(values.items()):
-                family.add_metric([model], buckets, total)
+        def histogram(name: str, doc: str, labels: Sequence[str], values: dict[Any, tuple[list[tuple[str, float]], float]]) -> Any:  # fmt: skip
+            family = HistogramMetricFamily(name, doc, labels=labels)
+            for key, (buckets, total) in sorted(values.items()):
+                family.add_metric(list(key), buckets, total)
             return family
 
         yield counter("routerllm_requests", "Requests the request log took since the server started (answered, cancelled, failed once a model ran, or refused by the budgets once routed), by model, router and outcome (finish reason: stop, length, cancelled, error, refused:budget, other)", ["model", "router", "outcome"], requests)  # fmt: skip
@@ -190,8 +200,9 @@ class _Collector:
         yield counter("routerllm_cost_usd", "Cost (USD) of the logged requests, by model", ["model"], cost)  # fmt: skip
         yield counter("routerllm_cache_hits", "Logged requests answered from the answer cache, by model", ["model"], hits)  # fmt: skip
         yield counter("routerllm_requests_refused", "Requests refused with a 429 or a 503, by status and reason (the error's code)", ["status", "reason"], refusals)  # fmt: skip
-        yield histogram("routerllm_request_latency_seconds", "Logged latency of each request a model was reached for (routing, loading and generation; not its wait for the turn; not one refused by the budgets), by model", latency)  # fmt: skip
-        yield histogram("routerllm_time_to_first_token_seconds", "Time from a streamed request's arrival (its wait for the turn included) to its first text, by model", first)  # fmt: skip
+        yield histogram("routerllm_request_latency_seconds", "Logged latency of each answer, cached ones too (routing, loading and generation; not its wait for the turn; not a request that failed or was cancelled, nor one refused by the budgets), by model", ["model"], latency)  # fmt: skip
+        yield histogram("routerllm_unfinished_request_latency_seconds", "Logged latency of each request that ended without a whole answer once a model was reached, by model and outcome (error: failed; cancelled: stopped half-way)", ["model", "outcome"], unfinished)  # fmt: skip
+        yield histogram("routerllm_time_to_first_token_seconds", "Time from a streamed request's arrival (its wait for the turn included) to its first text, by model", ["model"], first)  # fmt: skip
         service = m.service
         yield GaugeMetricFamily("routerllm_requests_waiting", "Requests waiting for the model's turn", value=service.waiting)  # fmt: skip
         yield GaugeMetricFamily("routerllm_requests_running", "Requests holding the turn (generating): 0 or 1", value=max(service.in_line - service.waiting, 0))  # fmt: skip
