@@ -534,6 +534,36 @@ def test_a_backend_failing_mid_stream_ends_it_with_an_error_event(
     assert status == 200, text
 
 
+def test_a_stream_failing_after_its_text_is_logged_under_the_id_it_was_given(
+    tmp_path: Path,
+) -> None:
+    """A remote model's stream cut after its first text: its caller had the request id
+    (``on_answer``; a served stream's chunks, ``chatcmpl-<id>``), then the error; the
+    request was logged as failed under another, new id, which nothing had named: that
+    id found no row, and the row no client knew. It is logged under the id given."""
+    from .test_openai_http import Reply, http_model_dict, serving_stub
+    from .test_openai_stream import delta
+
+    cut = Reply(200, b"", events=(delta("", role=True), delta("Hel"), delta("lo")), cut=True)
+    with serving_stub() as stub:
+        stub.default_post = cut
+        models = [http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6, max_retries=0)]  # fmt: skip
+        data = tiny_config_dict(tmp_path, models=models, router={"name": "smallest"}, carbon={"enabled": False})  # fmt: skip
+        with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+            given: list[str] = []
+            request = GenerationRequest("x", on_answer=lambda model, request_id: given.append(request_id))  # fmt: skip
+            with pytest.raises(BackendError, match="after its answer began"):
+                system.generate(request)
+            with running(system) as base:
+                status, text = call(base, CHAT, asking(model="remote", stream=True))
+            rows = list(system.log.records())
+    events = [json.loads(line.removeprefix("data: ")) for line in text.split("\n\n") if line]
+    assert status == 200 and events[-1]["error"]["code"] == "backend_error", text
+    assert events[0]["choices"][0]["delta"]["content"] == "Hel"
+    assert [r.finish_reason for r in rows] == ["error", "error"]
+    assert len(given) == 1 and [r.id for r in rows] == [given[0], events[0]["id"].removeprefix("chatcmpl-")]  # fmt: skip
+
+
 def test_the_first_piece_reaches_the_client_before_the_generation_ends(
     served_quietly: tuple[str, RouterLLM], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -72,6 +72,7 @@ class AnswerLogging:
         error: RouterLLMError,
         earlier: Measurement | None = None,
         unrun: Measurement | None = None,
+        request_id: str = "",
     ) -> None:
         """Log a request no model answered once one was loaded (``name`` the last tried),
         for what its routing, ``loading`` (of it, ``earlier``: the loads of the models it
@@ -83,7 +84,9 @@ class AnswerLogging:
         template, a prompt over its context: a ``PromptError``, before it generates) spent
         no load: nothing is logged; one that fails while generating, that generation.
         ``unrun``: the routing of the batch's requests after it, which will not run, is
-        logged with its own (the log's totals are the batch's measured routing)."""
+        logged with its own (the log's totals are the batch's measured routing). Its row's
+        id is ``request_id``: the id a stream's text came under before it failed (until
+        2026-12-07 a new one, which no row had), else a new one."""
         generation = failed_generation(error)
         loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
         # a generation that failed is logged whatever it metered: a remote model's call, or
@@ -100,7 +103,7 @@ class AnswerLogging:
         if loading_cost > 0 or self.calls.priced_by_energy(name):
             cost += self.calls.routing_cost(routing)  # where energy is the price
         record = RequestRecord(
-            id=uuid.uuid4().hex,
+            id=request_id or uuid.uuid4().hex,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             prompt_sha256=prompt_hash(req.prompt),
             prompt_chars=len(req.prompt),

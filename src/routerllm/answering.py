@@ -210,7 +210,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         asked = req
         if shown is not None and final:
             asked = dataclasses.replace(req, on_text=shown.to(request_id))
-        fitted = self._fitted(asked, stub, admission, decision, routing, tag, unrun)
+        fitted = self._fitted(asked, stub, admission, decision, routing, tag, request_id, unrun)
         name, reason = fitted.model, reason + fitted.reason
         completion, loading, inference, cost = fitted.answer
         # what the models escalated from spent: the loads of those the prompt did not fit
@@ -323,12 +323,14 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         decision: RoutingDecision,
         routing: Measurement,
         tag: str,
+        request_id: str,
         unrun: Measurement | None = None,
     ) -> _Fitted:
         """The admitted model's answer; where the prompt is too long for a routed model's
         context, the next larger model's with a longer context (a model the caller named
         answers or refuses it). A step up is within the budgets as a cascade's is. Where
-        no model answers once one was loaded, the loads are logged (``_failed``)."""
+        no model answers once one was loaded, the loads are logged (``_failed``) under
+        ``request_id``, the id its ``on_answer`` and a stream's chunks were given."""
         name, refused, refused_cost, said = admission.model, None, 0.0, ""
         while True:
             try:
@@ -352,7 +354,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                     context = getattr(e, "context", None) or self._context(name)
                     longer = [m for m in self.scope.larger(name) if self._context(m) > context]
                 if not longer:
-                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun, request_id)  # fmt: skip
                     if isinstance(e, ContextLengthError) and stepping and (larger := self.scope.larger(name)):  # fmt: skip
                         # why no larger model was tried: a configured context_length can be longer
                         raise ContextLengthError(f"{e}; no larger model's context is longer ({contexts_in_words(self.config, larger, self.manager.backend)})", e.param, e.context) from None  # fmt: skip
@@ -364,7 +366,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                     *([refused] if refused is not None else []),
                 )
                 if over := self._over_budgets(req, stub, admission, bigger, spent):
-                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun, request_id)  # fmt: skip
                     raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
