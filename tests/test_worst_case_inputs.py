@@ -6,11 +6,14 @@ at the prompt limit): README, "Cascade: check the answer, escalate when it fails
 from __future__ import annotations
 
 import ast
+import re
 import time
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.cascade import function_with_examples, verify_answer
-from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.config_sections import LimitsConfig
+from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
+from routerllm.demo import DEMO_PROMPTS
 from routerllm.eval.codegen import (
     CHAT_STYLE,
     PREFILL_STYLE,
@@ -19,7 +22,12 @@ from routerllm.eval.codegen import (
     function_nodes,
 )
 from routerllm.overrides import asks_for_math
+from routerllm.routers.base import Candidate
+from routerllm.routers.rules import RuleBasedRouter, default_rules
 from routerllm.stubs import stub_of
+
+#: The server's prompt limit (``limits.max_prompt_chars``): the worst inputs' size
+LIMIT: int = LimitsConfig.model_fields["max_prompt_chars"].default
 
 #: CPU seconds one check may take on a crafted prompt (CPU, not wall time: on a loaded CI
 #: machine the waits for a core would count): generous, far under what it took before.
@@ -166,3 +174,45 @@ def test_a_long_run_of_digits_is_read_once_for_a_chinese_operator_word() -> None
     assert not asks_for_math("1" * 20_000)
     assert time.process_time() - start < 1.0
     assert asks_for_math("x 12乘以7") and asks_for_math("a12 加 7") and asks_for_math("3+4")
+
+
+# -- the rules router: every rule's words tried at every place -------------------------
+#: CPU seconds one route may take at the prompt limit: ~0.2 s now (2 loaded cores),
+#: 1.0-2.0 s before (each rule's ~100 words tried at every place, read twice per route)
+ROUTE_BOUND_S = 0.75
+
+
+def _rule_samples() -> list[str]:
+    """Texts holding each rule's words: each word alternative as written (its classes and
+    repeats read once), in three cases, alone, inside a word, and glued to another."""
+    samples = []
+    for rule in default_rules(factored=False):
+        for alternative in re.split(r"\||\(\?", rule.pattern.pattern):
+            word = re.sub(r"\[\^?(.)[^\]]*\]", r"\1", alternative)
+            word = re.sub(r"\\d\+?", "12", re.sub(r"\\w\*", "ab", word)).replace("\\", "")
+            word = re.sub(r"[()?*+!<=:]", "", word)
+            for w in (word, word.upper(), word.title()):
+                samples += [w, f"x {w}.", f"a{w}s", f"{w}{w} {w}-{w}", f"1. {w}\n2) {w}"]
+    return samples
+
+
+def test_the_rules_factored_find_the_matches_their_words_as_written_find() -> None:
+    # the router counts a rule's matches
+    texts = [*DEMO_PROMPTS, *(p.prompt for p in load_humaneval()), *_rule_samples()]
+    texts += ["\u212a\u017f \u0130 \u0131 ß ẞ É", "\n\x0c1. x", " \r 1) x"]
+    pairs = list(zip(default_rules(), default_rules(factored=False), strict=True))
+    assert sum(f.pattern.pattern != w.pattern.pattern for f, w in pairs) == 5  # all but one
+    for factored, written in pairs:
+        for text in texts:
+            # where each match is (its words' own groups are numbered in another order)
+            spans = [m.span() for m in factored.pattern.finditer(text)]
+            assert spans == [m.span() for m in written.pattern.finditer(text)], (factored.name, text[:60])  # fmt: skip
+
+
+def test_a_route_at_the_prompt_limit_does_not_try_every_word_at_every_place() -> None:
+    router = RuleBasedRouter([Candidate("light", 0.5, "light"), Candidate("heavy", 7.0, "heavy")])
+    for prompt in ("(" * LIMIT, "~~~\n" * (LIMIT // 4), "c " * (LIMIT // 2)):
+        start = time.process_time()
+        router.route(prompt)
+        took = time.process_time() - start
+        assert took < ROUTE_BOUND_S, (prompt[:4], took)

@@ -10,6 +10,7 @@ went where it went. It is a baseline, not a learned router.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,110 +42,176 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SPACED_WORD = f"[^\\W{_CJK}]"
 
 
-def _words(spaced: str, cjk: str = "", whole: bool = True) -> str:
+def _words(spaced: str, cjk: str = "", whole: bool = True, factored: bool = True) -> str:
     """A rule's words: the ``spaced`` alternatives as whole words (``\\b`` found no
     boundary between 个 and P in 写一个Python函数, both word characters), or as a word's
     start where not ``whole``; then the ``cjk`` ones anywhere (Chinese has no boundaries
-    to find)."""
+    to find). ``factored``: the alternatives factored (:func:`_factored`), behind a look
+    at the character a match would start with, which finds the same matches faster."""
     end = f"(?!{_SPACED_WORD})" if whole else ""
-    words = f"(?<!{_SPACED_WORD})({spaced}){end}"
-    return f"{words}|{cjk}" if cjk else words
+    if not factored:
+        words = f"(?<!{_SPACED_WORD})({spaced}){end}"
+        return f"{words}|{cjk}" if cjk else words
+    spaced_alternatives, cjk_alternatives = _alternatives(spaced), _alternatives(cjk)
+    words = f"(?<!{_SPACED_WORD})({_factored(spaced_alternatives)}){end}"
+    if cjk:
+        words += f"|{_factored(cjk_alternatives)}"
+    if not all(map(_leads_with_letter, spaced_alternatives + cjk_alternatives)):
+        return words  # no one character every match starts with
+    starts = "".join(sorted({a[0] for a in spaced_alternatives + cjk_alternatives}))
+    return f"(?=[{re.escape(starts)}])(?:{words})"
+
+
+def _alternatives(regex: str) -> list[str]:
+    """The ``|``-separated alternatives of ``regex`` (not those within its groups or
+    character classes), in order."""
+    found, depth, start, i = [], 0, 0, 0
+    while i < len(regex):
+        if regex[i] == "\\":
+            i += 1
+        elif regex[i] == "[":
+            i = regex.index("]", i + 2)  # a class's first character may be "]"
+        elif regex[i] in "()":
+            depth += 1 if regex[i] == "(" else -1
+        elif regex[i] == "|" and depth == 0:
+            found.append(regex[start:i])
+            start = i + 1
+        i += 1
+    return [*found, regex[start:]] if regex else []
+
+
+def _leads_with_letter(alternative: str) -> bool:
+    """Whether ``alternative`` starts with a letter, digit or space matched as itself
+    (not quantified: ``e?``)."""
+    letter = alternative[:1].isalnum() or (alternative[:1] != "" and alternative[:1] in " '’-")
+    return letter and alternative[1:2] not in ("?", "*", "+", "{")
+
+
+def _factored(alternatives: list[str]) -> str:
+    """``alternatives`` (regular expressions tried in order, case aside) as one that
+    matches what their alternation matches, where it does: those that start with the same
+    letter share it (``t(?:ranslate|hanks)``), their rest factored in turn, as long as each
+    starts with a letter matched as itself. No text matches two different letters (not
+    even case aside), so which alternative matches first is unchanged; but the regular
+    expression engine tried every alternative at every place where a word starts (or
+    every place at all: 0.2 s per rule on 200,000 characters), and now reads a letter or
+    two there."""
+    if len(alternatives) < 2 or not all(_leads_with_letter(a) for a in alternatives):
+        return "|".join(alternatives)
+    by_letter: dict[str, list[str]] = {}
+    for alternative in alternatives:
+        letter = alternative[0].lower() if len(alternative[0].lower()) == 1 else alternative[0]
+        by_letter.setdefault(letter, []).append(alternative)
+    return "|".join(
+        f"{group[0][0]}(?:{_factored([a[1:] for a in group])})" if len(group) > 1 else group[0]
+        for group in by_letter.values()
+    )
 
 
 # Each rule's words in English, then Italian, Spanish, German, French and Chinese: the
 # rules decide a request in those languages as in English (``benchmarks/
 # multilingual_routing.py``; README "The rules router"). Words a language shares with
 # English are not written twice.
-DEFAULT_RULES: tuple[Rule, ...] = (
-    _rule(
-        "trivial request",
-        _words(
-            r"translate|what is|what's|who is|define|definition of|capital of|synonym|spell|"
-            r"hello|hi|thanks|convert \d+|"
-            r"traduci|tradurre|cos['’]è|che cos['’]è|qual è|quanto fa|chi è|definisci|"
-            r"definizione d\w*|capitale d\w*|sinonimo|ciao|salve|grazie|converti \d+|"
-            r"traduce|traducir|qué es|cuál es|cuánto es|quién es|definición de|sinónimo|"
-            r"hola|gracias|convierte \d+|"
-            r"übersetze|übersetzen|was ist|wie viel (ist|sind)|wer ist|definiere|"
-            r"hauptstadt|hallo|danke|rechne \d+|"
-            r"traduis|traduire|qu['’]est-ce que|quel(le)? est|combien (font|fait)|qui est|"
-            r"définis|définition d\w*|synonyme|bonjour|salut|merci|convertis \d+",
-            r"翻译|什么是|是什么|是谁|是多少|等于多少|定义|首都|同义词|你好|您好|谢谢|换算",
+def default_rules(factored: bool = True) -> tuple[Rule, ...]:
+    """The rules router's rules; ``factored``: their words' alternatives factored, as
+    :data:`DEFAULT_RULES` are (``False``: as written, the same matches found slower)."""
+
+    def words(spaced: str, cjk: str = "", whole: bool = True) -> str:
+        return _words(spaced, cjk, whole, factored)
+
+    return (
+        _rule(
+            "trivial request",
+            words(
+                r"translate|what is|what's|who is|define|definition of|capital of|synonym|spell|"
+                r"hello|hi|thanks|convert \d+|"
+                r"traduci|tradurre|cos['’]è|che cos['’]è|qual è|quanto fa|chi è|definisci|"
+                r"definizione d\w*|capitale d\w*|sinonimo|ciao|salve|grazie|converti \d+|"
+                r"traduce|traducir|qué es|cuál es|cuánto es|quién es|definición de|sinónimo|"
+                r"hola|gracias|convierte \d+|"
+                r"übersetze|übersetzen|was ist|wie viel (ist|sind)|wer ist|definiere|"
+                r"hauptstadt|hallo|danke|rechne \d+|"
+                r"traduis|traduire|qu['’]est-ce que|quel(le)? est|combien (font|fait)|qui est|"
+                r"définis|définition d\w*|synonyme|bonjour|salut|merci|convertis \d+",
+                r"翻译|什么是|是什么|是谁|是多少|等于多少|定义|首都|同义词|你好|您好|谢谢|换算",
+            ),
+            -0.3,
         ),
-        -0.3,
-    ),
-    _rule(
-        "code task",
-        _words(
-            r"implement|function|class|method|code|script|program|algorithm|debug|refactor|"
-            r"python|javascript|typescript|java|c\+\+|rust|golang|sql|regex|api|unit[ -]tests?|"
-            r"bug|"
-            r"implementa|implementare|funzion[ei]|classe|metodo|codice|programma|algoritmo|"
-            r"espressione regolare|test unitari|"
-            r"implementar|funci[oó]n|funciones|clase|método|código|programa|"
-            r"expresión regular|pruebas unitarias|"
-            r"implementiere|implementieren|funktion(en)?|klasse|methode|skript|programm|"
-            r"algorithmus|regulär\w* ausdr\w*|"
-            r"implémente|implémenter|fonctions?|méthode|algorithme|"
-            r"expression régulière|tests unitaires",
-            r"函数|代码|脚本|程序|算法|正则表达式|单元测试|调试",
+        _rule(
+            "code task",
+            words(
+                r"implement|function|class|method|code|script|program|algorithm|debug|refactor|"
+                r"python|javascript|typescript|java|c\+\+|rust|golang|sql|regex|api|unit[ -]tests?|"
+                r"bug|"
+                r"implementa|implementare|funzion[ei]|classe|metodo|codice|programma|algoritmo|"
+                r"espressione regolare|test unitari|"
+                r"implementar|funci[oó]n|funciones|clase|método|código|programa|"
+                r"expresión regular|pruebas unitarias|"
+                r"implementiere|implementieren|funktion(en)?|klasse|methode|skript|programm|"
+                r"algorithmus|regulär\w* ausdr\w*|"
+                r"implémente|implémenter|fonctions?|méthode|algorithme|"
+                r"expression régulière|tests unitaires",
+                r"函数|代码|脚本|程序|算法|正则表达式|单元测试|调试",
+            ),
+            0.25,
+            code=True,
         ),
-        0.25,
-        code=True,
-    ),
-    # A definition in the request (a function stub to complete, code to fix or explain),
-    # or a fenced block, is code whatever its words say, in any language: HumanEval's
-    # stubs rarely name a "code task".
-    _rule(
-        "code in the request",
-        r"^[ \t]*(?:(?:async[ \t]+)?(?:def|class)[ \t]+\w+[ \t]*[(:]|```)",
-        0.25,
-        code=True,
-        flags=re.MULTILINE,
-    ),
-    _rule(
-        "hard engineering terms",
-        _words(
-            r"thread[- ]safe|concurren\w*|lock(s|ing)?|mutex|async\w*|distributed|lru|cache|"
-            r"optimi[sz]e|complexity|dynamic programming|graph|parser|compiler|interpreter|"
-            r"scalab\w*|transaction\w*|race condition|deadlock|memory leak|architecture|"
-            r"trie|heap|red[- ]black|b-tree|consensus|sharding|o\(n|"
-            r"threadsicher|caché|ottimizza|optimizar|optimiere",
-            "线程安全|并发|死锁|缓存|分布式|编译器|解析器|动态规划|复杂度|优化",
-            whole=False,  # a word's start: deadlocks, caches, parsers count
+        # A definition in the request (a function stub to complete, code to fix or explain),
+        # or a fenced block, is code whatever its words say, in any language: HumanEval's
+        # stubs rarely name a "code task".
+        _rule(
+            "code in the request",
+            r"^[ \t]*(?:(?:async[ \t]+)?(?:def|class)[ \t]+\w+[ \t]*[(:]|```)",
+            0.25,
+            code=True,
+            flags=re.MULTILINE,
         ),
-        0.2,
-        code=True,
-    ),
-    _rule(
-        "explanation or analysis",
-        _words(
-            r"explain|compare|why|how does|difference|analy[sz]e|"
-            # perché is also "because": the cost of finding its questions
-            r"spiega(mi)?|spiegare|confronta|perch[eé]|come funziona|differenz[ae]|analizza|"
-            r"explica(r)?|explícame|compara|por qué|cómo funciona|diferencias?|analiza|"
-            r"erkläre?|erklären|vergleiche|warum|wieso|weshalb|wie funktioniert|"
-            r"unterschied(e)?|analysiere|"
-            r"explique[rz]?|comparez|pourquoi|comment fonctionne|différences?",
-            r"解释|比较|为什么|区别|差异|分析|如何工作",
+        _rule(
+            "hard engineering terms",
+            words(
+                r"thread[- ]safe|concurren\w*|lock(s|ing)?|mutex|async\w*|distributed|lru|cache|"
+                r"optimi[sz]e|complexity|dynamic programming|graph|parser|compiler|interpreter|"
+                r"scalab\w*|transaction\w*|race condition|deadlock|memory leak|architecture|"
+                r"trie|heap|red[- ]black|b-tree|consensus|sharding|o\(n|"
+                r"threadsicher|caché|ottimizza|optimizar|optimiere",
+                "线程安全|并发|死锁|缓存|分布式|编译器|解析器|动态规划|复杂度|优化",
+                whole=False,  # a word's start: deadlocks, caches, parsers count
+            ),
+            0.2,
+            code=True,
         ),
-        0.2,
-    ),
-    _rule(
-        "multi-part request",
-        "("
-        + _words(
-            r"and then|step by step|also|with tests|"
-            r"e poi|passo (dopo|per) passo|anche|con (i |dei )?test|"
-            r"y luego|paso a paso|también|con pruebas|"
-            r"und dann|schritt für schritt|auch|mit tests|"
-            r"et ensuite|étape par étape|aussi|avec (des )?tests",
-            r"一步一步|逐步|然后",
-        )
-        + r"|^\s*\d+[.)]\s)",
-        0.1,
-    ),
-)
+        _rule(
+            "explanation or analysis",
+            words(
+                r"explain|compare|why|how does|difference|analy[sz]e|"
+                # perché is also "because": the cost of finding its questions
+                r"spiega(mi)?|spiegare|confronta|perch[eé]|come funziona|differenz[ae]|analizza|"
+                r"explica(r)?|explícame|compara|por qué|cómo funciona|diferencias?|analiza|"
+                r"erkläre?|erklären|vergleiche|warum|wieso|weshalb|wie funktioniert|"
+                r"unterschied(e)?|analysiere|"
+                r"explique[rz]?|comparez|pourquoi|comment fonctionne|différences?",
+                r"解释|比较|为什么|区别|差异|分析|如何工作",
+            ),
+            0.2,
+        ),
+        _rule(
+            "multi-part request",
+            "("
+            + words(
+                r"and then|step by step|also|with tests|"
+                r"e poi|passo (dopo|per) passo|anche|con (i |dei )?test|"
+                r"y luego|paso a paso|también|con pruebas|"
+                r"und dann|schritt für schritt|auch|mit tests|"
+                r"et ensuite|étape par étape|aussi|avec (des )?tests",
+                r"一步一步|逐步|然后",
+            )
+            + r"|^\s*\d+[.)]\s)",
+            0.1,
+        ),
+    )
+
+
+DEFAULT_RULES: tuple[Rule, ...] = default_rules()
 
 # How many times one rule may count (hard terms stack: "thread-safe LRU cache").
 MAX_HITS = {"hard engineering terms": 3}
@@ -211,15 +278,27 @@ class RuleBasedRouter(Router):
         if self.long_prompt_words < 1:
             raise RouterLLMError("rules router: long_prompt_words must be >= 1")
         self.rules = DEFAULT_RULES
+        # the last prompt analysed and its analysis: a decision's reason reads it again
+        self._last: tuple[str, tuple[float, list[str], bool]] | None = None
 
     def analyse(self, prompt: str) -> tuple[float, list[str], bool]:
         """(complexity score, fired rule names, is_code) for one prompt."""
+        last = self._last
+        if last is not None and last[0] is prompt:  # scored, now explained: read once
+            score, fired, is_code = last[1]
+            return score, list(fired), is_code
+        analysis = self._analysed(prompt)
+        self._last = (prompt, analysis)
+        return analysis[0], list(analysis[1]), analysis[2]
+
+    def _analysed(self, prompt: str) -> tuple[float, list[str], bool]:
         total, fired, is_code = self.base, [], False
         for rule in self.rules:
-            hits = len(rule.pattern.findall(prompt))
+            # the matches past those that count are not looked for
+            cap = MAX_HITS.get(rule.name, 1)
+            hits = sum(1 for _ in itertools.islice(rule.pattern.finditer(prompt), cap))
             if not hits:
                 continue
-            hits = min(hits, MAX_HITS.get(rule.name, 1))
             total += rule.weight * hits
             fired.append(f"{rule.name} x{hits}" if hits > 1 else rule.name)
             is_code = is_code or rule.code
