@@ -9,6 +9,8 @@ import ast
 import re
 import time
 
+import pytest
+
 from routerllm.backends.base import GenerationRequest
 from routerllm.cascade import function_with_examples, verify_answer
 from routerllm.config_sections import LimitsConfig
@@ -216,3 +218,46 @@ def test_a_route_at_the_prompt_limit_does_not_try_every_word_at_every_place() ->
         router.route(prompt)
         took = time.process_time() - start
         assert took < ROUTE_BOUND_S, (prompt[:4], took)
+
+
+# -- the answer's side at the prompt limit ----------------------------------------------
+#: A request of 200,000 characters of code (the prompt limit), its last function stating
+#: an example, as the benchmark's; its parse, as the cascade has it
+_LIMIT_PROMPT = "".join(f"x{i:05} = [{i:5}, 1]\n" for i in range((LIMIT - 60) // 20)) + (
+    '\ndef f(x):\n    """\n    >>> f(1)\n    2\n    """\n'
+)
+#: CPU seconds one extraction may take after it: 0.03 s now, 0.2-6.4 s before (each cut
+#: compiled with the whole request, 0.16 s a compile)
+LIMIT_ANSWER_BOUND_S = 1.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "style"),
+    [
+        ("    return (x +\n" + "    x +\\\n" * 1000, CHAT_STYLE),
+        ("    y = 1\n" + "    @x\n" * 1000, CHAT_STYLE),
+        ("    return (x```\n" * 3000, PREFILL_STYLE),
+        ("    # ```\n" * 3000, PREFILL_STYLE),
+        ("def f(x):\n    return [\n" + "        x + 1,\n" * 3000, CHAT_STYLE),
+    ],
+    ids=["never compiles", "decorators", "fences", "fences in comments", "restated"],
+)
+def test_an_answer_after_a_request_at_the_limit_is_not_compiled_with_all_of_it(
+    answer: str, style: CodegenStyle
+) -> None:
+    request = HumanEvalProblem("request", _LIMIT_PROMPT, "f", canonical_solution="", test="")
+    tree = ast.parse(_LIMIT_PROMPT)
+    start = time.process_time()
+    extract_completion(request, answer, style, tree)
+    took = time.process_time() - start
+    assert took < LIMIT_ANSWER_BOUND_S, took
+
+
+def test_an_answer_of_megabytes_is_read_within_the_compile_budget() -> None:
+    # a remote model may answer far past its max tokens: lines that never compile, each
+    # cut compiled alone (64 of them, 2 MB each) took minutes
+    answer = "def f(x):\n" + "    x = (1 +\\\n" * 150_000
+    start = time.process_time()
+    completion = extract_completion(_REQUEST, answer, CHAT_STYLE)
+    assert time.process_time() - start < 4 * LIMIT_ANSWER_BOUND_S
+    assert completion == "\n" + answer.strip("\n") + "\n"  # the most literal: its check fails

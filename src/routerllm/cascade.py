@@ -74,7 +74,7 @@ def verify_answer(
         # Untagged, or a stub's body alone (``function add(a, b) {`` asked): as above.
         return Verification("unverifiable", 0, 0, f"{where} {entry_point} in another language, not Python")  # fmt: skip
     request = HumanEvalProblem("request", code, entry_point, canonical_solution="", test="")
-    completion = extract_completion(request, answer, CHAT_STYLE)
+    completion = extract_completion(request, answer, CHAT_STYLE, parsed.tree)
     return _verified(code, entry_point, completion, timeout_s, stop, parsed)
 
 

@@ -19,13 +19,16 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from routerllm.backends.base import cut_at_stop
+from routerllm.eval.cut_compiler import CutCompiler, parse_code
 
 if TYPE_CHECKING:
     from routerllm.data.humaneval import HumanEvalProblem
     from routerllm.eval.codegen import CodegenStyle
 
 
-def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle) -> str:
+def extract_completion(
+    problem: HumanEvalProblem, text: str, style: CodegenStyle, tree: ast.Module | None = None
+) -> str:
     """The completion to pass to ``problem.program(completion)`` for a model's answer.
 
     In "prefill" mode the answer continues the prompt (a function body) and
@@ -36,46 +39,46 @@ def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle
     block after it), else the first such block, else the whole text. Code that defines
     the entry point becomes ``"\\n" + code`` (top-level calls, asserts, loops
     and ``if __name__ == ...`` blocks removed), anything else a function body.
+    ``tree``: ``problem.prompt`` parsed, where the caller has it (:class:`CutCompiler`'s).
     """
+    compiler = CutCompiler(problem.prompt, tree)
     if continues_prompt(style, text):
-        return _completion_from_code(problem, continuation(style, text, problem.prompt))
-    return _completion_from_code(problem, pick_code(text, problem.entry_point))
+        code = continuation(style, text, problem.prompt, compiler)
+    else:
+        code = pick_code(text, problem.entry_point)
+    return _completion_from_code(problem, code, compiler)
 
 
-def continuation(style: CodegenStyle, text: str, prompt: str) -> str:
+def continuation(
+    style: CodegenStyle, text: str, prompt: str, compiler: CutCompiler | None = None
+) -> str:
     """The code of an answer that continues ``prompt``: ``text`` up to the first stop
     sequence, and in "prefill" mode up to the first fence that closes the block the prefix
     opened, on a line of its own or glued to the code (small models write
     ``"    return 'NO'```"``, which the stop ``"\\n```"`` misses: the answer ran on into
     prose). A fence in a string or a comment is code: cut there, the body would not
-    compile, or would end in the comment."""
+    compile, or would end in the comment. ``compiler``: the one the answer's other cuts
+    are compiled by, where there is one."""
     code = cut_at_stop(text, style.stop)
     if style.mode != "prefill":
         return code
-    # each cut is compiled with the whole prompt: the first MAX_CUTS fences only (an
-    # answer of 2,000 fences took minutes after a 20,000-character prompt)
+    compiler = compiler if compiler is not None else CutCompiler(prompt)
+    # the first MAX_CUTS fences only (an answer of 2,000 fences took minutes after a
+    # 20,000-character prompt, when each cut was compiled with the whole prompt)
     for fence in itertools.islice(re.finditer("```", code), MAX_CUTS):
         cut = code[: fence.start()]
-        if _compiles(prompt + cut) and not _ends_in_comment(prompt + cut):
+        if compiler.after_prompt(cut) is None and not _ends_in_comment(compiler, cut):
             return cut
     return code
 
 
-def _ends_in_comment(source: str) -> bool:
-    """Whether ``source``, which compiles, ends in a comment: where it does, a bracket
-    added at its end is in the comment, and it still compiles; elsewhere the bracket is
-    never closed. Compiled, not tokenized: Python's tokenizer took 25 times as long."""
-    return "#" in source[source.rfind("\n") + 1 :] and _compiles(source + "(")
-
-
-def parse_code(text: str) -> ast.Module | None:
-    """``text`` parsed as Python, or None where it is not Python. Besides syntax errors,
-    CPython's parser gives up with MemoryError on some prose (a long run of bare words)
-    and RecursionError on deep nesting: text a user may send is not code either."""
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):  # ValueError: a null byte
-        return None
+def _ends_in_comment(compiler: CutCompiler, cut: str) -> bool:
+    """Whether the prompt and ``cut``, which compile, end in a comment: where they do, a
+    bracket added at their end is in the comment, and they still compile; elsewhere the
+    bracket is never closed. Compiled, not tokenized: Python's tokenizer took 25 times as
+    long."""
+    last = cut[cut.rfind("\n") + 1 :] if "\n" in cut else compiler.prompt[compiler.prompt.rfind("\n") + 1 :] + cut  # fmt: skip
+    return "#" in last and compiler.after_prompt(cut + "(") is None
 
 
 _BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
@@ -199,36 +202,16 @@ def defines(code: str, entry_point: str) -> bool:
 MAX_CUTS = 16
 
 
-def _completion_from_code(problem: HumanEvalProblem, code: str) -> str:
+def _completion_from_code(problem: HumanEvalProblem, code: str, compiler: CutCompiler) -> str:
     if not defines(code, problem.entry_point):
-        return _body(problem.prompt, code)
+        return _body(problem.prompt, code, compiler)
     first = None
-    for candidate in _redefinitions(code, problem.entry_point):
+    for candidate in _redefinitions(code, problem.entry_point, compiler):
         if first is None:
             first = candidate
-        if _compiles(problem.prompt + candidate):
+        if compiler.after_prompt(candidate) is None:
             return candidate
     return first if first is not None else ""
-
-
-def _compiles(source: str) -> bool:
-    return _error_line(source) is None
-
-
-def _error_line(source: str) -> int | None:
-    """None where ``source`` compiles, else the line (from 1) its syntax error is on, 0
-    where that is not known."""
-    # compile, not just ast.parse: a body left at column 0 parses as module code,
-    # but its `return` does not compile outside the function.
-    try:
-        compile(source, "<completion>", "exec", dont_inherit=True)
-    except SyntaxError as e:
-        return e.lineno or 0
-    except ValueError:  # a null byte: no cut past it compiles
-        return source.count("\n", 0, source.find("\0")) + 1 if "\0" in source else 0
-    except (RecursionError, MemoryError):
-        return 0
-    return None
 
 
 def _next_end(error_line: int | None, first_line: int, end: int) -> int:
@@ -244,7 +227,7 @@ def _next_end(error_line: int | None, first_line: int, end: int) -> int:
 CODE_START = re.compile(r"^(?:from\s+\S+\s+import\s|import\s|(?:async\s+)?def\s|class\s|@)")
 
 
-def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
+def _redefinitions(code: str, entry_point: str, compiler: CutCompiler) -> Iterator[str]:
     """``"\\n" + code`` candidates, most literal first: as given, then without the
     prose before the first import/def, each trimmed of trailing lines (prose,
     truncation) as far as needed but never past the entry point's ``def``."""
@@ -256,12 +239,12 @@ def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
     for start in starts:
         end = len(lines)
         for _ in range(4 * MAX_CUTS):
-            if end <= start:
+            if end <= start or compiler.exhausted:
                 break
             source = "\n".join(lines[start:end])
             if not defines(source, entry_point):
                 break
-            if (error := _error_line(source)) is None:
+            if (error := compiler.alone(source)) is None:
                 yield "\n" + without_top_level_scripts(source) + "\n"
                 break
             end = start + _next_end(error, 1, end - start)
@@ -313,13 +296,13 @@ def _is_script(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and "__name__" in ast.dump(node.test)
 
 
-def _body(prompt: str, code: str) -> str:
+def _body(prompt: str, code: str, compiler: CutCompiler) -> str:
     """The first of :func:`_bodies`' candidates for which ``prompt`` and it compile, else
     the first; its trimmed ones tried where the last cut's error says (MAX_CUTS in all)."""
     variants = list(_bodies(code))
     if variants in ([], [""]):  # nothing indented to read as a body
         return ""
-    errors = [_error_line(prompt + variant.rstrip() + "\n") for variant in variants]
+    errors = [compiler.after_prompt(variant.rstrip() + "\n") for variant in variants]
     if None in errors:
         return variants[errors.index(None)].rstrip() + "\n"
     first_line = prompt.count("\n") + 1  # the body's first line, in what is compiled
@@ -327,9 +310,9 @@ def _body(prompt: str, code: str) -> str:
     for variant, error in zip(variants, errors, strict=True):
         lines = variant.splitlines()
         end = min(len(lines) - 1, _next_end(error, first_line, len(lines)))
-        while end >= 1 and cuts > 0:
+        while end >= 1 and cuts > 0 and not compiler.exhausted:
             candidate = "\n".join(lines[:end]).rstrip() + "\n"
-            if (error := _error_line(prompt + candidate)) is None:
+            if (error := compiler.after_prompt(candidate)) is None:
                 return candidate
             end, cuts = _next_end(error, first_line, end), cuts - 1
     return variants[0].rstrip() + "\n"
