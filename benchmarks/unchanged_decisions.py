@@ -3,8 +3,8 @@ parsers (``--save``) and compared after it (``--compare``): a change made for sp
 crafted inputs (``benchmarks/worst_case_inputs.py``) must decide nothing differently.
 
 Recorded: the rules router's decision (its complexity score, the rules that fired, the
-model and confidence of a light/medium/heavy ladder) and the function whose examples the
-cascade checks, on the demo's prompts, HumanEval's 164 and the prompts of the
+model and confidence of a light/medium/heavy ladder), the function whose examples the
+cascade checks and those examples, on the demo's prompts, HumanEval's 164 and the prompts of the
 routing-outcome sets in ``--data-dir`` (LLMRouter's JSON, RouterBench's MBPP CSV; skipped,
 and said, where absent); and the cascade's reading of
 HumanEval's 164 canonical solutions answered in each prompting style (chat: fenced,
@@ -19,12 +19,13 @@ and, with ``--compare``, how many differ (the first few shown). Run:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from outcome_data import DATASETS, DEFAULT_DATA_DIR
+from outcome_data import DATASETS, add_data_dir_argument
 
 from routerllm.cascade import function_with_examples
 from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
@@ -36,6 +37,7 @@ from routerllm.eval.codegen import (
     CodegenStyle,
     extract_completion,
 )
+from routerllm.eval.prompt_examples import extract_examples
 from routerllm.routers.base import Candidate
 from routerllm.routers.rules import RuleBasedRouter
 from routerllm.stubs import completed
@@ -59,8 +61,8 @@ def real_prompts(data_dir: Path) -> Iterator[tuple[str, str]]:
 
 
 def request_decisions(data_dir: Path) -> dict[str, object]:
-    """Each real prompt's rules-router decision, and the function whose examples the
-    cascade would check (``function_with_examples``)."""
+    """Each real prompt's rules-router decision, the function whose examples the cascade
+    would check (``function_with_examples``), and those examples."""
     models = [
         Candidate(f"m-{t}", size, t)
         for t, size in (("light", 0.5), ("medium", 1.5), ("heavy", 7.0))
@@ -70,7 +72,9 @@ def request_decisions(data_dir: Path) -> dict[str, object]:
     for where, prompt in real_prompts(data_dir):
         decision = router.route(prompt)
         rules = [*router.analyse(prompt), decision.model, decision.confidence, decision.reason]
-        out[where] = [rules, function_with_examples(prompt)]
+        target = function_with_examples(prompt)
+        examples = [] if target is None else extract_examples(*target)
+        out[where] = [rules, target, [dataclasses.astuple(e) for e in examples]]
     return out
 
 
@@ -126,10 +130,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--save", type=Path, help="write the decisions to this JSON file")
     parser.add_argument("--compare", type=Path, help="compare the decisions with this file's")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    add_data_dir_argument(parser)
     args = parser.parse_args()
     # JSON's lists for tuples: a saved file's values compare equal to this run's
-    now = json.loads(json.dumps({"requests": request_decisions(args.data_dir), "extractions": extractions()}))  # fmt: skip
+    now = json.loads(json.dumps({"requests": request_decisions(Path(args.data_dir)), "extractions": extractions()}))  # fmt: skip
     for part, values in now.items():
         print(f"{part}: {len(values)} recorded")
     if args.save:

@@ -8,7 +8,8 @@ stub detection, the cascade's code extraction and example reading) is timed once
 crafted prompt (nested quantifiers' near misses, long runs of one character, deep
 nesting, many functions or names); its worst is printed, in milliseconds. Each crafted
 answer (lines that never compile, many fences, the function restated then unclosed) is
-read as the cascade reads it after a request of code at the limit, in milliseconds.
+read as the cascade reads it after a request of code at the limit (its parse at hand, as
+the cascade's check has it), in milliseconds.
 Each crafted request (JSON nested 100,000 deep, a chunked body of 100 MB, a header of
 1 MB, 1,000 headers, 104,000 empty turns, 800,000 empty messages, 100,000 stop strings,
 max_tokens 10**30, a model name of 1 MB, 200,000 new lines) is sent to ``routerllm
@@ -66,6 +67,7 @@ def crafted(n: int) -> dict[str, str]:
         "digits": "1" * n,
         "digit then spaces": "1" + " " * (n - 2) + "x",
         "words": "a " * half,
+        "a rule word's first letter": "c " * half,
         "def without parens": "def " + "a" * (n - 4),
         "backticks": "`" * n,
         "fences": ("```x\n" * (n // 5))[:n],
@@ -129,6 +131,7 @@ def answers() -> dict[str, tuple[str, CodegenStyle]]:
         "lines that never compile, prefill": (never, PREFILL_STYLE),
         "decorators without a def, chat": (decorators, CHAT_STYLE),
         "3,000 fences, prefill": ("    return (x```\n" * 3000, PREFILL_STYLE),
+        "3,000 fences in comments, prefill": ("    # ```\n" * 3000, PREFILL_STYLE),
         "function restated, list unclosed": (
             "def f(x):\n    return [\n" + "        x + 1,\n" * 3000,
             CHAT_STYLE,
@@ -142,10 +145,11 @@ def answer_times(n: int) -> dict[str, object]:
     example = '\ndef f(x):\n    """\n    >>> f(1)\n    2\n    """\n'
     code = "".join(f"x{i:05} = [{i:5}, 1]\n" for i in range((n - len(example)) // 20))
     request = HumanEvalProblem("request", code + example, "f", canonical_solution="", test="")
+    tree = parse_code(request.prompt)  # the cascade's check has the request's parse
     figures: dict[str, object] = {}
     for name, (answer, style) in answers().items():
         start = time.perf_counter()
-        extract_completion(request, answer, style)
+        extract_completion(request, answer, style, tree)
         figures[f"answer: {name} ms"] = (time.perf_counter() - start) * 1000
     return figures
 

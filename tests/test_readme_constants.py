@@ -141,6 +141,9 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     # the rules router
     ("counts a Chinese or Japanese character as 1/{} of a word (`CJK_CHARS_PER_WORD`",
      ("routers.rules:CJK_CHARS_PER_WORD",), plain),
+    # the cascade's reading of a request and of an answer
+    ("at most `MAX_EXAMPLES` ({}) examples of a function", ("eval.prompt_examples:MAX_EXAMPLES",), plain),
+    ("stop at `MAX_COMPILED_CHARS` ({} characters", ("eval.cut_compiler:MAX_COMPILED_CHARS",), thousands),
     # override rules
     ("repeats its parts over {} times", ("overrides:MAX_PATTERN_COPIES",), thousands),
     ("with a time limit of {} s a prompt (`PATTERN_TIMEOUT_S`)", ("overrides:PATTERN_TIMEOUT_S",), plain),

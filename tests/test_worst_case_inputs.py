@@ -23,6 +23,7 @@ from routerllm.eval.codegen import (
     extract_completion,
     function_nodes,
 )
+from routerllm.eval.prompt_examples import MAX_EXAMPLES, ParsedPrompt
 from routerllm.overrides import asks_for_math
 from routerllm.routers.base import Candidate
 from routerllm.routers.rules import RuleBasedRouter, default_rules
@@ -261,3 +262,21 @@ def test_an_answer_of_megabytes_is_read_within_the_compile_budget() -> None:
     completion = extract_completion(_REQUEST, answer, CHAT_STYLE)
     assert time.process_time() - start < 4 * LIMIT_ANSWER_BOUND_S
     assert completion == "\n" + answer.strip("\n") + "\n"  # the most literal: its check fails
+
+
+def test_a_line_of_thousands_of_examples_is_read_to_the_first_hundred() -> None:
+    # 18,000 examples on one line at the prompt limit took 1.4 s to read (each parsed three
+    # times), and each would have run in the sandbox; a docstring states a few
+    prompt = "".join(f"f({i}) == {i + 1}, " for i in range(12_000))[:LIMIT]
+    start = time.process_time()
+    target = function_with_examples(prompt)
+    assert time.process_time() - start < 1.0
+    assert target is not None
+    parsed = ParsedPrompt(target[0])
+    assert len(parsed.examples("f")) == MAX_EXAMPLES
+    assert parsed.examples("f")[-1].call == f"f({MAX_EXAMPLES - 1})"
+    # the edge: as many as the bound, all read; one a line, the same
+    for n in (MAX_EXAMPLES, MAX_EXAMPLES + 1):
+        lines = "Write f.\n" + "".join(f"assert f({i}) == {i}\n" for i in range(n))
+        assert len(ParsedPrompt(lines).examples("f")) == MAX_EXAMPLES
+    assert len(ParsedPrompt("Write f.\nassert f(1) == 1\nassert f(2) == 2\n").examples("f")) == 2
