@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from routerllm.carbon.cpu_share import CpuSample, others_share, sample_cpu
 from routerllm.carbon.meter import (
     CODECARBON_FAILED,
     CarbonMeter,
@@ -87,7 +88,7 @@ class CodeCarbonMeter(CarbonMeter):
             self.check_open()
             self._count += 1
             task = f"{component}-{self._count}"
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), sample_cpu()
             # CodeCarbon failing (a power counter that cannot be read) must not cost the
             # answer being measured, nor leave its tracker refusing every later task
             failure = ""
@@ -103,10 +104,13 @@ class CodeCarbonMeter(CarbonMeter):
                 yield slot
             finally:
                 with _deferred():
-                    slot.result = self._stopped(task, component, start, failure)
+                    slot.result = self._stopped(task, component, start, failure, cpu)
 
-    def _stopped(self, task: str, component: str, start: float, failure: str) -> Measurement:
-        """What ``task`` measured, once stopped (``failure``: why it was not started)."""
+    def _stopped(
+        self, task: str, component: str, start: float, failure: str, cpu: CpuSample | None
+    ) -> Measurement:
+        """What ``task`` measured, once stopped (``failure``: why it was not started;
+        ``cpu``: the machine's CPU time at its start, to tell what others used of it)."""
         data = None
         if not failure:
             try:
@@ -116,15 +120,17 @@ class CodeCarbonMeter(CarbonMeter):
         _settle_monitor(self._tracker)
         self._forget(task)
         duration = time.perf_counter() - start
+        share = others_share(cpu, sample_cpu())
         if data is None:  # CodeCarbon refused or failed the task
             _FAILURES.failed(component, failure)
-            return Measurement(component, duration, 0.0, 0.0, CODECARBON_FAILED)
+            return Measurement(component, duration, 0.0, 0.0, CODECARBON_FAILED, share)
         return Measurement(
             component,
             duration,
             float(data.energy_consumed),
             float(data.emissions),
             self.method,
+            share,
         )
 
     def _drop(self, task: str, error: Exception) -> str:

@@ -431,7 +431,7 @@ def _own(part: Part | None, earlier: dict[str, Part]) -> Part | None:
         return part
     own = own_part(Measurement(*part), Measurement(*e))
     assert own is not None
-    return astuple(own)
+    return astuple(own)[:5]  # a Part: the logged fields, not the unlogged CPU share
 
 
 def _totals() -> Totals:

@@ -260,4 +260,5 @@ def own_part(whole: Measurement | None, earlier: Measurement | None) -> Measurem
         max(whole.energy_kwh - earlier.energy_kwh, 0.0),
         max(whole.co2_kg - earlier.co2_kg, 0.0),
         whole.method.removeprefix(f"{earlier.method}+"),
+        whole.others_cpu_share,
     )

@@ -83,6 +83,19 @@ class Measurement:
     energy_kwh: float
     co2_kg: float
     method: str  # codecarbon:<how>[:process], estimate:per-token, none, cache
+    #: The share (0..1) of the machine's CPU that other processes used during the block
+    #: (``carbon/cpu_share.py``); None where not known (not Linux, a block too short to
+    #: tell, a figure not measured here). Above ``CONTENDED_SHARE`` a load-based energy
+    #: includes their work.
+    others_cpu_share: float | None = None
+
+    @property
+    def contended(self) -> bool:
+        """Whether it was measured while other processes used more than
+        ``cpu_share.CONTENDED_SHARE`` of the machine's CPU."""
+        from routerllm.carbon.cpu_share import contended
+
+        return contended(self.others_cpu_share)
 
     @property
     def measured(self) -> bool:
@@ -106,14 +119,27 @@ class Measurement:
         return Measurement(
             self.component, self.duration_s + other.duration_s,
             self.energy_kwh + other.energy_kwh, self.co2_kg + other.co2_kg, method,
+            _weighted_share(self, other),
         )  # fmt: skip
 
     def scaled(self, share: float) -> Measurement:
         """``share`` of this measurement (a batch's routing, shared between its requests)."""
         return Measurement(
             self.component, self.duration_s * share, self.energy_kwh * share,
-            self.co2_kg * share, self.method,
+            self.co2_kg * share, self.method, self.others_cpu_share,
         )  # fmt: skip
+
+
+def _weighted_share(a: Measurement, b: Measurement) -> float | None:
+    """Two blocks' others' CPU share together: their mean weighted by duration, of the
+    blocks whose share is known (None where neither's is)."""
+    known = [m for m in (a, b) if m.others_cpu_share is not None]
+    seconds = sum(m.duration_s for m in known)
+    if not known:
+        return None
+    if seconds <= 0:
+        return max(m.others_cpu_share or 0.0 for m in known)
+    return sum((m.others_cpu_share or 0.0) * m.duration_s for m in known) / seconds
 
 
 class HasComponents:
@@ -168,12 +194,15 @@ class NullMeter(CarbonMeter):
 
     @contextmanager
     def measure(self, component: str) -> Iterator[_Slot]:
+        from routerllm.carbon.cpu_share import others_share, sample_cpu
+
         slot = _Slot()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), sample_cpu()
         try:
             yield slot
         finally:
-            slot.result = Measurement(component, time.perf_counter() - start, 0.0, 0.0, self.method)
+            slot.result = Measurement(component, time.perf_counter() - start, 0.0, 0.0,
+                                      self.method, others_share(cpu, sample_cpu()))  # fmt: skip
 
 
 def check_country(country_iso_code: str) -> str:
