@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from routerllm.carbon.cpu_share import CONTENDED_SHARE
 from routerllm.cli import emit
 from routerllm.cli_args import (
     ENCODERS_HELP,
@@ -70,7 +71,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
         overrides, progress=not args.json, encoder=args.encoder, calibration=args.calibrate,
         two_settings=args.two_settings,
         cascade_budget=args.cascade_budget, problems_file=args.problems, train_on=args.train_on,
-        sandbox_packages=packages,
+        sandbox_packages=packages, remeasure_contended=args.remeasure_contended,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text(encoding="utf-8")
     written = ["report.md", "results.json", "outcomes/"]
@@ -269,6 +270,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "generation energy (0.7: 70%%; at most 10) that the cascade's checks and its first "
         "model's loading count against; its gate is calibrated to it on the training folds "
         "(default: 0.7)",
+    )
+    he.add_argument(
+        "--remeasure-contended",
+        action="store_true",
+        help="generate and measure again the stored answers that were measured while other "
+        f"processes used more than {CONTENDED_SHARE * 100:.0f}%% of the machine's CPU (report.md names them); each "
+        "stored answer is kept until its new one is stored",
     )
     he.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)

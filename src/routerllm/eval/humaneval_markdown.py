@@ -243,6 +243,34 @@ def _curve_text(s: dict[str, Any]) -> str:
     )
 
 
+#: The contended generations report.md names one by one; results.json has them all.
+NAMED_CONTENDED = 20
+
+
+def _contention_line(s: dict[str, Any]) -> list[str]:
+    """The generations measured while other processes used more than the stated share
+    of the machine's CPU (``contended_generations``), named: their energy includes those
+    processes' work. None for a run without any (or stored before it was recorded)."""
+    from routerllm.eval.humaneval_run import REMEASURE_OPTION
+
+    contention = s.get("contended_generations") or {}
+    found = contention.get("generations") or []
+    if not found:
+        return []
+    named = ", ".join(
+        f"{g['model']} {g['task_id']} ({g['others_cpu_share']:.0%})"
+        for g in found[:NAMED_CONTENDED]
+    )
+    more = f" and {len(found) - NAMED_CONTENDED} more (results.json)" if len(found) > NAMED_CONTENDED else ""  # fmt: skip
+    return [
+        f"Measured under contention: {counted(len(found), 'generation')} ran while other processes "
+        f"used more than {contention['above_share']:.0%} of the machine's CPU, so their energy "
+        f"includes those processes' work (CodeCarbon's load-based estimate bills the machine's "
+        f"load) and they ran slower: {named}{more}. Their figures are reported as measured; run "
+        f"the same command with `{REMEASURE_OPTION}` on a quiet machine to measure them again."
+    ]
+
+
 def report_markdown(s: dict[str, Any]) -> str:
     lines = [
         "# Code generation: routed vs direct",
@@ -251,6 +279,7 @@ def report_markdown(s: dict[str, Any]) -> str:
         f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits; {s.get('sandbox', 'its isolation not recorded')}).",
         _carbon_line(s) + _loads_line(s) + "Cost = energy x electricity price.",
+        *_contention_line(s),
         *_learned_line(s),
         f"Wall time of this invocation: {s['wall_time_s']:.0f} s (stored generations are reused, not redone); "
         f"generation and loading time of all models on these problems: {s['model_time_s']:.0f} s. "

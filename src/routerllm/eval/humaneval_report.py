@@ -21,6 +21,7 @@ from routerllm.eval.humaneval_run import (
     CASCADE,
     GATED_CASCADE,
     LEARNED,
+    contended_generations,
     outcome_dataset_texts,
     run_models,
 )
@@ -58,6 +59,7 @@ def run_experiment(
     problems_file: str | Path | None = None,
     train_on: str | Path | None = None,
     sandbox_packages: Sequence[str] = (),
+    remeasure_contended: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) the experiment in ``out`` and write its report there.
 
@@ -74,7 +76,9 @@ def run_experiment(
     problems join every fold's training problems (``eval/transfer.py``); with
     ``folds=1`` they are the only ones, and every problem here is tested.
     ``sandbox_packages`` are the installed packages the problems' code may import besides
-    the standard library (EvalPlus's HumanEval+: numpy), checked in the sandbox first."""
+    the standard library (EvalPlus's HumanEval+: numpy), checked in the sandbox first.
+    ``remeasure_contended`` generates and measures again the stored answers measured
+    while other processes used more than ``CONTENDED_SHARE`` of the machine's CPU."""
     plan = plan_experiment(
         config, out, systems, limit, folds, seed, style_overrides, progress, encoder,
         calibration, two_settings, cascade_budget, problems_file, train_on, sandbox_packages,
@@ -98,15 +102,17 @@ def run_experiment(
                 # The gated cascade's gate reads the medium model's own states of the prompts.
                 states_of = [plan.medium] if GATED_CASCADE in plan.systems else []
                 run_models(system, plan.problems, store, plan.wanted, plan.style_overrides,
-                           plan.progress, states_of=states_of, packages=plan.packages)  # fmt: skip
+                           plan.progress, states_of=states_of, packages=plan.packages,
+                           remeasure_contended=remeasure_contended)  # fmt: skip
                 answers = reported_answers(store, config, plan)
                 run = run_systems(system, store, config, plan, answers)
                 method = system.meter.method
                 generation_methods = store.methods(answers.models, plan.task_ids)
+                contention = contended_generations(store, answers.models, plan.task_ids)
         finally:
             store.close()
         return _write_report(config, plan, answers, run, style_differs, method,
-                             generation_methods, start)  # fmt: skip
+                             generation_methods, start, contention)  # fmt: skip
 
 
 def _claim_store(store: ResultStore, config: AppConfig, plan: ExperimentPlan) -> None:
@@ -147,6 +153,7 @@ def _write_report(
     method: str,
     generation_methods: dict[str, Any],
     start: float,
+    contention: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The outcome dataset, results.json, quality_energy.png and report.md written; the
     summary (results.json's) returned."""
@@ -195,6 +202,8 @@ def _write_report(
         "generation_methods": generation_methods,
         # How each model's stored load was measured (None: stored before it was recorded).
         "load_methods": answers.load_methods,
+        # The generations measured while other processes loaded the CPU (cpu_share.py).
+        "contended_generations": contention,
         "sandbox": isolation_text()
         + (f", importing {', '.join(plan.packages)}" if plan.packages else ""),
         "sandbox_packages": list(plan.packages),

@@ -66,6 +66,7 @@ def run_models(
     on_row: Callable[[dict[str, Any]], None] | None = None,
     states_of: Sequence[str] = (),
     packages: Sequence[str] = (),
+    remeasure_contended: bool = False,
 ) -> None:
     """Phase 1: each model on each problem not yet in the store (generation, tests, energy).
 
@@ -73,13 +74,23 @@ def run_models(
     ``style_overrides`` (e.g. ``{"mode": "chat", "max_new_tokens": 256}``) applied.
     The models in ``states_of`` also return their hidden state of each prompt, read
     while generating (``GenerationRequest.prompt_state``), which is stored with it.
-    ``packages`` may be imported by the tests besides the standard library."""
+    ``packages`` may be imported by the tests besides the standard library. With
+    ``remeasure_contended`` the stored answers measured while other processes used more
+    than ``CONTENDED_SHARE`` of the CPU are generated and measured again, each replaced
+    as its new one is stored."""
     from routerllm.eval.codegen import build_request, extract_completion, style_for
     from routerllm.eval.sandbox import check_problem
 
     styles = {m: style_for(m, style_overrides, system.manager.backend(m).prefills) for m in models}
     # One query per model, not one per problem.
     done = {m: store.done(m) for m in models}
+    if remeasure_contended:
+        from routerllm.carbon.cpu_share import contended
+
+        shares = store.others_cpu_shares(models, [p.task_id for p in problems])
+        for (m, task_id), share in shares.items():
+            if contended(share):
+                done[m].discard(task_id)
     pending = {m: [p for p in problems if p.task_id not in done[m]] for m in models}
     # A model with answers to give must be able to run, before any model gives one: the
     # heavy one's missing file, found after the others' hours of answers, stopped the run.
@@ -108,6 +119,7 @@ def run_models(
         enabled=progress,
         postfix={"model": running[0]} if running else None,
     )
+    warned = False  # a generation measured under contention: said once a run
     try:
         for model in models:
             if pending[model]:
@@ -137,7 +149,7 @@ def run_models(
                     "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
                     "gen_s": gen.duration_s, "gen_kwh": gen.energy_kwh, "gen_co2": gen.co2_kg,
                     "method": gen.method, "status": check.status, "detail": check.detail,
-                    "passed": int(check.status == "passed"),
+                    "passed": int(check.status == "passed"), "others_cpu_share": gen.others_cpu_share,
                 }  # fmt: skip
                 try:
                     store.add(row, result.prompt_state)
@@ -151,12 +163,55 @@ def run_models(
                         f"{store.path} all the same: run the same command again, once the log "
                         f"can be written, to continue the run"
                     ) from unlogged
+                if gen.contended and not warned:
+                    warned = True
+                    log.warning(contended_warning(model, problem.task_id, gen.others_cpu_share))
                 if on_row:
                     on_row(row)
                 bar.update(1)
             system.manager.unload(model)
     finally:  # on Ctrl-C too: the bar ends its line before the "interrupted" message
         bar.close()
+
+
+#: The option of ``routerllm humaneval`` that generates and measures again the stored
+#: answers measured under contention.
+REMEASURE_OPTION = "--remeasure-contended"
+
+
+def contended_warning(model: str, task_id: str, share: float | None) -> str:
+    """The run's one warning that an answer was measured while other processes used
+    more than ``CONTENDED_SHARE`` of the machine's CPU (``share``)."""
+    from routerllm.carbon.cpu_share import CONTENDED_SHARE
+
+    return (
+        f"{model}'s answer to {task_id} was generated while other processes used "
+        f"{share or 0.0:.0%} of the machine's CPU (above {CONTENDED_SHARE:.0%}): its measured "
+        f"energy includes their work, and it ran slower; report.md names every such answer. "
+        f"Once the machine is quiet, run the same command with {REMEASURE_OPTION} to "
+        f"generate and measure them again (said once)"
+    )
+
+
+def contended_generations(
+    store: ResultStore, models: Sequence[str], task_ids: Sequence[str]
+) -> dict[str, Any]:
+    """results.json's ``contended_generations``: the reported generations measured while
+    other processes used more than ``CONTENDED_SHARE`` of the machine's CPU (model,
+    task_id, that share), and how many were stored without that share (not Linux, or
+    stored before it was recorded)."""
+    from routerllm.carbon.cpu_share import CONTENDED_SHARE, contended
+
+    shares = store.others_cpu_shares(models, task_ids)
+    return {
+        "above_share": CONTENDED_SHARE,
+        "generations": [
+            {"model": m, "task_id": t, "others_cpu_share": share}
+            for (m, t), share in shares.items()
+            if contended(share)
+        ],
+        "not_recorded": sum(share is None for share in shares.values()),
+    }
 
 
 # -- systems ------------------------------------------------------------------

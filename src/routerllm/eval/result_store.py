@@ -25,7 +25,7 @@ from routerllm.carbon.meter import is_measured
 from routerllm.checks import is_non_negative_number
 from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.store_checks import checked_row, need_text
+from routerllm.eval.store_checks import OTHERS_CPU_SHARE, checked_row, need_text
 from routerllm.eval.store_file import (
     ADDED_COLUMNS,
     SCHEMA,
@@ -376,6 +376,16 @@ class ResultStore:
                     "INSERT OR REPLACE INTO prompt_states VALUES (?, ?, ?)",
                     (row["model"], row["task_id"], blob),
                 )
+            # an answer made again replaces what its first one was measured under
+            self.db.execute(
+                "DELETE FROM cpu_contention WHERE model = ? AND task_id = ?",
+                (row["model"], row["task_id"]),
+            )
+            if (share := row[OTHERS_CPU_SHARE]) is not None:
+                self.db.execute(
+                    "INSERT INTO cpu_contention VALUES (?, ?, ?)",
+                    (row["model"], row["task_id"], share),
+                )
 
     def _checked_state(self, model: str, task_id: str, state: Any) -> bytes:
         """A prompt state as stored: a 1-D array of finite numbers as wide as ``model``'s
@@ -477,6 +487,24 @@ class ResultStore:
             )
             counts.update(str(method) for task_id, method in rows if task_id in wanted)
         return dict(counts.most_common())
+
+    def others_cpu_shares(
+        self, models: Sequence[str], task_ids: Sequence[str]
+    ) -> dict[tuple[str, str], float | None]:
+        """The share of the machine's CPU other processes used as each stored generation
+        of ``models`` on ``task_ids`` was measured, by (model, task_id); None where it
+        is not known (not Linux, an answer stored before it was recorded)."""
+        wanted, shares = set(task_ids), {}
+        for model in models:
+            known = dict(self.db.execute(
+                "SELECT task_id, others_cpu_share FROM cpu_contention WHERE model = ?", (model,)
+            ).fetchall())  # fmt: skip
+            for (task_id,) in self.db.execute(
+                "SELECT task_id FROM generations WHERE model = ?", (model,)
+            ).fetchall():
+                if task_id in wanted:
+                    shares[(model, str(task_id))] = known.get(task_id)
+        return shares
 
     def close(self) -> None:
         """Close the file; every later use is refused with a clear error, closing again

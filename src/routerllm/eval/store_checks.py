@@ -32,6 +32,9 @@ ROW_FIELDS: dict[str, tuple[str, Any]] = {
     "gen_s": _AMOUNT, "gen_kwh": _AMOUNT, "gen_co2": _AMOUNT,
     "method": _TEXT, "status": _STATUS, "detail": _TEXT, "passed": _FLAG,
 }  # fmt: skip
+#: A row's optional field: the share of the machine's CPU others used as it was
+#: generated (``Measurement.others_cpu_share``; None or left out: not known).
+OTHERS_CPU_SHARE = "others_cpu_share"
 
 
 def need_text(value: object, what: str) -> None:
@@ -50,6 +53,9 @@ def checked_row(row: Any) -> dict[str, Any]:
         for k, (kind, ok) in ROW_FIELDS.items()
         if k in row and not ok(row[k])
     ]
+    share = row.get(OTHERS_CPU_SHARE)
+    if share is not None and not (is_non_negative_number(share) and share <= 1):  # type: ignore[operator]
+        bad.append(f"{OTHERS_CPU_SHARE} {share!r} (needs None or a number from 0 to 1)")
     if missing or bad:
         problems = [*([f"missing {', '.join(missing)}"] if missing else []), *bad]
         raise RouterLLMError(f"bad generation row, nothing stored: {'; '.join(problems)}"[:500])
@@ -58,6 +64,7 @@ def checked_row(row: Any) -> dict[str, Any]:
         checked[k] = int(row[k])
     for k in ("gen_s", "gen_kwh", "gen_co2"):
         checked[k] = float(row[k])
+    checked[OTHERS_CPU_SHARE] = None if share is None else float(share)
     return checked
 
 
@@ -71,6 +78,9 @@ _VALUE_CHECKS: dict[str, tuple[str, dict[str, str]]] = {
         "gen_s": _NUMBER, "gen_kwh": _NUMBER, "gen_co2": _NUMBER, "passed": "{c} IN (0, 1)",
     }),
     "loads": ("model", {"load_s": _NUMBER, "load_kwh": _NUMBER, "load_co2": _NUMBER}),
+    "cpu_contention": ("model || ' ' || task_id", {
+        "others_cpu_share": "typeof({c}) IN ('integer', 'real') AND {c} BETWEEN 0 AND 1",
+    }),
     "prompt_states": ("model || ' ' || task_id", {
         "state": "typeof({c}) = 'blob' AND length({c}) > 0 AND length({c}) % 4 = 0",
     }),

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS prompt_states (
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY, value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cpu_contention (
+    model TEXT NOT NULL, task_id TEXT NOT NULL, others_cpu_share REAL NOT NULL,
+    PRIMARY KEY (model, task_id)
+);
 """
 
 #: The last column of a table that older stores lack: problems' fingerprints, the loads'
