@@ -108,6 +108,12 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("`limits.max_prompt_chars` plus {} MiB", ("server.app:BODY_SLACK_BYTES",), mib),
     ("`stop` (at most {} sequences of at most {} characters",
      ("server.protocol:MAX_STOP_SEQUENCES", "server.protocol:MAX_STOP_CHARS"), thousands),
+    # measured under contention
+    ("`Measurement.contended` is true above {} (`CONTENDED_SHARE`)", ("carbon.cpu_share:CONTENDED_SHARE",), percent),
+    ("for a block shorter than {} CPU-seconds,", ("carbon.cpu_share:MIN_CPU_S",), plain),
+    ("generated while other processes used more than {} of the machine's CPU (`above_share`",
+     ("carbon.cpu_share:CONTENDED_SHARE",), percent),
+    ("`report.md` names them (the first {};", ("eval.humaneval_markdown:NAMED_CONTENDED",), plain),
     # backends and models
     ("or over {} MiB (read no further; decoded, for a compressed one, so a gzip bomb is refused once {} MiB",
      ("backends.http_transport:MAX_RESPONSE_BYTES",) * 2, mib),
