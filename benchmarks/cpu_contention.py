@@ -68,6 +68,7 @@ def _cell(backend: Any, meter: CodeCarbonMeter, tokens: int, busy: int) -> dict[
         "seconds": m.duration_s,
         "tokens_per_s": done.completion_tokens / m.duration_s if m.duration_s else 0.0,
         "kwh_per_token": m.energy_kwh / n,
+        # -1: not known (not Linux), so that the median can be taken
         "others_cpu_share": -1.0 if m.others_cpu_share is None else m.others_cpu_share,
     }
 
@@ -110,7 +111,9 @@ def main() -> int:
          **{k: statistics.median(c[k] for c in v) for k in v[0]}}
         for (t, b), v in sorted(cells.items())
     ]  # fmt: skip
-    if args.json:
+    if args.json:  # a share not known (not Linux) is null
+        for r in rows:
+            r["others_cpu_share"] = None if r["others_cpu_share"] < 0 else r["others_cpu_share"]
         print(json.dumps({"machine": machine(), "model": args.model, "method": meter.method,
                           "default_n_threads": os.cpu_count(), "results": rows}, indent=2))  # fmt: skip
         return 0
