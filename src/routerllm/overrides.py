@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 #: heuristic: "compute the sum of a list" in a code request counts too; combine it
 #: with a pattern where that matters. Whole words, each in its inflections: a bare
 #: prefix found "solvent" and "solvency", and missed "probabilities" and "solving".
-#: English, then Italian, Spanish, German and French (the words a user asks with, in
-#: the forms a request takes), then Chinese, which has no spaces to find a word by
-#: (README "Override rules"; ``benchmarks/multilingual_routing.py``).
+#: English, then Italian, Spanish, German, French and Portuguese (the words a user asks
+#: with, in the forms a request takes), then Chinese and Japanese, which have no spaces
+#: to find a word by, then Korean, found by a word's start as its endings follow
+#: (확률은) (README "Override rules"; ``benchmarks/multilingual_routing.py``).
 MATH_WORDS = re.compile(
     r"\b(calculat(e|es|ed|ing)|solv(e|es|ed|ing)|equations?|integrals?|"
     r"integrat(e|es|ed|ing)|derivatives?|differentiat(e|es|ed|ing)|probabilit(y|ies)|"
@@ -44,8 +45,11 @@ MATH_WORDS = re.compile(
     r"berechne(n|t)?|löse|lösen|gleichung(en)?|integrale?|ableitung(en)?|"
     r"wahrscheinlichkeit(en)?|quadratwurzel|"
     r"calcul(e|er|ez)|résou(s|dre)|résolvez|équations?|intégrales?|dérivées?|"
-    r"probabilités?|racine\s+carrée|factorielle)\b"
-    r"|计算(?!机)|方程|积分|导数|求导|概率|平方根|阶乘",  # 计算机 is a computer
+    r"probabilités?|racine\s+carrée|factorielle|"
+    r"resolva|equaç(ão|ões)|probabilidades?|raiz\s+quadrada|fatorial)\b"
+    r"|计算(?!机)|方程|积分|导数|求导|概率|平方根|阶乘"  # 计算机 is a computer
+    r"|計算(?![機量])|積分|微分|導関数|確率|階乗"  # 計算機 a computer, 計算量 complexity
+    r"|(?<![\uac00-\ud7af])(계산|방정식|적분|미분|도함수|확률|제곱근|팩토리얼)",
     re.IGNORECASE,
 )
 MATH_EXPRESSION = re.compile(
@@ -55,12 +59,14 @@ MATH_EXPRESSION = re.compile(
     # the end of a name (a1plus 2, S10plus 2). Then Italian, Spanish, German, French.
     r"|\b\d+\s*(plus|minus|times|multiplied\s+by|divided\s+by|to\s+the\s+power\s+of"
     r"|più|meno|per|diviso(\s+per)?|más|menos|por|entre|dividido\s+(por|entre)"
-    r"|mal|geteilt\s+durch|durch|moins|fois|divisé\s+par)\s*-?\d"
-    # Chinese: 12乘以7, 12 加 7. A number from its first digit: from each digit of a run,
-    # each ran to the run's end then backtracked (200,000 digits took minutes).
-    r"|(?<!\d)\d+\s*(加上?|减去?|乘以?|除以)\s*\d"
+    r"|mal|geteilt\s+durch|durch|moins|fois|divisé\s+par|vezes|mais)\s*-?\d"
+    # Chinese: 12乘以7, 12 加 7; Japanese 12かける7; Korean 12 곱하기 7. A number from its
+    # first digit: from each digit of a run, each ran to the run's end then backtracked
+    # (200,000 digits took minutes).
+    r"|(?<!\d)\d+\s*(加上?|减去?|乘以?|除以|かける|掛ける|足す|引く|割る"
+    r"|더하기|빼기|곱하기|나누기)\s*\d"
     r"|\b\d+(\.\d+)?\s*%\s*(of|di|de|von)\b"  # 15 % of (di, de, von)
-    r"|的\s*\d+(\.\d+)?\s*%"  # Chinese: 240的15%
+    r"|[的の의]\s*\d+(\.\d+)?\s*%"  # Chinese 240的15%, Japanese 240の15%, Korean 240의 15%
     r"|\bsqrt\s*\(|\\frac\b|\b[a-z]\s*\^\s*\d",  # sqrt(, \frac, x^2
     re.IGNORECASE,
 )

@@ -27,38 +27,51 @@ from routerllm.routers.base import CandidateModel, Router, RoutingDecision
 class Rule:
     name: str
     pattern: re.Pattern[str]
+    #: ``pattern`` less its Chinese, Japanese and Korean words, for a prompt with none of
+    #: those scripts: the same matches there, without trying those words at each character
+    spaced: re.Pattern[str]
     weight: float
-    code: bool = False  # a sign the request is about code (picks code models within a tier)
+    code: bool  # a sign the request is about code (picks code models within a tier)
 
 
-def _rule(name: str, regex: str, weight: float, code: bool = False, flags: int = 0) -> Rule:
-    return Rule(name, re.compile(regex, re.IGNORECASE | flags), weight, code)
+def _rule(
+    name: str, regex: str, weight: float, code: bool = False, flags: int = 0, east_asian: str = ""
+) -> Rule:
+    """A rule finding ``regex``, and the ``east_asian`` words (``_east_asian``) too."""
+    spaced = re.compile(regex, re.IGNORECASE | flags)
+    full = re.compile(f"{regex}|{east_asian}", re.IGNORECASE | flags) if east_asian else spaced
+    return Rule(name, full, spaced, weight, code)
 
 
-#: Chinese and Japanese characters (and kana): written without spaces, so a rule's word
-#: ends where one of them starts, and a text's words are counted from them apart.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-#: A letter, digit or underscore of a spaced script (``\w`` less the CJK characters)
-_SPACED_WORD = f"[^\\W{_CJK}]"
+#: Chinese characters (in Chinese and in Japanese) and Japanese kana: written without
+#: spaces, so a rule's word ends where one of them starts, and a text's words are
+#: counted from them apart.
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_KANA = "\u3040-\u30ff"
+_CJK = _KANA + _HAN
+#: Korean's Hangul, spaced into words as English is, but a particle is written on the
+#: word before it (Java로, 함수를): an English word ends where Hangul starts, and a
+#: Korean word is found by its start.
+_HANGUL = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
+#: A letter, digit or underscore of a script spaced as English is (``\w`` less the
+#: CJK characters and Hangul)
+_SPACED_WORD = f"[^\\W{_CJK}{_HANGUL}]"
 
 
-def _words(spaced: str, cjk: str = "", whole: bool = True, factored: bool = True) -> str:
-    """A rule's words: the ``spaced`` alternatives as whole words (``\\b`` found no
-    boundary between 个 and P in 写一个Python函数, both word characters), or as a word's
-    start where not ``whole``; then the ``cjk`` ones anywhere (Chinese has no boundaries
-    to find). ``factored``: the alternatives factored (:func:`_factored`), behind a look
+def _words(spaced: str, whole: bool = True, factored: bool = True) -> str:
+    """A rule's words in scripts spaced as English is: the ``spaced`` alternatives as
+    whole words (``\\b`` found no boundary between 个 and P in 写一个Python函数, both word
+    characters, nor between Java and 로 in Java로), or as a word's start where not
+    ``whole``. ``factored``: the alternatives factored (:func:`_factored`), behind a look
     at the character a match would start with, which finds the same matches faster."""
     end = f"(?!{_SPACED_WORD})" if whole else ""
     if not factored:
-        words = f"(?<!{_SPACED_WORD})({spaced}){end}"
-        return f"{words}|{cjk}" if cjk else words
-    spaced_alternatives, cjk_alternatives = _alternatives(spaced), _alternatives(cjk)
-    words = f"(?<!{_SPACED_WORD})({_factored(spaced_alternatives)}){end}"
-    if cjk:
-        words += f"|{_factored(cjk_alternatives)}"
-    if not all(map(_leads_with_letter, spaced_alternatives + cjk_alternatives)):
+        return f"(?<!{_SPACED_WORD})({spaced}){end}"
+    alternatives = _alternatives(spaced)
+    words = f"(?<!{_SPACED_WORD})({_factored(alternatives)}){end}"
+    if not all(map(_leads_with_letter, alternatives)):
         return words  # no one character every match starts with
-    starts = "".join(sorted({a[0] for a in spaced_alternatives + cjk_alternatives}))
+    starts = "".join(sorted({a[0] for a in alternatives}))
     return f"(?=[{re.escape(starts)}])(?:{words})"
 
 
@@ -108,16 +121,36 @@ def _factored(alternatives: list[str]) -> str:
     )
 
 
-# Each rule's words in English, then Italian, Spanish, German, French and Chinese: the
-# rules decide a request in those languages as in English (``benchmarks/
-# multilingual_routing.py``; README "The rules router"). Words a language shares with
-# English are not written twice.
+def _east_asian(cjk: str, korean: str, factored: bool = True) -> str:
+    """A rule's words in Chinese and Japanese, found anywhere (those languages have no
+    boundaries to find), then in Korean, found at a Korean word's start (its particles and
+    endings follow: 함수를, 설명해); ``factored`` as :func:`_words`'s."""
+    if factored:
+        cjk, korean = _factored(_alternatives(cjk)), _factored(_alternatives(korean))
+    return f"{cjk}|(?<![{_HANGUL}])({korean})"
+
+
+#: The analysis verbs, English's and their Italian, Spanish, French and Portuguese forms,
+#: but after a relative pronoun: "escribe una función que analiza fechas" is a function
+#: that parses dates (English "that analyzes" is no ``analy[sz]e``), "analiza este
+#: texto" asks for an analysis. Japanese 分析する and Korean 분석하는, 분석한 before a noun
+#: say what it does as well, and are left out below. Written to start with its letter, as
+#: ``_factored`` wants: the look behind is after the "a".
+_ANALYSE_ASKED = r"a(?<!\bche a)(?<!\bque a)(?<!\bqui a)(?:naly[sz]e|nalizza|naliza|nalisa|nalise)"
+
+# Each rule's words in English, then Italian, Spanish, German, French and Portuguese,
+# then Chinese and Japanese, then Korean: the rules decide a request in those languages
+# as in English (``benchmarks/multilingual_routing.py``; README "The rules router").
+# Words a language shares with another written before are not written twice.
 def default_rules(factored: bool = True) -> tuple[Rule, ...]:
     """The rules router's rules; ``factored``: their words' alternatives factored, as
     :data:`DEFAULT_RULES` are (``False``: as written, the same matches found slower)."""
 
-    def words(spaced: str, cjk: str = "", whole: bool = True) -> str:
-        return _words(spaced, cjk, whole, factored)
+    def words(spaced: str, whole: bool = True) -> str:
+        return _words(spaced, whole, factored)
+
+    def east_asian_words(cjk: str, korean: str) -> str:
+        return _east_asian(cjk, korean, factored)
 
     return (
         _rule(
@@ -132,10 +165,19 @@ def default_rules(factored: bool = True) -> tuple[Rule, ...]:
                 r"übersetze|übersetzen|was ist|wie viel (ist|sind)|wer ist|definiere|"
                 r"hauptstadt|hallo|danke|rechne \d+|"
                 r"traduis|traduire|qu['’]est-ce que|quel(le)? est|combien (font|fait)|qui est|"
-                r"définis|définition d\w*|synonyme|bonjour|salut|merci|convertis \d+",
-                r"翻译|什么是|是什么|是谁|是多少|等于多少|定义|首都|同义词|你好|您好|谢谢|换算",
+                r"définis|définition d\w*|synonyme|bonjour|salut|merci|convertis \d+|"
+                r"traduza|traduzir|o que é|qual é|quanto é|quem é|defina|definição d\w*|"
+                # oi (hi), not OI as an abbreviation writes it (the [OI] line of a star's spectrum)
+                r"capital d[aeo]s?|sinônimo|olá|o(?-i:i)|obrigad[oa]|converta \d+",
             ),
             -0.3,
+            east_asian=east_asian_words(
+                r"翻译|什么是|是什么|是谁|是多少|等于多少|定义|首都|同义词|你好|您好|谢谢|换算|"
+                r"翻訳|訳して|何ですか|誰ですか|はいくつ|定義|類義語|同義語|こんにちは|ありがとう|換算",
+                r"번역|무엇(인가요|입니까|이에요|이야)|뭐(야|예요|에요|죠)|얼마(야|예요|에요|인가요|입니까)|"
+                r"누구(야|예요|에요|인가요|입니까)|정의해|수도(는|가)|동의어|유의어|안녕|고마워|고맙습니다|"
+                r"감사합니다|감사해요|환산",
+            ),
         ),
         _rule(
             "code task",
@@ -150,11 +192,19 @@ def default_rules(factored: bool = True) -> tuple[Rule, ...]:
                 r"implementiere|implementieren|funktion(en)?|klasse|methode|skript|programm|"
                 r"algorithmus|regulär\w* ausdr\w*|"
                 r"implémente|implémenter|fonctions?|méthode|algorithme|"
-                r"expression régulière|tests unitaires",
-                r"函数|代码|脚本|程序|算法|正则表达式|单元测试|调试",
+                r"expression régulière|tests unitaires|"
+                r"implemente|função|funções|expressão regular|testes unitários|testes de unidade|"
+                r"depure|depurar",
             ),
             0.25,
             code=True,
+            east_asian=east_asian_words(
+                r"函数|代码|脚本|程序|算法|正则表达式|单元测试|调试|"
+                r"関数|コ(?<![レー]コ)ード|スクリプト|プログラム|アルゴリズム|正規表現|ユニットテスト|"
+                r"単体テスト|デバッグ|実装|クラス|メソッド",
+                r"함수|코드|스크립트|프로그램|알고리즘|정규 ?표현식|정규식|단위 ?테스트|유닛 ?테스트|"
+                r"디버그|디버깅|구현|클래스|메서드|메소드|파이썬|자바스크립트",
+            ),
         ),
         # A definition in the request (a function stub to complete, code to fix or explain),
         # or a fenced block, is code whatever its words say, in any language: HumanEval's
@@ -173,26 +223,38 @@ def default_rules(factored: bool = True) -> tuple[Rule, ...]:
                 r"optimi[sz]e|complexity|dynamic programming|graph|parser|compiler|interpreter|"
                 r"scalab\w*|transaction\w*|race condition|deadlock|memory leak|architecture|"
                 r"trie|heap|red[- ]black|b-tree|consensus|sharding|o\(n|"
-                r"threadsicher|caché|ottimizza|optimizar|optimiere",
-                "线程安全|并发|死锁|缓存|分布式|编译器|解析器|动态规划|复杂度|优化",
+                r"threadsicher|caché|ottimizza|optimizar|optimiere|otimiz",
                 whole=False,  # a word's start: deadlocks, caches, parsers count
             ),
             0.2,
             code=True,
+            east_asian=east_asian_words(
+                "线程安全|并发|死锁|缓存|分布式|编译器|解析器|动态规划|复杂度|优化|"
+                "スレッドセーフ|並行|デッドロック|キャッシュ|分散(型|システム|処理)|コンパイラ|パーサ|"
+                "動的計画法|計算量|最適化",
+                "스레드 ?안전|동시성|교착 ?상태|데드락|캐시(?!백)|분산 ?(시스템|처리|환경)|컴파일러|"
+                "파서|동적 ?프로그래밍|복잡도|최적화",
+            ),
         ),
         _rule(
             "explanation or analysis",
             words(
-                r"explain|compare|why|how does|difference|analy[sz]e|"
+                r"explain|compare|why|how does|difference|"
                 # perché is also "because": the cost of finding its questions
-                r"spiega(mi)?|spiegare|confronta|perch[eé]|come funziona|differenz[ae]|analizza|"
-                r"explica(r)?|explícame|compara|por qué|cómo funciona|diferencias?|analiza|"
+                r"spiega(mi)?|spiegare|confronta|perch[eé]|come funziona|differenz[ae]|"
+                r"explica(r)?|explícame|compara|por qué|cómo funciona|diferencias?|"
                 r"erkläre?|erklären|vergleiche|warum|wieso|weshalb|wie funktioniert|"
                 r"unterschied(e)?|analysiere|"
-                r"explique[rz]?|comparez|pourquoi|comment fonctionne|différences?",
-                r"解释|比较|为什么|区别|差异|分析|如何工作",
+                r"explique[rz]?|comparez|pourquoi|comment fonctionne|différences?|"
+                r"explicar|por que|por quê|como funciona|diferenças?|" + _ANALYSE_ASKED,
             ),
             0.2,
+            east_asian=east_asian_words(
+                r"解释|比较|为什么|区别|差异|分析(?!する)|如何工作|"
+                r"説明[しすせ]|比較|なぜ|どうして|違(?<!間違)い|仕組み|解説",
+                r"설명(해|하|을 해)|비교|왜(?![\uac00-\ud7af])|왜요|차이(?!나)|분석(?!하는|한)|어떻게 작동|"
+                r"어떻게 동작",
+            ),
         ),
         _rule(
             "multi-part request",
@@ -202,11 +264,16 @@ def default_rules(factored: bool = True) -> tuple[Rule, ...]:
                 r"e poi|passo (dopo|per) passo|anche|con (i |dei )?test|"
                 r"y luego|paso a paso|también|con pruebas|"
                 r"und dann|schritt für schritt|auch|mit tests|"
-                r"et ensuite|étape par étape|aussi|avec (des )?tests",
-                r"一步一步|逐步|然后",
+                r"et ensuite|étape par étape|aussi|avec (des )?tests|"
+                r"e depois|passo a passo|também|com testes",
             )
             + r"|^\s*\d+[.)]\s)",
             0.1,
+            east_asian=east_asian_words(
+                r"一步一步|逐步|然后|ステップバイステップ|段階的に|順を追って|一歩ずつ|それから",
+                r"단계별로|단계적으로|차근차근|그다음|그 다음|그런 다음|그리고 나서|또한|"
+                r"테스트와 함께|테스트도",
+            ),
         ),
     )
 
@@ -229,18 +296,34 @@ DECIMALS = 12
 #: Chinese characters an English word is written in: 1.42, the median over the 20
 #: requests of ``benchmarks/multilingual_prompts.py``'s dev half.
 CJK_CHARS_PER_WORD = 1.4
+#: Japanese kana an English word is written in, beside its Chinese characters counted as
+#: in Chinese: 3.8, the median over the same 20 requests (a Japanese request writes an
+#: English word in 2.6 characters, kana and Chinese characters together).
+KANA_PER_WORD = 3.8
+#: Korean words (as spaces separate them) an English word is written in: 0.75, the
+#: median over the same 20 requests (a Korean word carries its particles: 함수를 is
+#: "the function").
+KOREAN_WORDS_PER_WORD = 0.75
+
+_EAST_ASIAN = re.compile(f"[{_CJK}{_HANGUL}]")
+#: runs of a spaced script's letters, digits and signs (CJK punctuation is no word)
+_SPACED_RUN = re.compile(f"[^\\s{_CJK}\u3000-\u303f\uff00-\uffef]+")
 
 
 def word_count(text: str) -> int:
-    """Words as spaces separate them, where a Chinese or Japanese character counts as
-    1 / ``CJK_CHARS_PER_WORD`` of a word: those scripts write no space, so a Chinese
-    request of 138 characters was one word, never long."""
-    cjk = len(re.findall(f"[{_CJK}]", text))
-    if not cjk:
+    """Words as spaces separate them, where a Chinese character counts as
+    1 / ``CJK_CHARS_PER_WORD`` of a word, a Japanese kana as 1 / ``KANA_PER_WORD`` and a
+    Korean word as 1 / ``KOREAN_WORDS_PER_WORD`` of one: Chinese and Japanese write no
+    space (a Chinese request of 138 characters was one word, never long), and a Korean
+    request has three words for every four of its English one."""
+    if not _EAST_ASIAN.search(text):
         return len(text.split())
-    # runs of another script's letters, digits and signs (CJK punctuation is no word)
-    spaced = len(re.findall(f"[^\\s{_CJK}\u3000-\u303f\uff00-\uffef]+", text))
-    return spaced + round(cjk / CJK_CHARS_PER_WORD)
+    runs = _SPACED_RUN.findall(text)
+    korean = sum(1 for run in runs if re.search(f"[{_HANGUL}]", run))
+    han = len(re.findall(f"[{_HAN}]", text))
+    kana = len(re.findall(f"[{_KANA}]", text))
+    east_asian = korean / KOREAN_WORDS_PER_WORD + han / CJK_CHARS_PER_WORD + kana / KANA_PER_WORD
+    return len(runs) - korean + round(east_asian)
 
 
 class RuleBasedRouter(Router):
@@ -293,10 +376,12 @@ class RuleBasedRouter(Router):
 
     def _analysed(self, prompt: str) -> tuple[float, list[str], bool]:
         total, fired, is_code = self.base, [], False
+        east_asian = _EAST_ASIAN.search(prompt) is not None
         for rule in self.rules:
+            pattern = rule.pattern if east_asian else rule.spaced
             # the matches past those that count are not looked for
             cap = MAX_HITS.get(rule.name, 1)
-            hits = sum(1 for _ in itertools.islice(rule.pattern.finditer(prompt), cap))
+            hits = sum(1 for _ in itertools.islice(pattern.finditer(prompt), cap))
             if not hits:
                 continue
             total += rule.weight * hits
