@@ -1,12 +1,13 @@
-"""How often the default routers decide a request in Italian, Spanish, German, French or
-Chinese as they decide it in English: per language, the share of 40 hand-translated
+"""How often the default routers decide a request in Italian, Spanish, German, French,
+Chinese, Portuguese, Japanese or Korean as they decide it in English: per language, the
+share of 40 hand-translated
 requests whose translation gets the English request's decision, for the rules router,
 the packaged complexity router and the override rules (math, a keyword pattern, a
 min_chars rule).
 
 Forty requests a user would type (``multilingual_prompts.py``: ten each of code
 generation, text generation, general purpose and lightweight), each translated by
-hand into the five languages. For each decision a default or offline router makes,
+hand into the eight languages. For each decision a default or offline router makes,
 printed per language: the share of the 40 (or of the half asked) whose translation
 gets the English request's decision. The decisions: the rules router's routed model on
 the packaged `local` config's three models (and, apart, its tier and its "about code"
@@ -14,7 +15,9 @@ sign), the packaged complexity router's model, the `overrides` math detection
 (`math: true`), README's example keyword override (`legal`: contract, liability,
 lawsuit) and a long-query rule (`min_chars`, default 300: the English long requests
 pass it). The last lines give each language's median length, in characters and in
-the words the rules router counts, as a share of the English request's.
+the words the rules router counts, as a share of the English request's, and what the
+rules router's word count is fitted to: Chinese characters, Japanese kana and Korean
+words per English word.
 
     .venv/bin/python benchmarks/multilingual_routing.py [--half all|dev|held-out]
         [--min-chars 300] [--json]
@@ -34,11 +37,38 @@ from routerllm.cli_args import DefaultsHelpFormatter
 from routerllm.config import load_config
 from routerllm.overrides import asks_for_math, composed, rule_pattern
 from routerllm.routers.base import create_router
-from routerllm.routers.rules import RuleBasedRouter, word_count
+from routerllm.routers.rules import (
+    _HAN,
+    _HANGUL,
+    _KANA,
+    _SPACED_RUN,
+    CJK_CHARS_PER_WORD,
+    RuleBasedRouter,
+    word_count,
+)
 
 #: README's example keyword override ("Override rules")
 LEGAL = r"\b(contract|liabilit\w*|lawsuit)\b"
 TIERS = ("light", "medium", "heavy")
+
+
+def written_per_word(text: str, english: str) -> dict[str, float]:
+    """What ``text`` writes each word of its English version (``english``) in, where it
+    does not write it as English does: Chinese characters, Japanese kana (beside its
+    Chinese characters counted as Chinese ones) and Korean words, each 0 where it has
+    none. The rules router's word count is fitted to their medians."""
+    words = len(english.split())
+    runs = _SPACED_RUN.findall(text)
+    korean = sum(1 for run in runs if re.search(f"[{_HANGUL}]", run))
+    han = len(re.findall(f"[{_HAN}]", text))
+    kana = len(re.findall(f"[{_KANA}]", text))
+    unspaced = words - (len(runs) - korean)  # the English words it writes otherwise
+    in_kana = unspaced - han / CJK_CHARS_PER_WORD  # those left to its kana
+    return {
+        "chinese_characters": han / words if not kana else 0.0,
+        "kana": kana / in_kana if kana and in_kana > 0 else 0.0,
+        "korean_words": korean / unspaced if korean and unspaced > 0 else 0.0,
+    }
 
 
 def deciders(min_chars: int) -> dict[str, Callable[[list[str]], list[object]]]:
@@ -85,21 +115,23 @@ def measure(half: str, min_chars: int) -> dict[str, object]:
     def ratio(length: Callable[[str], int], lang: str) -> float:
         return statistics.median(length(texts[lang]) / length(texts["en"]) for _, texts in rows)
 
-    def cjk(text: str) -> int:  # for the Chinese rows: characters a word would be
-        return len(re.findall(r"[\u4e00-\u9fff]", text))
-
     lengths = {
         "chars / English chars": {lang: ratio(len, lang) for lang in LANGUAGES[1:]},
         "words / English words": {lang: ratio(word_count, lang) for lang in LANGUAGES[1:]},
     }
-    zh_per_word = statistics.median(cjk(t["zh"]) / len(t["en"].split()) for _, t in rows)
+    per_word = {
+        name: statistics.median(
+            ratio for _, t in rows if (ratio := written_per_word(t[lang], t["en"])[name]) > 0
+        )
+        for lang, name in (("zh", "chinese_characters"), ("ja", "kana"), ("ko", "korean_words"))
+    }
     return {
         "half": half,
         "prompts": len(rows),
         "agreement": agreement,
         "english_decisions": english_fires,
         "median_length_ratio": lengths,
-        "median_chinese_characters_per_english_word": zh_per_word,
+        "median_per_english_word": per_word,
     }
 
 
@@ -129,8 +161,9 @@ def main() -> int:
     assert isinstance(lengths, dict)
     for name, shares in lengths.items():
         print(f"{name:<{width}}" + "".join(f"{shares[lang]:>7.2f}" for lang in LANGUAGES[1:]))
-    print(f"Chinese characters per English word (median): "
-          f"{figures['median_chinese_characters_per_english_word']:.2f}")  # fmt: skip
+    per_word = figures["median_per_english_word"]
+    assert isinstance(per_word, dict)
+    print("per English word (median): " + ", ".join(f"{k} {v:.2f}" for k, v in per_word.items()))
     print("English decisions:")
     fires = figures["english_decisions"]
     assert isinstance(fires, dict)
