@@ -145,8 +145,11 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("default every core, at most {}, llama.cpp's maximum", ("checks:MAX_THREADS",), plain),
     ("a line of {} bytes or more", ("cli:TERMINAL_LINE_BYTES",), thousands),
     # the rules router
-    ("counts a Chinese or Japanese character as 1/{} of a word (`CJK_CHARS_PER_WORD`",
-     ("routers.rules:CJK_CHARS_PER_WORD",), plain),
+    ("counts a Chinese character as 1/{} of a word (`CJK_CHARS_PER_WORD`), a Japanese kana as "
+     "1/{} (`KANA_PER_WORD`; its Chinese characters count as Chinese ones) and a Korean word "
+     "as 1/{} (`KOREAN_WORDS_PER_WORD`)",
+     ("routers.rules:CJK_CHARS_PER_WORD", "routers.rules:KANA_PER_WORD",
+      "routers.rules:KOREAN_WORDS_PER_WORD"), plain),
     # the cascade's reading of a request and of an answer
     ("at most `MAX_EXAMPLES` ({}) examples of a function", ("eval.prompt_examples:MAX_EXAMPLES",), plain),
     ("stop at `MAX_COMPILED_CHARS` ({} characters", ("eval.cut_compiler:MAX_COMPILED_CHARS",), thousands),
