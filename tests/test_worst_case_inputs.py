@@ -29,6 +29,8 @@ from routerllm.routers.base import Candidate
 from routerllm.routers.rules import RuleBasedRouter, default_rules
 from routerllm.stubs import stub_of
 
+from .test_multilingual_routing import SAME_REQUESTS
+
 #: The server's prompt limit (``limits.max_prompt_chars``): the worst inputs' size
 LIMIT: int = LimitsConfig.model_fields["max_prompt_chars"].default
 
@@ -203,13 +205,27 @@ def test_the_rules_factored_find_the_matches_their_words_as_written_find() -> No
     # the router counts a rule's matches
     texts = [*DEMO_PROMPTS, *(p.prompt for p in load_humaneval()), *_rule_samples()]
     texts += ["\u212a\u017f \u0130 \u0131 ß ẞ É", "\n\x0c1. x", " \r 1) x"]
+    texts += [text for request in SAME_REQUESTS for text in request]  # in 9 languages
+    texts += [
+        "analiza",
+        "que analiza",
+        "QUE ANALIZA",
+        "Oi",
+        "OI",
+        "oI",
+        "レコード",
+        "コード",
+        "間違い",
+    ]
     pairs = list(zip(default_rules(), default_rules(factored=False), strict=True))
     assert sum(f.pattern.pattern != w.pattern.pattern for f, w in pairs) == 5  # all but one
     for factored, written in pairs:
-        for text in texts:
-            # where each match is (its words' own groups are numbered in another order)
-            spans = [m.span() for m in factored.pattern.finditer(text)]
-            assert spans == [m.span() for m in written.pattern.finditer(text)], (factored.name, text[:60])  # fmt: skip
+        # the whole rule (a prompt with East Asian script), and its spaced words (one without)
+        for found, wanted in ((factored.pattern, written.pattern), (factored.spaced, written.spaced)):  # fmt: skip
+            for text in texts:
+                # where each match is (its words' own groups are numbered in another order)
+                spans = [m.span() for m in found.finditer(text)]
+                assert spans == [m.span() for m in wanted.finditer(text)], (factored.name, text[:60])  # fmt: skip
 
 
 def test_a_route_at_the_prompt_limit_does_not_try_every_word_at_every_place() -> None:

@@ -138,6 +138,7 @@ def _east_asian(cjk: str, korean: str, factored: bool = True) -> str:
 #: ``_factored`` wants: the look behind is after the "a".
 _ANALYSE_ASKED = r"a(?<!\bche a)(?<!\bque a)(?<!\bqui a)(?:naly[sz]e|nalizza|naliza|nalisa|nalise)"
 
+
 # Each rule's words in English, then Italian, Spanish, German, French and Portuguese,
 # then Chinese and Japanese, then Korean: the rules decide a request in those languages
 # as in English (``benchmarks/multilingual_routing.py``; README "The rules router").
