@@ -3,17 +3,21 @@ parsers (``--save``) and compared after it (``--compare``): a change made for sp
 crafted inputs (``benchmarks/worst_case_inputs.py``) must decide nothing differently.
 
 Recorded: the rules router's decision (its complexity score, the rules that fired, the
-model and confidence of a light/medium/heavy ladder), the function whose examples the
-cascade checks and those examples, on the demo's prompts, HumanEval's 164 and the prompts of the
+model and confidence of a light/medium/heavy ladder), the overrides' math detection
+(``asks_for_math``), the function whose examples the cascade checks and those examples, on
+the demo's prompts, HumanEval's 164, 5,000 synthetic ones (seed 0) and the prompts of the
 routing-outcome sets in ``--data-dir`` (LLMRouter's JSON, RouterBench's MBPP CSV; skipped,
 and said, where absent); and the cascade's reading of
 HumanEval's 164 canonical solutions answered in each prompting style (chat: fenced,
 after prose, followed by prose, the body alone, truncated; prefill and complete: the
 body, cut at a fence or a stop, followed by prose, truncated): the completion
 ``extract_completion`` reads and the code ``stubs.completed`` gives back. It prints how many of each were recorded
-and, with ``--compare``, how many differ (the first few shown). Run:
+and, with ``--compare``, how many differ (the first few shown); and what the change costs:
+the rules router's ``route_batch`` of all the prompts, ``--repeats`` times, and the math
+detection's, in CPU ms a prompt (CPU time, which other work on a shared machine stretches
+less than wall time). Run:
 
-    .venv/bin/python benchmarks/unchanged_decisions.py [--save FILE] [--compare FILE] [--data-dir ../shared/data]
+    .venv/bin/python benchmarks/unchanged_decisions.py [--save FILE] [--compare FILE] [--data-dir ../shared/data] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from machine import machine_line
 from outcome_data import DATASETS, add_data_dir_argument
 
 from routerllm.cascade import function_with_examples
@@ -37,7 +44,9 @@ from routerllm.eval.codegen import (
     CodegenStyle,
     extract_completion,
 )
+from routerllm.cli_args import count_arg
 from routerllm.eval.prompt_examples import extract_examples
+from routerllm.overrides import asks_for_math
 from routerllm.routers.base import Candidate
 from routerllm.routers.rules import RuleBasedRouter
 from routerllm.stubs import completed
@@ -46,11 +55,14 @@ FENCE = "```"
 
 
 def real_prompts(data_dir: Path) -> Iterator[tuple[str, str]]:
-    """(where, prompt): the demo's, HumanEval's, then each outcome file's found."""
+    """(where, prompt): the demo's, HumanEval's, 5,000 synthetic ones, then each outcome
+    file's found."""
     from routerllm.data.outcome_files import load_outcomes
+    from routerllm.data.synthetic import generate
 
     yield from ((f"demo {i}", p) for i, p in enumerate(DEMO_PROMPTS))
     yield from ((p.task_id, p.prompt) for p in load_humaneval())
+    yield from ((f"synthetic {i}", item.text) for i, item in enumerate(generate(5000, 0)))
     for name, files in DATASETS.items():
         for file in files:
             if not (data_dir / file).is_file():
@@ -60,18 +72,24 @@ def real_prompts(data_dir: Path) -> Iterator[tuple[str, str]]:
             yield from ((f"{name}/{file} {i}", p) for i, p in enumerate(prompts))
 
 
-def request_decisions(data_dir: Path) -> dict[str, object]:
-    """Each real prompt's rules-router decision, the function whose examples the cascade
-    would check (``function_with_examples``), and those examples."""
+def ladder_router() -> RuleBasedRouter:
+    """The rules router on a light/medium/heavy ladder."""
     models = [
         Candidate(f"m-{t}", size, t)
         for t, size in (("light", 0.5), ("medium", 1.5), ("heavy", 7.0))
     ]
-    router = RuleBasedRouter(models)
+    return RuleBasedRouter(models)
+
+
+def request_decisions(prompts: list[tuple[str, str]]) -> dict[str, object]:
+    """Each prompt's rules-router decision and math detection, the function whose
+    examples the cascade would check (``function_with_examples``), and those examples."""
+    router = ladder_router()
     out: dict[str, object] = {}
-    for where, prompt in real_prompts(data_dir):
+    for where, prompt in prompts:
         decision = router.route(prompt)
         rules = [*router.analyse(prompt), decision.model, decision.confidence, decision.reason]
+        rules.append(asks_for_math(prompt))
         target = function_with_examples(prompt)
         examples = [] if target is None else extract_examples(*target)
         out[where] = [rules, target, [dataclasses.astuple(e) for e in examples]]
@@ -121,6 +139,24 @@ def extractions() -> dict[str, object]:
     return out
 
 
+def timing(prompts: list[str], repeats: int) -> str:
+    """The rules router's ``route_batch`` of ``prompts`` (fastest and median of ``repeats``
+    runs) and the math detection's, in CPU ms a prompt."""
+    router, runs = ladder_router(), []
+    for _ in range(repeats):
+        start = time.process_time()
+        router.route_batch(prompts)
+        runs.append((time.process_time() - start) * 1000 / len(prompts))
+    start = time.process_time()
+    for prompt in prompts:
+        asks_for_math(prompt)
+    math_ms = (time.process_time() - start) * 1000 / len(prompts)
+    return (
+        f"{len(prompts)} prompts: route_batch {min(runs):.3f} CPU ms a prompt (fastest of "
+        f"{repeats}; median {statistics.median(runs):.3f}), math detection {math_ms:.3f} ms"
+    )
+
+
 def differences(saved: dict[str, object], now: dict[str, object]) -> list[str]:
     """The keys whose values differ (or that only one side has)."""
     return [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
@@ -131,9 +167,13 @@ def main() -> int:
     parser.add_argument("--save", type=Path, help="write the decisions to this JSON file")
     parser.add_argument("--compare", type=Path, help="compare the decisions with this file's")
     add_data_dir_argument(parser)
+    parser.add_argument("--repeats", type=count_arg, default=5, help="timed runs of route_batch")
     args = parser.parse_args()
+    prompts = list(real_prompts(Path(args.data_dir)))
+    print(machine_line())
+    print(timing([p for _, p in prompts], args.repeats))
     # JSON's lists for tuples: a saved file's values compare equal to this run's
-    now = json.loads(json.dumps({"requests": request_decisions(Path(args.data_dir)), "extractions": extractions()}))  # fmt: skip
+    now = json.loads(json.dumps({"requests": request_decisions(prompts), "extractions": extractions()}))  # fmt: skip
     for part, values in now.items():
         print(f"{part}: {len(values)} recorded")
     if args.save:
