@@ -93,12 +93,22 @@ def test_a_fallback_mix_with_a_share_at_the_cap_keeps_a_max_share_target(
 
 def test_a_router_that_ties_the_fixed_mix_keeps_routing_and_does_not_beat_it() -> None:
     """The router's choices as good as the best fixed mix at their cost, exactly or up to
-    rounding: no harm done, so it routes by its predictions (no fallback), and it does not
-    beat the mix either."""
+    rounding, where the knob was chosen: the figures say so. Whether it routes rests on
+    the cross-fitted lead (each prompt routed by a knob chosen without it): a tie there
+    keeps it routing by its predictions (no harm done) without beating the mix."""
     # Exactly: no prompt may go to dear, so the knob sends all to cheap, 0.5 at cost 1:
     # the mix at cost 1 is cheap alone, 0.5.
     out = calibrated(10.0, [0], [1], 2, "max_share=0")
     assert (out["quality"], out["cost"], out["fixed_mix_quality"]) == (0.5, 1.0, 0.5)
+    assert out["lead_over_mix"] == 0.0
+    # Cross-fitted, the knob chosen on prompt 0 alone sends prompt 1 to dear (which
+    # solves it; the mix at cost 1, cheap, does not): leads 0 and 1, and dear's share
+    # breaks the cap on prompts the knob was not chosen on.
+    assert out["cross_fitted_quality"] == 1.0 and out["cross_fitted_cost"] == 5.5
+    assert out["cross_fitted_lead_over_mix"] == 0.5 and out["beats_fixed_mix"]
+    # Every knob sends every prompt to cheap, which solves none: a tie, fold by fold.
+    out = calibrated(10.0, [], [], 4, "max_share=0")
+    assert out["cross_fitted_lead_over_mix"] == 0.0 and out["cross_fitted_folds"] == 4
     assert out["fallback_mix"] is None and out["routes_by"] == "predictions"
     assert not out["beats_fixed_mix"]
     # Cheap solves nothing, dear all: sending k of n prompts to dear is a point on the
@@ -107,13 +117,17 @@ def test_a_router_that_ties_the_fixed_mix_keeps_routing_and_does_not_beat_it() -
     out = calibrated(5.0, [], [0], 3, "max_cost=0.5")
     assert out["quality"] == 1 / 3 and out["cost"] == pytest.approx(7 / 3)
     assert out["fixed_mix_quality"] == 0.33333333333333337
+    assert out["lead_over_mix"] == pytest.approx(0.0, abs=1e-15)
+    # Cross-fitted: prompt 0 to dear by the knob chosen on the other two (cheap for
+    # them, and the mix at their cost 1), prompts 1 and 2 to cheap: leads 1, 0, 0.
+    assert out["cross_fitted_lead_over_mix"] == pytest.approx(1 / 3)
     assert out["fallback_mix"] is None and out["routes_by"] == "predictions"
-    assert not out["beats_fixed_mix"]
     # 1 of 5 at cost 2.8 (dear 10): 0.2, where the mix's rounds to 0.19999999999999996.
     out = calibrated(10.0, [], [0], 5, "max_cost=0.3")
     assert out["quality"] == 0.2 and out["cost"] == pytest.approx(2.8)
     assert out["fixed_mix_quality"] == 0.19999999999999996
-    assert out["fallback_mix"] is None and not out["beats_fixed_mix"]
+    assert out["cross_fitted_lead_over_mix"] == pytest.approx(0.2)
+    assert out["fallback_mix"] is None
 
 
 def test_of_equally_good_settings_within_a_cap_or_budget_the_cheaper_is_taken() -> None:

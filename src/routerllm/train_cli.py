@@ -84,9 +84,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     payload = (
         _train_classifier(args) if args.router == "classifier" else _train_outcome_router(args)
     )
-    text = "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "history")
-    emit(args, payload, text)
+    emit(args, payload, _text(payload))
     return 0
+
+
+def _text(payload: dict[str, Any]) -> str:
+    """One ``name: value`` line per field (not the classifier's epoch ``history``); a
+    table of fields (``calibration``) one indented line per field, as ``--json`` names them."""
+    lines = []
+    for k, v in payload.items():
+        if k == "history":
+            continue
+        if k == "calibration":
+            lines += [f"{k}:", *(f"  {name}: {value}" for name, value in v.items())]
+        else:
+            lines.append(f"{k}: {v}")
+    return "\n".join(lines)
 
 
 def _refuse_replacing_an_unfinished_run(out: Path) -> None:

@@ -25,6 +25,7 @@ from routerllm.exceptions import RouterLLMError
 from routerllm.routers.decision import MODES, cheapness_rank
 
 if TYPE_CHECKING:
+    from routerllm.routers.cross_fit import CrossFitted
     from routerllm.routers.outcome import OutcomeRouter
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,12 @@ def calibrate(
     """``OutcomeRouter.calibrate`` (see there): set ``router``'s decision rule, knob
     (and second knob, or fallback mix) from ``target`` on held-out outcomes."""
     from routerllm.eval.curves import mix_at, quality_at, upper_hull
-    from routerllm.eval.exact_sweep import exact_settings
     from routerllm.eval.routing_metrics import evaluate_choices
+    from routerllm.routers.cross_fit import FOLDS, cross_fit, fold_of, row_groups
 
     router._check_fitted()
     Y = router._columns(scores, model_names)
+    X: np.ndarray | None = None  # the held-out prompts' embeddings, where given
     if len(Y) == 0 or not scores_are_outcomes(Y):
         raise RouterLLMError(
             "calibrate needs held-out outcome scores: numbers in [0, 1] (1 = solved)"
@@ -88,40 +90,16 @@ def calibrate(
         raise RouterLLMError(
             f"unknown decision mode(s) {unknown} to calibrate (a knob of): {', '.join(MODES)}"
         )
-    # (knob, cost, quality, each model's share of the prompts, mode): every setting
-    # each rule can reach (``sweep``'s default)
-    rows: list[tuple[float, float, float, np.ndarray, str]] = []
     rank = cheapness_rank(costs)
-    for mode in dict.fromkeys(modes):
-        points, at = exact_settings(pred, Y, costs, costs, rank, mode)
-        rows += [
-            (float(p.knob or 0.0), p.cost, p.quality, sh, mode)
-            for p, sh in zip(points, at, strict=True)
-        ]
-    second: tuple[Any, float] | None = None  # (row, share) of a second setting
-    if kind.startswith("max_share"):
-        j = router.model_names.index(str(capped))
-        fits = [r for r in rows if float(r[3][j]) <= goal]
-        ok = bool(fits)
-        pick = (
-            max(fits, key=lambda r: (r[2], -r[1]))
-            if fits  # else the least share, then the best quality, then the least cost
-            else min(rows, key=lambda r: (float(r[3][j]), -r[2], r[1]))
-        )
-    else:  # max_cost, quality: the best point of a mode's curve, maybe between two knobs
-        value = goal * float(router.costs.max() if kind == "max_cost" else Y.mean(axis=0).max())
-        picks = [
-            best_on_curve([r for r in rows if r[4] == m], kind, value, two_settings)
-            for m in dict.fromkeys(modes)
-        ]
-        # The target met, then (a budget) the best quality or (a quality) the least cost;
-        # where no rule meets it, the rule that comes nearest: the least cost over the
-        # budget, the best quality short of the quality asked.
-        cheaper_first = (kind == "max_cost") != any(p[0] for p in picks)
-        ok, pick, second, pick_cost, pick_quality = max(
-            picks, key=lambda p: (p[0], -p[3], p[4]) if cheaper_first else (p[0], p[4], -p[3])
-        )
-        pick = (pick[0], pick_cost, pick_quality, pick[3], pick[4])
+    capped_j = None if capped is None else router.model_names.index(capped)
+    top = float(router.costs.max())
+
+    def choose(on: np.ndarray) -> tuple[bool, Row, tuple[Row, float] | None]:
+        rows = knob_rows(pred[on], Y[on], costs[on], rank[on], modes)
+        return choose_setting(rows, Y[on], kind, goal, capped_j, top, modes, two_settings)
+
+    everything = np.arange(len(Y))
+    ok, pick, second = choose(everything)
     router.knob, router.mode = pick[0], pick[4]
     router.options.update(knob=router.knob, mode=router.mode)
     router.set_second_knob(
@@ -136,11 +114,21 @@ def calibrate(
     weights = mix_at(singles, pick[1])
     # Do no harm (M3.9): a router not ahead of the best fixed mix at the same cost by more
     # than signal_se standard errors of that lead routes by that mix. The knob is the best
-    # of many settings on these very prompts: without any signal it still leads by luck.
-    # (signal_se 0: only a router behind the mix falls back, as before 2026-12-07.)
+    # of many settings on these very prompts: without any signal it still leads there by
+    # luck (lead_over_mix), so the lead that decides is cross-fitted, each prompt routed
+    # by a knob chosen without it (since 2026-12-07; signal_se 0: only a router behind
+    # the mix falls back).
     lead, noise = lead_over_mix(pred, Y, costs, rank, pick, second, weights)
-    beats_mix = weights is None or ahead_of_mix(lead, noise, signal_se)
-    if signal_se == 0 and weights is not None and lead >= -1e-12:
+    fold = fold_of(row_groups(X, len(Y)), FOLDS, 0 if router.seed is None else router.seed)
+    fitted = cross_fit(
+        choose,
+        lambda on, a, b: routed_outcomes(pred[on], Y[on], costs[on], rank[on], a, b),
+        Y,
+        costs,
+        fold,
+    )
+    beats_mix = weights is None or ahead_of_mix(fitted.lead, fitted.noise, signal_se)
+    if signal_se == 0 and weights is not None and fitted.lead >= -1e-12:
         weights = None  # a tie keeps routing
     if beats_mix:
         weights = None
@@ -149,7 +137,7 @@ def calibrate(
         mix = sum(w * singles[i].quality for i, w in weights.items())
     # A mix that would break the share target is no fallback; one at the cap keeps to it
     # (at most), also where its weight rounds above it ((3.7 - 1) / 9 for 0.3).
-    if weights is not None and kind.startswith("max_share") and weights.get(j, 0.0) > goal + 1e-12:
+    if weights is not None and capped_j is not None and weights.get(capped_j, 0.0) > goal + 1e-12:
         weights = None
     router.set_mix(
         None if weights is None else {router.model_names[i]: w for i, w in weights.items()}
@@ -166,8 +154,8 @@ def calibrate(
         _warn_of_fallback(
             router,
             target,
-            pick,
-            (lead, noise, signal_se, len(Y)),
+            fitted,
+            (signal_se, len(Y)),
             (mix, mix_cost),
             bool(ok),
             knob_reached,
@@ -187,8 +175,74 @@ def calibrate(
         "fixed_mix_quality": mix,
         "lead_over_mix": lead,
         "lead_standard_error": noise,
+        "cross_fitted_quality": fitted.quality,
+        "cross_fitted_cost": fitted.cost,
+        "cross_fitted_fixed_mix_quality": fitted.mix_quality,
+        "cross_fitted_lead_over_mix": fitted.lead,
+        "cross_fitted_lead_standard_error": fitted.noise,
+        "cross_fitted_folds": fitted.folds,
         "fallback_mix": router.options["mix"],
     }
+
+
+#: A knob setting a rule can reach: (knob, cost, quality, each model's share of the
+#: prompts, mode), its figures on the prompts it was swept on.
+Row = tuple[float, float, float, np.ndarray, str]
+
+
+def knob_rows(
+    pred: np.ndarray, Y: np.ndarray, costs: np.ndarray, rank: np.ndarray, modes: Sequence[str]
+) -> list[Row]:
+    """Every setting each rule of ``modes`` can reach on these prompts (``sweep``'s default)."""
+    from routerllm.eval.exact_sweep import exact_settings
+
+    rows: list[Row] = []
+    for mode in dict.fromkeys(modes):
+        points, at = exact_settings(pred, Y, costs, costs, rank, mode)
+        rows += [
+            (float(p.knob or 0.0), p.cost, p.quality, sh, mode)
+            for p, sh in zip(points, at, strict=True)
+        ]
+    return rows
+
+
+def choose_setting(
+    rows: list[Row],
+    Y: np.ndarray,
+    kind: str,
+    goal: float,
+    capped: int | None,
+    top_cost: float,
+    modes: Sequence[str],
+    two_settings: bool,
+) -> tuple[bool, Row, tuple[Row, float] | None]:
+    """The setting of ``rows`` (swept on outcomes ``Y``) that meets the target best:
+    (target met, the setting, with its cost and quality where a second setting shares
+    the prompts, (that second setting, its share) or None). ``capped``: the column a
+    ``max_share`` target caps; ``top_cost``: the costliest model's, a budget's unit."""
+    if kind.startswith("max_share"):
+        assert capped is not None
+        fits = [r for r in rows if float(r[3][capped]) <= goal]
+        pick = (
+            max(fits, key=lambda r: (r[2], -r[1]))
+            if fits  # else the least share, then the best quality, then the least cost
+            else min(rows, key=lambda r: (float(r[3][capped]), -r[2], r[1]))
+        )
+        return bool(fits), pick, None
+    # max_cost, quality: the best point of a mode's curve, maybe between two knobs
+    value = goal * (top_cost if kind == "max_cost" else float(Y.mean(axis=0).max()))
+    picks = [
+        best_on_curve([r for r in rows if r[4] == m], kind, value, two_settings)
+        for m in dict.fromkeys(modes)
+    ]
+    # The target met, then (a budget) the best quality or (a quality) the least cost;
+    # where no rule meets it, the rule that comes nearest: the least cost over the
+    # budget, the best quality short of the quality asked.
+    cheaper_first = (kind == "max_cost") != any(p[0] for p in picks)
+    ok, one, second, cost, quality = max(
+        picks, key=lambda p: (p[0], -p[3], p[4]) if cheaper_first else (p[0], p[4], -p[3])
+    )
+    return ok, (one[0], cost, quality, one[3], one[4]), second
 
 
 def lead_over_mix(
@@ -205,16 +259,9 @@ def lead_over_mix(
     outcomes, and the standard error of that lead: the mean and the sample standard
     deviation over sqrt(n) of the per-prompt differences (paired: the same prompts).
     (nan, nan) where there is no mix (a budget below the cheapest model)."""
-    from routerllm.routers.decision import choose
-
     if weights is None:
         return math.nan, math.nan
-    rows = np.arange(len(scores))
-    routed = scores[rows, choose(predicted, costs, pick[4], pick[0], rank=rank)]
-    if second is not None:
-        row, share = second
-        other = scores[rows, choose(predicted, costs, row[4], row[0], rank=rank)]
-        routed = (1 - share) * routed + share * other
+    routed, _ = routed_outcomes(predicted, scores, costs, rank, pick, second)
     drawn = sum(w * scores[:, j] for j, w in weights.items())
     lead = routed - drawn
     if len(lead) < 2:
@@ -222,13 +269,37 @@ def lead_over_mix(
     return float(lead.mean()), float(lead.std(ddof=1) / math.sqrt(len(lead)))
 
 
+def routed_outcomes(
+    predicted: np.ndarray,
+    scores: np.ndarray,
+    costs: np.ndarray,
+    rank: np.ndarray,
+    pick: Any,
+    second: tuple[Any, float] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each prompt's outcome and cost where the router chooses at setting ``pick`` (and
+    ``second``, its other setting with that share of the prompts: their expectation)."""
+    from routerllm.routers.decision import choose
+
+    rows = np.arange(len(scores))
+    at = choose(predicted, costs, pick[4], pick[0], rank=rank)
+    routed, spent = scores[rows, at], costs[rows, at]
+    if second is not None:
+        row, share = second
+        other = choose(predicted, costs, row[4], row[0], rank=rank)
+        routed = (1 - share) * routed + share * scores[rows, other]
+        spent = (1 - share) * spent + share * costs[rows, other]
+    return routed, spent
+
+
 def ahead_of_mix(lead: float, noise: float, signal_se: float) -> bool:
     """Whether the router's ``lead`` over the fixed mix exceeds ``signal_se`` standard
     errors ``noise`` (and 1e-12, rounding): the evidence of a routing signal that
-    calibration asks before it routes by the prompt. Two by default, not one: the knob
-    is the best of many settings (and of two rules) on the held-out prompts, so on
-    outcomes the prompt says nothing of, the best setting led the mix by up to 1.5
-    standard errors (300 generated prompts, 60 held out; tests/test_do_no_harm.py)."""
+    calibration asks before it routes by the prompt. Calibration weighs the cross-fitted
+    lead (``cross_fit``), each held-out prompt routed by a knob chosen without it: the
+    lead where the knob was chosen is the best of many settings (and of two rules), and
+    on outcomes the prompt says nothing of it reached 1.5 standard errors (300 generated
+    prompts, 60 held out; tests/test_do_no_harm.py)."""
     return bool(lead > max(signal_se * noise if signal_se > 0 else 0.0, 1e-12))
 
 
@@ -249,16 +320,16 @@ def _mix_for_quality(
 def _warn_of_fallback(
     router: OutcomeRouter,
     target: str,
-    pick: Any,
-    lead: tuple[float, float, float, int],
+    fitted: CrossFitted,
+    held_out: tuple[float, int],
     mix: tuple[float, float],
     reached: bool,
     knob_reached: bool,
 ) -> None:
-    """Say that the router now draws from the fixed mix, not by the prompt, why (its lead
-    over the mix at its cost, within the noise), and whether the target is reached by the
-    mix only: ``target_reached`` alone would not tell. ``lead``: (the lead, its standard
-    error, the standard errors asked, the held-out prompts); ``mix``: the mix's (quality, cost)."""
+    """Say that the router now draws from the fixed mix, not by the prompt, why (its
+    cross-fitted lead over the mix at its cost, within the noise), and whether the target
+    is reached by the mix only: ``target_reached`` alone would not tell. ``held_out``:
+    (the standard errors asked, the held-out prompts); ``mix``: the mix's (quality, cost)."""
     assert router.mix is not None
     shares = ", ".join(
         f"{n} {w:.0%}" for n, w in zip(router.model_names, router.mix, strict=True) if w > 0
@@ -271,18 +342,25 @@ def _warn_of_fallback(
         outcome = f"target {target} is reached"
     else:
         outcome = f"target {target} is not reached"
-    if math.isinf(lead[1]):  # one held-out prompt: no spread to weigh the lead by
-        noise = f"on {lead[3]} held-out prompt, too few to tell a routing signal from luck"
+    signal_se, n = held_out
+    if math.isinf(fitted.noise) and n == 1:  # no spread to weigh a lead by
+        why = f"on {n} held-out prompt, too few to tell a routing signal from luck"
+    elif math.isinf(fitted.noise):  # copies of one question: no knob chosen without them
+        why = (
+            f"on {n} held-out prompts of too few questions to choose a knob without each and "
+            f"tell a routing signal from luck"
+        )
     else:
-        noise = (
-            f"not more than {lead[2]:g} times its standard error {lead[1]:.3g}: no routing "
-            f"signal on the {lead[3]} held-out prompts"
+        why = (
+            f"each of the {n} held-out prompts routed by a knob chosen without it (quality "
+            f"{fitted.quality:.4g} at cost {fitted.cost:.4g}), the router leads the best fixed "
+            f"random mix of single models by {fitted.lead:.3g}, not more than {signal_se:g} "
+            f"times its standard error {fitted.noise:.3g}: no routing signal"
         )
     log.warning(
-        "calibration: router %r's choices (quality %.4g at cost %.4g) lead the best fixed "
-        "random mix of single models at that cost by %.3g, %s. It now routes by drawing from a "
-        "fixed mix (%s: quality %.4g at cost %.4g), not by the prompt; %s",
-        router.name, pick[2], pick[1], lead[0], noise, shares, mix[0], mix[1], outcome,
+        "calibration: router %r's choices: %s. It now routes by drawing from a fixed mix "
+        "(%s: quality %.4g at cost %.4g on the held-out prompts), not by the prompt; %s",
+        router.name, why, shares, mix[0], mix[1], outcome,
     )  # fmt: skip
 
 

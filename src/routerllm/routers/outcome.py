@@ -355,12 +355,16 @@ class OutcomeRouter(Router, OutcomeDecisions):
         ``quality=0.95`` (keep 95 % of the best single model's quality on this
         data, at the lowest cost) or ``max_cost=0.7`` (the best quality at a mean
         cost of at most 70 % of the most expensive model's: a cost, energy or
-        carbon budget, in the router's cost unit). Returns what the chosen knob does on the data,
-        and whether the target was reached and the router beats the best fixed
-        mix of single models at that cost (MISSION M3.9). Where it does not lead that
-        mix by more than ``signal_se`` standard errors of its lead over these prompts
-        (``lead_over_mix``, ``lead_standard_error``; 0: any lead), no routing signal
-        shows, and the router routes by drawing from the mix from now on
+        carbon budget, in the router's cost unit). Returns what the chosen knob does on the data
+        (where it was chosen, the best of many settings: optimistic), what it can be
+        expected to do on new prompts (``cross_fitted_*``: each prompt routed by a knob
+        chosen the same way without it, ``routers/cross_fit.py``), and whether the target
+        was reached and the router beats the best fixed mix of single models at that cost
+        (MISSION M3.9). Where its cross-fitted lead over that mix
+        (``cross_fitted_lead_over_mix``) is not more than ``signal_se`` standard errors
+        (``cross_fitted_lead_standard_error``; 0: any lead), no routing signal shows
+        (the lead where the knob was chosen, ``lead_over_mix``, is luck in part), and the
+        router routes by drawing from the mix from now on
         (``fallback_mix``: the mix at the knob's cost, or for a quality target the
         cheapest one that reaches it where that one falls short; not when the mix would
         break a ``max_share`` target); otherwise by its predictions.
