@@ -702,10 +702,14 @@ def test_a_target_the_fallback_mix_reaches_is_reported_reached(
     # max_share:small=0.4 out of the knob's reach (the first prompt always goes to small),
     # not of the mix's: 0.5 at (1 + 10) / 2 = 5.5 (the second to big) is below the
     # mix of mid (0.5 at 5) and big (1.0 at 10) at 5.5, 0.9 mid and 0.1 big: 0.55.
+    # Cross-fitted, each prompt routed by a knob chosen on the other alone, the router
+    # ties the mix found there (0.5 each): a tie keeps it routing (signal_se 0), and its
+    # own choices do not reach the target.
     out = _calibrated_on_two_prompts(np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]), "max_share:small=0.4")  # fmt: skip
     assert out["shares"]["small"] == 0.5 and out["fixed_mix_quality"] == pytest.approx(0.55)
-    assert out["fallback_mix"] == pytest.approx({"mid": 0.9, "big": 0.1})
-    assert out["target_reached"] and not out["knob_target_reached"]
+    assert out["lead_over_mix"] == pytest.approx(-0.05)
+    assert out["cross_fitted_lead_over_mix"] == 0.0 and out["fallback_mix"] is None
+    assert not out["target_reached"] and not out["knob_target_reached"]
     # The router's own choices reach a target: the report says it routes by them.
     routed = router.calibrate(np.eye(4), scores, "quality=0.6", predicted=scores, signal_se=0)  # type: ignore[attr-defined]
     assert routed["knob_target_reached"] and routed["routes_by"] == "predictions"

@@ -191,6 +191,7 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("read on the first {} characters", ("data.policy_labels:IDK_WINDOW",), plain),
     ("linear warmup of {} steps", ("training.trainer:DEFAULT_WARMUP_STEPS",), plain),
     ("router's `max_length` ({} unless given)", ("routers.classifier:DEFAULT_MAX_LENGTH",), plain),
+    ("the held-out prompts are dealt into {} folds (`cross_fit.FOLDS`", ("routers.cross_fit:FOLDS",), plain),
     # encoders
     ("read its first {} tokens (as sentence-transformers does), `hf:` its first {}",
      ("encoders.minilm:MINILM_MAX_LENGTH", "encoders.hf:DEFAULT_MAX_LENGTH"), plain),
