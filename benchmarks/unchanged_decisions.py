@@ -35,6 +35,7 @@ from machine import machine_line
 from outcome_data import DATASETS, add_data_dir_argument
 
 from routerllm.cascade import function_with_examples
+from routerllm.cli_args import count_arg
 from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
 from routerllm.demo import DEMO_PROMPTS
 from routerllm.eval.codegen import (
@@ -44,7 +45,6 @@ from routerllm.eval.codegen import (
     CodegenStyle,
     extract_completion,
 )
-from routerllm.cli_args import count_arg
 from routerllm.eval.prompt_examples import extract_examples
 from routerllm.overrides import asks_for_math
 from routerllm.routers.base import Candidate
