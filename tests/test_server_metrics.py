@@ -142,9 +142,11 @@ def test_failed_and_cancelled_requests_are_not_in_the_answers_latency(
         config = load_config(write_config(tmp_path, data))
         with RouterLLM(config) as system, running(system) as base:
             assert call(base, CHAT, asking(model="tiny-light"))[0] == 200
+            named = {}  # each 502 names the row its failed request's spending is in
             for model in ("broken", "remote"):
                 status, text = call(base, CHAT, asking(model=model))
                 assert status == 502 and json.loads(text)["error"]["code"] == "backend_error", text  # fmt: skip
+                named[json.loads(text)["routerllm"]["request_id"]] = model
             body = json.dumps(asking(model="remote", stream=True)).encode()
             sock, seen = half_sent(base, body, len(body)), b""
             while b"data: " not in seen:
@@ -158,6 +160,7 @@ def test_failed_and_cancelled_requests_are_not_in_the_answers_latency(
             rows = list(system.log.records())
     outcomes = sorted((r.model, r.finish_reason) for r in rows)
     assert outcomes == [("broken", "error"), ("remote", CANCELLED), ("remote", "error"), ("tiny-light", "length")]  # fmt: skip
+    assert {r.id: r.model for r in rows if r.finish_reason == "error"} == named
     answers = [r for r in rows if r.model == "tiny-light"]
     latency = "routerllm_request_latency_seconds"
     assert total(samples, f"{latency}_count") == 1

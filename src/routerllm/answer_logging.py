@@ -127,7 +127,10 @@ class AnswerLogging:
             with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
                 self.log.append(record)
             self._log_took_a_row()
+            error.request_id = record.id  # the caller can name the row it finds
         except RequestLogError as e:
+            if e.logged:  # in the log, only the emissions CSV missed it
+                error.request_id = record.id
             self.unlogged.failed(str(e))
             if self.budget is not None:  # counted from memory, as an unlogged answer is
                 self.budget.release(admission, logged=e.logged)

@@ -21,12 +21,15 @@ class RouterLLMError(Exception):
     for all the same); ``load_failed``: True where that load failed (a corrupt file).
     ``inference``: where it failed while it generated, what that generation spent until
     then; ``billed_tokens``: the prompt and completion tokens a remote endpoint said that
-    failed generation used (its provider bills them), where it said."""
+    failed generation used (its provider bills them), where it said. ``request_id``: the
+    id of the request log's row of what a request that failed once a model was reached
+    spent (finish reason ``error``), where the log took it; "" otherwise."""
 
     loading: Measurement | None = None
     load_failed: bool = False
     inference: Measurement | None = None
     billed_tokens: tuple[int, int] = (0, 0)
+    request_id: str = ""
 
 
 def did_you_mean(name: object, valid: Iterable[str]) -> str:

@@ -55,16 +55,20 @@ class Refusals:
         param: str | None = None,
         result: RoutedResult | None = None,
         warning: str = "",
+        logged_as: str = "",
     ) -> Any:
         """The API's error object; with ``result`` (what a refused request spent, logged
         under its id), RouterLLM's facts of it beside, as an answer has them, with its
-        ``warning`` where the log could not take its row, as an answer's."""
+        ``warning`` where the log could not take its row, as an answer's; with
+        ``logged_as``, the id of a failed request's row (``routerllm.request_id``)."""
         from starlette.responses import JSONResponse
 
         self.metrics.refused(status, code)
         body = protocol.error_body(message, kind, code, param)
         if result is not None:  # its request_id finds its row in the log and the report
             body["routerllm"] = protocol.facts(result, warning)
+        elif logged_as:  # a failed request's row: what it spent, finish reason "error"
+            body["routerllm"] = {"request_id": logged_as}
         headers = {**(CLOSE if close else {}), **(headers or {})}
         # a figure that is not finite as null (Starlette refuses NaN), as an answer's
         return JSONResponse(finite(body), status_code=status, headers=headers or None)
@@ -89,7 +93,7 @@ class Refusals:
             spent = error.result
             if error.log_error is not None:
                 warning = f"the request log could not record this refused request: {error.log_error}"  # fmt: skip
-        return self.refusal(status, str(error), kind, code, headers=headers, param=param, result=spent, warning=warning)  # fmt: skip
+        return self.refusal(status, str(error), kind, code, headers=headers, param=param, result=spent, warning=warning, logged_as=error.request_id)  # fmt: skip
 
     def failure_body(self, error: RouterLLMError, call: protocol.Call | None = None) -> dict[str, Any]:  # fmt: skip
         """The API's error object for ``error`` (``failure``'s body)."""
