@@ -4,17 +4,23 @@ It logs a few hundred synthetic requests (several models, routers, tags and days
 cache hits, unmeasured and estimated energy) through ``RequestLog``, copies their
 rows until the log holds each size (in a temporary folder), and times
 ``logged_report`` on it (the median of ``--repeat`` runs), with the peak of the
-memory Python allocated during one run (tracemalloc).
+memory Python allocated during one run (tracemalloc). With ``--process``, it times
+``routerllm report --json`` on it in a process of its own instead, as a user runs it
+(imports included): the medians of its CPU time (user + system) and wall time over
+``--repeat`` runs, and the largest peak resident memory (RSS) of them.
 
-    .venv/bin/python benchmarks/report_scaling.py [--sizes 10000 50000 100000] [--repeat 3] [--json]
+    .venv/bin/python benchmarks/report_scaling.py [--sizes 10000 50000 100000] [--repeat 3] [--process] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -110,6 +116,24 @@ def grow(path: Path, rows: int) -> None:
     db.close()
 
 
+def report_process(config_path: Path) -> tuple[float, float, float]:
+    """The CPU seconds (user + system), wall seconds and peak RSS (MB) of one
+    ``routerllm report --json`` process on the config's log (POSIX: ``os.wait4``)."""
+    command = [sys.executable, "-m", "routerllm", "report", "--config", str(config_path), "--json"]
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a full pipe stops the child
+        start = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        if child.returncode:
+            err.seek(0)
+            raise SystemExit(f"routerllm report failed ({child.returncode}): {err.read().decode(errors='replace')[-800:]}")  # fmt: skip
+    # ru_maxrss: kilobytes on Linux, bytes on macOS
+    rss_mb = usage.ru_maxrss / (1e6 if sys.platform == "darwin" else 1e3)
+    return usage.ru_utime + usage.ru_stime, wall, rss_mb
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
@@ -121,6 +145,11 @@ def main() -> int:
         type=timed_repeats_arg,
         default=3,
         help=f"timed reports at each size, the median reported, {TIMED_REPEATS_RANGE}",
+    )
+    ap.add_argument(
+        "--process",
+        action="store_true",
+        help="time `routerllm report --json` in a process of its own: CPU s, wall s, peak RSS",
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -147,6 +176,11 @@ def main() -> int:
                 log.append(r)
         for size in sorted(args.sizes):
             grow(log_path, size)
+            if args.process:
+                runs = [report_process(config_path) for _ in range(args.repeat)]
+                cpu, wall, rss = zip(*runs, strict=True)
+                results.append({"rows": size, "cpu_s": statistics.median(cpu), "wall_s": statistics.median(wall), "peak_rss_mb": max(rss)})  # fmt: skip
+                continue
             times = []
             for _ in range(args.repeat):
                 start = time.perf_counter()
@@ -161,7 +195,13 @@ def main() -> int:
             )
     if args.json:
         # the machine and the repeats behind each median, as the text says them
-        print(json.dumps({"machine": machine(), "repeat": args.repeat, "results": results}, indent=2))  # fmt: skip
+        print(json.dumps({"machine": machine(), "repeat": args.repeat, "process": args.process, "results": results}, indent=2))  # fmt: skip
+    elif args.process:
+        print(machine_line())
+        print(f"a `routerllm report --json` process: CPU s (user + system) and wall s the medians of {args.repeat}, peak RSS MB the largest")  # fmt: skip
+        print(f"{'rows':>8}{'CPU s':>9}{'wall s':>9}{'peak RSS MB':>13}")
+        for r in results:
+            print(f"{r['rows']:>8}{r['cpu_s']:>9.2f}{r['wall_s']:>9.2f}{r['peak_rss_mb']:>13.1f}")
     else:
         print(machine_line())
         print(f"report s: the median of {args.repeat} reports; peak MB: one more report's (tracemalloc)")  # fmt: skip

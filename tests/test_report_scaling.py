@@ -410,3 +410,18 @@ def test_the_scaling_benchmarks_grown_log_copies_each_request_with_its_component
     assert all(n == parts[rid.split("-")[0] + "-" + rid.split("-")[1]] for rid, n in per_request)
     totals = logged_report(config, None, None, log_path).as_dict()["totals"]
     assert totals["requests"] == 130
+
+
+def test_the_scaling_benchmark_times_a_report_process(tmp_path: Path) -> None:
+    """``--process``: `routerllm report --json` run on each size's log in a process of its
+    own, its CPU and wall seconds and peak RSS said (a report that failed is said, not
+    timed)."""
+    from .conftest import benchmark_in_process
+
+    out = benchmark_in_process("report_scaling", "--sizes", "600", "--repeat", "1", "--process", "--json", tmpdir=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    (result,) = json.loads(out.stdout)["results"]
+    assert result["rows"] == 600
+    # a Python process that imported the config and the report: tens of MB, some CPU
+    assert result["cpu_s"] > 0 and result["wall_s"] >= result["cpu_s"] / 4
+    assert 10 < result["peak_rss_mb"] < 2000
