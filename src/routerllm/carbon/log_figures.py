@@ -17,6 +17,8 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple
+from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from routerllm.backends.interrupts import CANCELLED
@@ -43,6 +45,15 @@ from routerllm.routed_result import FIXED
 
 if TYPE_CHECKING:
     from routerllm.carbon.report import ComponentTotals, RefusedTotals, Totals
+
+#: The kinds of group a request is in, beside the totals (a part's: "component").
+GROUP_KINDS = ("model", "router", "day", "grid")
+#: The methods of a part not measured: carbon tracking off's, a CodeCarbon task's that failed.
+_NOT_MEASURED = (NOT_MEASURED, CODECARBON_FAILED)
+#: The methods a part is named by in the report though it logged no energy: its energy unknown.
+_ENERGY_UNKNOWN = (FROM_TEXT, NO_USAGE, NO_FIGURES, NO_FIGURES_FROM_TEXT, CODECARBON_FAILED)
+#: A part's energy and CO2 (``Part``'s third and fourth).
+_KWH, _KG = itemgetter(2), itemgetter(3)
 
 
 class LogFigures:
@@ -111,12 +122,14 @@ class LogFigures:
         self.by_method: dict[str, float] = {}
         self.per_token_models: set[str] = set()
         self.unmeasured = 0
-        # the groups with a request (a part, for a component) whose energy was measured,
-        # and the components with a part that was not (``unmeasured_groups``)
-        self.measured: set[tuple[str, str]] = set()
+        # the names of the groups (of each kind of ``GROUP_KINDS``) with a request whose
+        # energy was measured, the components with a part that was, and those with a part
+        # that was not (``unmeasured_groups``)
+        self._measured_names: tuple[set[str], ...] = tuple(set() for _ in GROUP_KINDS)
+        self.measured_parts: set[str] = set()
         self.unmeasured_parts: set[str] = set()
-        # the groups with a request whose cost is known (``uncosted_groups``)
-        self.costed: set[tuple[str, str]] = set()
+        # the names of the groups with a request whose cost is known (``uncosted_groups``)
+        self._costed_names: tuple[set[str], ...] = tuple(set() for _ in GROUP_KINDS)
         # per answering model, the requests a remote endpoint answered without saying how
         # many tokens it generated: their tokens estimated from their text (in the totals)
         self.estimated_usage: Counter[str] = Counter()
@@ -152,8 +165,8 @@ class LogFigures:
         where its cascade's step up to ``load_error_model`` did (the answer kept), that
         step's, its load's energy ``load_error_kwh`` (None: not measured) in ``escalated``;
         ``grid``: the grid its CO2 was computed for (``Grid.label``)."""
-        energy = sum(p[2] for p in parts)
-        co2 = sum(p[3] for p in parts)
+        energy = sum(map(_KWH, parts))
+        co2 = sum(map(_KG, parts))
         if finish_reason == REFUSED:  # its routing alone, apart from the answers' figures
             measured = any(_measured(p) for p in parts)
             known = self._cost_known(measured, cost_usd, model)
@@ -189,32 +202,27 @@ class LogFigures:
             t.cost_usd += cost_usd
             t.latency_s += latency_s
         cached = llm = loading = routing = None
-        by_method = self.by_method
-        earlier = {p[0]: p for p in escalated}
+        by_method, by_component = self.by_method, self.by_component
+        earlier = {p[0]: p for p in escalated} if escalated else {}
         measured = not parts  # a request logged without parts spent nothing, as logged
         for p in parts:
             name, duration, kwh, kg, method = p
             if method == CACHED and not (kwh or kg):
                 pass  # a cached answer's unspent part: neither measured nor not
-            elif _measured(p):
+            elif kwh or kg or method not in _NOT_MEASURED:  # ``_measured``, inlined
                 measured = True
-                self.measured.add(("component", name))
+                self.measured_parts.add(name)
             else:
                 self.unmeasured_parts.add(name)
-            if (c := self.by_component.get(name)) is None:
+            if (c := by_component.get(name)) is None:
                 from routerllm.carbon.report import ComponentTotals
 
-                c = self.by_component[name] = ComponentTotals()
+                c = by_component[name] = ComponentTotals()
             c.energy_kwh += kwh
             c.co2_kg += kg
             c.duration_s += duration
             # a part of unknown energy is said so, though its 0 kWh reads as nothing
-            if (
-                kwh
-                or kg
-                or method
-                in (FROM_TEXT, NO_USAGE, NO_FIGURES, NO_FIGURES_FROM_TEXT, CODECARBON_FAILED)
-            ):
+            if kwh or kg or method in _ENERGY_UNKNOWN:
                 self.methods.add(method)
             if earlier and (e := earlier.get(name)) is not None:
                 # a cascade's models' methods are joined: each model's part by its own
@@ -229,13 +237,13 @@ class LogFigures:
                 cached = True
             if name == "llm_inference":
                 llm = p
-                joined = p[4].split("+")  # an escalation's methods joined by +
                 # tokens estimated, energy without figures: either, or both at once
-                if any(m in TOKENS_FROM_TEXT for m in joined):
+                from_text, no_usage, no_figures = _usage(p[4])
+                if from_text:
                     self.estimated_usage[model] += 1
-                elif NO_USAGE in joined:
+                elif no_usage:
                     self.unknown_usage[model] += 1
-                if any(m in WITHOUT_FIGURES for m in joined):
+                if no_figures:
                     self.no_energy_figures[model] += 1
             elif name == "model_loading":
                 loading = p
@@ -252,8 +260,9 @@ class LogFigures:
         self.energy.add(energy)
         # a load that failed is no load: its energy is in the totals, not in loading's churn
         stepped = load_error_model not in ("", model)  # a cascade's step up's, the answer kept
-        # a load of the answering model's own, not of a model it escalated from
-        own_load = None if load_error and not stepped else _own(loading, earlier)
+        # the answering model's own load, not a model's it escalated from
+        own_loading = _own(loading, earlier) if earlier else loading
+        own_load = None if load_error and not stepped else own_loading
         loaded = own_load is not None and own_load[4] != CACHED and (own_load[1] > 0 or own_load[2] > 0)  # fmt: skip
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts, whole, loaded)
@@ -261,7 +270,7 @@ class LogFigures:
             if stepped:
                 failed_model, kwh, metered = load_error_model, load_error_kwh or 0.0, load_error_kwh is not None  # fmt: skip
             else:
-                own = _own(loading, earlier)
+                own = own_loading
                 failed_model, kwh = model, own[2] if own is not None else 0.0
                 metered = own is not None and _measured(own)
             fl = self.failed_loads.get(failed_model) or self.failed_loads.setdefault(failed_model, FailedLoads())  # fmt: skip
@@ -277,7 +286,7 @@ class LogFigures:
             self.loading_kwh.add(loading[2] - (load_error_kwh or 0.0) if stepped else loading[2])
             if loaded:
                 self.loads[model] += 1
-        if not failed and (since := self.failed_loads.get(model)) is not None:
+        if not failed and self.failed_loads and (since := self.failed_loads.get(model)) is not None:
             since.answered_since += 1
         if (cut := self.cut.get(model)) is None:
             cut = self.cut[model] = CutAnswers(context=self.contexts.get(model, 0))
@@ -306,11 +315,13 @@ class LogFigures:
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
         if parts and not measured:  # every part "none" (a cached answer's unspent aside)
             self.unmeasured += 1
-        groups = (("", ""), ("model", model), ("router", router), ("day", day), ("grid", grid))
+        # its groups: a name in each kind's set (GROUP_KINDS' order), not a tuple each
         if measured:
-            self.measured.update(groups)
+            models, routers, days, grids = self._measured_names
+            models.add(model), routers.add(router), days.add(day), grids.add(grid)
         if self._cost_known(measured, cost_usd, model):
-            self.costed.update(groups)
+            models, routers, days, grids = self._costed_names
+            models.add(model), routers.add(router), days.add(day), grids.add(grid)
 
     def _cost_known(self, measured: bool, cost_usd: float, model: str) -> bool:
         """Whether a request's cost is known: logged without energy, a cost of 0 is a
@@ -366,20 +377,33 @@ class LogFigures:
                     self.served_estimated += 1
                     self.served_from_figures += llm[4] == PER_TOKEN
 
+    @property
+    def measured(self) -> set[tuple[str, str]]:
+        """The groups with a request (a part, for a component) whose energy was measured:
+        ``("", "")`` the totals, ``(kind, name)`` as ``unmeasured_groups`` names them."""
+        return _groups_of(self._measured_names) | {("component", n) for n in self.measured_parts}
+
+    @property
+    def costed(self) -> set[tuple[str, str]]:
+        """The groups with a request whose cost is known."""
+        return _groups_of(self._costed_names)
+
     def unmeasured_groups(self) -> set[tuple[str, str]]:
         """The groups whose energy and CO2 were not measured, each of their requests (or
         parts) logged without energy (carbon tracking off, method ``none``): ``("", "")``
         the totals, ``("model", name)``, ``("router", name)``, ``("day", date)``, ``("grid", label)``,
         ``("component", name)``. A group of some measured requests counts theirs."""
         groups = [*self._groups(), *(("component", n) for n in self.unmeasured_parts)]
-        return {g for g in groups if g not in self.measured}
+        measured = self.measured
+        return {g for g in groups if g not in measured}
 
     def uncosted_groups(self) -> set[tuple[str, str]]:
         """The groups (``unmeasured_groups``' but components, which have no cost) whose
         cost is not known: each of their requests logged without energy, at a cost of 0,
         by a model without token prices (``token_priced``), its cost its energy at the
         electricity price."""
-        return {g for g in self._groups() if g not in self.costed}
+        costed = self.costed
+        return {g for g in self._groups() if g not in costed}
 
     def _groups(self) -> list[tuple[str, str]]:
         """The totals (where there is a request) and every model, router and day."""
@@ -417,11 +441,31 @@ class LogFigures:
         return {n: self.rate_energy[n] / t for n, t in self.rate_tokens.items() if t}
 
 
+def _groups_of(names: tuple[set[str], ...]) -> set[tuple[str, str]]:
+    """The groups of ``names`` (a set of names for each kind of ``GROUP_KINDS``), with the
+    totals (``("", "")``) where there is one: a request is in each kind's group."""
+    groups = {(kind, n) for kind, kind_names in zip(GROUP_KINDS, names, strict=True) for n in kind_names}  # fmt: skip
+    return groups | {("", "")} if groups else groups
+
+
+@lru_cache(maxsize=1024)
+def _usage(method: str) -> tuple[bool, bool, bool]:
+    """Of a generation's logged ``method`` (an escalation's methods joined by +): whether
+    its tokens were estimated from its text, logged at 0 for want of usage, and priced
+    without energy figures; a few methods each asked per request, so kept."""
+    joined = method.split("+")
+    return (
+        any(m in TOKENS_FROM_TEXT for m in joined),
+        NO_USAGE in joined,
+        any(m in WITHOUT_FIGURES for m in joined),
+    )
+
+
 def _measured(part: Part) -> bool:
     """Whether a logged part was measured or estimated: not carbon tracking off's 0 kWh,
     method "none", nor a CodeCarbon task's that failed, "codecarbon:failed" (its 0 kWh
     would read as measured, lowering its model's figures)."""
-    return part[4] not in (NOT_MEASURED, CODECARBON_FAILED) or bool(part[2] or part[3])
+    return part[4] not in _NOT_MEASURED or bool(part[2] or part[3])
 
 
 def _own(part: Part | None, earlier: dict[str, Part]) -> Part | None:
