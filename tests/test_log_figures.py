@@ -5,6 +5,9 @@ figures are binary fractions (0.25, 0.5, 0.75 kWh), so sums are exact."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterator
+
 import pytest
 
 from routerllm.carbon.log_figures import LogFigures
@@ -240,3 +243,35 @@ def test_the_cache_replays_seconds_are_instants(timestamp: str) -> None:
     from routerllm.carbon.log_tallies import seconds
 
     assert seconds(timestamp) == instant(timestamp).timestamp()
+
+
+def test_a_load_takes_its_models_answers_out_of_the_replayed_cache_reading_no_other_entry() -> None:  # fmt: skip
+    """A model loaded again (a new process's cache starts empty) takes its own entries out
+    of the replayed cache: until 2026-12-07 each such load read every entry the cache held,
+    of every model, to find them (300 entries a request in benchmarks/report_scaling.py,
+    whose requests nearly all load their model). Here 200 of m's entries stay stored while
+    n is loaded 50 times; the cache's order and what it answers are unchanged: m's entry a
+    is still a hit, n's x, answered before n's last load, is not."""
+
+    class ReadCounted(OrderedDict[tuple[str, str], float]):
+        read = 0
+
+        def __iter__(self) -> Iterator[tuple[str, str]]:
+            for key in super().__iter__():
+                ReadCounted.read += 1
+                yield key
+
+    replay = CacheReplay(max_entries=1000, ttl_s=3600, stored=ReadCounted())
+    gen = [("llm_inference", 1.0, 0.5, 0.25, MEASURED)]
+    when = "2026-12-05T10:{:02d}:{:02d}+00:00"
+    for i in range(200):
+        replay.add(when.format(0, 0), f"m{i}", "m", 0.5, gen)
+    for i in range(50):
+        replay.add(when.format(1, i), f"x{i % 2}", "n", 0.5, gen, loaded=True)
+    assert ReadCounted.read == 0
+    assert (replay.hits, replay.after_reload) == (0, 48)  # x0 and x1 after n's loads
+    replay.add(when.format(2, 0), "m0", "m", 0.5, gen)
+    replay.add(when.format(2, 1), "x1", "n", 0.5, gen)  # stored by the last load's answer
+    replay.add(when.format(2, 2), "x0", "n", 0.5, gen)  # n loaded since it was answered
+    assert (replay.hits, replay.after_reload) == (2, 49)
+    assert list(replay.stored)[-3:] == [("m0", "m"), ("x1", "n"), ("x0", "n")]

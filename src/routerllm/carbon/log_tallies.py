@@ -98,6 +98,10 @@ class CacheReplay:
     after_reload: int = 0
     # the entries of a model loaded again since they were stored: a repeat of one is no hit
     reloaded: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
+    # each model's keys of ``stored``, in its order: a load takes its model's out of it
+    # without reading every entry (it read them all, most of a report's time where most
+    # requests load their model, as a synthetic log's do)
+    by_model: dict[str, OrderedDict[tuple[str, str], None]] = field(default_factory=dict, repr=False)  # fmt: skip
 
     def add(self, timestamp: str, sha: str, model: str, energy: float, parts: Sequence[Part], answered: bool = True, loaded: bool = False) -> None:  # fmt: skip
         """One request; a failed one (not ``answered``) may be answered from the cache,
@@ -109,7 +113,7 @@ class CacheReplay:
             return
         stored = self.stored
         if loaded:  # its model loaded anew: the answers it gave before may be another process's
-            for k in [k for k in stored if k[1] == model]:
+            for k in self.by_model.pop(model, ()):
                 self.reloaded[k] = stored.pop(k)
                 self.reloaded.move_to_end(k)
             while len(self.reloaded) > self.max_entries:  # as many as a cache holds
@@ -125,13 +129,20 @@ class CacheReplay:
                     routing += p[2]
             self.saved_kwh.add(energy - routing)
             stored.move_to_end(key)
+            self.by_model[model].move_to_end(key)
             return
         if not answered:
             return
         stored[key] = now
         stored.move_to_end(key)
+        keys = self.by_model.get(model)
+        if keys is None:
+            keys = self.by_model[model] = OrderedDict()
+        keys[key] = None
+        keys.move_to_end(key)
         while len(stored) > self.max_entries:
-            stored.popitem(last=False)
+            oldest, _ = stored.popitem(last=False)
+            del self.by_model[oldest[1]][oldest]
 
 
 def seconds(timestamp: str) -> float:
