@@ -318,10 +318,16 @@ class LogFigures:
         # its groups: a name in each kind's set (GROUP_KINDS' order), not a tuple each
         if measured:
             models, routers, days, grids = self._measured_names
-            models.add(model), routers.add(router), days.add(day), grids.add(grid)
+            models.add(model)
+            routers.add(router)
+            days.add(day)
+            grids.add(grid)
         if self._cost_known(measured, cost_usd, model):
             models, routers, days, grids = self._costed_names
-            models.add(model), routers.add(router), days.add(day), grids.add(grid)
+            models.add(model)
+            routers.add(router)
+            days.add(day)
+            grids.add(grid)
 
     def _cost_known(self, measured: bool, cost_usd: float, model: str) -> bool:
         """Whether a request's cost is known: logged without energy, a cost of 0 is a

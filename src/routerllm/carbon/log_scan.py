@@ -86,8 +86,8 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         if row[0] in extra:
             others = "SELECT component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id = ? AND component NOT IN ({}) ORDER BY component"  # fmt: skip
             found += log._fetch(others.format(_KNOWN), [row[0]])
-        grid = row[14:17]
-        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13], labels.get(grid) or _grid_label(labels, grid))  # fmt: skip
+        recorded = row[14:17]  # the grid's columns
+        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13], labels.get(recorded) or _grid_label(labels, recorded))  # fmt: skip
 
 
 #: Whether a part of a row was selected (its name: never NULL in the log) or its left join
