@@ -103,3 +103,20 @@ def test_without_proc_stat_the_share_is_unknown_never_an_error(
     with NullMeter().measure("llm_inference") as slot:
         _spin_here(0.3)
     assert slot.result.others_cpu_share is None and not slot.result.contended
+
+
+def test_the_remeasure_options_help_states_the_contended_share() -> None:
+    # the CLI says the share in words, not importing routerllm.carbon as it starts
+    from routerllm.cli import build_parser
+
+    text = build_parser().format_help() + "".join(
+        a.help or "" for g in build_parser()._subparsers._group_actions for p in g.choices.values()  # type: ignore[union-attr]
+        for a in p._actions if "--remeasure-contended" in a.option_strings
+    )  # fmt: skip
+    assert f"more than {CONTENDED_SHARE:.0%}%" in text  # its help as written: % is %%
+
+
+def test_a_measurement_equals_its_logged_figures_whatever_its_cpu_share() -> None:
+    from routerllm.carbon.meter import Measurement
+
+    assert Measurement("llm_inference", 1.0, 2.0, 3.0, "m", 0.4) == Measurement("llm_inference", 1.0, 2.0, 3.0, "m")  # fmt: skip

@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from routerllm.carbon.cpu_share import CONTENDED_SHARE
 from routerllm.cli import emit
 from routerllm.cli_args import (
     ENCODERS_HELP,
@@ -274,8 +273,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument(
         "--remeasure-contended",
         action="store_true",
+        # the share is cpu_share.CONTENDED_SHARE's (tests/test_cpu_share.py): importing
+        # routerllm.carbon here would load the config's code as the CLI starts
         help="generate and measure again the stored answers that were measured while other "
-        f"processes used more than {CONTENDED_SHARE * 100:.0f}%% of the machine's CPU (report.md names them); each "
+        "processes used more than 25%% of the machine's CPU (report.md names them); each "
         "stored answer is kept until its new one is stored",
     )
     he.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)

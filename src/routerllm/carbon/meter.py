@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -87,7 +87,9 @@ class Measurement:
     #: (``carbon/cpu_share.py``); None where not known (not Linux, a block too short to
     #: tell, a figure not measured here). Above ``CONTENDED_SHARE`` a load-based energy
     #: includes their work.
-    others_cpu_share: float | None = None
+    #: Not a logged figure, so not compared: a measurement read back from the log equals
+    #: the one that was logged.
+    others_cpu_share: float | None = field(default=None, compare=False)
 
     @property
     def contended(self) -> bool:
