@@ -392,13 +392,8 @@ def test_the_scaling_benchmarks_grown_log_copies_each_request_with_its_component
     """Its log grown to a size by copies of the seed requests: each copy a new id, the
     seed's figures and its components with it, so the report adds up the copies."""
     import sqlite3
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        from report_scaling import grow
-    finally:
-        sys.path.pop(0)
+    grow = _grow()
     records, log_path, config = logged_records(tmp_path, 11, 40)
     grow(log_path, 130)
     with sqlite3.connect(log_path) as db:
@@ -437,13 +432,7 @@ def test_a_report_calls_few_python_functions_a_request(tmp_path: Path) -> None:
     one ``LogFigures.add`` without a generator per sum or a function per part's check.
     Until 2026-12-07 a request cost 31.9 calls here (a ``Grid`` made and formatted, ...),
     12.8 since; each is CPU time a report of 1,000,000 requests pays a million times."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        from report_scaling import grow
-    finally:
-        sys.path.pop(0)
+    grow = _grow()
     _, log_path, _ = logged_records(tmp_path, 8, 300)
     # each request copied: the same figures, more rows; enough that the predictor's reading
     # of each model's latest requests is as long with 2,000 more
@@ -470,3 +459,15 @@ def test_the_scaling_benchmark_times_a_report_process(tmp_path: Path) -> None:
     # a Python process that imported the config and the report: tens of MB, some CPU
     assert result["cpu_s"] > 0 and result["wall_s"] >= result["cpu_s"] / 4
     assert 10 < result["peak_rss_mb"] < 2000
+
+
+def _grow() -> Any:
+    """``benchmarks/report_scaling.py``'s ``grow``: each request of a log copied."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from report_scaling import grow
+    finally:
+        sys.path.pop(0)
+    return grow
