@@ -178,6 +178,32 @@ GEMMA_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
 )
 
+# Zephyr's chat template: a turn's role between "<|" and "|>", its end the EOS ("</s>").
+ZEPHYR_TEMPLATE = (
+    "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content']"
+    " + eos_token + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n'"
+    " }}{% endif %}"
+)
+
+
+@contextlib.contextmanager
+def tokenizer_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
+    """The texts llama.cpp's tokenizer is given meanwhile, one per call into it (by a
+    loaded model or a vocabulary opened alone, llama-cpp-python's ``tokenize`` or
+    RouterLLM's own call)."""
+    import llama_cpp.llama_cpp as llama
+
+    texts: list[bytes] = []
+    tokenize = llama.llama_tokenize
+
+    def counted(vocab: Any, text: bytes, length: int, *args: Any) -> int:
+        texts.append(bytes(text[:length]))
+        return int(tokenize(vocab, text, length, *args))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(llama, "llama_tokenize", counted)
+        yield texts
+
 
 def gguf_with_chat_template(path: Path, template: str) -> Path:
     """The tiny GGUF copied to ``path`` with ``template`` as its chat template."""

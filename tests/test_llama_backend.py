@@ -26,6 +26,7 @@ from routerllm.manager import LLMManager
 
 from .conftest import (
     GEMMA_TEMPLATE,
+    ZEPHYR_TEMPLATE,
     StopAfter,
     gguf_with_chat_template,
     gguf_with_context_length,
@@ -33,6 +34,7 @@ from .conftest import (
     models_config,
     tiny_gguf_path,
     tiny_model,
+    tokenizer_calls,
 )
 
 
@@ -974,13 +976,6 @@ def test_prompt_state_outside_the_main_thread() -> None:
     assert out and out[0].prompt_state is not None
 
 
-ZEPHYR_TEMPLATE = (
-    "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content']"
-    " + eos_token + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n'"
-    " }}{% endif %}"
-)
-
-
 def read_prompt(backend: LlamaCppBackend, request: GenerationRequest) -> list[int]:
     """The tokens the model read for ``request`` (llama.cpp's context after answering it),
     checked to be as many as ``prompt_tokens`` counts."""
@@ -989,33 +984,59 @@ def read_prompt(backend: LlamaCppBackend, request: GenerationRequest) -> list[in
     return [int(t) for t in backend._llm.input_ids[:n]]
 
 
-def test_a_prompt_is_tokenized_once_per_request(tmp_path: Path) -> None:
+def test_a_prompt_is_tokenized_once_per_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The prompt was tokenized to count it for the context check, then again to answer
     it (by llama-cpp-python's chat completion or raw completion, or here for a prefilled
-    one): twice the work on a long prompt. The tokens counted are the tokens read."""
+    one): twice the work on a long prompt. The tokens counted are the tokens read. Each
+    count is one call into llama.cpp, a prompt longer than the model's trained context
+    too (llama-cpp-python's ``tokenize`` called it twice then)."""
     backend = _backend(gguf={"path": str(gguf_with_chat_template(tmp_path / "z.gguf", ZEPHYR_TEMPLATE))})  # fmt: skip
     backend.load()
-    # llama.cpp's vocabulary, which the backend's counts and llama-cpp-python's own read
-    tokenize, texts = backend._llm._model.tokenize, list[bytes]()
-
-    def counted(text: bytes, *args, **kwargs):  # type: ignore[no-untyped-def]
-        texts.append(text)
-        return tokenize(text, *args, **kwargs)
-
-    backend._llm._model.tokenize = counted
     long = "word " * 100
     for request in (
         GenerationRequest(long),
         GenerationRequest(long, response_prefix="def"),
         GenerationRequest(long, raw=True),
     ):
-        texts.clear()
         prompt = plain_text(request) if request.raw else backend._templated(request)[0]
-        out = backend.generate(request)
+        with tokenizer_calls(monkeypatch) as texts:
+            out = backend.generate(request)
         assert texts.count(prompt.encode()) == 1
         read = [int(t) for t in backend._llm.input_ids[: out.prompt_tokens]]
         assert read == backend._tokens(prompt, templated=not request.raw)
+    longer = "\n" * 3000 + "end"  # more tokens than the model's 2,048 (and its context)
+    own = backend._llm.tokenize(longer.encode(), add_bos=True)  # llama-cpp-python's
+    with tokenizer_calls(monkeypatch) as texts:
+        assert backend._prompt(GenerationRequest(longer, raw=True)) == own
+    assert len(own) > 2048 and len(texts) == 1
     backend.unload()
+
+
+def test_a_text_of_more_tokens_than_its_room_is_tokenized_again_with_room_for_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Room is made for a token a byte; a vocabulary whose tokens outnumber the bytes
+    (llama.cpp answers with how many it needs) is asked again with room for all."""
+    import llama_cpp.llama_cpp as llama
+
+    from routerllm.backends.llama_prompt import tokenized, vocab_only
+
+    model = vocab_only(tiny_gguf_path())
+    expected = model.tokenize(b"hello world", add_bos=True, special=True)
+    tokenize, rooms = llama.llama_tokenize, list[int]()
+
+    def short_of_room(vocab, text, length, tokens, room, *args):  # type: ignore[no-untyped-def]
+        rooms.append(room)
+        return tokenize(vocab, text, length, tokens, 1 if len(rooms) == 1 else room, *args)
+
+    monkeypatch.setattr(llama, "llama_tokenize", short_of_room)
+    try:
+        assert tokenized(model, b"hello world", True, True) == expected
+        assert rooms == [len(b"hello world") + 8, len(expected)]
+    finally:
+        model.close()
 
 
 @pytest.mark.parametrize("template", [ZEPHYR_TEMPLATE, GEMMA_TEMPLATE])
