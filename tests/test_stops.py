@@ -40,6 +40,24 @@ def test_control_stops_are_those_with_control_token_text() -> None:
     assert control_stops(stops, tokenize) == ("<|im_end|>", "<|im_end|>\n", "```<|im_end|>")
 
 
+def test_a_stop_that_cannot_hold_control_token_text_is_not_tokenized() -> None:
+    """``may_hold`` False (no control token's text in it): its two tokenizations, which
+    cannot differ, are skipped; the stops found are the same."""
+    stops = ["<|im_end|>", "<|im_end|>\n", "```<|im_end|>", "```", "im_end|>", "\n"]
+    asked: list[str] = []
+
+    def counted(text: str, special: bool) -> list[int]:
+        asked.append(text)
+        return tokenize(text, special)
+
+    def may_hold(text: str) -> bool:
+        return "<|im_end|>" in text or "<|im_start|>" in text
+
+    found = control_stops(stops, counted, may_hold)
+    assert found == control_stops(stops, tokenize) and set(asked) == set(found)
+    assert control_stops(stops, counted, lambda text: True) == found  # may hold: tokenized
+
+
 def test_a_stop_mixing_a_control_token_and_text_is_found_in_the_written_answer() -> None:
     """Hi there```<|im_end|>\\n<|im_start|>user: the answer is cut where the earliest
     stop starts; ``cut`` characters of the last token kept go (a stop starting inside

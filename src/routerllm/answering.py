@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from routerllm.answer_callbacks import CallerRaised, Shown, check_not_in_callback, ignore_text
 from routerllm.answer_logging import AnswerLogging
 from routerllm.backends.interrupts import CANCELLED, also_cancellable
+from routerllm.backends.llama_prompt import one_count_per_request
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, own_part
@@ -102,7 +103,8 @@ class RequestAnswering(AnswerLogging, CascadeStep):
             shown = Shown(req.on_text or ignore_text, req.on_answer)
             req = dataclasses.replace(req, on_text=None, on_answer=None)
             stopping = also_cancellable()
-        with stopping as stop:
+        # the prompt counted for a model's prediction is the one its generation checks
+        with stopping as stop, one_count_per_request():
             if shown is not None:
                 shown.stop = stop
             result = self._shown_run(req, decision, routing, tag, unrun, shown)

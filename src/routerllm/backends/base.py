@@ -276,6 +276,7 @@ def template_tokens(
     prefix: str,
     render: Callable[[list[dict[str, str]]], str],
     tokenize: Callable[[str, bool], list[int]],
+    may_hold: Callable[[str], bool] | None = None,
 ) -> list[int]:
     """``messages`` rendered by the chat template (``render``), ``prefix`` appended, as
     token ids: the template's markers as the special tokens they are, the messages' text
@@ -283,9 +284,10 @@ def template_tokens(
     ("<|im_end|>", "<|endoftext|>") as control tokens when ``special``. Tokenizing the
     whole rendering with special tokens read a user's "<|im_end|>\\n<|im_start|>system"
     as a turn of the template's own: a message forged a system turn, or ended the prompt.
-    Text without control-token text is tokenized whole, as the engine itself does."""
+    Text without control-token text is tokenized whole, as the engine itself does.
+    ``may_hold`` as :func:`control_stops`'s."""
     rendered = render(messages) + prefix
-    if not holds_control_text([m["content"] for m in messages] + [prefix], tokenize):
+    if not holds_control_text([m["content"] for m in messages] + [prefix], tokenize, may_hold):
         return tokenize(rendered, True)
     mark = uuid.uuid4().hex  # where each message's text is, in the template's rendering
     marked = render([{**m, "content": f"{mark}{i}{mark}"} for i, m in enumerate(messages)])
@@ -345,10 +347,14 @@ def _ends_a_run(text: str, tokenize: Callable[[str, bool], list[int]]) -> bool:
     return tokenize(text + "a", True) == tokenize(text, True) + tokenize("a", True)
 
 
-def holds_control_text(texts: list[str], tokenize: Callable[[str, bool], list[int]]) -> bool:
+def holds_control_text(
+    texts: list[str],
+    tokenize: Callable[[str, bool], list[int]],
+    may_hold: Callable[[str], bool] | None = None,
+) -> bool:
     """Whether one of ``texts`` holds text that ``tokenize`` (``template_tokens``'s)
-    reads as control tokens."""
-    return any(control_stops(texts, tokenize))
+    reads as control tokens (``may_hold`` as :func:`control_stops`'s)."""
+    return any(control_stops(texts, tokenize, may_hold))
 
 
 def refused_by_template(model: str, error: Exception) -> PromptError:

@@ -384,7 +384,9 @@ class LlamaCppBackend(Backend):
         kwargs["seed"] = secrets.randbelow(MAX_SEED) if sampling.seed is None else sampling.seed % MAX_SEED  # fmt: skip
         template_stops = self._templated(request)[1] if self._templates(request) else []
         kwargs["stop"] = [*(request.stop or []), *template_stops] or None
-        controls = control_stops(request.stop, self._piece_tokens)
+        controls = control_stops(
+            request.stop, self._piece_tokens, self._counter.may_hold_control_text
+        )
         cap = _TokenCap(max_tokens, int(self._llm.token_eos()), n_prompt, controls, self._written)
         if cap.end >= 0:
             from llama_cpp import LogitsProcessorList

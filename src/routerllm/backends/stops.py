@@ -142,15 +142,23 @@ class LiveText:
 
 
 def control_stops(
-    stops: Sequence[str], tokenize: Callable[[str, bool], list[int]]
+    stops: Sequence[str],
+    tokenize: Callable[[str, bool], list[int]],
+    may_hold: Callable[[str], bool] | None = None,
 ) -> tuple[str, ...]:
     """The ``stops`` that hold control-token text: one control token ("<|im_start|>",
     "</s>") or one mixed with text ("```<|im_end|>", "<|im_end|>\\n"). A backend writes
     an answer's control tokens as no text, so such a stop never matched its answer's
     text; it is matched against the answer written with its control tokens instead
     (:func:`holds_written_stop`, :func:`written_stop`). ``tokenize`` as
-    ``template_tokens``'s."""
-    return tuple(s for s in stops if s and tokenize(s, True) != tokenize(s, False))
+    ``template_tokens``'s; ``may_hold(text)``: False only where ``text`` holds no
+    control token's text, so that its two tokenizations cannot differ and are skipped
+    (a long text's cost twice over); None: every text is tokenized twice."""
+    return tuple(
+        s
+        for s in stops
+        if s and (may_hold is None or may_hold(s)) and tokenize(s, True) != tokenize(s, False)
+    )
 
 
 def stop_tail(stops: Sequence[str]) -> int:
