@@ -12,9 +12,10 @@ read as the cascade reads it after a request of code at the limit (its parse at 
 the cascade's check has it), in milliseconds.
 Each crafted request (JSON nested 100,000 deep, a chunked body of 100 MB, a header of
 1 MB, 1,000 headers, 104,000 empty turns, 800,000 empty messages, 100,000 stop strings,
-max_tokens 10**30, a model name of 1 MB, 200,000 new lines) is sent to ``routerllm
-serve``'s app on 127.0.0.1 (``--config``'s models, this process; ``--no-server``: not
-started): its status, seconds, and this process's RSS after it (MB). Run:
+max_tokens 10**30, a model name of 1 MB, 200,000 new lines as a raw completion and as a
+chat message) is sent to ``routerllm serve``'s app on 127.0.0.1 (``--config``'s models,
+this process; ``--no-server``: not started): its status, seconds, and this process's RSS
+after it (MB). Run:
 
     .venv/bin/python benchmarks/worst_case_inputs.py [--chars 200000] [--config local] [--no-server] [--json]
 """
@@ -214,6 +215,10 @@ def requests() -> dict[str, Callable[[], Iterator[bytes]]]:
                     "/v1/completions",
                 )
             ]
+        ),  # fmt: skip
+        # a chat message's text is also searched for control-token text
+        "200,000 new lines, chat": chat(
+            messages=[{"role": "user", "content": "\n" * 199_998 + "hi"}]
         ),  # fmt: skip
     }
 
