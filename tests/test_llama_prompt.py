@@ -47,11 +47,13 @@ def _template_system(tmp_path: Path, template: str = ZEPHYR_TEMPLATE) -> RouterL
 def test_a_requests_long_prompt_is_tokenized_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bool
 ) -> None:
-    """A request's prompt was tokenized 6 times, 3 for each of its two counts (the
+    """A chat request's prompt was tokenized 6 times, 3 for each of its two counts (the
     prediction's and the generation's context check): its text with and without
-    special tokens, to find control-token text, then its rendering. 200,000 new lines
-    took 0.65-0.7 s of CPU a time. A text without control-token text reads alike either
-    way: now tokenized once, whether the request fits the model's context or not."""
+    special tokens, to find control-token text, then its rendering; a raw one twice
+    (SmolLM2's 200,000 new lines: 0.2 s of CPU a call into llama.cpp, two calls each
+    then: llama-cpp-python's ``tokenize`` short of room). A text
+    without control-token text reads alike either way: now tokenized once, whether the
+    request fits the model's context or not."""
     long = "word " * 60 + "\n" * 3000 + "end"  # more tokens than the tiny model's context
     with _template_system(tmp_path) as system:
         system.generate("hi", model="tiny-light")  # loaded, as the prediction finds it
