@@ -751,13 +751,15 @@ def test_a_days_cost_in_cents_ends_under_its_column(tmp_path: Path, cost_usd: fl
 
 
 def schema_before_finish_reason() -> str:
-    """The request log's schema as it was before finish_reason (and the grid's and the
-    answer length's columns after it) were added."""
+    """The request log's schema as it was before finish_reason (and the grid's, the
+    answer length's and the CPU share's columns after it) were added."""
     from routerllm.carbon.log_schema import SCHEMA
+
+    from .conftest import schema_before_cpu_share
 
     later = ",\n    finish_reason TEXT NOT NULL DEFAULT '',\n    grid_country TEXT NOT NULL DEFAULT '',\n    grid_region TEXT NOT NULL DEFAULT '',\n    grid_g_per_kwh REAL,\n    completion_chars INTEGER"  # fmt: skip
     assert later in SCHEMA
-    return SCHEMA.replace(later, "")
+    return schema_before_cpu_share().replace(later, "")
 
 
 def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:

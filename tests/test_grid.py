@@ -52,11 +52,13 @@ def test_a_routed_answer_states_and_logs_the_grid_codecarbon_priced_it_at(tmp_pa
 
 
 def older_log(path: Path) -> None:
-    """A log as RouterLLM wrote it before grids were recorded (and answer lengths, after
-    them), holding one request."""
+    """A log as RouterLLM wrote it before grids were recorded (and answer lengths and CPU
+    shares, after them), holding one request."""
     from routerllm.carbon.log_schema import SCHEMA
 
-    old = SCHEMA.replace(
+    from .conftest import schema_before_cpu_share
+
+    old = schema_before_cpu_share().replace(
         ",\n    grid_country TEXT NOT NULL DEFAULT '',\n    grid_region TEXT NOT NULL "
         "DEFAULT '',\n    grid_g_per_kwh REAL,\n    completion_chars INTEGER",
         "",

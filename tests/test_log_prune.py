@@ -63,18 +63,19 @@ def test_pruning_keeps_the_report_of_what_is_left_and_no_row_of_what_went(tmp_pa
     assert done.returncode == 0, done.stderr
     assert f"pruned 120 requests logged before {cut} (UTC); it holds 180 requests, from {cut} to {stamps[-1]}" in done.stdout  # fmt: skip
     after = report(config)
-    for part in ("totals", "by_model", "by_router", "by_component", "by_day", "methods", "feedback", "versus_largest", "refused"):  # fmt: skip
+    for part in ("totals", "by_model", "by_router", "by_component", "by_day", "methods", "feedback", "versus_largest", "refused", "contended"):  # fmt: skip
         assert after[part] == kept[part], part
     # the refused requests before the cut went with the others, those after it stay
     assert 0 < after["refused"]["requests"] < whole["refused"]["requests"]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT MIN(timestamp), COUNT(*) FROM requests").fetchone() == (cut, 180)  # fmt: skip
         tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if t != "requests"]  # fmt: skip
-        assert len(tables) == 6  # every table but requests names a request
+        assert len(tables) == 7  # every table but requests names a request
         for table in tables:
             orphans = f"SELECT COUNT(*) FROM {table} WHERE request_id NOT IN (SELECT id FROM requests)"  # fmt: skip
             assert db.execute(orphans).fetchone() == (0,), table
         assert db.execute("SELECT COUNT(*) FROM escalations").fetchone()[0] > 0  # some kept
+        assert db.execute("SELECT COUNT(*) FROM cpu_shares").fetchone()[0] > 0
 
 
 def test_the_last_two_days_are_refused_and_nothing_is_deleted(tmp_path: Path) -> None:

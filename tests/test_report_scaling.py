@@ -1,6 +1,7 @@
 """The streamed report (``logged_report`` through ``LogFigures``) adds up every record of
 random logs: cache hits, several models, routers, tags and days, failed and unmeasured
-meters, estimates, answers cut short, a component of an unknown name, scores."""
+meters, estimates, answers cut short, a component of an unknown name, scores, parts
+measured while other processes loaded the CPU."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from routerllm.carbon.log_rows import RequestRecord
+from routerllm.carbon.log_rows import RequestRecord, utc_timestamp
 from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.carbon.report import logged_report, summarize
 from routerllm.carbon.report_text import report_lines
@@ -47,9 +48,12 @@ def random_records(rng: np.random.Generator, n: int) -> list[RequestRecord]:
         cached = rng.random() < 0.15
         method = str(rng.choice(METHODS))
 
-        def part(name: str, scale: float, m: str = method) -> Measurement:
+        def part(name: str, scale: float, m: str = method, k: int = i) -> Measurement:
             kwh = float(rng.random() * scale) if rng.random() > 0.1 else 0.0
-            return Measurement(name, float(rng.random() * 2), kwh, kwh * float(rng.uniform(0.02, 0.6)), m)  # fmt: skip
+            # the share of the CPU others used: of every other part, from 0 to 1 (none
+            # drawn from rng: the records' other figures are those drawn before it was)
+            busy = (k + len(name)) % 7 / 6 if (k + len(name)) % 2 else None
+            return Measurement(name, float(rng.random() * 2), kwh, kwh * float(rng.uniform(0.02, 0.6)), m, busy)  # fmt: skip
 
         components = {"router_inference": part("router_inference", 1e-6)}
         if cached:
@@ -150,6 +154,28 @@ def test_the_streamed_report_adds_up_every_record(tmp_path: Path, seed: int) -> 
                 kwh = sum(r.components[name].energy_kwh for r in chosen if name in r.components)
                 assert rep["by_component"][name]["energy_kwh"] == pytest.approx(kwh, rel=1e-12)
             assert sum(d["requests"] for d in rep["by_day"].values()) == len(chosen)
+            # those measured while other processes used over 25% of the CPU, named
+            busy = [r for r in chosen if r.contended]
+            assert 0 < len(busy) < len(chosen) - rep["contended"]["not_recorded"]
+            assert (
+                rep["contended"]
+                == {
+                    "above_share": 0.25,
+                    "requests": len(busy),
+                    "energy_kwh": pytest.approx(_sums(busy)["energy_kwh"], rel=1e-12),
+                    "co2_kg": pytest.approx(_sums(busy)["co2_kg"], rel=1e-12),
+                    "not_recorded": sum(r.others_cpu_share is None for r in chosen),
+                    "latest": [
+                        {
+                            "request_id": r.id,
+                            "timestamp": utc_timestamp(r.timestamp),
+                            "model": r.model,
+                            "others_cpu_share": pytest.approx(r.others_cpu_share, rel=1e-12),
+                        }  # fmt: skip
+                        for r in sorted(busy, key=lambda r: utc_timestamp(r.timestamp))[-10:]
+                    ],
+                }
+            )
             rated = [r for r in records[::7] if tag is None or r.tag == tag]
             assert {m: f["count"] for m, f in rep["feedback"].items()} == {
                 m: sum(r.model == m for r in rated) for m in {r.model for r in rated}
@@ -166,9 +192,11 @@ def test_summarize_of_live_results_adds_them_up(tmp_path: Path) -> None:
     config = config_for(tmp_path)
     for models in (None, config.models):
         # the records' failed requests (finish reason "error") too, as the logged report
-        assert summarize(records, models, "FRA").as_dict()["totals"] == pytest.approx(
-            _sums(records), rel=1e-12
-        )
+        rep = summarize(records, models, "FRA").as_dict()
+        assert rep["totals"] == pytest.approx(_sums(records), rel=1e-12)
+        busy = [r for r in records if r.contended]
+        assert rep["contended"]["requests"] == len(busy) > 0
+        assert [r["request_id"] for r in rep["contended"]["latest"]] == [r.id for r in busy[-10:]]
 
 
 def logged_records(tmp_path: Path, seed: int, n: int) -> tuple[list[RequestRecord], Path, AppConfig]:  # fmt: skip
@@ -353,8 +381,6 @@ def test_a_report_since_a_recent_time_reads_that_window_not_the_whole_log(
     CPU of the 2.5 s a report of one day took on a log of 1,000,000 requests over a year."""
     import sqlite3
 
-    from routerllm.carbon.log_rows import utc_timestamp
-
     records, log_path, config = logged_records(tmp_path, 5, 80)
     with RequestLog(log_path) as log:
         for r in records[::3]:
@@ -366,7 +392,7 @@ def test_a_report_since_a_recent_time_reads_that_window_not_the_whole_log(
     with sqlite3.connect(log_path) as db:
         for k in range(40):
             old = f"-old{k}"
-            db.execute("INSERT INTO requests SELECT id || ?, '2025' || substr(timestamp, 5), prompt_sha256, prompt_chars, 'retired', router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason, grid_country, grid_region, grid_g_per_kwh, completion_chars FROM requests WHERE id NOT LIKE '%-old%'", (old,))  # fmt: skip
+            db.execute("INSERT INTO requests SELECT id || ?, '2025' || substr(timestamp, 5), prompt_sha256, prompt_chars, 'retired', router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason, grid_country, grid_region, grid_g_per_kwh, completion_chars, others_cpu_share FROM requests WHERE id NOT LIKE '%-old%'", (old,))  # fmt: skip
             db.execute("INSERT INTO components SELECT request_id || ?, component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id NOT LIKE '%-old%'", (old,))  # fmt: skip
             db.execute("INSERT INTO feedback SELECT request_id || ?, score, timestamp FROM feedback WHERE request_id NOT LIKE '%-old%'", (old,))  # fmt: skip
     grown, rep_grown = _report_steps(monkeypatch, config, since, None, log_path)

@@ -75,8 +75,11 @@ def test_a_log_from_before_answer_lengths_reads_them_not_recorded_then_gets_the_
 ) -> None:
     from routerllm.carbon.log_schema import SCHEMA, TABLES
 
+    from .conftest import schema_before_cpu_share
+
     path = tmp_path / "old.sqlite"
-    old = SCHEMA.replace(",\n    completion_chars INTEGER", "")
+    # (nor the CPU share, in the requests and their parts, after them)
+    old = schema_before_cpu_share().replace(",\n    completion_chars INTEGER", "")
     assert old != SCHEMA
     with sqlite3.connect(path) as db:
         db.executescript(old)

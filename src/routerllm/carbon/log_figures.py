@@ -22,6 +22,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from routerllm.backends.interrupts import CANCELLED
+from routerllm.carbon.cpu_share import CONTENDED_SHARE
 from routerllm.carbon.log_rows import FAILED, REFUSED, own_part
 from routerllm.carbon.log_tallies import CacheReplay, CutAnswers, FailedLoads, Part, Terms
 from routerllm.carbon.meter import (
@@ -111,9 +112,10 @@ class LogFigures:
         self.uncached_routing: dict[str, float] = {}  # per router, answers not cached
         # and the largest of one request: a router's first in a process loads its model
         self.uncached_routing_max: dict[str, float] = {}
-        from routerllm.carbon.report import RefusedTotals
+        from routerllm.carbon.report import ContendedTotals, RefusedTotals
 
         self.refused: RefusedTotals = RefusedTotals()  # refused once routed: apart
+        self.contended = ContendedTotals()  # measured while other processes loaded the CPU
         self.counted = 0  # not the demo's baseline
         self.unrouted = 0
         self.unrouted_largest = 0  # of those, the largest router's (the others: the caller's)
@@ -158,13 +160,17 @@ class LogFigures:
         load_error_model: str = "",
         load_error_kwh: float | None = None,
         grid: str = GRID_NOT_RECORDED,
+        others_cpu_share: float | None = None,
+        request_id: str = "",
     ) -> None:
         """One request, after those before it; ``escalated``: the part of its ``parts``
         the models a cascade escalated from spent (not the answering model's own work);
         ``load_error``: where it failed as its model failed to load, that load's error, or
         where its cascade's step up to ``load_error_model`` did (the answer kept), that
         step's, its load's energy ``load_error_kwh`` (None: not measured) in ``escalated``;
-        ``grid``: the grid its CO2 was computed for (``Grid.label``)."""
+        ``grid``: the grid its CO2 was computed for (``Grid.label``); ``others_cpu_share``:
+        the share of the machine's CPU other processes used while it was measured (None:
+        not known), above ``CONTENDED_SHARE`` named by ``request_id``."""
         energy = sum(map(_KWH, parts))
         co2 = sum(map(_KG, parts))
         if finish_reason == REFUSED:  # its routing alone, apart from the answers' figures
@@ -176,6 +182,10 @@ class LogFigures:
             self.uncached_co2.add(co2)
             self._routed(router, sum(p[3] for p in parts if p[0] == "router_inference"))
             return
+        if others_cpu_share is None:
+            self.contended.not_recorded += 1
+        elif others_cpu_share > CONTENDED_SHARE:  # its energy may hold other processes' work
+            self.contended.add(request_id, timestamp, model, others_cpu_share, energy, co2)
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
         # stopped half-way, its client gone: spent, but not an answer's length or rate
         whole = not (failed or finish_reason == CANCELLED)

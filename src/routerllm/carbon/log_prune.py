@@ -35,7 +35,7 @@ PAUSE_S = 0.15
 #: day a running process's last sum of it may reach back.
 KEPT_S = 2 * 24 * 3600
 #: The tables whose rows name a request, deleted with it (those an older log lacks skipped).
-REQUEST_TABLES = ("components", "escalations", "load_errors", "feedback", "pending_feedback", "pending_csv")  # fmt: skip
+REQUEST_TABLES = ("components", "escalations", "load_errors", "feedback", "pending_feedback", "pending_csv", "cpu_shares")  # fmt: skip
 
 
 @dataclass(frozen=True)

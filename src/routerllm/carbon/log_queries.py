@@ -21,6 +21,7 @@ from routerllm.carbon.log_rows import (
     Spending,
     grid_from_columns,
     instant,
+    logged_share,
     utc_timestamp,
 )
 from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, REQUEST_TEXTS
@@ -167,6 +168,9 @@ class LogQueries:
         # an older log marks no failed load, or only a failed request's own model's
         marked = self._has_table("load_errors")
         stepped = marked and self._load_error_columns() != OLDER_LOAD_ERRORS
+        # each part's share of the CPU others used, where known (an older log has none)
+        shared = self._has_table("cpu_shares")
+        shares: dict[tuple[str, str, int], object] = {}
         for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -174,14 +178,20 @@ class LogQueries:
                 columns = "error, model, energy_kwh" if stepped else "error, '', NULL"
                 sql = f"SELECT request_id, {columns} FROM load_errors WHERE request_id IN ({marks})"  # fmt: skip
                 load_errors.update((rid, tuple(rest)) for rid, *rest in self._fetch(sql, chunk))
-            for table, found in tables:
+            if shared:
+                sql = f"SELECT request_id, component, escalated, others_cpu_share FROM cpu_shares WHERE request_id IN ({marks})"  # fmt: skip
+                shares.update(((rid, comp, esc), share) for rid, comp, esc, share in self._fetch(sql, chunk))  # fmt: skip
+            for part_of, (table, found) in enumerate(tables):  # 0: components, 1: escalations
                 sql = f"SELECT * FROM {table} WHERE request_id IN ({marks})"
                 for rid, comp, dur, energy, co2, method in self._fetch(sql, chunk):
                     self._check_texts(rid, {"component": comp})
                     numbers = {"duration_s": dur, "energy_kwh": energy, "co2_kg": co2}
                     self._check_numbers(rid, {f"{comp} {k}": v for k, v in numbers.items()})
                     self._check_texts(rid, {f"{comp} method": method})
-                    found.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
+                    cpu = logged_share(shares.get((rid, comp, part_of))) if shares else None
+                    found.setdefault(rid, {})[comp] = Measurement(
+                        comp, dur, energy, co2, method, cpu
+                    )
         for r in rows:
             self._check_numbers(r[0], {c: r[i] for c, i in REQUEST_NUMBERS.items()})
             self._check_texts(r[0], {c: r[i] for c, i in REQUEST_TEXTS.items() if i < len(r)})

@@ -249,6 +249,15 @@ def grid_from_columns(country: object, region: object, intensity: object) -> Gri
     return Grid(country, region if isinstance(region, str) else "", float(intensity))
 
 
+def logged_share(value: object) -> float | None:
+    """A share of the machine's CPU as the log's ``others_cpu_share`` columns hold it: None
+    where not recorded (NULL: a row logged before it was, a block too short to tell), and
+    where the column holds no share (another program's text, or a number outside 0..1)."""
+    if isinstance(value, float | int) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    return None
+
+
 def own_part(whole: Measurement | None, earlier: Measurement | None) -> Measurement | None:
     """``whole`` without the part ``earlier`` models spent of it (a cascade's first answers),
     with the answering model's own method (``whole``'s is theirs joined to it by "+")."""

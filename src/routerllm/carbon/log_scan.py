@@ -32,7 +32,8 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     """The requests ``records`` selects, in its order, each as (timestamp, prompt hash,
     model, router, prompt tokens, completion tokens, latency, cost, tag, finish reason,
     components, escalated, load error, its model, its energy, grid: ``Grid.label`` or
-    ``GRID_NOT_RECORDED``), its components as
+    ``GRID_NOT_RECORDED``, the share of the CPU other processes used while it was
+    measured or None, its id), its components as
     ``records`` orders them: the known ones (``COMPONENTS``) first, then others by name;
     ``escalated``: the part of them the models a cascade escalated from spent; ``load
     error``: a failed load's, or "" (its model and energy: ``RequestRecord``'s). A
@@ -47,6 +48,11 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     has_reason = "finish_reason" in columns
     # an older log, read as it is, recorded no grid
     grid = "r.grid_country, r.grid_region, r.grid_g_per_kwh" if "grid_country" in columns else "NULL, NULL, NULL"  # fmt: skip
+    # and none the share of the CPU other processes used; a column changed to no share
+    # (text, a number outside 0..1) is none, as ``records`` reads it (``logged_share``)
+    share = "NULL"
+    if "others_cpu_share" in columns:
+        share = "CASE WHEN typeof(r.others_cpu_share) IN ('integer', 'real') AND r.others_cpu_share BETWEEN 0 AND 1 THEN r.others_cpu_share END"  # fmt: skip
     joins = "".join(
         f" LEFT JOIN components c{i} ON c{i}.request_id = r.id AND c{i}.component = '{c}'"
         for i, c in enumerate(COMPONENTS)
@@ -70,12 +76,12 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     parts = "".join(f", c{i}.component, c{i}.duration_s, c{i}.energy_kwh, c{i}.co2_kg, c{i}.method" for i in range(len(COMPONENTS)))  # fmt: skip
     parts += "".join(f", e{i}.component, e{i}.duration_s, e{i}.energy_kwh, e{i}.co2_kg, e{i}.method" for i in range(len(escalated)))  # fmt: skip
     sql = (
-        f"SELECT {'r.id' if extra else 'NULL'}, r.timestamp, r.prompt_sha256, r.model, r.router, "
+        f"SELECT r.id, r.timestamp, r.prompt_sha256, r.model, r.router, "
         f"r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd, r.tag, "
-        f"{'r.finish_reason' if has_reason else chr(39) * 2}, {load_error}, {grid}{parts} FROM requests r{joins}"
+        f"{'r.finish_reason' if has_reason else chr(39) * 2}, {load_error}, {grid}, {share}{parts} FROM requests r{joins}"
         f"{where} ORDER BY r.timestamp, r.rowid"
     )
-    first = 17  # the components' first column, after the load error's three, the grid's
+    first = 18  # the components' first column, after the load error's three, the grid's, the share
     after = first + 5 * len(COMPONENTS)
     known = _parts_of(first, len(COMPONENTS))
     earlier_parts = _parts_of(after, len(escalated))
@@ -83,11 +89,11 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     for row in _stream(log, sql, args):
         found = list(filter(_NAMED, known(row)))  # in COMPONENTS' order
         earlier = list(filter(_NAMED, earlier_parts(row))) if escalated else []
-        if row[0] in extra:
+        if extra and row[0] in extra:
             others = "SELECT component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id = ? AND component NOT IN ({}) ORDER BY component"  # fmt: skip
             found += log._fetch(others.format(_KNOWN), [row[0]])
         recorded = row[14:17]  # the grid's columns
-        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13], labels.get(recorded) or _grid_label(labels, recorded))  # fmt: skip
+        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13], labels.get(recorded) or _grid_label(labels, recorded), row[17], row[0])  # fmt: skip
 
 
 #: Whether a part of a row was selected (its name: never NULL in the log) or its left join

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS requests (
     grid_country TEXT NOT NULL DEFAULT '',
     grid_region TEXT NOT NULL DEFAULT '',
     grid_g_per_kwh REAL,
-    completion_chars INTEGER
+    completion_chars INTEGER,
+    others_cpu_share REAL
 );
 CREATE TABLE IF NOT EXISTS components {_PARTS};
 CREATE TABLE IF NOT EXISTS feedback (
@@ -77,6 +78,13 @@ CREATE TABLE IF NOT EXISTS pending_csv (
     request_id TEXT PRIMARY KEY REFERENCES requests(id),
     csv_path TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cpu_shares (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    component TEXT NOT NULL,
+    escalated INTEGER NOT NULL,
+    others_cpu_share REAL NOT NULL,
+    PRIMARY KEY (request_id, component, escalated)
+);
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
 """
@@ -87,7 +95,7 @@ TABLES = {
         "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
         "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
         "tag", "finish_reason", "grid_country", "grid_region", "grid_g_per_kwh",
-        "completion_chars",
+        "completion_chars", "others_cpu_share",
     ],
     "components": _PART_COLUMNS,
     "feedback": ["request_id", "score", "timestamp"],
@@ -96,6 +104,9 @@ TABLES = {
     "load_errors": ["request_id", "error", "model", "energy_kwh"],
     # the requests whose rows the emissions CSV at csv_path may lack (``RequestLog``)
     "pending_csv": ["request_id", "csv_path"],
+    # the share of the CPU other processes used while each part was measured, where it
+    # is known: a part of ``components`` (escalated 0) or of ``escalations`` (1)
+    "cpu_shares": ["request_id", "component", "escalated", "others_cpu_share"],
 }  # fmt: skip
 #: The numbers of a logged request that a report reads (its energy and CO2: its components'),
 #: by their position in a row.
@@ -112,7 +123,8 @@ REQUEST_TEXTS = {
 # ``feedback`` (and ``pending_feedback``, added the same day), and those written before
 # escalations were (2026-12-03) lack ``escalations``, and those written before failed
 # loads were marked lack ``load_errors``, and those written before 2026-12-04 lack
-# ``pending_csv``: opening one for writing adds them.
+# ``pending_csv``, and those written before 2026-12-07 ``cpu_shares``: opening one for
+# writing adds them.
 REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
 # the column when opened for writing.
@@ -125,6 +137,15 @@ BEFORE_GRID = TABLES["requests"][:15]
 # rows' length not recorded), and given the column when opened for writing (NULL: not
 # recorded).
 BEFORE_COMPLETION_CHARS = TABLES["requests"][:18]
+# Logs written before the share of the machine's CPU other processes used while a
+# request was measured was (2026-12-07, ``carbon/cpu_share.py``): read as they are (their
+# rows' share not recorded), and given the column (NULL: not recorded, as a share that
+# could not be told) and the ``cpu_shares`` table of their parts' when opened for writing.
+# The parts' shares are a table of their own, not a column of theirs: a process of an
+# older version still writing the log names the requests' columns as it inserts a row
+# (the new one left NULL), but not its parts' (a seventh column failed its every insert),
+# and reads its parts' rows six columns wide.
+BEFORE_CPU_SHARE = TABLES["requests"][:19]
 # Logs whose pending requests did not record their router's folder: read as they are, and
 # given the column (its rows the folder "", any folder's) when opened for writing.
 OLDER_PENDING = TABLES["pending_feedback"][:-1]
@@ -262,6 +283,7 @@ def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
                 ("requests", OLDER_REQUESTS),
                 ("requests", BEFORE_GRID),
                 ("requests", BEFORE_COMPLETION_CHARS),
+                ("requests", BEFORE_CPU_SHARE),
                 ("pending_feedback", OLDER_PENDING),
                 ("load_errors", OLDER_LOAD_ERRORS),
             )
@@ -314,6 +336,7 @@ def upgrade(db: sqlite3.Connection) -> None:
     _add_finish_reason(db)
     _add_grid(db)
     _add_columns(db, "requests", BEFORE_COMPLETION_CHARS, ("completion_chars INTEGER",))
+    _add_columns(db, "requests", BEFORE_CPU_SHARE, ("others_cpu_share REAL",))
     _add_pending_folder(db)
     _add_load_error_model(db)
 

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cache
@@ -121,7 +121,7 @@ class Measurement:
         return Measurement(
             self.component, self.duration_s + other.duration_s,
             self.energy_kwh + other.energy_kwh, self.co2_kg + other.co2_kg, method,
-            _weighted_share(self, other),
+            weighted_share((self, other)),
         )  # fmt: skip
 
     def scaled(self, share: float) -> Measurement:
@@ -132,10 +132,11 @@ class Measurement:
         )  # fmt: skip
 
 
-def _weighted_share(a: Measurement, b: Measurement) -> float | None:
-    """Two blocks' others' CPU share together: their mean weighted by duration, of the
-    blocks whose share is known (None where neither's is)."""
-    known = [m for m in (a, b) if m.others_cpu_share is not None]
+def weighted_share(parts: Iterable[Measurement]) -> float | None:
+    """Blocks' others' CPU share together: of the blocks whose share is known, their mean
+    weighted by duration (what one reading across them all would give: each block's CPU
+    time is its duration times the machine's cores); None where no block's is known."""
+    known = [m for m in parts if m.others_cpu_share is not None]
     seconds = sum(m.duration_s for m in known)
     if not known:
         return None
@@ -156,6 +157,20 @@ class HasComponents:
     @property
     def co2_kg(self) -> float:
         return sum(m.co2_kg for m in self.components.values())
+
+    @property
+    def others_cpu_share(self) -> float | None:
+        """The share of the machine's CPU other processes used while its components were
+        measured (``weighted_share``); None where no component's is known."""
+        return weighted_share(self.components.values())
+
+    @property
+    def contended(self) -> bool:
+        """Whether it was measured while other processes used more than
+        ``cpu_share.CONTENDED_SHARE`` of the machine's CPU: its energy may include theirs."""
+        from routerllm.carbon.cpu_share import contended
+
+        return contended(self.others_cpu_share)
 
 
 class _Slot:

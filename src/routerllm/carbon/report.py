@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from routerllm.carbon.cpu_share import CONTENDED_SHARE
 from routerllm.carbon.meter import (
     GRID_NOT_RECORDED,
     HasComponents,
@@ -57,6 +58,8 @@ class MeasuredRequest(Protocol):
     def escalated(self) -> dict[str, Measurement]: ...
     @property
     def finish_reason(self) -> str | None: ...
+    @property
+    def others_cpu_share(self) -> float | None: ...
 
 
 #: A report's rows by group (``Report``'s fields beside ``totals``).
@@ -109,6 +112,36 @@ class RefusedTotals:
         self.cost_known = self.cost_known or cost_known
 
 
+#: The contended requests a report names, the latest (all: the log's ``others_cpu_share``).
+CONTENDED_NAMED = 10
+
+
+@dataclass
+class ContendedTotals:
+    """The requests (answered or failed: ``Totals``') measured while other processes used
+    more than ``above_share`` of the machine's CPU (``cpu_share.CONTENDED_SHARE``; their
+    ``others_cpu_share``): on a machine's load (``codecarbon:load-estimate``) or its
+    counters their energy and CO2 include the others' work, and they ran slower. How
+    many, what they spent (in the totals), the latest ``CONTENDED_NAMED`` named (id,
+    time, model, share); ``not_recorded``: the requests whose share is not known (logged
+    before it was, every block too short to tell, not Linux)."""
+
+    above_share: float = CONTENDED_SHARE
+    requests: int = 0
+    energy_kwh: float = 0.0
+    co2_kg: float = 0.0
+    not_recorded: int = 0
+    latest: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, request_id: str, timestamp: str, model: str, share: float, energy_kwh: float, co2_kg: float) -> None:  # fmt: skip
+        self.requests += 1
+        self.energy_kwh += energy_kwh
+        self.co2_kg += co2_kg
+        self.latest.append({"request_id": request_id, "timestamp": timestamp, "model": model, "others_cpu_share": share})  # fmt: skip
+        if len(self.latest) > CONTENDED_NAMED:
+            del self.latest[0]
+
+
 @dataclass
 class ComponentTotals:
     energy_kwh: float = 0.0
@@ -129,6 +162,8 @@ class Report:
     by_grid: dict[str, Totals] = field(default_factory=dict)
     #: the requests the budgets refused once routed: apart from ``totals`` and the groups
     refused: RefusedTotals = field(default_factory=RefusedTotals)
+    #: of the requests in ``totals``, those measured while other processes loaded the CPU
+    contended: ContendedTotals = field(default_factory=ContendedTotals)
     methods: list[str] = field(default_factory=list)
     equivalences: dict[str, float | None] = field(default_factory=dict)  # None: not measured
     versus_largest: dict[str, Any] | None = None
@@ -192,6 +227,8 @@ class Report:
             refused.update(cost_usd=None)
         refused.pop("measured", None)
         refused.pop("cost_known", None)
+        if not self.measured():  # carbon tracking off: their 0 is not measured either
+            out["contended"].update(energy_kwh=None, co2_kg=None)
         return out
 
     def _flag_rows(self) -> None:
@@ -268,7 +305,8 @@ def summarize(
         numbers = (r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd)
         grid = getattr(r, "grid", None)
         label = GRID_NOT_RECORDED if grid is None else grid.label
-        fig.add("", "", r.model, r.router, *numbers, "", r.finish_reason or "", parts, earlier, grid=label)  # fmt: skip
+        rid = str(getattr(r, "request_id", "") or getattr(r, "id", ""))  # a result's, a logged one's
+        fig.add("", "", r.model, r.router, *numbers, "", r.finish_reason or "", parts, earlier, grid=label, others_cpu_share=r.others_cpu_share, request_id=rid)  # fmt: skip
     return _report(fig, models, country_iso_code)
 
 
@@ -279,6 +317,7 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     rep.by_component = fig.by_component
     rep.by_grid = fig.by_grid
     rep.refused = fig.refused
+    rep.contended = fig.contended
     rep.methods = sorted(fig.methods)
     rep.unmeasured_groups = fig.unmeasured_groups()
     rep.uncosted_groups = fig.uncosted_groups()

@@ -80,6 +80,7 @@ def totals_lines(rep: Any) -> list[str]:
         *estimated_usage_lines(rep.estimated_usage),
         *unknown_usage_lines(rep.unknown_usage),
         *no_figures_lines(rep.no_energy_figures),
+        *contended_lines(rep),
         f"equivalent to {distance(eq['km_by_car'])} by car, "
         f"{count(eq['smartphone_charges'])} smartphone charges (US EPA factors)"
         if measured
@@ -194,6 +195,34 @@ def no_figures_lines(unknown: dict[str, int]) -> list[str]:
         f"not in the totals: the generation energy and CO2 of {_requests_of(unknown)}, whose "
         f"model has no energy_per_token_kwh or co2_per_token_kg (a remote server is not "
         f"metered here: give its figures, measured where it runs)"
+    ]
+
+
+def contended_lines(rep: Any) -> list[str]:
+    """The requests measured while other processes used more than ``CONTENDED_SHARE`` of
+    the machine's CPU (``Report.contended``), where any: counted, the latest named, and
+    the totals without them, as their energy may be overstated."""
+    c = getattr(rep, "contended", None)
+    if c is None or not c.requests:
+        return []
+    t = rep.totals
+    if rep.measured():
+        # a difference of sums: a hair below 0 where they are all the requests
+        spent = f"energy {energy(max(t.energy_kwh - c.energy_kwh, 0.0))}  CO2 {co2(max(t.co2_kg - c.co2_kg, 0.0))}"  # fmt: skip
+        overstated = (
+            f"their energy and CO2 may be overstated (a load-based estimate bills the others' "
+            f"work) and their time too; without them: {spent}"
+        )
+    else:
+        overstated = "their time may be overstated"
+    named = ", ".join(
+        f"{r['request_id']} ({r['model']}, {share(r['others_cpu_share'], 0)})" for r in c.latest
+    )
+    latest = "" if c.requests == len(c.latest) else f"the latest {len(c.latest)}: "
+    return [
+        f"measured under contention: {counted(c.requests, 'request')}, while other processes "
+        f"used over {c.above_share:.0%} of the machine's CPU: {overstated}",
+        f"  {latest}{named}",
     ]
 
 

@@ -291,6 +291,7 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
                     record.finish_reason,
                     *grid_columns(record.grid),
                     record.completion_chars,
+                    record.others_cpu_share,
                 ),
             )
             for table, parts in (("components", record.components), ("escalations", record.escalated)):  # fmt: skip
@@ -301,6 +302,14 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
                         for m in parts.values()
                     ],
                 )
+            shares = [
+                (record.id, m.component, escalated, m.others_cpu_share)
+                for escalated, parts in enumerate((record.components, record.escalated))
+                for m in parts.values()
+                if m.others_cpu_share is not None
+            ]
+            if shares:  # most parts' is not known (a block too short to tell)
+                self._db.executemany("INSERT INTO cpu_shares VALUES (?,?,?,?)", shares)
             if record.load_error:
                 self._db.execute(
                     "INSERT INTO load_errors VALUES (?,?,?,?)",
