@@ -285,3 +285,38 @@ def test_a_block_measured_among_busy_processes_is_logged_and_reported_contended(
         (read,) = log.records()
     assert read.contended and read.others_cpu_share == slot.result.others_cpu_share
     assert [r["request_id"] for r in logged_report(config).contended.latest] == ["spun"]
+
+
+class _BusyMachine(NullMeter):
+    """A meter of one's own (``RouterLLM(meter=...)``) on a machine whose other
+    processes used 70 % of the CPU during every block: a share the test can name,
+    whatever this machine's load is now (the one above measures a real one)."""
+
+    @contextmanager
+    def measure(self, component: str) -> Iterator[object]:  # type: ignore[override]
+        with super().measure(component) as slot:
+            yield slot
+        slot.result = dataclasses.replace(slot.result, others_cpu_share=0.7)
+
+
+def test_the_servers_answer_says_its_cpu_share_as_its_logged_row_and_the_report(
+    tmp_path: Path,
+) -> None:
+    """The ``routerllm`` field of a served answer (as ``route --json``) gives the request's
+    share and whether it was contended: the logged row's, which the report names; route's
+    text says it on a line of its own."""
+    from routerllm.route_cli import _result_lines
+    from routerllm.system import RouterLLM
+
+    from .test_server import chat, running
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+    with RouterLLM(config, meter=_BusyMachine()) as system, running(system) as base:
+        facts = chat(base, "Name a sorting algorithm.")["routerllm"]
+        (row,) = system.log.records()
+        routed = system.generate("What is 2+2?")
+    assert facts["others_cpu_share"] == pytest.approx(0.7) and facts["contended"] is True
+    assert facts["request_id"] == row.id and row.others_cpu_share == pytest.approx(0.7)
+    assert [r["request_id"] for r in logged_report(config).contended.latest] == [row.id, routed.request_id]  # fmt: skip
+    assert routed.to_dict()["others_cpu_share"] == pytest.approx(0.7)
+    assert "     measured under contention: other processes used 70% of the machine's CPU; its energy and time may be overstated" in _result_lines(1, routed, "light")  # fmt: skip

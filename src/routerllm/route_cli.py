@@ -143,7 +143,9 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
             parts += f"  grid: {result.grid.label}"
     reply = one_line(result.text)  # a summary line: its controls escaped, never raw
     reply = reply[:150] + ("..." if len(reply) > 150 else "")
-    return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
+    # its energy may hold other processes' work (carbon/cpu_share.py), as report says it
+    busy = [f"     measured under contention: other processes used {result.others_cpu_share:.0%} of the machine's CPU; its energy and time may be overstated"] if result.contended else []  # fmt: skip
+    return [head, f"     why: {result.reason}", f"     {parts}", *busy, f"     -> {reply}"]
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -234,7 +236,8 @@ def answer_figures(index: int, system: Any, result: Any, pressed: bool = False) 
     came during the answer (``ctrl_c_stops_the_answer``)."""
     from routerllm.backends.interrupts import CANCELLED
 
-    lines = _result_lines(index, result, system.config.model(result.model).tier)[:3]
+    # all but the reply's summary line (its text was printed above)
+    lines = _result_lines(index, result, system.config.model(result.model).tier)[:-1]
     if result.finish_reason == CANCELLED:
         lines.append("     (stopped by Ctrl-C: the answer so far, logged as cancelled)")
     elif pressed:  # the answer was whole: a cascade's check stopped, its step up not made

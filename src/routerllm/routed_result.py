@@ -81,4 +81,9 @@ class RoutedResult(Completion, HasComponents):
             "predicted": self.predicted.as_dict() if self.predicted else None,
             "cached_from": self.cached_from,
             "grid": self.grid.as_dict() if self.grid is not None else None,
+            # the share of the machine's CPU other processes used while it was measured
+            # (None: not known); contended above cpu_share.CONTENDED_SHARE, its energy
+            # then including their work
+            "others_cpu_share": self.others_cpu_share,
+            "contended": self.contended,
         }
