@@ -240,6 +240,8 @@ def test_a_report_names_the_latest_contended_requests_of_many(tmp_path: Path) ->
     lines = report_lines(rep)
     at = next(i for i, line in enumerate(lines) if line.startswith("measured under contention"))
     assert lines[at + 1].startswith("  the latest 10: busy-02 (tiny-light, 50%), busy-03 ")
+    # every request contended: no figure without them, not "0 Wh"
+    assert lines[at].endswith("and their time too; no request was measured without it"), lines[at]
 
 
 def test_with_carbon_tracking_off_a_contended_requests_time_is_said_overstated(

@@ -305,7 +305,9 @@ def summarize(
         numbers = (r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd)
         grid = getattr(r, "grid", None)
         label = GRID_NOT_RECORDED if grid is None else grid.label
-        rid = str(getattr(r, "request_id", "") or getattr(r, "id", ""))  # a result's, a logged one's
+        rid = str(
+            getattr(r, "request_id", "") or getattr(r, "id", "")
+        )  # a result's, a logged one's
         fig.add("", "", r.model, r.router, *numbers, "", r.finish_reason or "", parts, earlier, grid=label, others_cpu_share=r.others_cpu_share, request_id=rid)  # fmt: skip
     return _report(fig, models, country_iso_code)
 

@@ -207,11 +207,13 @@ def contended_lines(rep: Any) -> list[str]:
         return []
     t = rep.totals
     if rep.measured():
-        # a difference of sums: a hair below 0 where they are all the requests
+        # a difference of sums: a hair below 0 where the others spent nothing
         spent = f"energy {energy(max(t.energy_kwh - c.energy_kwh, 0.0))}  CO2 {co2(max(t.co2_kg - c.co2_kg, 0.0))}"  # fmt: skip
+        # every request contended: no figure without them (0 Wh would read as measured)
+        without = f"without them: {spent}" if c.requests < t.requests else "no request was measured without it"  # fmt: skip
         overstated = (
             f"their energy and CO2 may be overstated (a load-based estimate bills the others' "
-            f"work) and their time too; without them: {spent}"
+            f"work) and their time too; {without}"
         )
     else:
         overstated = "their time may be overstated"
