@@ -114,6 +114,12 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("generated while other processes used more than {} of the machine's CPU (`above_share`",
      ("carbon.cpu_share:CONTENDED_SHARE",), percent),
     ("`report.md` names them (the first {};", ("eval.humaneval_markdown:NAMED_CONTENDED",), plain),
+    ("whose logged `others_cpu_share` is over {} (`CONTENDED_SHARE`)", ("carbon.cpu_share:CONTENDED_SHARE",), percent),
+    ("and names the latest {} (`CONTENDED_NAMED`)", ("carbon.report:CONTENDED_NAMED",), plain),
+    ("past {}, the second line starts `the latest {}:`", ("carbon.report:CONTENDED_NAMED",) * 2, plain),
+    ("where it is not: not Linux, a block shorter than {} CPU-seconds", ("carbon.cpu_share:MIN_CPU_S",), plain),
+    ("FROM requests WHERE others_cpu_share > {}`", ("carbon.cpu_share:CONTENDED_SHARE",), plain),
+    ("`contended`, true above {}: its energy", ("carbon.cpu_share:CONTENDED_SHARE",), percent),
     # backends and models
     ("or over {} MiB (read no further; decoded, for a compressed one, so a gzip bomb is refused once {} MiB",
      ("backends.http_transport:MAX_RESPONSE_BYTES",) * 2, mib),
