@@ -140,6 +140,8 @@ def weighted_share(parts: Iterable[Measurement]) -> float | None:
     seconds = sum(m.duration_s for m in known)
     if not known:
         return None
+    if len(known) == 1:  # its own, exactly (weighted, it may differ in the last bit)
+        return known[0].others_cpu_share
     if seconds <= 0:
         return max(m.others_cpu_share or 0.0 for m in known)
     return sum((m.others_cpu_share or 0.0) * m.duration_s for m in known) / seconds
