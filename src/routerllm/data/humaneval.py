@@ -32,6 +32,7 @@ from routerllm.checks import not_utf8
 from routerllm.config import LimitsConfig
 from routerllm.data import GZIP_MAGIC, refuse_special_data_file
 from routerllm.exceptions import DataError
+from routerllm.quiet_compile import compile_code, parse_module
 
 PACKAGE_FILE = "data/HumanEval.jsonl.gz"
 # The routed system refuses longer prompts; a problem file's are refused when it loads.
@@ -205,8 +206,8 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int, packages: Collection[str]
     if not p.entry_point.isidentifier() or keyword.iskeyword(p.entry_point):
         return f"entry_point {p.entry_point!r} is not a Python function name"
     try:
-        tree = ast.parse(p.test)
-        compile(tree, f"<{p.task_id} test>", "exec")  # errors ast misses: return outside def...
+        tree = parse_module(p.test)
+        compile_code(tree)  # errors ast misses: return outside def...
     except SyntaxError as e:
         return f"test does not compile: {e.msg} (line {e.lineno})"
     except ValueError as e:  # null bytes, before Python 3.12
@@ -288,7 +289,7 @@ def _entry_point_fault(p: HumanEvalProblem) -> str | None:
     function the prompt leaves open is the one the test checks, or one it calls."""
     name = p.entry_point
     try:
-        bound = _bindings(ast.parse(p.prompt + p.canonical_solution), name, star=True)
+        bound = _bindings(parse_module(p.prompt + p.canonical_solution), name, star=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         # A canonical solution that does not parse (answers are run, not it): a ``def``
         # line in it will do, as for MBPP's reference code.
@@ -386,7 +387,7 @@ def _parsed_prompt(prompt: str) -> ast.Module | None:
     """The prompt alone, or with a stub body where it stops at a ``def`` line."""
     for body in ("", "    pass\n"):
         try:
-            return ast.parse(prompt + body)
+            return parse_module(prompt + body)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
     return None
@@ -431,7 +432,7 @@ def _prompt_fault(p: HumanEvalProblem) -> str | None:
     error: Exception | None = None
     for body in (p.canonical_solution, "    pass\n", ""):
         try:
-            ast.parse(p.prompt + body)
+            parse_module(p.prompt + body)
             return None
         # ValueError: null bytes, before Python 3.12; RecursionError, MemoryError: how the
         # parser fails on deep nesting. The prompt alone's error, the last, is the one shown.

@@ -39,6 +39,7 @@ from routerllm.data.humaneval import (
     read_rows,
 )
 from routerllm.exceptions import DataError
+from routerllm.quiet_compile import parse_module
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def _test_without_assert(tests: list[str]) -> int | None:
     test that does not parse is left to the check of the whole test, which names it."""
     for n, test in enumerate(tests, 1):
         try:
-            tree = ast.parse(test.replace("\r\n", "\n").strip())
+            tree = parse_module(test.replace("\r\n", "\n").strip())
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         if not can_fail(tree):
@@ -185,7 +186,7 @@ def _entry_point(code: str, tests: list[str]) -> str | None:
     try:
         defined = [
             node.name
-            for node in ast.parse(code.replace("\r\n", "\n")).body
+            for node in parse_module(code.replace("\r\n", "\n")).body
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         ]
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python 3, too deep

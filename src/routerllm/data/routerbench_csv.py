@@ -4,7 +4,6 @@ a prompt, each model's score, cost and answer in its own columns.
 
 from __future__ import annotations
 
-import ast
 import csv
 import logging
 from pathlib import Path
@@ -17,6 +16,7 @@ from routerllm.data import as_path, refuse_special_data_file, undecodable_file
 from routerllm.data.outcome_files import _model_info, _warn_repeated
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.exceptions import DataError
+from routerllm.quiet_compile import literal_eval
 
 log = logging.getLogger("routerllm.data.outcome_files")  # its warnings, as before this module
 
@@ -161,7 +161,7 @@ def _prompt_text(value: str) -> str:
     and then be asked as written."""
     if value.startswith("["):
         try:
-            parsed = ast.literal_eval(value)
+            parsed = literal_eval(value)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return value
         # `[]` is RouterBench's empty prompt, which the dataset refuses as such

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from routerllm.backends.base import cut_at_stop
 from routerllm.eval.cut_compiler import CutCompiler, parse_code
+from routerllm.quiet_compile import parse_module
 
 if TYPE_CHECKING:
     from routerllm.data.humaneval import HumanEvalProblem
@@ -258,7 +259,7 @@ def without_top_level_scripts(source: str, tree: ast.Module | None = None) -> st
     solution and may fail, print, or never end; and ``from __future__`` imports,
     which are only legal at the top of the program, not after the prompt. ``tree``:
     ``source`` parsed, where the caller has it."""
-    tree = tree if tree is not None else ast.parse(source)
+    tree = tree if tree is not None else parse_module(source)
     lines = source.splitlines()
     drop: set[int] = set()
     keep: set[int] = set()

@@ -31,6 +31,8 @@ import functools
 import io
 from dataclasses import dataclass
 
+from routerllm.quiet_compile import compile_code, parse_module
+
 #: The most characters the compiles of one answer's cuts take in all (each cut counted
 #: with what it is compiled after): past them, a cut counts as not compiling.
 MAX_COMPILED_CHARS = 500_000
@@ -95,7 +97,7 @@ def parse_code(text: str) -> ast.Module | None:
     CPython's parser gives up with MemoryError on some prose (a long run of bare words)
     and RecursionError on deep nesting: text a user may send is not code either."""
     try:
-        return ast.parse(text)
+        return parse_module(text)
     except (SyntaxError, ValueError, MemoryError, RecursionError):  # ValueError: a null byte
         return None
 
@@ -106,7 +108,7 @@ def error_line(source: str, flags: int = 0) -> int | None:
     # compile, not just ast.parse: a body left at column 0 parses as module code,
     # but its `return` does not compile outside the function.
     try:
-        compile(source, "<completion>", "exec", flags=flags, dont_inherit=True)
+        compile_code(source, flags)
     except SyntaxError as e:
         return e.lineno or 0
     except ValueError:  # a null byte: no cut past it compiles

@@ -47,6 +47,7 @@ from typing import Literal
 
 from routerllm.eval.codegen import function_nodes, parse_code
 from routerllm.eval.sandbox import run_program
+from routerllm.quiet_compile import literal_eval, parse_expression
 
 Verdict = Literal["passed", "failed", "unverifiable"]
 
@@ -446,7 +447,7 @@ def _prose_examples(text: str, entry_point: str, params: list[str]) -> list[Prom
                 break
         else:
             continue
-        node = ast.parse(call, mode="eval").body
+        node = parse_expression(call).body
         assert isinstance(node, ast.Call)
         names = [k.arg for k in node.keywords]
         if node.args or not names or not set(names) <= set(params):
@@ -488,7 +489,7 @@ def _literal_tail(text: str) -> str | None:
 
 def _is_literal(text: str) -> bool:
     try:
-        ast.literal_eval(text)
+        literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False
     return True
@@ -498,7 +499,7 @@ def _safe_expression(text: str, entry_point: str) -> bool:
     """An expression that calls ``entry_point`` and names nothing else but builtins
     (``round(find_zero([1, 2]), 2)``)."""
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = parse_expression(text)
     except SyntaxError:
         return False
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
@@ -509,7 +510,7 @@ def _literal_call(text: str) -> bool:
     """``text`` is one call whose arguments are all literals (``f([1, 2], k=3)``, not
     ``is_happy(abc)``, whose unquoted string would be read as a name)."""
     try:
-        node = ast.parse(text, mode="eval").body
+        node = parse_expression(text).body
     except SyntaxError:
         return False
     if not isinstance(node, ast.Call):
