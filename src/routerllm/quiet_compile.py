@@ -24,6 +24,7 @@ while the code compiled (another thread's) made of a warning is met by compiling
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import threading
 import warnings
@@ -45,7 +46,8 @@ _PUTTING = threading.Lock()
 
 def compile_code(source: str | ast.Module, flags: int = 0) -> CodeType:
     """``compile(source, FILENAME, "exec")`` with the compiler ``flags`` of ``__future__``
-    features, none inherited, its warnings ignored; raises as ``compile`` does."""
+    features, none inherited, its warnings ignored; raises as ``compile`` does. The code
+    is compiled to be checked, not run: run, the warnings it gave would be ignored too."""
     code: CodeType = _compiled(source, "exec", flags)
     return code
 
@@ -96,8 +98,11 @@ def _ignored() -> bool:
     """Whether the first filter that acts on each of :data:`IGNORED`'s categories of
     warnings from :data:`FILENAME` ignores them. A filter of some messages or lines only
     may act on them: one that ignores them is passed over, any other is not ignoring."""
+    filters = warnings.filters[:]  # one copy: another thread may change the list
+    if set(filters[: len(IGNORED)]) == _own_filters():  # as they were put: first
+        return True
     pending = set(IGNORED)
-    for action, message, category, module, lineno in tuple(warnings.filters):
+    for action, message, category, module, lineno in filters:
         if not _matches(module):
             continue
         acted = {c for c in pending if issubclass(c, category)}
@@ -110,6 +115,13 @@ def _ignored() -> bool:
             if not pending:
                 return True
     return False
+
+
+@functools.cache
+def _own_filters() -> frozenset[tuple[Any, ...]]:
+    """The filters :func:`_ignore_warnings` puts first, as ``warnings.filterwarnings``
+    writes them."""
+    return frozenset(("ignore", None, c, re.compile(_MODULE), 0) for c in IGNORED)
 
 
 def _matches(module: str | re.Pattern[str] | None) -> bool:
