@@ -180,6 +180,11 @@ def test_failed_and_cancelled_requests_are_not_in_the_answers_latency(
     assert report.totals.latency_s == pytest.approx(timed, rel=1e-12)
     assert report.totals.requests == total(samples, f"{latency}_count") + total(samples, f"{unfinished}_count")  # fmt: skip
     assert report.totals.failed == total(samples, f"{unfinished}_count", outcome="error") == 2
+    # and its cancelled ones (until 2026-12-07 it had no count of them): each outcome
+    # /metrics counts, the report counts too
+    assert report.totals.cancelled == total(samples, f"{unfinished}_count", outcome=CANCELLED) == 1  # fmt: skip
+    assert report.by_model["remote"].cancelled == total(samples, "routerllm_requests_total", model="remote", outcome=CANCELLED) == 1  # fmt: skip
+    assert report.totals.requests == total(samples, "routerllm_requests_total")
 
 
 def test_refused_requests_and_the_budgets_use_are_counted(tmp_path: Path) -> None:
@@ -205,6 +210,14 @@ def test_refused_requests_and_the_budgets_use_are_counted(tmp_path: Path) -> Non
     assert total(samples, "routerllm_energy_kwh_total", component="router_inference") > 0
     assert total(samples, "routerllm_energy_kwh_total", component="llm_inference") == 0
     assert samples["routerllm_budget_used_ratio", (("quantity", "co2_kg"), ("window", "hourly"))] == pytest.approx(0.6)  # fmt: skip
+    # the report counts them as /metrics does, apart from the answers (the seeded answer
+    # was logged before the server started: not in /metrics), their routing's energy too
+    from routerllm.carbon.report import logged_report
+
+    report = logged_report(config)
+    assert report.refused.requests == total(samples, "routerllm_requests_total", outcome="refused:budget")  # fmt: skip
+    assert report.refused.energy_kwh == pytest.approx(total(samples, "routerllm_energy_kwh_total"), rel=1e-12)  # fmt: skip
+    assert (report.totals.requests, report.totals.failed, report.totals.cancelled) == (1, 0, 0)
 
 
 def test_a_scrape_needs_the_key_and_does_not_wait_for_the_turn(

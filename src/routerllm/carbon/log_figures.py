@@ -188,7 +188,8 @@ class LogFigures:
             self.contended.add(request_id, timestamp, model, others_cpu_share, energy, co2)
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
         # stopped half-way, its client gone: spent, but not an answer's length or rate
-        whole = not (failed or finish_reason == CANCELLED)
+        cancelled = finish_reason == CANCELLED
+        whole = not (failed or cancelled)
         by_model, by_router, by_day, by_grid, day = (
             self.by_model,
             self.by_router,
@@ -205,6 +206,7 @@ class LogFigures:
         ):  # inlined, not a Totals method: it runs five times a request
             t.requests += 1
             t.failed += failed
+            t.cancelled += cancelled
             t.prompt_tokens += prompt_tokens
             t.completion_tokens += completion_tokens
             t.energy_kwh += energy

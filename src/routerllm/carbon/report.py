@@ -70,6 +70,9 @@ ROWS = ("by_model", "by_router", "by_day", "by_grid", "by_component")
 class Totals:
     requests: int = 0
     failed: int = 0  # of them, requests no model answered (finish reason "error"): their loads
+    #: of them, requests stopped half-way (finish reason "cancelled": a stream its client
+    #: left, Ctrl-C, an ``on_text`` that raised), for what they spent until then
+    cancelled: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     energy_kwh: float = 0.0

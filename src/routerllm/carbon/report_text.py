@@ -72,7 +72,7 @@ def totals_lines(rep: Any) -> list[str]:
     # a cost priced by an energy not measured is not known: its 0 would read as measured
     cost = f"cost {dollars(t.cost_usd)}" if rep.cost_known() else "cost not measured"
     lines = [
-        f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
+        f"requests {t.requests}{unfinished_text(t, ' ')}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
         f"{spent}  {cost}  time {fixed(t.latency_s, 1)} s",
         *refused_lines(rep.refused),
         f"carbon method: {', '.join(rep.methods) or 'none'}",
@@ -93,7 +93,7 @@ def totals_lines(rep: Any) -> list[str]:
             f"{name:<26}{m.requests:>9} {m.completion_tokens:>8}"
             # a space of its own: a million seconds or more is wider than the column
             f"{_columns(rep, 'model', name, m, (12, 10))} {fixed(m.latency_s, 1):>8}"
-            + (f"  ({m.failed} failed)" if m.failed else "")
+            + unfinished_text(m, "  ")
         )
     if rep.not_in_config:  # a config changed under a log kept across restarts
         lines.append(
@@ -117,6 +117,14 @@ def totals_lines(rep: Any) -> list[str]:
         )
         lines.append(f"{name:<26}{'':>9}{fixed(c.duration_s, 2):>9}{figures}")
     return lines
+
+
+def unfinished_text(totals: Any, space: str) -> str:
+    """Of a group's requests (``Totals``), those that ended without a whole answer, after
+    ``space``: " (2 failed, 1 cancelled)" (no model answered; stopped half-way), or ""
+    where none did."""
+    said = [f"{n} {what}" for n, what in ((totals.failed, "failed"), (totals.cancelled, "cancelled")) if n]  # fmt: skip
+    return f"{space}({', '.join(said)})" if said else ""
 
 
 def refused_lines(refused: Any) -> list[str]:
