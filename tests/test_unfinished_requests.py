@@ -1,10 +1,14 @@
-"""Requests that ended without a whole answer, as the request log and ``routerllm report``
-say them: one cancelled half-way (its client gone, Ctrl-C) counted by the report as
-``/metrics`` counts it. Real llama.cpp on the tiny GGUF, a real request log."""
+"""Requests that ended without a whole answer, as the request log, ``routerllm report``
+and the server say them: one cancelled half-way (its client gone, Ctrl-C) counted by the
+report as ``/metrics`` counts it, and a prompt too long for a model already loaded logged
+for the routing it spent, its row named by the error and the server's 400, as a cold
+model's refusal is. Real llama.cpp on the tiny GGUF, a real request log."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,7 @@ import pytest
 from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.carbon.log_rows import FAILED
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import ContextLengthError
+from routerllm.exceptions import BatchError, ContextLengthError
 from routerllm.system import RouterLLM
 
 from .conftest import StopAfter, cli_in_process, tiny_config_dict, write_config
@@ -82,3 +86,114 @@ def test_a_report_without_unfinished_requests_says_nothing_of_them(tmp_path: Pat
     rep = logged_report(config)
     assert rep.as_dict()["totals"]["cancelled"] == 0
     assert totals_lines(rep)[0].startswith("requests 1  tokens")
+
+
+# -- a prompt too long for a model already loaded -------------------------------------
+def test_a_prompt_too_long_for_a_loaded_model_is_logged_for_its_routing(tmp_path: Path) -> None:
+    """The router ran (its energy spent), then tiny-light, already loaded, refused the
+    prompt: nothing was logged, though the same prompt to a cold tiny-light was (its load
+    and routing): the log, the budgets and the report missed what it spent, and the error
+    named no row. It is logged now as the cold refusal is (finish reason ``error``), for
+    its routing, and the error names its row, routed or named."""
+    from routerllm.carbon.report import logged_report
+
+    _, config = short_contexts(tmp_path, budgets={"co2_kg": {"hourly": 1.0}})
+    with RouterLLM(config) as system:
+        system.generate("hi", model="tiny-light")  # loaded, and warm from now on
+        budget = system.budget
+        assert budget is not None
+        before = budget.status()[0].spent
+        with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'") as routed:  # fmt: skip
+            system.generate(LONG, tag="t")
+        assert "no larger model's context is longer" in str(routed.value)
+        with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'") as named:
+            system.generate(LONG, model="tiny-light", tag="t")
+        assert system.manager.loaded_models == ["tiny-light"]  # no load: warm all along
+        rows = list(system.log.records(tag="t"))
+        assert [r.id for r in rows] == [routed.value.request_id, named.value.request_id]
+        assert [r.router for r in rows] == ["smallest", "fixed"]
+        for row in rows:
+            assert (row.model, row.finish_reason) == ("tiny-light", FAILED)
+            assert row.prompt_tokens == row.completion_tokens == 0
+            assert row.load_error == "" and row.escalated == {}
+            routing = row.components["router_inference"]
+            assert routing.duration_s > 0 and routing.energy_kwh > 0  # CodeCarbon's
+            loading = row.components["model_loading"]
+            assert loading.duration_s == loading.energy_kwh == 0  # warm: no load
+            assert row.latency_s == pytest.approx(routing.duration_s)
+            # priced by its energy (no token prices): its routing is its cost
+            price = config.carbon.electricity_price_usd_per_kwh
+            assert row.cost_usd == pytest.approx(row.energy_kwh * price, rel=1e-9)
+        # the budgets count what they spent, from the log
+        assert budget.status()[0].spent == pytest.approx(before + sum(r.co2_kg for r in rows), rel=1e-9)  # fmt: skip
+    rep = logged_report(config, tag="t")
+    assert (rep.totals.requests, rep.totals.failed) == (2, 2)
+
+
+def test_a_batch_stopped_by_a_loaded_models_refusal_logs_the_routing_of_those_never_run(
+    tmp_path: Path,
+) -> None:
+    """The batch's routing was measured whole: a refusal by a warm model (request 2 of 3)
+    logged nothing, so the log's routing of the batch lacked its share and that of the
+    request after it. Its row holds both now, as a cold refusal's does."""
+    _, config = short_contexts(tmp_path, carbon={"enabled": False})
+    with RouterLLM(config) as system:
+        system.generate("hi")  # tiny-light loaded
+        with pytest.raises(BatchError, match="request 2 of 3 failed: .*too long for model") as err:
+            system.generate_batch(["hello", LONG, "hey"], tag="b")
+        (first,) = err.value.results
+        answered, failed = system.log.records(tag="b")
+    assert answered.id == first.request_id and failed.finish_reason == FAILED
+    assert failed.id == err.value.__cause__.request_id  # type: ignore[union-attr]
+    share = answered.components["router_inference"].duration_s
+    assert failed.components["router_inference"].duration_s == pytest.approx(2 * share, rel=1e-9)  # fmt: skip
+
+
+@contextmanager
+def client_of(system: RouterLLM) -> Iterator[Any]:
+    """The server's app for ``system``, through Starlette's test client."""
+    from starlette.testclient import TestClient
+
+    from routerllm.server.app import create_app
+
+    with TestClient(create_app(system), base_url="http://127.0.0.1:8000") as client:
+        yield client
+
+
+def test_the_servers_400_for_a_prompt_too_long_for_a_loaded_model_names_its_row(
+    tmp_path: Path,
+) -> None:
+    """The server's 400 ``context_length_exceeded`` named the row of a cold model's
+    refusal (its load logged) but not always: where no larger model's context was longer,
+    the error said so in a new error that lost the row's id; and a warm model's refusal
+    had no row to name. Each 400 names its row now, routed or named, plain or streamed,
+    chat or completion; a mistake refused before routing (an empty prompt) still has none."""
+    _, config = short_contexts(tmp_path, carbon={"enabled": False})
+    with RouterLLM(config) as system, client_of(system) as client:
+        cold = client.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": LONG}]})  # fmt: skip
+        assert cold.status_code == 400, cold.text
+        warm_bodies = [
+            (
+                "/v1/chat/completions",
+                {"model": "auto", "messages": [{"role": "user", "content": LONG}]},
+            ),  # fmt: skip
+            (
+                "/v1/chat/completions",
+                {"model": "auto", "stream": True, "messages": [{"role": "user", "content": LONG}]},
+            ),  # fmt: skip
+            ("/v1/completions", {"model": "tiny-light", "prompt": LONG}),
+        ]
+        answers = [client.post(path, json=body) for path, body in warm_bodies]
+        empty = client.post("/v1/completions", json={"model": "auto", "prompt": ""})
+        rows = {r.id: r for r in system.log.records()}
+    named = []
+    for answer in [cold, *answers]:
+        body = answer.json()
+        assert answer.status_code == 400 and body["error"]["code"] == "context_length_exceeded", body  # fmt: skip
+        named.append(body["routerllm"]["request_id"])
+    assert sorted(named) == sorted(rows) and len(rows) == 4
+    assert all((r.model, r.finish_reason) == ("tiny-light", FAILED) for r in rows.values())
+    cold_row = rows[named[0]]
+    assert cold_row.components["model_loading"].duration_s > 0  # its load
+    assert all(rows[i].components["model_loading"].duration_s == 0 for i in named[1:])
+    assert empty.status_code == 400 and "routerllm" not in empty.json(), empty.text

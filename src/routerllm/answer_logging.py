@@ -74,24 +74,28 @@ class AnswerLogging:
         unrun: Measurement | None = None,
         request_id: str = "",
     ) -> None:
-        """Log a request no model answered once one was loaded (``name`` the last tried),
+        """Log a request no model answered once one was reached (``name`` the last tried),
         for what its routing, ``loading`` (of it, ``earlier``: the loads of the models it
         stepped up from, kept apart as an answer's ``escalated`` is) and the generation
         that failed (``error``'s ``inference``) spent (finish reason ``FAILED``), so that
-        the reports and the budgets count it. Nothing where no model was reached; where it
-        cannot be logged, a warning, and the budgets count it from memory: the caller gets
-        the model's error all the same. A model already loaded that refuses the request (a warm model's chat
-        template, a prompt over its context: a ``PromptError``, before it generates) spent
-        no load: nothing is logged; one that fails while generating, that generation.
-        ``unrun``: the routing of the batch's requests after it, which will not run, is
-        logged with its own (the log's totals are the batch's measured routing). Its row's
-        id is ``request_id``: the id a stream's text came under before it failed (until
-        2026-12-07 a new one, which no row had), else a new one."""
+        the reports and the budgets count it. Nothing where no model was reached
+        (``loading`` None and no generation); where it cannot be logged, a warning, and
+        the budgets count it from memory: the caller gets the model's error all the same.
+        A model already loaded that refuses the request before it generates (its chat
+        template, a prompt over its context: a ``PromptError``) spent no load, but the
+        request's routing was spent: it is logged for that, as a cold model's refusal is
+        for its routing and load (until 2026-12-07 nothing was logged: the routing was
+        lost to the log, the budgets and the reports, and whether a row was written
+        depended on the model being loaded already); one that fails while generating,
+        for that generation too. ``unrun``: the routing of the batch's requests after
+        it, which will not run, is logged with its own (the log's totals are the batch's
+        measured routing). Its row's id is ``request_id``: the id a stream's text came
+        under before it failed (until 2026-12-07 a new one, which no row had), else a new
+        one; ``error.request_id`` once the log holds the row."""
         generation = failed_generation(error)
-        loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
         # a generation that failed is logged whatever it metered: a remote model's call, or
         # a local one's with carbon tracking off (0 kWh), is as failed as a measured one
-        if not (loaded or generation is not None):
+        if loading is None and generation is None:
             return
         if unrun is not None:
             routing = routing.plus(unrun)

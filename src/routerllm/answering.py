@@ -71,6 +71,15 @@ class _Fitted(NamedTuple):
     reason: str  # what it adds to the routing's reason
 
 
+def _said_further(refusal: ContextLengthError, why: str) -> ContextLengthError:
+    """A model's ``refusal`` of a prompt too long for its context, with ``why`` no larger
+    model answered it; the id of the row that logged the request (``_failed``) kept, as
+    the server's 400 names it (until 2026-12-07 this error had none, the row one)."""
+    said = ContextLengthError(f"{refusal}; {why}", refusal.param, refusal.context)
+    said.request_id = refusal.request_id
+    return said
+
+
 class RequestAnswering(AnswerLogging, CascadeStep):
     """The answering half of ``RouterLLM``, which sets the attributes below (and those
     of ``AnswerLogging`` and ``CascadeStep``)."""
@@ -359,7 +368,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun, request_id)  # fmt: skip
                     if isinstance(e, ContextLengthError) and stepping and (larger := self.scope.larger(name)):  # fmt: skip
                         # why no larger model was tried: a configured context_length can be longer
-                        raise ContextLengthError(f"{e}; no larger model's context is longer ({contexts_in_words(self.config, larger, self.manager.backend)})", e.param, e.context) from None  # fmt: skip
+                        raise _said_further(e, f"no larger model's context is longer ({contexts_in_words(self.config, larger, self.manager.backend)})") from None  # fmt: skip
                     raise
                 bigger = longer[0]
                 spent = spent_so_far(
@@ -369,7 +378,10 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                 )
                 if over := self._over_budgets(req, stub, admission, bigger, spent):
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun, request_id)  # fmt: skip
-                    raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
+                    assert isinstance(
+                        e, ContextLengthError
+                    )  # a longer context is looked for only then
+                    raise _said_further(e, f"{bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
 

@@ -19,7 +19,9 @@ from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.path_checks import refuse_special_file
 
 #: The finish reason of a request whose model failed once it was reached (a backend error,
-#: a prompt no model's context holds): logged for what its loads spent, with no answer.
+#: a prompt no model's context holds): logged for what its routing, loads and failed
+#: generation spent (a model already loaded that refused the prompt: its routing alone),
+#: with no answer.
 FAILED = "error"
 #: The finish reason of a request the budgets refused once its router had run (the model
 #: it chose was predicted over a limit, or a window was spent): logged for its routing
