@@ -48,6 +48,16 @@ def unlogged_refusals() -> RepeatedFault:
     return RepeatedFault(log, "a refused request's spending could not be logged: %s", "refused requests' spending could not be logged", "the request log records requests again (%d refused requests' spending could not be logged meanwhile)", logging.WARNING)  # fmt: skip
 
 
+def unmirrored_rows() -> RepeatedFault:
+    """What says the failed and refused requests whose row the request log took but whose
+    emissions-CSV rows it could not write (the CSV's disk full, the file made read-only):
+    once per streak, as ``unlogged_failures`` says a row lost. Until 2026-12-07 they were
+    said as rows the log could not take ("... could not be logged"), though the log, the
+    budgets and the reports have them; the next process that opens the log adds them to
+    the CSV."""
+    return RepeatedFault(log, "a request is in the request log but not in its emissions CSV: %s", "requests are in the request log but not in its emissions CSV", "the emissions CSV takes requests' rows again (%d requests' rows could not be added to it meanwhile: they are in the request log, and the next process that opens it for writing adds them)", logging.WARNING)  # fmt: skip
+
+
 class AnswerLogging:
     """The logging half of ``RequestAnswering``; ``RouterLLM`` sets the attributes below."""
 
@@ -58,6 +68,7 @@ class AnswerLogging:
     grid: Grid  # the grid every request's CO2 is computed for
     unlogged: RepeatedFault  # unlogged_failures(): the failed requests the log did not take
     unlogged_refused: RepeatedFault  # unlogged_refusals(): the refused ones it did not take
+    unmirrored: RepeatedFault  # unmirrored_rows(): those it took, not in its emissions CSV
 
     def _failed(
         self,
@@ -135,7 +146,10 @@ class AnswerLogging:
         except RequestLogError as e:
             if e.logged:  # in the log, only the emissions CSV missed it
                 error.request_id = record.id
-            self.unlogged.failed(str(e))
+                self._log_took_a_row(mirrored=False)
+                self.unmirrored.failed(str(e))
+            else:
+                self.unlogged.failed(str(e))
             if self.budget is not None:  # counted from memory, as an unlogged answer is
                 self.budget.release(admission, logged=e.logged)
 
@@ -203,8 +217,10 @@ class AnswerLogging:
             self.log.append(record)
             self._log_took_a_row()
         except RequestLogError as e:
-            error.log_error = e  # the caller says it: the id it names has no row
-            self.unlogged_refused.failed(str(e))
+            error.log_error = e  # the caller says it: the id it names has no row, or no CSV row
+            if e.logged:
+                self._log_took_a_row(mirrored=False)
+            (self.unmirrored if e.logged else self.unlogged_refused).failed(str(e))
             if self.budget is not None and not e.logged:
                 self.budget.count_unlogged(spent_so_far(result.cost_usd, routing))
 
@@ -238,11 +254,16 @@ class AnswerLogging:
             e.result = result  # the answer was paid for: the caller can still have it
             if e.logged:  # in the log, not in the emissions CSV: a restart would learn it
                 self.predictor.observe(record)
+                self._log_took_a_row(mirrored=False)  # the caller says the CSV's fault
             raise
         self._log_took_a_row()
         self.predictor.observe(record)
 
-    def _log_took_a_row(self) -> None:
-        """The log takes rows again: a streak of failed or refused ones it did not is over."""
+    def _log_took_a_row(self, mirrored: bool = True) -> None:
+        """The log takes rows again: a streak of failed or refused ones it did not is
+        over; and, where its emissions CSV took the row too (``mirrored``), a streak of
+        rows the CSV did not."""
         self.unlogged.worked()
         self.unlogged_refused.worked()
+        if mirrored:
+            self.unmirrored.worked()

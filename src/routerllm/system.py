@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from routerllm import blas_threads
 from routerllm.answer_callbacks import CallerRaised, check_not_in_callback
-from routerllm.answer_logging import unlogged_failures, unlogged_refusals
+from routerllm.answer_logging import unlogged_failures, unlogged_refusals, unmirrored_rows
 from routerllm.answering import RequestAnswering
 from routerllm.backends.base import GenerationRequest
 from routerllm.cache import RequestCache
@@ -212,6 +212,7 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
             self.grid = grid_of(country)  # a meter given is for this country (or none)
             self.unlogged = unlogged_failures()
             self.unlogged_refused = unlogged_refusals()
+            self.unmirrored = unmirrored_rows()
             opened.pop_all()  # started: close() closes them from now
         self._start_lifecycle()  # from now it refuses requests once closed
         self._routers_by_name: dict[str, Router] = {}  # given for requests (generate's router)

@@ -103,6 +103,10 @@ class _Service(Bodies):
         # end said at the next row it takes
         self.unlogged = RepeatedFault(log, "answered, but the request log could not record it: %s", "answers could not be logged", "the request log records answers again (%d answers could not be logged meanwhile: the closing line counts them all)")  # fmt: skip
         system.log.observers.append(self.unlogged.worked)
+        # an answer in the log but not in its emissions CSV (the CSV's disk full): no row
+        # lost (the next process that opens the log adds its CSV rows), said as such; over
+        # at the next answer written to both (until 2026-12-07 said as one not logged)
+        self.unmirrored = RepeatedFault(log, "answered and in the request log, but not in its emissions CSV: %s", "answers are in the request log but not in its emissions CSV", "the emissions CSV takes answers again (%d answers could not be added to it meanwhile: they are in the request log, and the next process that opens it for writing adds them)", logging.WARNING)  # fmt: skip
 
     def close(self) -> None:
         """Once the server has stopped: its generating thread ends, after the generation
@@ -181,10 +185,14 @@ class _Service(Bodies):
         try:
             with self.working, cancellable(stop):
                 result = self.system.generate(call.request, model=call.model, tag=TAG)
+            self.unmirrored.worked()  # its row in the log and the CSV
             return result, ""
         except RequestLogError as e:
             if e.result is None:
                 raise
+            if e.logged:  # its row in the log: the CSV alone missed it
+                self.unmirrored.failed(str(e))
+                return e.result, f"the emissions CSV could not record this answer (it is in the request log): {e}"  # fmt: skip
             self.unlogged.failed(str(e))
             return e.result, f"the request log could not record this answer: {e}"
         finally:

@@ -87,11 +87,14 @@ class Refusals:
         if not protocol.retry_mends(error, status, wait):
             headers.update(NO_RETRY)
         # a request refused once routed was logged for its routing, under its own id; where
-        # the log could not take that row, so said: the id then finds none
+        # the log could not take that row, so said: the id then finds none (where only the
+        # emissions CSV missed it, that: the id finds its row)
         spent, warning = None, ""
         if isinstance(error, BudgetExceededError):
             spent = error.result
-            if error.log_error is not None:
+            if error.log_error is not None and error.log_error.logged:
+                warning = f"the emissions CSV could not record this refused request (it is in the request log): {error.log_error}"  # fmt: skip
+            elif error.log_error is not None:
                 warning = f"the request log could not record this refused request: {error.log_error}"  # fmt: skip
         return self.refusal(status, str(error), kind, code, headers=headers, param=param, result=spent, warning=warning, logged_as=error.request_id)  # fmt: skip
 

@@ -1,0 +1,158 @@
+"""A request whose row the request log took but whose emissions-CSV rows it could not
+write (the CSV's disk full; here a folder where the CSV was, real OS errors) is in the
+log, the budgets and the reports: what the server and the library say of it says so,
+and not that the request could not be recorded, which stays the words for a row the log
+itself refused (here a trigger failing the insert, real SQLite)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.carbon.log_rows import FAILED, REFUSED
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import BudgetExceededError, ContextLengthError
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+from .test_budget_refused_rows import log_refusing_rows, spent_config
+from .test_unfinished_requests import LONG, client_of, short_contexts
+
+CSV_ONLY = "the emissions CSV could not record this answer (it is in the request log): "
+NO_ROW = "the request log could not record this answer: "
+
+
+@contextmanager
+def csv_refusing_rows(config: AppConfig) -> Iterator[Path]:
+    """The emissions CSV of ``config`` unwritable while the block runs: a folder where the
+    file was (opening it fails as a full disk's write does), the request log untouched."""
+    path = Path(config.carbon.output_dir) / "emissions.csv"
+    path.unlink(missing_ok=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        path.rmdir()
+
+
+def said(caplog: pytest.LogCaptureFixture, logger: str) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == logger]
+
+
+def quiet(tmp_path: Path) -> AppConfig:
+    return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+
+
+def test_a_served_answer_only_the_csv_missed_is_said_to_be_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server said "the request log could not record this answer" (and, in its log,
+    "answered, but the request log could not record it") of an answer whose row the log
+    had taken: its request id found it in the log and the report. The answer's warning
+    and the server's log line now say the CSV missed it, once per streak, at WARNING (no
+    row lost), and that it is over once an answer is written to both; a row the log
+    itself refused is said as before."""
+    config = quiet(tmp_path)
+    caplog.set_level(logging.INFO, logger="routerllm.server.app")
+    with RouterLLM(config) as system, client_of(system) as client:
+
+        def ask() -> dict[str, Any]:
+            answer = client.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            return dict(answer.json()["routerllm"])
+
+        with csv_refusing_rows(config):
+            in_log = [ask(), ask()]
+        whole = ask()
+        with log_refusing_rows(Path(config.log.path)):
+            lost = ask()
+        rows = {r.id for r in system.log.records()}
+    for facts in in_log:
+        assert facts["warning"].startswith(CSV_ONLY), facts
+        assert "could not be added to" in facts["warning"] and facts["request_id"] in rows
+    assert "warning" not in whole and whole["request_id"] in rows
+    assert lost["warning"].startswith(NO_ROW) and "database or disk is full" in lost["warning"]
+    assert lost["request_id"] not in rows
+    lines = said(caplog, "routerllm.server.app")
+    csv_lines = [line for line in lines if "emissions CSV" in line[1]]
+    assert [level for level, _ in csv_lines] == ["WARNING"] * 3, lines
+    assert csv_lines[0][1].startswith("answered and in the request log, but not in its emissions CSV: the answer was produced and logged to ")  # fmt: skip
+    assert csv_lines[1][1].startswith("1 more answers are in the request log but not in its emissions CSV: the answer was produced and logged to ")  # fmt: skip
+    assert csv_lines[2][1].startswith("the emissions CSV takes answers again (2 answers could not be added to it meanwhile")  # fmt: skip
+    unrecorded = [line for line in lines if "could not record it" in line[1]]
+    assert len(unrecorded) == 1 and unrecorded[0][0] == "ERROR", lines  # the lost row's only
+    assert "database or disk is full" in unrecorded[0][1]
+
+
+def test_a_served_refusal_only_the_csv_missed_names_its_row_and_says_so(tmp_path: Path) -> None:
+    """A request refused by the budgets once routed, its row in the log but not in the
+    CSV: its 429 said "the request log could not record this refused request" beside an
+    id that finds its row. It says the CSV missed it now; one the log refused, as before."""
+    _, config = spent_config(tmp_path)
+    ask = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    with RouterLLM(config) as system, client_of(system) as client:
+        with csv_refusing_rows(config):
+            in_log = client.post("/v1/chat/completions", json=ask)
+        with log_refusing_rows(Path(config.log.path)):
+            lost = client.post("/v1/chat/completions", json=ask)
+        refused = {r.id for r in system.log.records() if r.finish_reason == REFUSED}
+    assert in_log.status_code == lost.status_code == 429
+    facts = in_log.json()["routerllm"]
+    assert facts["request_id"] in refused
+    assert facts["warning"].startswith("the emissions CSV could not record this refused request (it is in the request log): the refused request's routing was spent and logged to "), facts  # fmt: skip
+    facts = lost.json()["routerllm"]
+    assert facts["request_id"] not in refused
+    assert facts["warning"].startswith("the request log could not record this refused request: the refused request's routing was spent but could not be logged"), facts  # fmt: skip
+
+
+def test_failed_and_refused_rows_only_the_csv_missed_are_not_said_unlogged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The library warned "a failed request's spending could not be logged" (or a refused
+    one's) of a row the log had taken, the error naming that very row. It says the row
+    is in the log but not in its CSV now, once per streak, and that the streak is over
+    once the CSV takes a row again; a row the log refused is said as before."""
+    _, config = short_contexts(tmp_path, carbon={"enabled": False})
+    caplog.set_level(logging.INFO, logger="routerllm.answer_logging")
+    with RouterLLM(config) as system:
+        with csv_refusing_rows(config):
+            for model in ("tiny-light", "tiny-medium"):  # each loaded for it, then refusing
+                with pytest.raises(ContextLengthError) as failed:
+                    system.generate(LONG, model=model)
+                assert failed.value.request_id  # its row, in the log
+        system.generate("hi")  # written to both: the streak is over
+        with log_refusing_rows(Path(config.log.path)), pytest.raises(ContextLengthError) as lost:
+            system.generate(LONG, model="tiny-heavy")
+        rows = {r.id: r for r in system.log.records()}
+    assert rows[failed.value.request_id].finish_reason == FAILED and not lost.value.request_id
+    lines = said(caplog, "routerllm.answer_logging")
+    assert [level for level, _ in lines] == ["WARNING"] * 4, lines
+    in_log = "the failed request's spending was measured and logged to "
+    assert lines[0][1].startswith(f"a request is in the request log but not in its emissions CSV: {in_log}"), lines  # fmt: skip
+    assert lines[1][1].startswith(f"1 more requests are in the request log but not in its emissions CSV: {in_log}"), lines  # fmt: skip
+    assert all("emissions.csv" in line and "Is a directory" in line for _, line in lines[:2])
+    assert lines[2][1] == "the emissions CSV takes requests' rows again (2 requests' rows could not be added to it meanwhile: they are in the request log, and the next process that opens it for writing adds them)"  # fmt: skip
+    assert lines[3][1].startswith("a failed request's spending could not be logged: the failed request's spending was measured but could not be logged to "), lines  # fmt: skip
+    assert "database or disk is full" in lines[3][1]
+
+
+def test_a_refusal_only_the_csv_missed_is_said_so_by_the_library(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a failed request's: the refusal's row is in the log (its ``log_error.logged``)."""
+    _, config = spent_config(tmp_path)
+    caplog.set_level(logging.INFO, logger="routerllm.answer_logging")
+    with RouterLLM(config) as system, csv_refusing_rows(config):
+        with pytest.raises(BudgetExceededError) as e:
+            system.generate("hi")
+        rows = [r.id for r in system.log.records() if r.finish_reason == REFUSED]
+    assert e.value.result is not None and rows == [e.value.result.request_id]
+    assert e.value.log_error is not None and e.value.log_error.logged
+    ((level, line),) = said(caplog, "routerllm.answer_logging")
+    assert level == "WARNING"
+    assert line.startswith("a request is in the request log but not in its emissions CSV: the refused request's routing was spent and logged to "), line  # fmt: skip
