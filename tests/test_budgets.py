@@ -1281,11 +1281,13 @@ def test_a_prompt_too_long_for_the_routed_model_steps_up_only_within_the_budget(
     config = budget_config(tmp_path, {"co2_kg": {"per_request": 1e-4}}, models=models, router={"name": "smallest"})  # fmt: skip
     seeded_log(Path(config.log.path), [record("tiny-heavy", NOW - timedelta(days=3), energy_kwh=1e-3) for _ in range(3)]).close()  # fmt: skip
     with RouterLLM(config) as system:
-        with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'.*; tiny-heavy, whose context is longer, is not within the budgets: tiny-heavy is predicted to spend"):  # fmt: skip
+        with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'.*; tiny-heavy, whose context is longer, is not within the budgets: tiny-heavy is predicted to spend") as refused:  # fmt: skip
             system.generate("word " * 60)
-        # nothing answered; tiny-light's load, paid for, logged as a failed request's
+        # nothing answered; tiny-light's load, paid for, logged as a failed request's,
+        # the error naming its row (until 2026-12-07 this error lost the row's id)
         failed = list(system.log.records())[3:]
         assert [(r.model, r.finish_reason) for r in failed] == [("tiny-light", "error")]
+        assert refused.value.request_id == failed[0].id
 
 
 def test_spent_budgets_refuse_requests_in_the_cli_and_the_server_and_show_in_reports(

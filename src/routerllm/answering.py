@@ -74,7 +74,8 @@ class _Fitted(NamedTuple):
 def _said_further(refusal: ContextLengthError, why: str) -> ContextLengthError:
     """A model's ``refusal`` of a prompt too long for its context, with ``why`` no larger
     model answered it; the id of the row that logged the request (``_failed``) kept, as
-    the server's 400 names it (until 2026-12-07 this error had none, the row one)."""
+    the server's 400 names it (until 2026-12-07 it was lost here: the row had an id that
+    neither the error nor the 400 gave)."""
     said = ContextLengthError(f"{refusal}; {why}", refusal.param, refusal.context)
     said.request_id = refusal.request_id
     return said
@@ -378,9 +379,8 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                 )
                 if over := self._over_budgets(req, stub, admission, bigger, spent):
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun, request_id)  # fmt: skip
-                    assert isinstance(
-                        e, ContextLengthError
-                    )  # a longer context is looked for only then
+                    # a longer context is looked for only where one refused the prompt
+                    assert isinstance(e, ContextLengthError)
                     raise _said_further(e, f"{bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
