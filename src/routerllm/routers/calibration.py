@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How many standard errors the router's cross-fitted lead over the best fixed mix must
+#: exceed before calibration keeps it routing by the prompt (``calibrate(signal_se=)``'s
+#: default; benchmarks/calibration_estimate.py weighs 0, 1, 1.5 and 2).
+SIGNAL_SE = 2.0
+
 
 def calibrate(
     router: OutcomeRouter,
@@ -40,7 +45,7 @@ def calibrate(
     predicted: np.ndarray | None,
     modes: Sequence[str],
     two_settings: bool,
-    signal_se: float = 2.0,
+    signal_se: float = SIGNAL_SE,
 ) -> dict[str, Any]:
     """``OutcomeRouter.calibrate`` (see there): set ``router``'s decision rule, knob
     (and second knob, or fallback mix) from ``target`` on held-out outcomes."""
@@ -128,9 +133,7 @@ def calibrate(
         fold,
     )
     beats_mix = weights is None or ahead_of_mix(fitted.lead, fitted.noise, signal_se)
-    if signal_se == 0 and weights is not None and fitted.lead >= -1e-12:
-        weights = None  # a tie keeps routing
-    if beats_mix:
+    if keeps_routing(fitted.lead, fitted.noise, signal_se):
         weights = None
     if weights is not None and kind == "quality" and mix is not None and ok:  # not lose it
         weights = _mix_for_quality(singles, weights, mix, goal * float(Y.mean(axis=0).max()))
@@ -301,6 +304,14 @@ def ahead_of_mix(lead: float, noise: float, signal_se: float) -> bool:
     on outcomes the prompt says nothing of it reached 1.5 standard errors (300 generated
     prompts, 60 held out; tests/test_do_no_harm.py)."""
     return bool(lead > max(signal_se * noise if signal_se > 0 else 0.0, 1e-12))
+
+
+def keeps_routing(lead: float, noise: float, signal_se: float) -> bool:
+    """Whether calibration keeps a router with this cross-fitted ``lead`` (standard error
+    ``noise``) routing by its predictions, where a fixed mix to fall back to is found:
+    ahead of the mix by more than ``signal_se`` standard errors, or with ``signal_se``
+    0 not behind it (a tie keeps routing)."""
+    return ahead_of_mix(lead, noise, signal_se) or (signal_se == 0 and lead >= -1e-12)
 
 
 def _mix_for_quality(

@@ -32,6 +32,7 @@ from routerllm.data.outcomes import OutcomeDataset, question_copies
 from routerllm.encoders.base import encoder_class, encoder_width
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision, prompt_list
+from routerllm.routers.calibration import SIGNAL_SE
 from routerllm.routers.decision import MODES
 from routerllm.routers.outcome_checks import (
     check_dataset,
@@ -337,7 +338,7 @@ class OutcomeRouter(Router, OutcomeDecisions):
         predicted: np.ndarray | None = None,
         modes: Sequence[str] = MODES,
         two_settings: bool = False,
-        signal_se: float = 2.0,
+        signal_se: float = SIGNAL_SE,
     ) -> dict[str, Any]:
         """Set the decision rule and its knob from a target, measured on held-out data
         (never the test set): of the rules in ``modes`` (by default both, ``lambda``
