@@ -17,21 +17,27 @@ Printed per data set and target, means over the seeds: the knob's quality on the
 held-out prompts, cross-fitted and on the new prompts (with the bias and RMSE of each
 estimate), its lead over the best fixed mix of single models at its cost the same
 three ways; then for each fall-back rule (the held-out lead over 2 standard errors,
-calibration's until 2026-12-07; the cross-fitted lead over 0, 1 and 2 standard errors)
-how often it falls back and the new prompts' quality of the router as it then routes
-(the knob, or the mix: its expected quality), and that minus the mix's (its gain);
-and calibration's mean time.
+calibration's until 2026-12-07; the cross-fitted lead over each of ``--signal-se``
+standard errors and calibration's default, ``SIGNAL_SE``) how often it falls back; of the
+router as it then routes (the knob, or the mix it falls back to: its expected figures)
+the new prompts' cost, how often it meets the target there, its quality and its gain
+over the mix at the knob's cost (0 where it falls back), each of these two with its
+standard error over the seeds, the worst seed's gain, and the gain minus the default
+rule's, paired by seed (with its standard error); and calibration's mean time.
+Generated seeds are independent draws; split seeds of a real set share its prompts, so
+their standard errors are too small.
 
     .venv/bin/python benchmarks/calibration_estimate.py [--signals 0 0.25 0.5 1]
         [--train 300] [--seeds 0 1 2 3 4 5 6 7 8 9] [--data-dir ../shared/data]
         [--datasets llmrouter routerbench_mbpp] [--real-seeds 0 1 2]
-        [--targets max_cost=0.5 quality=0.95] [--json]
+        [--targets max_cost=0.5 quality=0.95] [--signal-se 0 1 1.5 2] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -41,14 +47,19 @@ import numpy as np
 from machine import machine, machine_line
 from outcome_data import add_data_dir_argument, add_datasets_argument, calibration_split, load_pair
 
-from routerllm.cli_args import DefaultsHelpFormatter, calibration_target_arg, seed_arg
+from routerllm.cli_args import (
+    DefaultsHelpFormatter,
+    calibration_target_arg,
+    number_at_least,
+    seed_arg,
+)
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.curves import mix_at
 from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
 from routerllm.eval.routing_metrics import evaluate_choices
 from routerllm.routers.base import create_router
-from routerllm.routers.calibration import ahead_of_mix
+from routerllm.routers.calibration import SIGNAL_SE, ahead_of_mix, keeps_routing, parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 MODELS = ["tiny", "small", "mid", "big"]
@@ -70,13 +81,10 @@ WORDS = [
     "violet",
 ]
 NEW_PROMPTS = 2000
-#: name -> (which lead, standard errors): the fall-back rules compared
-RULES = {
-    "held-out > 2 SE": ("held_out", 2.0),
-    "cross-fit > 0": ("cross_fitted", 0.0),
-    "cross-fit > 1 SE": ("cross_fitted", 1.0),
-    "cross-fit > 2 SE": ("cross_fitted", 2.0),
-}
+#: the held-out lead's rule, calibration's until 2026-12-07, weighed beside the others
+HELD_OUT_RULE = ("held-out > 2 SE", ("held_out", 2.0))
+#: standard errors no lead exceeds: calibrated so, a router gives the mix it falls back to
+ALWAYS = 1e9
 
 
 def generated(signal: float, n: int, rng: np.random.Generator) -> OutcomeDataset:
@@ -95,6 +103,20 @@ def generated(signal: float, n: int, rng: np.random.Generator) -> OutcomeDataset
     return OutcomeDataset(prompts, MODELS, scores, costs=costs)
 
 
+def reached(
+    target: str, quality: float, cost: float, test: OutcomeDataset, costs: np.ndarray
+) -> bool | None:
+    """Whether a router scoring ``quality`` at mean ``cost`` on the new prompts ``test``
+    (``costs``: their per-call costs) meets ``target`` there: a budget against the dearest
+    model's mean cost, a quality against the best model's; None for a share target."""
+    kind, goal = parse_target(target, test.models)
+    if kind == "max_cost":
+        return bool(cost <= goal * costs.mean(axis=0).max() + 1e-12)
+    if kind == "quality":
+        return bool(quality >= goal * test.scores.mean(axis=0).max() - 1e-12)
+    return None
+
+
 def measure(
     router: OutcomeRouter,
     held: tuple[np.ndarray, OutcomeDataset],
@@ -102,15 +124,18 @@ def measure(
     costs: np.ndarray,
     target: str,
 ) -> dict[str, Any]:
-    """Calibrate ``router`` on ``held`` (embeddings, data); the knob's and the fixed
-    mix's figures on the new prompts ``test`` (``costs``: their per-call costs)."""
+    """Calibrate ``router`` on ``held`` (embeddings, data); the knob's, the fixed mix's
+    at its cost and the fallback's figures on the new prompts ``test`` (``costs``: their
+    per-call costs). Calibrated to fall back whatever its lead, so that it gives the mix
+    any rule falls back to; the knob and the leads do not depend on the rule."""
     x_held, held_out = held
     if test.models != held_out.models:
         raise SystemExit(f"the test set's models {test.models} are not the training set's")
     scores = test.scores
     start = time.process_time()
-    cal = router.calibrate(x_held, held_out.scores, target, held_out.models)
+    cal = router.calibrate(x_held, held_out.scores, target, held_out.models, signal_se=ALWAYS)
     seconds = time.process_time() - start
+    fallback = cal["fallback_mix"]
     router.set_mix(None)  # the knob's own choices on the new prompts
     names = router.model_names
     chosen = np.array([held_out.models.index(d.model) for d in router.route_batch(test.prompts)])
@@ -124,33 +149,85 @@ def measure(
     drawn = (
         math.nan if weights is None else sum(w * scores[:, j].mean() for j, w in weights.items())
     )
+    if fallback is None:  # no mix to fall back to: every rule routes
+        mix_quality = mix_cost = math.nan
+    else:
+        at = [test.models.index(m) for m in fallback]
+        mix_quality = sum(
+            w * scores[:, j].mean() for j, w in zip(at, fallback.values(), strict=True)
+        )
+        mix_cost = sum(w * costs[:, j].mean() for j, w in zip(at, fallback.values(), strict=True))
+    top = float(costs.mean(axis=0).max())
     return {
         "held_out": cal["quality"], "cross_fitted": cal["cross_fitted_quality"],
-        "test": knob.quality, "test_cost": knob.cost,
+        "test": knob.quality, "test_cost": knob.cost / top,
+        "test_reached": reached(target, knob.quality, knob.cost, test, costs),
         "lead": {"held_out": cal["lead_over_mix"], "cross_fitted": cal["cross_fitted_lead_over_mix"],
                  "test": knob.quality - drawn},
         "se": {"held_out": cal["lead_standard_error"], "cross_fitted": cal["cross_fitted_lead_standard_error"]},
-        "mix_test": drawn, "falls_back": cal["routes_by"] == "fixed mix", "seconds": seconds,
+        "mix_test": mix_quality, "mix_test_cost": mix_cost / top,
+        "mix_reached": None if fallback is None else reached(target, mix_quality, mix_cost, test, costs),
+        "seconds": seconds,
     }  # fmt: skip
 
 
-def rules(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Each fall-back rule's share of fallbacks and the new prompts' quality (and gain
-    over the mix) of the router as it then routes. Runs without a mix route."""
-    out = {}
-    for name, (which, se) in RULES.items():
-        routes = [
-            np.isnan(r["mix_test"]) or ahead_of_mix(r["lead"][which], r["se"][which], se)
-            for r in runs
-        ]
-        quality = [r["test"] if go else r["mix_test"] for r, go in zip(runs, routes, strict=True)]
-        gain = [r["lead"]["test"] if go else 0.0 for r, go in zip(runs, routes, strict=True)]
-        out[name] = {"falls_back": 1 - float(np.mean(routes)), "quality": float(np.mean(quality)),
-                     "gain": float(np.nanmean(gain))}  # fmt: skip
+def rule_name(signal_se: float) -> str:
+    return "cross-fit > 0" if signal_se == 0 else f"cross-fit > {signal_se:g} SE"
+
+
+def fall_back_rules(signal_se: list[float]) -> dict[str, tuple[str, float]]:
+    """name -> (which lead, standard errors): the held-out rule of before, and the
+    cross-fitted lead over each of ``signal_se`` and calibration's default."""
+    rules = dict([HELD_OUT_RULE])
+    for se in sorted({*signal_se, SIGNAL_SE}):
+        rules[rule_name(se)] = ("cross_fitted", se)
+    return rules
+
+
+def mean_se(values: np.ndarray) -> tuple[float, float]:
+    """The mean of ``values`` (NaN left out) and its standard error, sample sd / sqrt(n):
+    NaN below two values."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return math.nan, math.nan
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    return float(v.mean()), se
+
+
+def rules(runs: list[dict[str, Any]], signal_se: list[float]) -> dict[str, dict[str, float]]:
+    """Each fall-back rule's share of fallbacks; of the router as it then routes (the
+    knob, or the mix it falls back to) the new prompts' mean cost (a share of the dearest
+    model's) and share of runs meeting the target there (None: a share target); over the
+    runs (seeds) the mean and standard error of its new prompts' quality and of its gain
+    over the mix at the knob's cost (0 where it falls back), the worst gain, and the gain
+    minus calibration's default rule's (paired by run, with its standard error). A run
+    without a mix to fall back to routes."""
+    gains: dict[str, np.ndarray] = {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, (which, se) in fall_back_rules(signal_se).items():
+        ahead = ahead_of_mix if which == "held_out" else keeps_routing
+        routes = [np.isnan(r["mix_test"]) or ahead(r["lead"][which], r["se"][which], se)
+                  for r in runs]  # fmt: skip
+        pairs = list(zip(runs, routes, strict=True))
+        quality = [r["test"] if go else r["mix_test"] for r, go in pairs]
+        cost = [r["test_cost"] if go else r["mix_test_cost"] for r, go in pairs]
+        met = [r["test_reached"] if go else r["mix_reached"] for r, go in pairs]
+        gains[name] = np.array([r["lead"]["test"] if go else 0.0 for r, go in pairs])
+        q, q_se = mean_se(np.array(quality))
+        gain, gain_se = mean_se(gains[name])
+        worst = math.nan if np.isnan(gains[name]).all() else float(np.nanmin(gains[name]))
+        out[name] = {"falls_back": 1 - float(np.mean(routes)), "cost": float(np.mean(cost)),
+                     "reached": None if None in met else float(np.mean(met)),
+                     "quality": q, "quality_se": q_se, "gain": gain, "gain_se": gain_se,
+                     "worst_gain": worst}  # fmt: skip
+    default = gains[rule_name(SIGNAL_SE)]
+    for name, gain in gains.items():
+        out[name]["gain_vs_default"], out[name]["gain_vs_default_se"] = mean_se(gain - default)
     return out
 
 
-def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(runs: list[dict[str, Any]], signal_se: list[float]) -> dict[str, Any]:
     test = np.array([r["test"] for r in runs])
     out: dict[str, Any] = {"runs": len(runs), "test_quality": float(test.mean())}
     for which in ("held_out", "cross_fitted"):
@@ -161,7 +238,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
                       "lead": float(np.nanmean([r["lead"][which] for r in runs])),
                       "lead_bias": float(np.nanmean(lead))}  # fmt: skip
     out["test_lead"] = float(np.nanmean([r["lead"]["test"] for r in runs]))
-    out["rules"] = rules(runs)
+    out["rules"] = rules(runs, signal_se)
     out["calibrate_cpu_s"] = float(np.mean([r["seconds"] for r in runs]))
     return out
 
@@ -221,8 +298,12 @@ def show(title: str, s: dict[str, Any]) -> None:
           f"lead over the mix held-out {h['lead']:+.4f}, cross-fitted {c['lead']:+.4f}, new "
           f"prompts {s['test_lead']:+.4f}; calibration {s['calibrate_cpu_s']:.2f} CPU s")  # fmt: skip
     for name, r in s["rules"].items():
-        print(f"    {name:<17} falls back {r['falls_back']:>5.0%}, new prompts' quality "
-              f"{r['quality']:.4f}, gain over the mix {r['gain']:+.4f}")  # fmt: skip
+        met = "" if r["reached"] is None else f", target met {r['reached']:.0%}"
+        print(f"    {name:<18} falls back {r['falls_back']:>4.0%}, cost {r['cost']:.1%}{met}, "
+              f"quality {r['quality']:.4f} ± {r['quality_se']:.4f}, gain over the mix "
+              f"{r['gain']:+.4f} ± {r['gain_se']:.4f} (worst {r['worst_gain']:+.4f}), "
+              f"minus {rule_name(SIGNAL_SE)}'s {r['gain_vs_default']:+.4f} "
+              f"± {r['gain_vs_default_se']:.4f}")  # fmt: skip
 
 
 def main() -> int:
@@ -237,8 +318,13 @@ def main() -> int:
     ap.add_argument("--real-seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument("--targets", nargs="+", type=calibration_target_arg,
                     default=["max_cost=0.5", "quality=0.95"])  # fmt: skip
+    ap.add_argument("--signal-se", type=number_at_least(0), nargs="+", default=[0.0, 1.0, 1.5, 2.0],
+                    help="the cross-fitted fall-back rules' standard errors (calibration's "
+                    f"default, {SIGNAL_SE:g}, always)")  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    # every calibration here falls back (ALWAYS), each with its warning: not news
+    logging.getLogger("routerllm.routers.calibration").setLevel(logging.ERROR)
     results: dict[str, Any] = {"machine": machine()}
     if not args.json:
         print(machine_line())
@@ -246,7 +332,7 @@ def main() -> int:
         by_target = generated_runs(signal, args.train, args.seeds, args.targets)
         for target, runs in by_target.items():
             key = f"generated signal {signal:g}, {args.train} prompts, {target}"
-            results[key] = summary(runs)
+            results[key] = summary(runs, args.signal_se)
             if not args.json:
                 show(key, results[key])
     root = Path(args.data_dir)
@@ -256,7 +342,7 @@ def main() -> int:
             by_target = real_runs(root, name, args.real_seeds, args.targets, encoder)
             for target, runs in by_target.items():
                 key = f"{name}, {target}"
-                results[key] = summary(runs)
+                results[key] = summary(runs, args.signal_se)
                 if not args.json:
                     show(key, results[key])
     elif not args.json:

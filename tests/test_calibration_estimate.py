@@ -108,3 +108,45 @@ def test_train_prints_the_calibration_one_field_a_line(
     assert float(block["cross_fitted_quality"]) >= 0 and float(block["quality"]) >= 0
     assert block["cross_fitted_folds"] == "5" and block["routes_by"] == "predictions"
     assert "calibration_size: 60" in lines
+
+
+def _run(cross: float, held: float, on_new: float) -> dict[str, Any]:
+    """One calibration as benchmarks/calibration_estimate.py keeps it: the leads over the
+    mix (standard errors 0.02); on the new prompts the knob's quality (the mix's 0.5) and
+    cost (the mix's 0.4), the knob meeting the target there and the mix not."""
+    return {"lead": {"held_out": held, "cross_fitted": cross, "test": on_new},
+            "se": {"held_out": 0.02, "cross_fitted": 0.02},
+            "test": 0.5 + on_new, "test_cost": 0.5, "test_reached": True,
+            "mix_test": 0.5, "mix_test_cost": 0.4, "mix_reached": False}  # fmt: skip
+
+
+def test_the_benchmark_weighs_each_fall_back_rule_over_seeds_with_its_standard_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rules were compared by their means over 6 seeds alone. Now each rule's gain
+    over the mix (0 where it falls back) has its standard error over the runs, its worst
+    run and its paired difference from calibration's default rule, and the router as the
+    rule routes its cost and share of runs meeting the target. Cross-fitted leads of
+    2.5, 1.25 and 0 standard errors: 1 SE routes the first two, 2 SE the first, 0 all
+    three (a tie keeps calibration routing, and so the benchmark's rule)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    from calibration_estimate import rules
+
+    runs = [_run(0.05, 0.1, 0.10), _run(0.025, 0.03, -0.02), _run(0.0, 0.01, -0.01)]
+    got = rules(runs, [0, 1, 1.5])
+    assert list(got) == ["held-out > 2 SE", "cross-fit > 0", "cross-fit > 1 SE",
+                         "cross-fit > 1.5 SE", "cross-fit > 2 SE"]  # fmt: skip
+    one = got["cross-fit > 1 SE"]  # gains 0.10, -0.02, 0
+    assert one["falls_back"] == pytest.approx(1 / 3)
+    assert one["gain"] == pytest.approx(0.08 / 3)
+    assert one["gain_se"] == pytest.approx(math.sqrt((0.0104 - 0.0064 / 3) / 2 / 3))
+    assert one["worst_gain"] == pytest.approx(-0.02)
+    assert one["quality"] == pytest.approx((0.6 + 0.48 + 0.5) / 3)
+    assert one["cost"] == pytest.approx(1.4 / 3) and one["reached"] == pytest.approx(2 / 3)
+    # paired with the default's gains 0.10, 0, 0: differences 0, -0.02, 0
+    assert one["gain_vs_default"] == pytest.approx(-0.02 / 3)
+    assert one["gain_vs_default_se"] == pytest.approx(math.sqrt(4e-4 / 3 / 3))
+    assert got["cross-fit > 0"]["falls_back"] == 0 and got["cross-fit > 0"]["gain"] == pytest.approx(0.07 / 3)  # fmt: skip
+    for same in ("cross-fit > 1.5 SE", "cross-fit > 2 SE", "held-out > 2 SE"):
+        assert got[same]["gain"] == pytest.approx(0.1 / 3) and got[same]["worst_gain"] == 0
+    assert got["cross-fit > 2 SE"]["gain_vs_default"] == 0
