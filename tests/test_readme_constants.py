@@ -198,6 +198,8 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("linear warmup of {} steps", ("training.trainer:DEFAULT_WARMUP_STEPS",), plain),
     ("router's `max_length` ({} unless given)", ("routers.classifier:DEFAULT_MAX_LENGTH",), plain),
     ("the held-out prompts are dealt into {} folds (`cross_fit.FOLDS`", ("routers.cross_fit:FOLDS",), plain),
+    ("`calibrate(..., signal_se={})`, the default `calibration.SIGNAL_SE`", ("routers.calibration:SIGNAL_SE",),
+     lambda v: f"{v:.1f}"),
     # encoders
     ("read its first {} tokens (as sentence-transformers does), `hf:` its first {}",
      ("encoders.minilm:MINILM_MAX_LENGTH", "encoders.hf:DEFAULT_MAX_LENGTH"), plain),
