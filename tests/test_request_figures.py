@@ -5,11 +5,14 @@ through llama.cpp and real CodeCarbon; each figure compared as each place prints
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -171,3 +174,45 @@ def test_the_servers_answers_are_their_logged_rows(tmp_path: Path) -> None:
     row = rows[cascaded["request_id"]]
     earlier = row.escalated["llm_inference"]
     assert 0 < earlier.energy_kwh < row.components["llm_inference"].energy_kwh
+
+
+@pytest.mark.parametrize("named", [None, "tiny-medium"])
+def test_the_first_check_of_which_models_run_here_is_not_billed_as_routing(
+    tmp_path: Path, named: str | None
+) -> None:
+    """Which models can run here is checked once a process, reading each model's files
+    (a GGUF's header, a split model's parts: 1.1-1.9 s on the local ladder, 2026-12-07)
+    or asking its endpoint: a cost of the process, as CodeCarbon's hardware probe is, not
+    of the first request's routing. Measured inside ``router_inference``, every `routerllm
+    route` with the `rules` router billed it as routing (1.1-1.9 s, 8-15 mWh of 65-71 mWh
+    request), routed or given a model by name."""
+    from routerllm.config import load_config
+    from routerllm.system import RouterLLM
+
+    config = load_config(str(write_config(tmp_path, tiny_config_dict(tmp_path))))
+    open_blocks: list[str] = []
+    checked_in: list[list[str]] = []
+    with RouterLLM(config) as system:
+        measure, availability = system.meter.measure, system.manager.availability
+
+        @contextlib.contextmanager
+        def watched(component: str) -> Iterator[Any]:
+            open_blocks.append(component)
+            try:
+                with measure(component) as slot:
+                    yield slot
+            finally:
+                open_blocks.pop()
+
+        def checked(name: str) -> str | None:
+            checked_in.append(list(open_blocks))
+            return availability(name)
+
+        with (
+            mock.patch.object(system.meter, "measure", watched),
+            mock.patch.object(system.manager, "availability", checked),
+        ):
+            result = system.generate("What is a Python list?", model=named)
+    assert result.model == (named or "tiny-light")
+    assert len(checked_in) == 3  # each model checked once...
+    assert all("router_inference" not in blocks for blocks in checked_in)  # ...unbilled

@@ -339,6 +339,10 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         if not reqs:
             return []
         embedded: np.ndarray | None = None  # the prompts' embeddings, where kept for feedback
+        # which models run here, checked once a process (each GGUF's header read, an
+        # endpoint asked: 1-2 s on the local ladder) before routing is measured: a cost of
+        # the process, as CodeCarbon's hardware probe, not of the first request's routing
+        self.manager.available_models()
         with self.meter.measure("router_inference") as routing:
             if model is not None:
                 if model not in self._available_models():
