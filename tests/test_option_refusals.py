@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from routerllm.checks import (
+    MAX_CASCADE_BUDGET,
     MAX_EPOCHS,
     MAX_NEW_TOKENS,
     MAX_PORT,
@@ -116,6 +117,12 @@ CASES = [
         ["humaneval", "--out", "{tmp}/h"],
         ["--cascade-budget", "0"],
         "argument --cascade-budget: 0 must be a finite number > 0",
+    ),
+    # until 2026-12-07 refused by the run's plan, after the imports: a bare error line
+    (
+        ["humaneval", "--out", "{tmp}/h"],
+        ["--cascade-budget", f"{MAX_CASCADE_BUDGET + 1:g}"],
+        f"argument --cascade-budget: 11 is out of range: give a number > 0 and at most {MAX_CASCADE_BUDGET:g}",
     ),
     (
         ["train-gate", "--run", "{tmp}/r", "--out", "{tmp}/g"],

@@ -133,6 +133,7 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("`generate-data --n`: {} to {},", ("data.synthetic:MIN_DATASET_SIZE", "checks:MAX_SYNTHETIC_PROMPTS"),
      thousands),
     ("every `--seed`: 0 to {})", ("checks:MAX_SEED",), thousands),
+    ("`humaneval --cascade-budget 11` (at most {})", ("checks:MAX_CASCADE_BUDGET",), plain),
     ("`generate-data --n` makes at most {} synthetic prompts (`checks.MAX_SYNTHETIC_PROMPTS`)",
      ("checks:MAX_SYNTHETIC_PROMPTS",), thousands),
     ("synthetic prompts (`--n`) at most {} as `generate-data`'s, timed repeats (`--repeat`, `--repeats`, "

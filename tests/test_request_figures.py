@@ -184,8 +184,8 @@ def test_the_first_check_of_which_models_run_here_is_not_billed_as_routing(
     (a GGUF's header, a split model's parts: 1.1-1.9 s on the local ladder, 2026-12-07)
     or asking its endpoint: a cost of the process, as CodeCarbon's hardware probe is, not
     of the first request's routing. Measured inside ``router_inference``, every `routerllm
-    route` with the `rules` router billed it as routing (1.1-1.9 s, 8-15 mWh of 65-71 mWh
-    request), routed or given a model by name."""
+    route` with the `rules` router billed it as routing (1.1-1.9 s, 8-15 mWh of requests
+    of 65-71 mWh), routed or given a model by name."""
     from routerllm.config import load_config
     from routerllm.system import RouterLLM
 

@@ -54,6 +54,9 @@ MAX_USD_PER_KWH = 1_000.0
 #: history is predicted from a peer's, scaled by their ratio, which would otherwise overflow.
 MAX_PARAMS_B = 1e6
 MIN_PARAMS_B = 1e-6
+#: The largest energy budget of the humaneval gated cascade, a share of the heavy model's
+#: generation energy (``--cascade-budget``): ten times what the heavy model alone spends.
+MAX_CASCADE_BUDGET = 10.0
 #: The most resamples ``compare_routers`` takes: each one sweeps every router again
 #: (about 0.1 s a resample for three routers on a few hundred prompts).
 MAX_RESAMPLES = 10_000

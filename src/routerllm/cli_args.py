@@ -92,6 +92,20 @@ def positive_number(text: str) -> float:
     return value
 
 
+def positive_number_at_most(high: float) -> Callable[[str], float]:
+    """The argument type of a finite number > 0 and at most ``high`` (an energy budget)."""
+
+    def parse(text: str) -> float:
+        value = positive_number(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: give a number > 0 and at most {high:g}"
+            )
+        return value
+
+    return parse
+
+
 def learning_rate_arg(text: str) -> float:
     """A ``--learning-rate``: a finite number > 0 that torch's optimiser can hold (float32)."""
     rate = positive_number(text)

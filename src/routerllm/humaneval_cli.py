@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from routerllm.checks import MAX_CASCADE_BUDGET
 from routerllm.cli import emit
 from routerllm.cli_args import (
     ENCODERS_HELP,
@@ -24,6 +25,7 @@ from routerllm.cli_args import (
     name_list,
     names_from,
     positive_number,
+    positive_number_at_most,
     seed_arg,
 )
 from routerllm.exceptions import RouterLLMError
@@ -263,10 +265,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--cascade-budget",
-        type=positive_number,
+        type=positive_number_at_most(MAX_CASCADE_BUDGET),
         metavar="X",
         help="energy budget of the gated-cascade system, a fraction of the heavy model's "
-        "generation energy (0.7: 70%%; at most 10) that the cascade's checks and its first "
+        f"generation energy (0.7: 70%%; at most {MAX_CASCADE_BUDGET:g}) that the cascade's checks and its first "
         "model's loading count against; its gate is calibrated to it on the training folds "
         "(default: 0.7)",
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from routerllm.cascade import cascade_pair
-from routerllm.checks import is_integer
+from routerllm.checks import MAX_CASCADE_BUDGET, is_integer
 from routerllm.config import AppConfig
 from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.humaneval_run import (
@@ -113,9 +113,9 @@ def plan_experiment(
         from routerllm.encoders import create_encoder
 
         create_encoder(encoder)
-    if not 0 < cascade_budget <= 10:
+    if not 0 < cascade_budget <= MAX_CASCADE_BUDGET:
         raise RouterLLMError(
-            f"the cascade budget must be > 0 and at most 10 (a share of the heavy model's "
+            f"the cascade budget must be > 0 and at most {MAX_CASCADE_BUDGET:g} (a share of the heavy model's "
             f"energy), got {cascade_budget}"
         )
     if not is_integer(folds) or folds < 1:
