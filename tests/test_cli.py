@@ -343,15 +343,22 @@ def test_an_unknown_router_name_on_the_command_line_is_named_as_the_option(
 
 @pytest.mark.parametrize(
     ("prompt", "stdin", "said"),
-    [("", "", "prompt is empty"), ("-", "\n \n", "prompt is empty"), ("a\x00b", "", "NUL")],
+    [
+        ("", "", "prompt is empty"),
+        ("-", "\n \n", "prompt is empty"),
+        ("a\x00b", "", "NUL"),
+        ("-", "x" * 1001, "over the limit of 1,000 (limits.max_prompt_chars)"),
+    ],
 )
 def test_a_prompt_refused_in_advance_leaves_no_log_behind(
     tmp_path: Path, prompt: str, stdin: str, said: str
 ) -> None:
     """A new user's ``routerllm route ""`` made ``logs/requests.sqlite`` and
     ``logs/carbon/`` (and started CodeCarbon, 3 s) before saying the prompt was empty: a
-    mistake seen without the config's models leaves nothing, as an unknown router does."""
-    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    mistake seen without the config's models leaves nothing, as an unknown router does;
+    a prompt over the config's ``limits.max_prompt_chars`` too (until 2026-12-07 it made
+    them: ``route - < FILE`` of a 10 MB file)."""
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, limits={"max_prompt_chars": 1000}))
     proc = cli_in_process("route", prompt, "--config", str(cfg), stdin=stdin)
     assert_one_line_error(proc, said)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]

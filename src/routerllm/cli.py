@@ -40,12 +40,17 @@ def _load(args: argparse.Namespace) -> Any:
     return load_config(args.config)
 
 
-def _system(args: argparse.Namespace) -> Any:
-    # the config, and route's --model, checked before the system's imports and the
-    # start of its meter (CodeCarbon's hardware probe): a mistake is said at once
+def _system(args: argparse.Namespace, prompt: str | None = None) -> Any:
+    # the config, route's --model and its prompt's length, checked before the system's
+    # imports and the start of its meter (CodeCarbon's hardware probe), which make the
+    # log and the emissions folder: a mistake is said at once, leaving nothing behind
     config = _configured(args)
     if getattr(args, "model", None):
         config.model(args.model)
+    if prompt is not None:
+        from routerllm.request_checks import checked_prompt
+
+        checked_prompt(prompt, config.limits.max_prompt_chars)
     from routerllm.system import RouterLLM
 
     return RouterLLM(config)
@@ -198,7 +203,7 @@ class _CommandParser(argparse.ArgumentParser):
 
 class _TopParser(argparse.ArgumentParser):
     """``routerllm``'s own parser: a misspelt command is offered the one meant, not
-    only the list of all eleven."""
+    only the list of them all."""
 
     def error(self, message: str) -> NoReturn:
         import difflib

@@ -171,9 +171,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     else:
         prompt = args.prompt
     # An empty or binary prompt is refused before the system is built: building it made
-    # logs/ and started CodeCarbon (3 s) for a mistake (its length waits for the config).
+    # logs/ and started CodeCarbon (3 s) for a mistake; its length, once the config is read.
     checked_prompt(prompt, sys.maxsize)
-    with _system(args) as system:
+    with _system(args, prompt) as system:
         req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
         logged = system.log.count()
         try:
