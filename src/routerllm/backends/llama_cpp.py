@@ -324,7 +324,8 @@ class LlamaCppBackend(Backend):
 
     def count_tokens(self, text: str) -> int:
         self.load()
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True))
+        # through tokenized(): a long text on a thread with the stack it needs
+        return len(self._tokens(text, templated=False, special=False))
 
     def prompt_tokens(self, request: GenerationRequest) -> int:
         """The tokens the model reads for ``request``: its chat template rendered, the

@@ -25,7 +25,8 @@ from routerllm.backends.base import (
     template_tokens,
 )
 from routerllm.config import ModelConfig
-from routerllm.exceptions import RouterLLMError
+from routerllm.backends.thread_stack import with_stack
+from routerllm.exceptions import PromptError, RouterLLMError
 from routerllm.gguf_files import header_problem
 from routerllm.model_files import files_stamp, header_file
 
@@ -41,6 +42,22 @@ MAX_VOCABS = 4
 #: counting a prompt) left the process writing to /dev/null for good. Nothing else is
 #: taken under it.
 OPENING = threading.Lock()
+
+#: The stack llama.cpp's tokenizer is given a character of a text, in bytes: its
+#: pre-tokenizer for Qwen2.5's vocabulary (std::regex) recurses once a character of a run
+#: of one kind, and needed at most 334 bytes a character (the least stack that tokenized
+#: 10,000 and 40,000 letters, spaces, new lines, punctuation, CJK or emoji; digits and
+#: words of a few letters hardly any): about twice that.
+STACK_PER_CHAR = 640
+#: ... and for the rest of what runs on that thread.
+STACK_BASE = 1 << 20
+#: A text of at most this many characters is tokenized on the caller's thread (at most
+#: 0.7 MB of its stack, of 8 MB); a longer one on a thread with a stack sized for it.
+ON_CALLERS_STACK = 2_048
+#: The most characters tokenized at once: a 512 MB stack (virtual memory; a run of one
+#: kind of character commits a third of it). Over 4 times ``limits.max_prompt_chars``'s
+#: default, 200,000.
+MAX_TOKENIZED_CHARS = ((512 << 20) - STACK_BASE) // STACK_PER_CHAR
 
 #: The prompts counted in this thread's request (``one_count_per_request``), or none.
 _request = threading.local()
@@ -243,7 +260,30 @@ def tokenized(model: Any, data: bytes, add_bos: bool, special: bool) -> list[int
     lengthens text: then tokenized again with room for all). ``LlamaModel.tokenize``
     made room for the model's trained context (none for a vocabulary opened alone) and
     tokenized a text of more tokens twice (SmolLM2's 200,000 new lines: 0.2 s of CPU
-    each)."""
+    each).
+
+    A text of over ``ON_CALLERS_STACK`` characters is tokenized on a thread of its own
+    whose stack is sized for it (``STACK_BASE`` and ``STACK_PER_CHAR`` a character;
+    :func:`with_stack`), one of over ``MAX_TOKENIZED_CHARS`` refused (``PromptError``):
+    llama.cpp's pre-tokenizer for Qwen2.5's vocabulary recurses once a character of a
+    run of one kind (letters, spaces, new lines, punctuation, CJK, emoji), and 30,000
+    "a" overflowed a thread's 8 MB and killed the process."""
+    chars = len(data) if len(data) <= ON_CALLERS_STACK else len(data.decode("utf-8", "replace"))
+    if chars <= ON_CALLERS_STACK:
+        return _tokenized(model, data, add_bos, special)
+    if chars > MAX_TOKENIZED_CHARS:
+        raise PromptError(
+            f"a text of {chars:,} characters is over the {MAX_TOKENIZED_CHARS:,} that "
+            f"llama.cpp's tokenizer is given at once (a run of one kind of character needs "
+            f"{STACK_PER_CHAR} bytes of stack a character); shorten the prompt",
+            "prompt",
+        )
+    size = STACK_BASE + STACK_PER_CHAR * chars
+    return with_stack(lambda: _tokenized(model, data, add_bos, special), size)
+
+
+def _tokenized(model: Any, data: bytes, add_bos: bool, special: bool) -> list[int]:
+    """:func:`tokenized`, on this thread's stack."""
     import llama_cpp.llama_cpp as llama
 
     room = len(data) + 8
