@@ -13,7 +13,8 @@ the cascade's check has it), in milliseconds.
 Each crafted request (JSON nested 100,000 deep, a chunked body of 100 MB, a header of
 1 MB, 1,000 headers, 104,000 empty turns, 800,000 empty messages, 100,000 stop strings,
 max_tokens 10**30, a model name of 1 MB, 200,000 new lines as a raw completion and as a
-chat message) is sent to ``routerllm serve``'s app on 127.0.0.1 (``--config``'s models,
+chat message, 200,000 letters to qwen2.5-coder-0.5b, whose tokenizer recurses once a
+letter) is sent to ``routerllm serve``'s app on 127.0.0.1 (``--config``'s models,
 this process; ``--no-server``: not started): its status, seconds, and this process's RSS
 after it (MB). Run:
 
@@ -219,6 +220,19 @@ def requests() -> dict[str, Callable[[], Iterator[bytes]]]:
         # a chat message's text is also searched for control-token text
         "200,000 new lines, chat": chat(
             messages=[{"role": "user", "content": "\n" * 199_998 + "hi"}]
+        ),  # fmt: skip
+        # Qwen2.5's pre-tokenizer recursed once a letter: 30,000 killed the server (SIGSEGV)
+        "200,000 letters to qwen2.5-coder-0.5b": lambda: iter(
+            [
+                _post(
+                    json.dumps(
+                        {
+                            "model": "qwen2.5-coder-0.5b",
+                            "messages": [{"role": "user", "content": "a" * 200_000}],
+                        }
+                    ).encode()
+                )
+            ]
         ),  # fmt: skip
     }
 

@@ -125,6 +125,11 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
      ("backends.http_transport:MAX_RESPONSE_BYTES",) * 2, mib),
     ("not a whole number from 0 to {},", ("backends.openai_answer:MAX_USAGE_TOKENS",), power_of_ten),
     ("at most {} open,", ("backends.llama_prompt:MAX_VOCABS",), plain),
+    ("a text of over `ON_CALLERS_STACK` ({} characters)", ("backends.llama_prompt:ON_CALLERS_STACK",), thousands),
+    ("`STACK_PER_CHAR` ({} bytes a character,", ("backends.llama_prompt:STACK_PER_CHAR",), plain),
+    ("whose stack is {} MiB plus", ("backends.llama_prompt:STACK_BASE",), mib),
+    ("`MAX_TOKENIZED_CHARS` ({} characters,", ("backends.llama_prompt:MAX_TOKENIZED_CHARS",), thousands),
+    ("a stack of {} MiB, `MAX_TOKENIZER_STACK`", ("backends.llama_prompt:MAX_TOKENIZER_STACK",), mib),
     ("its load failed (tried again {} s after", ("manager:RECHECK_S",), plain),
     # checks.py bounds and the CLI's
     ("`train --epochs`: 1 to {};", ("checks:MAX_EPOCHS",), thousands),

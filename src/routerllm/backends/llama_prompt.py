@@ -24,8 +24,8 @@ from routerllm.backends.base import (
     refused_by_template,
     template_tokens,
 )
-from routerllm.config import ModelConfig
 from routerllm.backends.thread_stack import with_stack
+from routerllm.config import ModelConfig
 from routerllm.exceptions import PromptError, RouterLLMError
 from routerllm.gguf_files import header_problem
 from routerllm.model_files import files_stamp, header_file
@@ -45,19 +45,21 @@ OPENING = threading.Lock()
 
 #: The stack llama.cpp's tokenizer is given a character of a text, in bytes: its
 #: pre-tokenizer for Qwen2.5's vocabulary (std::regex) recurses once a character of a run
-#: of one kind, and needed at most 334 bytes a character (the least stack that tokenized
-#: 10,000 and 40,000 letters, spaces, new lines, punctuation, CJK or emoji; digits and
-#: words of a few letters hardly any): about twice that.
+#: of one kind, and needed at most 324 bytes a character (the least stack that tokenized
+#: 10,000 and 40,000 letters, spaces, new lines, punctuation, CJK or emoji, to 2%; digits
+#: and words of a few letters hardly any: ``benchmarks/tokenizer_stack.py``): about twice.
 STACK_PER_CHAR = 640
 #: ... and for the rest of what runs on that thread.
 STACK_BASE = 1 << 20
 #: A text of at most this many characters is tokenized on the caller's thread (at most
 #: 0.7 MB of its stack, of 8 MB); a longer one on a thread with a stack sized for it.
 ON_CALLERS_STACK = 2_048
-#: The most characters tokenized at once: a 512 MB stack (virtual memory; a run of one
-#: kind of character commits a third of it). Over 4 times ``limits.max_prompt_chars``'s
-#: default, 200,000.
-MAX_TOKENIZED_CHARS = ((512 << 20) - STACK_BASE) // STACK_PER_CHAR
+#: The largest stack a text is tokenized on (virtual memory; a run of one kind of
+#: character commits about half of it).
+MAX_TOKENIZER_STACK = 512 << 20
+#: The most characters tokenized at once, over 4 times ``limits.max_prompt_chars``'s
+#: default (200,000): a longer text is refused (``PromptError``).
+MAX_TOKENIZED_CHARS = (MAX_TOKENIZER_STACK - STACK_BASE) // STACK_PER_CHAR
 
 #: The prompts counted in this thread's request (``one_count_per_request``), or none.
 _request = threading.local()
@@ -268,18 +270,27 @@ def tokenized(model: Any, data: bytes, add_bos: bool, special: bool) -> list[int
     llama.cpp's pre-tokenizer for Qwen2.5's vocabulary recurses once a character of a
     run of one kind (letters, spaces, new lines, punctuation, CJK, emoji), and 30,000
     "a" overflowed a thread's 8 MB and killed the process."""
-    chars = len(data) if len(data) <= ON_CALLERS_STACK else len(data.decode("utf-8", "replace"))
+    chars = _characters(data) if len(data) > ON_CALLERS_STACK else len(data)
     if chars <= ON_CALLERS_STACK:
         return _tokenized(model, data, add_bos, special)
     if chars > MAX_TOKENIZED_CHARS:
         raise PromptError(
             f"a text of {chars:,} characters is over the {MAX_TOKENIZED_CHARS:,} that "
-            f"llama.cpp's tokenizer is given at once (a run of one kind of character needs "
-            f"{STACK_PER_CHAR} bytes of stack a character); shorten the prompt",
+            f"llama.cpp's tokenizer is given at once (a stack of {STACK_PER_CHAR} bytes a "
+            f"character, at most {MAX_TOKENIZER_STACK >> 20} MiB); shorten the prompt",
             "prompt",
         )
     size = STACK_BASE + STACK_PER_CHAR * chars
     return with_stack(lambda: _tokenized(model, data, add_bos, special), size)
+
+
+def _characters(data: bytes) -> int:
+    """The characters llama.cpp reads in ``data``: its UTF-8 text's, at most a byte each
+    (where it is not UTF-8, its bytes: as many at most)."""
+    try:
+        return len(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return len(data)
 
 
 def _tokenized(model: Any, data: bytes, add_bos: bool, special: bool) -> list[int]:
