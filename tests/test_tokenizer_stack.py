@@ -1,8 +1,9 @@
 """A long run of one class of characters ("a" * 40,000) sent to a model of Qwen2.5's
 vocabulary: llama.cpp's pre-tokenizer for it recurses once a character (std::regex) and
 overflowed the 8 MB stack of the thread that tokenized it, killing the process (SIGSEGV)
-from the library, the CLI and the server alike. Each real-model case runs in a process
-of its own: on the old code it died."""
+from the library, the CLI and the server alike. Each such case runs in a process of its
+own (on the old code each died): on a tiny GGUF pre-tokenized as Qwen2.5's (a fresh
+clone's), and on the real Qwen2.5-Coder 0.5B where it is assembled here."""
 
 from __future__ import annotations
 
@@ -30,7 +31,12 @@ from routerllm.config_sections import LimitsConfig
 from routerllm.exceptions import PromptError
 from routerllm.model_files import header_file
 
-from .conftest import gguf_with_qwen2_pretokenizer
+from .conftest import (
+    gguf_with_qwen2_pretokenizer,
+    tiny_config_dict,
+    tiny_model,
+    write_config,
+)
 
 QWEN = "qwen2.5-coder-0.5b"
 
@@ -142,6 +148,72 @@ def test_long_runs_of_one_kind_of_character_tokenize_in_a_qwen2_pretokenized_voc
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
     # a token a byte (one merge, "aa", not in the vocabulary)
     assert proc.stdout.split() == ["40000"] * 4 + ["120000", "160000", "200000"]
+
+
+# the library, then the server (a second request answered after it), on the config given
+_LIBRARY_AND_SERVER = """
+import sys
+from fastapi.testclient import TestClient
+from routerllm.config import load_config
+from routerllm.exceptions import PromptError
+from routerllm.server.app import create_app
+from routerllm.system import RouterLLM
+with RouterLLM(load_config(sys.argv[1])) as system:
+    try:
+        system.generate("a" * 40_000, model="tiny-medium")
+    except PromptError as e:
+        print("refused:", e)
+    with TestClient(create_app(system), base_url="http://localhost") as client:
+        for content in ("a" * 40_000, "hi"):
+            body = {"model": "tiny-medium", "max_tokens": 2,
+                    "messages": [{"role": "user", "content": content}]}
+            answer = client.post("/v1/chat/completions", json=body)
+            print(answer.status_code, answer.json().get("error", {}).get("message", ""))
+"""
+
+
+def test_the_library_the_cli_and_the_server_refuse_a_long_run_with_a_qwen2_pretokenized_model(
+    tmp_path: Path,
+) -> None:
+    # the tiny GGUF's weights under the Qwen2-pretokenized vocabulary load and answer:
+    # each entry point in a process of its own (on the old code each died, exit 139)
+    gguf = str(gguf_with_qwen2_pretokenizer(tmp_path / "qwen2-pre.gguf"))
+    models = [
+        {**tiny_model(name, tier, params), "gguf": {"path": gguf}}
+        for name, tier, params in (("tiny-light", "light", 0.1), ("tiny-medium", "medium", 0.5))
+    ]
+    config = str(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIBRARY_AND_SERVER, config],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    too_long = "prompt is 40000 tokens, too long for model 'tiny-medium' (context 512 tokens)"
+    library, server, then = proc.stdout.splitlines()
+    assert library.startswith(f"refused: {too_long}"), library
+    assert server.startswith(f"400 {too_long}"), server
+    assert then == "200 "
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "routerllm",
+            "route",
+            "--config",
+            config,
+            "--model",
+            "tiny-medium",
+            "a" * 40_000,
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert cli.returncode == 2, (cli.returncode, cli.stderr[-2000:])
+    assert cli.stderr.startswith(f"error: {too_long}"), cli.stderr
 
 
 def test_a_short_text_is_tokenized_on_the_callers_thread(
