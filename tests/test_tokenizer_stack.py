@@ -286,3 +286,35 @@ def test_ctrl_c_while_the_thread_works_is_raised_once_it_is_done() -> None:
     with pytest.raises(KeyboardInterrupt):
         with_stack(work, 1 << 20)
     assert finished.is_set()
+
+
+# a limit on the process's address space that leaves no room for the thread's stack
+_LIMITED = """
+import resource, sys
+from pathlib import Path
+from routerllm.backends.llama_prompt import tokenized, vocab_only
+from routerllm.exceptions import BackendError
+model = vocab_only(Path(sys.argv[1]))
+print(len(tokenized(model, b"a" * 1_000, False, True)), flush=True)
+with open("/proc/self/status") as status:
+    size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (size + (16 << 20), resource.RLIM_INFINITY))
+try:
+    tokenized(model, b"a" * 100_000, False, True)  # a stack of 62 MiB asked
+    print("tokenized")
+except BackendError as e:
+    print("refused:", e)
+"""
+
+
+def test_a_thread_the_system_will_not_start_is_a_one_line_backend_error(tmp_path: Path) -> None:
+    # before, the RuntimeError ("can't start new thread") of threading reached the caller
+    gguf = gguf_with_qwen2_pretokenizer(tmp_path / "qwen2-pre.gguf")
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIMITED, str(gguf)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    first, said = proc.stdout.splitlines()
+    assert first == "1000"
+    assert said.startswith("refused: could not start a thread with a stack of 62 MiB"), said
+    assert "ulimit -v" in said

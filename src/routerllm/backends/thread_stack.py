@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from routerllm.backends.interrupts import deferred_interrupts
+from routerllm.exceptions import BackendError
 
 T = TypeVar("T")
 
@@ -23,7 +24,8 @@ _PAGE = 4096
 
 def with_stack(call: Callable[[], T], size: int) -> T:
     """``call()`` on a new thread with a stack of ``size`` bytes (rounded up to a page),
-    waited for; what it raises is raised here. Ctrl-C meanwhile is raised once it has
+    waited for; what it raises is raised here, and a ``BackendError`` where the system
+    will not start such a thread (an address-space limit, ``ulimit -v``). Ctrl-C meanwhile is raised once it has
     returned (:func:`deferred_interrupts`), as it was while ``call`` ran in C on the
     caller's thread: the work goes on with what it reads (a model) until it ends."""
     done: list[T] = []
@@ -42,6 +44,12 @@ def with_stack(call: Callable[[], T], size: int) -> T:
             previous = threading.stack_size(-(-size // _PAGE) * _PAGE)
             try:
                 thread.start()
+            except RuntimeError as e:  # the system's: its memory limit, its threads
+                raise BackendError(
+                    f"could not start a thread with a stack of {size >> 20} MiB to tokenize "
+                    f"the prompt ({e}): shorten the prompt, or raise the process's limits "
+                    f"(ulimit -v, threads)"
+                ) from None
             finally:
                 threading.stack_size(previous)
         thread.join()
