@@ -6,6 +6,7 @@ itself refused (here a trigger failing the insert, real SQLite)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +16,13 @@ from typing import Any
 import pytest
 
 from routerllm.carbon.log_rows import FAILED, REFUSED
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, load_config
+from routerllm.demo import DEMO_PROMPTS
 from routerllm.exceptions import BudgetExceededError, ContextLengthError
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import cli_in_process, tiny_config_dict, write_config
 from .test_budget_refused_rows import log_refusing_rows, spent_config
 from .test_unfinished_requests import LONG, client_of, short_contexts
 
@@ -38,6 +41,21 @@ def csv_refusing_rows(config: AppConfig) -> Iterator[Path]:
         yield path
     finally:
         path.rmdir()
+
+
+@contextmanager
+def csv_link_to_nowhere(config: AppConfig) -> Iterator[Path]:
+    """The emissions CSV of ``config`` unwritable for the processes that open the log in
+    the block (a folder is refused as they open it): a link to where no file can be made,
+    read as "no CSV yet", not appendable (a real OS error as each row is added)."""
+    path = Path(config.carbon.output_dir) / "emissions.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.symlink_to(path.parent / "gone" / "emissions.csv")
+    try:
+        yield path
+    finally:
+        path.unlink()
 
 
 def said(caplog: pytest.LogCaptureFixture, logger: str) -> list[tuple[str, str]]:
@@ -156,3 +174,42 @@ def test_a_refusal_only_the_csv_missed_is_said_so_by_the_library(
     ((level, line),) = said(caplog, "routerllm.answer_logging")
     assert level == "WARNING"
     assert line.startswith("a request is in the request log but not in its emissions CSV: the refused request's routing was spent and logged to "), line  # fmt: skip
+
+
+def test_route_and_demo_exit_0_with_a_warning_for_an_answer_only_the_csv_missed(
+    tmp_path: Path,
+) -> None:
+    """``routerllm route`` printed the answer, then ``error: ...`` and exited 2, for an
+    answer whose row the log took (the budgets and the report have it; the next process
+    that opens the log adds its CSV rows), and ``demo`` stopped its run there, status 2:
+    "0 done (warnings, on stderr, leave it 0)". Both now warn and exit 0 (the demo goes on);
+    a row the log itself refused is still an error, status 2."""
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    config = load_config(cfg)
+    prompt = "Translate 'hello' to French."
+    with csv_link_to_nowhere(config):
+        text = cli_in_process("route", prompt, "--config", str(cfg))
+        as_json = cli_in_process("route", prompt, "--config", str(cfg), "--json")
+        demo = cli_in_process("demo", "--no-baseline", "--config", str(cfg), "--max-new-tokens", "2")  # fmt: skip
+        session = cli_in_process("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "2", stdin="hi\n")  # fmt: skip
+    # the processes after the first say too that the CSV lacks the rows of the ones before
+    assert text.stderr.count("\n") == 1, text.stderr
+    for proc in (text, as_json):
+        assert proc.returncode == 0 and "error:" not in proc.stderr, proc.stderr
+        line = proc.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"warning: {CSV_ONLY}"), proc.stderr
+        assert "could not be added to" in line and "emissions.csv" in line
+    assert "tiny-light" in text.stdout and json.loads(as_json.stdout)["model"] == "tiny-light"
+    assert demo.returncode == 0, demo.stderr
+    answered = len(DEMO_PROMPTS)  # the run went on past its first answer
+    assert f"Summary of the routed run\nrequests {answered} " in demo.stdout, demo.stdout
+    line = demo.stderr.strip().splitlines()[-1]
+    assert "error:" not in demo.stderr and line.startswith(f"warning: the emissions CSV could not record {answered} answers (they are in the request log): "), demo.stderr  # fmt: skip
+    assert session.returncode == 0 and "error:" not in session.stdout, session.stdout
+    assert f"\nwarning: {CSV_ONLY}" in session.stdout, session.stdout
+    with RequestLog(Path(config.log.path)) as log:
+        assert log.count() == 2 + answered + 1  # every answer in the log
+    with log_refusing_rows(Path(config.log.path)):
+        lost = cli_in_process("route", prompt, "--config", str(cfg))
+    assert lost.returncode == 2 and "tiny-light" in lost.stdout, lost.stderr
+    assert lost.stderr.startswith("error: ") and "warning" not in lost.stderr, lost.stderr

@@ -90,6 +90,10 @@ class DemoRun:
     #: its routing spent and logged (``error`` where it could not be), finish reason
     #: ``refused:budget``; not an answer
     refused: RoutedResult | None = None
+    #: The errors of the answers whose row the request log took but the emissions CSV
+    #: could not (``RequestLogError.logged``): no row lost, so the demo went on; said
+    #: as a warning (until 2026-12-07 the first stopped the demo, status 2).
+    unmirrored: tuple[RequestLogError, ...] = ()
 
     def spent(self) -> list[RoutedResult]:
         """The routed run's answers and its refused request: what its summary counts."""
@@ -139,15 +143,16 @@ def run_demo(
         warmed = warm_up(system) if warm else None
         run = _run_demo(system, prompts, max_new_tokens, baseline, on_result)
         pairs = []
-        again = run
+        again, unmirrored = run, run.unmirrored
         while (compared := again.comparison()) is not None:
             pairs.append(compared)
             if len(pairs) >= repeats:
                 break
             again = _run_demo(system, prompts, max_new_tokens, baseline, None)
+            unmirrored += again.unmirrored
         if again is not run and again.error is not None:
             run = replace(run, error=again.error, failed="repeat")
-        return replace(run, warm_up=warmed, repeats=tuple(pairs))
+        return replace(run, warm_up=warmed, repeats=tuple(pairs), unmirrored=unmirrored)
     finally:
         system.cache = cache
 
@@ -211,26 +216,27 @@ def _run_demo(
     # Both runs start cold: each pays for loading the models it uses, and a model an
     # earlier request (or the warm-up) left loaded would be free to one run only.
     system.manager.close()
-    routed, stop = _answered(system, requests, "routed", on_result, tag="demo")
+    unmirrored: list[RequestLogError] = []
+    routed, stop = _answered(system, requests, "routed", on_result, unmirrored, tag="demo")
     if isinstance(stop, BudgetExceededError):
         # what was answered stands (and is logged); a baseline, refused by the same
         # spent budgets, would compare with a part of the run only
         # its routing the log could not take: said as an answer's is (the error, last)
-        return DemoRun(routed, [], routed_refused=str(stop), refused=stop.result, error=stop.log_error)  # fmt: skip
+        return DemoRun(routed, [], routed_refused=str(stop), refused=stop.result, error=stop.log_error, unmirrored=tuple(unmirrored))  # fmt: skip
     if stop is not None:
-        return DemoRun(routed, [], error=stop, failed="routed")
+        return DemoRun(routed, [], error=stop, failed="routed", unmirrored=tuple(unmirrored))
     if not baseline:
-        return DemoRun(routed, [])
+        return DemoRun(routed, [], unmirrored=tuple(unmirrored))
     system.manager.close()
     available = system.available_models()
     # chosen, not routed: budgets refuse a chosen model rather than replace it
     largest = [m.name for m in system.config.models_by_size() if m.name in available][-1]
     largest_runs, stop = _answered(
-        system, requests, "baseline", on_result, model=largest, tag="demo-baseline"
+        system, requests, "baseline", on_result, unmirrored, model=largest, tag="demo-baseline"
     )
     if isinstance(stop, BudgetExceededError):
-        return DemoRun(routed, largest_runs, str(stop), error=stop.log_error)
-    return DemoRun(routed, largest_runs, error=stop, failed="baseline" if stop else "")
+        return DemoRun(routed, largest_runs, str(stop), error=stop.log_error, unmirrored=tuple(unmirrored))  # fmt: skip
+    return DemoRun(routed, largest_runs, error=stop, failed="baseline" if stop else "", unmirrored=tuple(unmirrored))  # fmt: skip
 
 
 def _answered(
@@ -238,20 +244,27 @@ def _answered(
     requests: list[GenerationRequest],
     kind: str,
     on_result: Callable[[str, RoutedResult], None] | None,
+    unmirrored: list[RequestLogError],
     **how: str,
 ) -> tuple[list[RoutedResult], RouterLLMError | None]:
     """``requests`` answered in turn until one is refused or fails: the answers (one
-    paid for but not wholly logged too) and that request's error, None where none."""
+    paid for but not wholly logged too) and that request's error, None where none.
+    An answer the log took but its emissions CSV did not goes on, its error added to
+    ``unmirrored``."""
     results: list[RoutedResult] = []
     for req in requests:
         try:
             results.append(system.generate(req, **how))
         except RouterLLMError as e:
-            if isinstance(e, RequestLogError) and e.result is not None:
-                results.append(e.result)  # generated and measured: its figures count
-                if on_result:
-                    on_result(kind, e.result)
-            return results, e
+            if not (isinstance(e, RequestLogError) and e.result is not None):
+                return results, e
+            results.append(e.result)  # generated and measured: its figures count
+            if on_result:
+                on_result(kind, e.result)
+            if not e.logged:
+                return results, e
+            unmirrored.append(e)  # in the log: the run goes on
+            continue
         if on_result:
             on_result(kind, results[-1])
     return results, None

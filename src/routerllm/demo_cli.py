@@ -30,6 +30,7 @@ from routerllm.exceptions import (
     PromptError,
     RequestLogError,
     RouterLLMError,
+    csv_only_warning,
 )
 from routerllm.route_cli import (
     ROUTER_HELP,
@@ -190,6 +191,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(json_text(payload, indent=2))
         else:
             print("\n".join(lines), flush=True)
+        if run.unmirrored:  # in the log: a warning, status 0 (the run went on)
+            print(f"warning: {_unmirrored_text(run.unmirrored)}", file=sys.stderr, flush=True)
         if run.error is not None:  # after what was measured: "error: ..." and status 2
             raise run.error
     return 0
@@ -293,14 +296,14 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
             _end_line(live)
             _print_error(args, e)
             return
-        result, error = e.result, e  # paid for, not (wholly) logged: shown, then the error
+        result, error = e.result, e  # paid for, not (wholly) logged: shown, then said
     except BudgetExceededError as e:
         _end_line(live)
         if e.result is not None:  # refused once routed: its routing, in the summary
             results.append(e.result)
         _print_error(args, e)
         if e.log_error is not None:  # its routing not logged: said as an answer's is
-            _print_error(args, e.log_error)
+            _print_log_error(args, e.log_error, "refused request")
         return
     except RouterLLMError as e:
         _end_line(live)  # a failure mid-answer: its error below what was shown
@@ -321,7 +324,7 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
     else:
         print(_answer_text(n, system, result, pressed()) + "\n", flush=True)
     if error is not None:
-        _print_error(args, error)
+        _print_log_error(args, error)
 
 
 def _write(piece: str) -> None:
@@ -337,6 +340,26 @@ def _end_line(live: TerminalText | None) -> None:
 
 def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:
     print(json_text({"error": str(error)}) if args.json else f"error: {error}", flush=True)
+
+
+def _print_log_error(
+    args: argparse.Namespace, error: RequestLogError, what: str = "answer"
+) -> None:
+    """The session's line for a request whose row the log could not take (an error), or
+    took while its emissions CSV could not (a warning: no row lost; until 2026-12-07 an
+    ``error:`` line too)."""
+    if not error.logged:
+        _print_error(args, error)
+        return
+    text = csv_only_warning(error, what)
+    print(json_text({"warning": text}) if args.json else f"warning: {text}", flush=True)
+
+
+def _unmirrored_text(errors: Sequence[RequestLogError]) -> str:
+    """The demo's one warning for its answers the log took but its emissions CSV did not."""
+    if len(errors) == 1:
+        return csv_only_warning(errors[0])
+    return f"the emissions CSV could not record {len(errors)} answers (they are in the request log): {errors[-1]}"  # fmt: skip
 
 
 def _warm_up_line(warm_up: Any) -> str:

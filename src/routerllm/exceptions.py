@@ -159,6 +159,14 @@ class RequestLogError(RouterLLMError):
     logged: bool = False
 
 
+def csv_only_warning(error: RequestLogError, what: str = "answer") -> str:
+    """What is said of a request ``error`` says its row is in the request log and only
+    the emissions CSV missed (``error.logged``): the server's ``warning``, ``route``'s and
+    ``demo``'s ``warning:`` line. No row is lost (the budgets and the report have it; the
+    next process that opens the log for writing adds its CSV rows)."""
+    return f"the emissions CSV could not record this {what} (it is in the request log): {error}"
+
+
 class OutputError(RouterLLMError):
     """A command's output could not be written to stdout (a full disk, an I/O error):
     the output is lost, what the command saved (the request log...) is kept. A reader

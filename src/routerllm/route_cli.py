@@ -18,7 +18,7 @@ from routerllm.cli import (
     require_stdout,
 )
 from routerllm.cli_args import MAX_NEW_TOKENS_RANGE, ROUTERS_BY_NAME, max_new_tokens_arg
-from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
+from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError, csv_only_warning
 
 #: ``--router`` of route, demo and serve.
 ROUTER_HELP = (
@@ -176,6 +176,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     with _system(args, prompt) as system:
         req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
         logged = system.log.count()
+        unmirrored: RequestLogError | None = None
         try:
             # Ctrl-C stops the answer, which is kept (logged as cancelled with its energy)
             with ctrl_c_stops_the_answer() as pressed:
@@ -184,11 +185,18 @@ def cmd_route(args: argparse.Namespace) -> int:
             args.answered = int(system.log.count() > logged)
             raise
         except RequestLogError as e:
-            if e.result is not None:  # paid for, not logged: printed, then the error
+            if e.result is None:
+                raise
+            if not e.logged:  # paid for, not logged: printed, then the error
                 _print_routed(args, system, e.result, pressed())
-            raise
+                raise
+            # in the log (the budgets and the report have it), its CSV rows added by the
+            # next process that opens it: a warning, status 0 (until 2026-12-07 status 2)
+            result, unmirrored = e.result, e
         args.answered = 1
         _print_routed(args, system, result, pressed())
+        if unmirrored is not None:
+            print(f"warning: {csv_only_warning(unmirrored)}", file=sys.stderr)
     if result.finish_reason == CANCELLED:
         print(
             "interrupted: the answer so far is printed above and logged as cancelled, with "

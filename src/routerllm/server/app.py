@@ -32,6 +32,7 @@ from routerllm.exceptions import (
     PromptError,
     RequestLogError,
     RouterLLMError,
+    csv_only_warning,
     missing_dependency,
 )
 from routerllm.log_repeats import RepeatedFault
@@ -192,7 +193,7 @@ class _Service(Bodies):
                 raise
             if e.logged:  # its row in the log: the CSV alone missed it
                 self.unmirrored.failed(str(e))
-                return e.result, f"the emissions CSV could not record this answer (it is in the request log): {e}"  # fmt: skip
+                return e.result, csv_only_warning(e)
             self.unlogged.failed(str(e))
             return e.result, f"the request log could not record this answer: {e}"
         finally:

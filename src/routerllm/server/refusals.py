@@ -10,7 +10,12 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from routerllm.exceptions import BudgetExceededError, RateLimitedError, RouterLLMError
+from routerllm.exceptions import (
+    BudgetExceededError,
+    RateLimitedError,
+    RouterLLMError,
+    csv_only_warning,
+)
 from routerllm.server import protocol
 from routerllm.strict_json import finite
 
@@ -93,7 +98,7 @@ class Refusals:
         if isinstance(error, BudgetExceededError):
             spent = error.result
             if error.log_error is not None and error.log_error.logged:
-                warning = f"the emissions CSV could not record this refused request (it is in the request log): {error.log_error}"  # fmt: skip
+                warning = csv_only_warning(error.log_error, "refused request")
             elif error.log_error is not None:
                 warning = f"the request log could not record this refused request: {error.log_error}"  # fmt: skip
         return self.refusal(status, str(error), kind, code, headers=headers, param=param, result=spent, warning=warning, logged_as=error.request_id)  # fmt: skip
