@@ -109,6 +109,21 @@ def test_the_counters_are_the_request_logs_sums(tmp_path: Path) -> None:
     assert samples["routerllm_requests_waiting", ()] == 0
     assert samples["routerllm_requests_running", ()] == 0
     assert "process_start_time_seconds" in {name for name, _ in samples}  # counting's start
+    # the report counts the cache hits and the answers cut at their token limit as /metrics
+    # does, in total and by model (until 2026-12-07 it counted neither)
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    report = logged_report(system.config)
+    hits, cut = "routerllm_cache_hits_total", "routerllm_requests_total"
+    assert report.totals.cached == total(samples, hits) == 2
+    assert report.totals.cut == total(samples, cut, outcome="length") == sum(r.finish_reason == "length" for r in rows) > 0  # fmt: skip
+    for model, figures in report.by_model.items():
+        assert figures.cached == total(samples, hits, model=model)
+        assert figures.cut == total(samples, cut, model=model, outcome="length")
+    assert report.as_dict()["totals"]["cached"] == 2
+    said = f"requests 4 ({report.totals.cut} cut at the token limit, 2 from the cache)  tokens "
+    assert said in "\n".join(report_lines(report))
 
 
 def test_failed_and_cancelled_requests_are_not_in_the_answers_latency(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from routerllm.backends.interrupts import CANCELLED, cancellable
-from routerllm.carbon.log_rows import FAILED
+from routerllm.carbon.log_rows import CUT, FAILED
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import BatchError, ContextLengthError
 from routerllm.system import RouterLLM
@@ -54,7 +54,7 @@ def test_the_report_counts_cancelled_requests_beside_the_failed_ones(tmp_path: P
             assert cut.finish_reason == CANCELLED and cut.completion_tokens == 2
         whole = system.generate("hi", model="tiny-light")
         rows = list(system.log.records())
-    assert whole.finish_reason not in (CANCELLED, FAILED)
+    assert whole.finish_reason == CUT  # 8 tokens of the tiny model: cut at its limit
     assert sorted(r.finish_reason for r in rows if r.id != whole.request_id) == [CANCELLED, CANCELLED, FAILED]  # fmt: skip
     rep = logged_report(config)
     assert (rep.totals.requests, rep.totals.failed, rep.totals.cancelled) == (4, 1, 2)
@@ -62,9 +62,9 @@ def test_the_report_counts_cancelled_requests_beside_the_failed_ones(tmp_path: P
     assert (rep.by_model["tiny-medium"].cancelled, rep.by_model["tiny-medium"].failed) == (1, 1)
     assert rep.by_router["fixed"].cancelled == 2
     lines = totals_lines(rep)
-    assert lines[0].startswith("requests 4 (1 failed, 2 cancelled)  tokens"), lines[0]
+    assert lines[0].startswith("requests 4 (1 failed, 2 cancelled, 1 cut at the token limit)  tokens"), lines[0]  # fmt: skip
     per_model = {line.split()[0]: line for line in lines if line.startswith("tiny-")}
-    assert per_model["tiny-light"].endswith("  (1 cancelled)"), per_model
+    assert per_model["tiny-light"].endswith("  (1 cancelled, 1 cut at the token limit)"), per_model
     assert per_model["tiny-medium"].endswith("  (1 failed, 1 cancelled)"), per_model
     done = cli_in_process("report", "--json", "--config", str(config_path))
     assert done.returncode == 0, done.stderr
@@ -72,11 +72,12 @@ def test_the_report_counts_cancelled_requests_beside_the_failed_ones(tmp_path: P
     assert (out["totals"]["cancelled"], out["totals"]["failed"]) == (2, 1)
     assert out["by_model"]["tiny-medium"]["cancelled"] == 1
     text = cli_in_process("report", "--config", str(config_path)).stdout
-    assert "requests 4 (1 failed, 2 cancelled)" in text, text
+    assert "requests 4 (1 failed, 2 cancelled, 1 cut at the token limit)" in text, text
 
 
 def test_a_report_without_unfinished_requests_says_nothing_of_them(tmp_path: Path) -> None:
-    """Whole answers only: no "(0 cancelled)" in the text; 0 in --json."""
+    """Whole answers only: no "(0 cancelled)" in the text; 0 in --json (the tiny model's
+    answer is cut at its token limit: that alone is said)."""
     from routerllm.carbon.report import logged_report
     from routerllm.carbon.report_text import totals_lines
 
@@ -84,8 +85,44 @@ def test_a_report_without_unfinished_requests_says_nothing_of_them(tmp_path: Pat
     with RouterLLM(config) as system:
         system.generate("hi")
     rep = logged_report(config)
-    assert rep.as_dict()["totals"]["cancelled"] == 0
-    assert totals_lines(rep)[0].startswith("requests 1  tokens")
+    totals = rep.as_dict()["totals"]
+    assert (totals["cancelled"], totals["failed"], totals["cached"], totals["cut"]) == (0, 0, 0, 1)
+    assert totals_lines(rep)[0].startswith("requests 1 (1 cut at the token limit)  tokens")
+
+
+def test_the_report_counts_answers_cut_at_their_limit_and_answers_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    """``/metrics`` counts the answers cut at their token limit (outcome "length") and
+    those from the answer cache (``routerllm_cache_hits_total``); ``routerllm report``
+    counted both as answers, nothing saying how many. It counts them now, in total and in
+    each group, beside the failed and cancelled ones (text and --json)."""
+    from routerllm.backends.base import GenerationRequest
+
+    config_path, config = short_contexts(tmp_path, carbon={"enabled": False}, cache={"enabled": True})  # fmt: skip
+    with RouterLLM(config) as system:
+        first = system.generate(GenerationRequest("Name a sorting algorithm.", max_new_tokens=3))
+        again = system.generate(GenerationRequest("Name a sorting algorithm.", max_new_tokens=3))
+        other = system.generate(GenerationRequest("What is a tuple?", max_new_tokens=3), model="tiny-medium")  # fmt: skip
+    assert again.cached_from == first.request_id and not other.cached_from
+    assert [r.finish_reason for r in (first, again, other)] == [CUT] * 3
+    done = cli_in_process("report", "--json", "--config", str(config_path))
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert (out["totals"]["requests"], out["totals"]["cut"], out["totals"]["cached"]) == (3, 3, 1)
+    assert (out["by_model"]["tiny-light"]["cut"], out["by_model"]["tiny-light"]["cached"]) == (2, 1)
+    assert (out["by_model"]["tiny-medium"]["cut"], out["by_model"]["tiny-medium"]["cached"]) == (1, 0)  # fmt: skip
+    assert out["by_router"]["smallest"]["cached"] == 1 and out["by_router"]["fixed"]["cached"] == 0
+    (day,) = out["by_day"].values()
+    assert (day["cut"], day["cached"], day["failed"], day["cancelled"]) == (3, 1, 0, 0)
+    text = cli_in_process("report", "--config", str(config_path)).stdout
+    assert "requests 3 (3 cut at the token limit, 1 from the cache)  tokens" in text, text
+    lines: dict[str, str] = {}
+    for line in text.splitlines():  # each model's first line: its row of the totals
+        if line.startswith("tiny-"):
+            lines.setdefault(line.split()[0], line)
+    assert lines["tiny-light"].endswith("  (2 cut at the token limit, 1 from the cache)"), lines
+    assert lines["tiny-medium"].endswith("  (1 cut at the token limit)"), lines
 
 
 # -- a prompt too long for a model already loaded -------------------------------------

@@ -27,6 +27,9 @@ FAILED = "error"
 #: it chose was predicted over a limit, or a window was spent): logged for its routing
 #: alone, 0 tokens, no answer, so that the budgets, reports and metrics count what it spent.
 REFUSED = "refused:budget"
+#: The finish reason of an answer its model cut at its token limit (``max_new_tokens``,
+#: or the model's context full): an answer, counted apart by the report and ``/metrics``.
+CUT = "length"
 
 
 def what_was_spent(finish_reason: str) -> str:

@@ -73,6 +73,12 @@ class Totals:
     #: of them, requests stopped half-way (finish reason "cancelled": a stream its client
     #: left, Ctrl-C, an ``on_text`` that raised), for what they spent until then
     cancelled: int = 0
+    #: of them, answers cut at their token limit (finish reason "length": ``max_new_tokens``
+    #: reached, or the model's context full), as ``/metrics`` counts them apart
+    cut: int = 0
+    #: of them, answers served from the answer cache (their generation's method "cache"),
+    #: as ``/metrics``' ``routerllm_cache_hits_total`` counts them
+    cached: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     energy_kwh: float = 0.0

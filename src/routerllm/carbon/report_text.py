@@ -121,9 +121,10 @@ def totals_lines(rep: Any) -> list[str]:
 
 def unfinished_text(totals: Any, space: str) -> str:
     """Of a group's requests (``Totals``), those that ended without a whole answer, after
-    ``space``: " (2 failed, 1 cancelled)" (no model answered; stopped half-way), or ""
-    where none did."""
-    said = [f"{n} {what}" for n, what in ((totals.failed, "failed"), (totals.cancelled, "cancelled")) if n]  # fmt: skip
+    ``space``: " (2 failed, 1 cancelled)" (no model answered; stopped half-way), then the
+    answers cut at their token limit and those from the answer cache (" (3 cut at the token
+    limit, 4 from the cache)"), or "" where none was any of these."""
+    said = [f"{n} {what}" for n, what in ((totals.failed, "failed"), (totals.cancelled, "cancelled"), (totals.cut, "cut at the token limit"), (totals.cached, "from the cache")) if n]  # fmt: skip
     return f"{space}({', '.join(said)})" if said else ""
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from routerllm.backends.interrupts import CANCELLED
-from routerllm.carbon.log_rows import FAILED, REFUSED
+from routerllm.carbon.log_rows import CUT, FAILED, REFUSED
 from routerllm.carbon.meter import CACHED, COMPONENTS
 from routerllm.exceptions import RouterLLMError, missing_dependency
 
@@ -44,7 +44,7 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0
 """Histogram buckets (seconds) for a local model on CPUs: a cached answer's tens of
 milliseconds to a large model's two minutes; +Inf above."""
 
-OUTCOMES = ("stop", "length", CANCELLED, FAILED, REFUSED)
+OUTCOMES = ("stop", CUT, CANCELLED, FAILED, REFUSED)
 """The outcomes counted by name (the log's finish reasons; ``error``: no model answered;
 ``refused:budget``: the budgets refused it once routed, its routing's energy counted);
 any other finish reason counts as ``OTHER``."""
