@@ -1345,7 +1345,9 @@ def test_interactive_demo_shows_an_answer_it_could_not_log_then_the_error(
     out = proc.stdout
     assert "[1] light  tiny-light" in out and "requests 1 " in out
     # its row in the log: a warning (until 2026-12-07 "error: the answer was produced ...")
-    assert out.index("[1] light") < out.index("warning: the emissions CSV could not record this answer (it is in the request log): the answer was produced and logged")
+    assert out.index("[1] light") < out.index(
+        "warning: the emissions CSV could not record this answer (it is in the request log): the answer was produced and logged"
+    )
     proc = cli_in_process(*args, "--json", stdin="hello there\n")
     assert proc.returncode == 0, proc.stderr
     objects = [json.loads(line) for line in proc.stdout.splitlines()]

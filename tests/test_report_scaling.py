@@ -104,6 +104,14 @@ def _sums(records: list[RequestRecord]) -> dict[str, float]:
     return {
         "requests": len(records),
         "failed": sum(r.finish_reason == "error" for r in records),
+        "cancelled": sum(r.finish_reason == "cancelled" for r in records),
+        "cut": sum(r.finish_reason == "length" for r in records),
+        # /metrics' cache hits: the answers whose generation is the cache's
+        "cached": sum(
+            r.components["llm_inference"].method == CACHED
+            for r in records
+            if "llm_inference" in r.components
+        ),  # fmt: skip
         "prompt_tokens": sum(r.prompt_tokens for r in records),
         "completion_tokens": sum(r.completion_tokens for r in records),
         "energy_kwh": sum(m.energy_kwh for r in records for m in r.components.values()),
