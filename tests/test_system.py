@@ -825,7 +825,9 @@ def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spen
     assert (rep.totals.requests, rep.totals.failed) == (2, 1)
     assert rep.by_model["tiny-light"].failed == 1
     assert rep.totals.energy_kwh == pytest.approx(record.energy_kwh + answered.energy_kwh)
-    assert totals_lines(rep)[0].startswith("requests 2 (1 failed, 1 cut at the token limit)  tokens")
+    assert totals_lines(rep)[0].startswith(
+        "requests 2 (1 failed, 1 cut at the token limit)  tokens"
+    )
 
 
 def test_a_failed_step_up_logs_the_earlier_models_loads_as_theirs(tmp_path: Path) -> None:
