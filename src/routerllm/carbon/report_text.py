@@ -72,7 +72,7 @@ def totals_lines(rep: Any) -> list[str]:
     # a cost priced by an energy not measured is not known: its 0 would read as measured
     cost = f"cost {dollars(t.cost_usd)}" if rep.cost_known() else "cost not measured"
     lines = [
-        f"requests {t.requests}{unfinished_text(t, ' ')}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
+        f"requests {t.requests}{outcome_counts_text(t, ' ')}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
         f"{spent}  {cost}  time {fixed(t.latency_s, 1)} s",
         *refused_lines(rep.refused),
         f"carbon method: {', '.join(rep.methods) or 'none'}",
@@ -93,7 +93,7 @@ def totals_lines(rep: Any) -> list[str]:
             f"{name:<26}{m.requests:>9} {m.completion_tokens:>8}"
             # a space of its own: a million seconds or more is wider than the column
             f"{_columns(rep, 'model', name, m, (12, 10))} {fixed(m.latency_s, 1):>8}"
-            + unfinished_text(m, "  ")
+            + outcome_counts_text(m, "  ")
         )
     if rep.not_in_config:  # a config changed under a log kept across restarts
         lines.append(
@@ -119,11 +119,11 @@ def totals_lines(rep: Any) -> list[str]:
     return lines
 
 
-def unfinished_text(totals: Any, space: str) -> str:
-    """Of a group's requests (``Totals``), those that ended without a whole answer, after
-    ``space``: " (2 failed, 1 cancelled)" (no model answered; stopped half-way), then the
-    answers cut at their token limit and those from the answer cache (" (3 cut at the token
-    limit, 4 from the cache)"), or "" where none was any of these."""
+def outcome_counts_text(totals: Any, space: str) -> str:
+    """Of a group's requests (``Totals``), after ``space``, those that ended without a
+    whole answer (" (2 failed, 1 cancelled)": no model answered; stopped half-way), then
+    the answers cut at their token limit and those from the answer cache (" (3 cut at the
+    token limit, 4 from the cache)"); "" where none was any of these."""
     said = [f"{n} {what}" for n, what in ((totals.failed, "failed"), (totals.cancelled, "cancelled"), (totals.cut, "cut at the token limit"), (totals.cached, "from the cache")) if n]  # fmt: skip
     return f"{space}({', '.join(said)})" if said else ""
 
