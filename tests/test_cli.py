@@ -770,7 +770,7 @@ def test_a_results_json_says_null_where_the_report_says_not_measured() -> None:
 
     off = result("none", "none", "codecarbon:failed")
     assert off["energy_kwh"] is off["co2_kg"] is off["cost_usd"] is None
-    assert off["components"]["llm_inference"] == {"energy_kwh": None, "co2_kg": None, "duration_s": 0.5}  # fmt: skip
+    assert off["components"]["llm_inference"] == {"energy_kwh": None, "co2_kg": None, "duration_s": 0.5, "others_cpu_share": None, "contended": False}  # fmt: skip
     # a cached answer's unspent parts are 0, known; its routing, not measured, is not
     cached = result("none", "cache", "cache")
     assert cached["co2_kg"] is None and cached["components"]["model_loading"]["co2_kg"] == 0.0

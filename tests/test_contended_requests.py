@@ -325,3 +325,54 @@ def test_the_servers_answer_says_its_cpu_share_as_its_logged_row_and_the_report(
     assert [r["request_id"] for r in logged_report(config).contended.latest] == [row.id, routed.request_id]  # fmt: skip
     assert routed.to_dict()["others_cpu_share"] == pytest.approx(0.7)
     assert "     measured under contention: other processes used 70% of the machine's CPU; its energy and time may be overstated" in _result_lines(1, routed, "light")  # fmt: skip
+
+
+class _BusyWhileLoading(NullMeter):
+    """A meter of one's own whose other processes used 80 % of the CPU while a model
+    loaded, 10 % while it routed and generated: one part contended, not the others."""
+
+    SHARES = {"router_inference": 0.1, "model_loading": 0.8, "llm_inference": 0.1}
+
+    @contextmanager
+    def measure(self, component: str) -> Iterator[object]:  # type: ignore[override]
+        with super().measure(component) as slot:
+            yield slot
+        slot.result = dataclasses.replace(slot.result, others_cpu_share=self.SHARES[component])
+
+
+def test_route_json_and_the_server_say_which_part_was_measured_under_contention(
+    tmp_path: Path,
+) -> None:
+    """``route --json`` and the server's ``routerllm`` field gave the request's share and
+    ``contended`` only, though the log keeps each part's (``cpu_shares``): a user could
+    not tell that the loading, not the generation, ran among busy processes. Each
+    component now gives its own share and ``contended``, the log's row of that part;
+    a part whose share is not known (a model loaded already: no block) gives null."""
+    from routerllm.system import RouterLLM
+
+    from .test_server import chat, running
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+    with RouterLLM(config, meter=_BusyWhileLoading()) as system, running(system) as base:
+        served = chat(base, "Name a sorting algorithm.")["routerllm"]
+        routed = system.generate("Name a sorting algorithm.").to_dict()  # route --json's
+    assert served["model"] == routed["model"]  # loaded by the first: the second loads nothing
+    with sqlite3.connect(config.log.path) as db:
+        logged = {
+            (rid, part): share
+            for rid, part, share in db.execute(
+                "SELECT request_id, component, others_cpu_share FROM cpu_shares WHERE escalated = 0"
+            )  # fmt: skip
+        }
+    for facts in (served, routed):
+        for part, figures in facts["components"].items():
+            share = logged.get((facts["request_id"], part))
+            assert figures["others_cpu_share"] == share, (part, facts["request_id"])
+            assert figures["contended"] is (share is not None and share > 0.25)
+    loading = served["components"]["model_loading"]
+    assert (loading["others_cpu_share"], loading["contended"]) == (0.8, True)
+    assert served["components"]["llm_inference"]["contended"] is False
+    assert routed["components"]["model_loading"] | {"duration_s": 0} == {
+        "energy_kwh": None, "co2_kg": None, "duration_s": 0, "others_cpu_share": None, "contended": False,
+    }  # fmt: skip
+    assert routed["components"]["llm_inference"]["others_cpu_share"] == 0.1

@@ -75,13 +75,24 @@ def test_a_results_json_component_has_the_names_of_route_json_and_the_server() -
     r = SystemResult("direct-light", ["m", "m"], [True, False], 2.0, 3e-4, 1e-4,
                      0.5, 2e-6, 1e-6, 4.0, 5e-5, 2e-5)  # fmt: skip
     components = r.row(price_per_kwh=0.2)["components"]
+    unknown = {"others_cpu_share": None, "contended": False}  # no share stored
     assert components == {
-        "router_inference": {"duration_s": 0.5, "energy_kwh": 2e-6, "co2_kg": 1e-6},
-        "model_loading": {"duration_s": 4.0, "energy_kwh": 5e-5, "co2_kg": 2e-5},
-        "llm_inference": {"duration_s": 2.0, "energy_kwh": 3e-4, "co2_kg": 1e-4},
+        "router_inference": {"duration_s": 0.5, "energy_kwh": 2e-6, "co2_kg": 1e-6, **unknown},
+        "model_loading": {"duration_s": 4.0, "energy_kwh": 5e-5, "co2_kg": 2e-5, **unknown},
+        "llm_inference": {"duration_s": 2.0, "energy_kwh": 3e-4, "co2_kg": 1e-4, **unknown},
     }
     common = Measurement("llm_inference", 2.0, 3e-4, 1e-4, "codecarbon:measured").as_dict()
     assert components["llm_inference"] == common
+    # with its generations' CPU shares: their mean weighted by time, as route --json's
+    busy = {"a": Outcome(True, 1.0, 1e-6, 4e-7, 10, "passed", others_cpu_share=0.9),
+            "b": Outcome(False, 3.0, 2e-6, 8e-7, 20, "failed", others_cpu_share=0.1),
+            "c": Outcome(False, 2.0, 2e-6, 8e-7, 20, "failed")}  # fmt: skip
+    row = compose("busy", ["s"] * 3, {"s": busy}, ["a", "b", "c"], {}).row(0.2)
+    shared = Measurement("llm_inference", 6.0, 5e-6, 2e-6, "codecarbon:measured", 0.3).as_dict()
+    assert row["components"]["llm_inference"] == pytest.approx(shared, rel=1e-12)
+    assert (
+        row["components"]["llm_inference"]["contended"] is True
+    )  # (0.9 x 1 s + 0.1 x 3 s) / 4 s > 25 %
 
 
 def test_a_rows_figures_per_correct_answer_per_kwh_and_per_request_by_hand() -> None:
@@ -450,7 +461,7 @@ def test_a_row_nulls_only_the_component_codecarbon_failed_on() -> None:
     r.count("router_inference", False)
     row = r.row(price_per_kwh=0.2)
     assert row["energy_kwh"] == pytest.approx(3e-4) and row["co2_kg"] == pytest.approx(1e-4)
-    assert row["components"]["router_inference"] == {"energy_kwh": None, "co2_kg": None, "duration_s": 0.5}  # fmt: skip
+    assert row["components"]["router_inference"] == {"energy_kwh": None, "co2_kg": None, "duration_s": 0.5, "others_cpu_share": None, "contended": False}  # fmt: skip
     assert row["components"]["llm_inference"]["energy_kwh"] == 3e-4
     assert row["router_share_of_co2"] is None
 
@@ -2266,6 +2277,16 @@ def test_answers_measured_under_contention_are_named_and_remeasured_on_request(
     ] and again["contended_generations"]["not_recorded"] == 0  # fmt: skip
     saved = json.loads((out / "results.json").read_text())
     assert saved["contended_generations"] == again["contended_generations"]
+    # its system's generation component says so, as route --json's does: the answers'
+    # shares weighted by their times; its loading's and routing's were not stored
+    (direct,) = saved["systems"]
+    generation = direct["components"]["llm_inference"]
+    other_s = generation["duration_s"] - 5.0  # the other answer's time
+    share = (0.63 * 5.0 + 0.1 * other_s) / (5.0 + other_s)
+    assert generation["others_cpu_share"] == pytest.approx(share, rel=1e-12) and share > 0.25
+    assert generation["contended"] is True
+    for part in ("router_inference", "model_loading"):
+        assert (direct["components"][part]["others_cpu_share"], direct["components"][part]["contended"]) == (None, False)  # fmt: skip
     line = next(x for x in (out / "report.md").read_text().splitlines() if "under contention" in x)
     assert "1 generation ran while other processes used more than 25% of the machine's CPU" in line
     assert f"{model} {task_id} (63%)" in line and "`--remeasure-contended`" in line

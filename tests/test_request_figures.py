@@ -94,8 +94,8 @@ def test_route_json_the_log_the_csv_and_the_report_agree(routed: dict[str, Any])
     for key in ("model", "router", "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd", "finish_reason", "confidence"):  # fmt: skip
         assert out[key] == getattr(row, key), key
     assert out["methods"] == {n: m.method for n, m in row.components.items()}
-    for name, m in row.components.items():
-        assert out["components"][name] == {"energy_kwh": m.energy_kwh, "co2_kg": m.co2_kg, "duration_s": m.duration_s}  # fmt: skip
+    for name, m in row.components.items():  # its share as the log's cpu_shares holds it
+        assert out["components"][name] == {"energy_kwh": m.energy_kwh, "co2_kg": m.co2_kg, "duration_s": m.duration_s, "others_cpu_share": m.others_cpu_share, "contended": m.contended}  # fmt: skip
     for quantity in ("energy_kwh", "co2_kg", "duration_s"):
         parts = sum(c[quantity] for c in out["components"].values())
         whole = out["latency_s"] if quantity == "duration_s" else out[quantity]
@@ -114,7 +114,8 @@ def test_route_json_the_log_the_csv_and_the_report_agree(routed: dict[str, Any])
     for key in ("prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd"):  # fmt: skip
         assert totals[key] == pytest.approx(out[key], rel=1e-12), key
     for name, figures in out["components"].items():
-        assert report["by_component"][name] == pytest.approx(figures, rel=1e-12), name
+        sums = {k: figures[k] for k in ("energy_kwh", "co2_kg", "duration_s")}
+        assert report["by_component"][name] == pytest.approx(sums, rel=1e-12), name
     assert report["methods"] == sorted(set(out["methods"].values()))
 
 
@@ -161,7 +162,7 @@ def test_the_servers_answers_are_their_logged_rows(tmp_path: Path) -> None:
             assert facts[key] == getattr(row, key), (key, facts["reason"])
         assert facts["methods"] == {n: m.method for n, m in row.components.items()}
         for name, m in row.components.items():
-            assert facts["components"][name] == {"energy_kwh": m.energy_kwh, "co2_kg": m.co2_kg, "duration_s": m.duration_s}  # fmt: skip
+            assert facts["components"][name] == {"energy_kwh": m.energy_kwh, "co2_kg": m.co2_kg, "duration_s": m.duration_s, "others_cpu_share": m.others_cpu_share, "contended": m.contended}  # fmt: skip
         parts = sum(c["energy_kwh"] for c in facts["components"].values())
         assert parts == pytest.approx(facts["energy_kwh"], rel=1e-12)
         mine = {r["component"]: r for r in emitted if r["request_id"] == row.id}

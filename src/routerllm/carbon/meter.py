@@ -105,13 +105,18 @@ class Measurement:
         (method ``none``) nor that of a CodeCarbon task that failed (the report's rule)."""
         return is_measured(self.method, self.energy_kwh, self.co2_kg)
 
-    def as_dict(self) -> dict[str, float | None]:
-        """As JSON data: an energy and CO2 not measured are None (null), as in reports."""
+    def as_dict(self) -> dict[str, float | bool | None]:
+        """As JSON data: an energy and CO2 not measured are None (null), as in reports;
+        with the share of the machine's CPU other processes used during it (None: not
+        known) and whether that is contention (``contended``): which part of a request
+        was measured under it (``route --json``, the server's ``routerllm`` field)."""
         known = self.measured
         return {
             "energy_kwh": self.energy_kwh if known else None,
             "co2_kg": self.co2_kg if known else None,
             "duration_s": self.duration_s,
+            "others_cpu_share": self.others_cpu_share,
+            "contended": self.contended,
         }
 
     def plus(self, other: Measurement) -> Measurement:
@@ -136,15 +141,21 @@ def weighted_share(parts: Iterable[Measurement]) -> float | None:
     """Blocks' others' CPU share together: of the blocks whose share is known, their mean
     weighted by duration (what one reading across them all would give: each block's CPU
     time is its duration times the machine's cores); None where no block's is known."""
-    known = [m for m in parts if m.others_cpu_share is not None]
-    seconds = sum(m.duration_s for m in known)
+    return weighted_cpu_share((m.duration_s, m.others_cpu_share) for m in parts)
+
+
+def weighted_cpu_share(blocks: Iterable[tuple[float, float | None]]) -> float | None:
+    """``weighted_share`` of blocks given as (duration in seconds, others' CPU share or
+    None): a HumanEval system's generations, read back from its store."""
+    known = [(s, share) for s, share in blocks if share is not None]
+    seconds = sum(s for s, _ in known)
     if not known:
         return None
     if len(known) == 1:  # its own, exactly (weighted, it may differ in the last bit)
-        return known[0].others_cpu_share
+        return known[0][1]
     if seconds <= 0:
-        return max(m.others_cpu_share or 0.0 for m in known)
-    return sum((m.others_cpu_share or 0.0) * m.duration_s for m in known) / seconds
+        return max(share for _, share in known)
+    return sum(share * s for s, share in known) / seconds
 
 
 class HasComponents:

@@ -238,6 +238,10 @@ class SystemResult:
     #: metered (a direct system's routing), or was given as plain figures.
     measured: set[str] = field(default_factory=set)
     unmeasured: set[str] = field(default_factory=set)
+    #: Per component, its measured blocks as (seconds, share of the machine's CPU other
+    #: processes used, None: not known): the generations' as their store recorded them.
+    #: Its component's ``others_cpu_share`` in ``row``, as in ``route --json``.
+    cpu_blocks: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
 
     def add_load(self, load: tuple[float, float, float], measured: bool) -> None:
         """Add a one-time load (s, kWh, kg CO2) to its loading: a model's, or its router's
@@ -246,6 +250,11 @@ class SystemResult:
         self.load_kwh += load[1]
         self.load_co2 += load[2]
         self.count("model_loading", measured)
+
+    def generated(self, outcome: Outcome) -> None:
+        """Count ``outcome``'s generation as measured (or not), and its CPU share."""
+        self.count("llm_inference", outcome.measured)
+        self.cpu_blocks.setdefault("llm_inference", []).append((outcome.gen_s, outcome.others_cpu_share))  # fmt: skip
 
     def count(self, component: str, measured: bool) -> None:
         """Record that a part of ``component`` was (or was not) measured: a component is
@@ -298,11 +307,17 @@ class SystemResult:
         }  # fmt: skip
 
     def _component(self, name: str, s: float, kwh: float, co2: float) -> dict[str, Any]:
+        from routerllm.carbon.cpu_share import contended
+        from routerllm.carbon.meter import weighted_cpu_share
+
         known = name not in self.unmeasured
+        share = weighted_cpu_share(self.cpu_blocks.get(name, ()))
         return {
             "energy_kwh": kwh if known else None,
             "co2_kg": co2 if known else None,
             "duration_s": s,
+            "others_cpu_share": share,
+            "contended": contended(share),
         }
 
 
@@ -331,7 +346,7 @@ def compose(
         problem_kwh=[o.gen_kwh for o in picked],
     )  # fmt: skip
     for o in picked:
-        result.count("llm_inference", o.measured)
+        result.generated(o)
     for m in used & set(loads):
         result.count("model_loading", measured_loads is None or m in measured_loads)
     if router is not None:
@@ -410,7 +425,7 @@ def cascade(
     answered.gen_kwh += sum(o.gen_kwh for o in replaced)
     answered.gen_co2 += sum(o.gen_co2 for o in replaced)
     for o in replaced:
-        answered.count("llm_inference", o.measured)
+        answered.generated(o)
     answered.problem_kwh = [
         kwh + (outcomes[first][t].gen_kwh if e else 0.0)
         for kwh, t, e in zip(answered.problem_kwh, task_ids, escalated, strict=True)

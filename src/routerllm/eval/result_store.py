@@ -55,6 +55,9 @@ class Outcome:
     prompt_tokens: int = 0
     #: How its energy was measured (``Measurement.method``); None: not known.
     method: str | None = None
+    #: The share of the machine's CPU other processes used as it was generated
+    #: (``Measurement.others_cpu_share``); None: not known.
+    others_cpu_share: float | None = None
 
     @property
     def measured(self) -> bool:
@@ -467,12 +470,14 @@ class ResultStore:
 
     def outcomes(self, model: str) -> dict[str, Outcome]:
         rows = self.db.execute(
-            "SELECT task_id, passed, gen_s, gen_kwh, gen_co2, completion_tokens, status, prompt_tokens,"
-            " method FROM generations WHERE model = ?",
+            "SELECT g.task_id, passed, gen_s, gen_kwh, gen_co2, completion_tokens, status,"
+            " prompt_tokens, method, c.others_cpu_share FROM generations g LEFT JOIN"
+            " cpu_contention c ON c.model = g.model AND c.task_id = g.task_id WHERE g.model = ?",
             (model,),
         )
         return {
-            r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or 0, r[8]) for r in rows
+            r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or 0, r[8], r[9])
+            for r in rows
         }
 
     def methods(self, models: Sequence[str], task_ids: Sequence[str]) -> dict[str, int]:
