@@ -120,6 +120,8 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("where it is not: not Linux, a block shorter than {} CPU-seconds", ("carbon.cpu_share:MIN_CPU_S",), plain),
     ("FROM requests WHERE others_cpu_share > {}`", ("carbon.cpu_share:CONTENDED_SHARE",), plain),
     ("`contended`, true above {}: its energy", ("carbon.cpu_share:CONTENDED_SHARE",), percent),
+    ("under contention: other processes used over {} of the machine's CPU as they ran",
+     ("carbon.cpu_share:CONTENDED_SHARE",), percent),
     # backends and models
     ("or over {} MiB (read no further; decoded, for a compressed one, so a gzip bomb is refused once {} MiB",
      ("backends.http_transport:MAX_RESPONSE_BYTES",) * 2, mib),

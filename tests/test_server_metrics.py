@@ -4,18 +4,21 @@ prometheus_client's own parser; its counters compared with the request log's row
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from routerllm.carbon.meter import CACHED, COMPONENTS
+from routerllm.carbon.meter import CACHED, COMPONENTS, NullMeter
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import load_config
 from routerllm.exceptions import MissingDependencyError
@@ -124,6 +127,11 @@ def test_the_counters_are_the_request_logs_sums(tmp_path: Path) -> None:
     assert report.as_dict()["totals"]["cached"] == 2
     said = f"requests 4 ({report.totals.cut} cut at the token limit, 2 from the cache)  tokens "
     assert said in "\n".join(report_lines(report))
+    # and those measured under contention (this machine's load now: any number), every
+    # model's counter there from 0
+    contended = "routerllm_requests_contended_total"
+    assert all((contended, (("model", m.name),)) in samples for m in system.config.models)
+    assert report.contended.requests == total(samples, contended) == sum(r.contended for r in rows)  # fmt: skip
 
 
 def test_failed_and_cancelled_requests_are_not_in_the_answers_latency(
@@ -346,3 +354,58 @@ def test_a_stopped_server_no_longer_counts_the_logs_rows(tmp_path: Path) -> None
         with TestClient(server_app.create_app(system)):  # runs the lifespan
             assert len(system.log.observers) == 2
         assert system.log.observers == []
+
+
+class _Busy(NullMeter):
+    """A meter of one's own whose blocks ran while other processes used ``share`` of the
+    machine's CPU: a share the test sets, whatever this machine's load is."""
+
+    share: float | None = None
+
+    @contextmanager
+    def measure(self, component: str) -> Iterator[object]:  # type: ignore[override]
+        with super().measure(component) as slot:
+            yield slot
+        slot.result = dataclasses.replace(slot.result, others_cpu_share=self.share)
+
+
+def test_the_requests_measured_under_contention_are_counted_as_the_report_counts_them(
+    tmp_path: Path,
+) -> None:
+    """``/metrics`` had no count of the requests measured under contention (their energy
+    and time may be overstated), which ``routerllm report`` counts: an operator's alert
+    could not see a busy machine. It counts them by model, answered or failed, not those
+    the budgets refused (apart, as in the report): the report's count is its sum."""
+    from routerllm.carbon.log_rows import FAILED, REFUSED
+    from routerllm.carbon.report import logged_report
+
+    from .test_contended_requests import request
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+    meter = _Busy()
+    with RouterLLM(config, meter=meter) as system, running(system) as base:
+        samples, _ = scrape(base)
+        assert total(samples, "routerllm_requests_contended_total") == 0
+        asked = ((0.7, "auto"), (0.1, "auto"), (None, "auto"), (0.9, "tiny-medium"))
+        for k, (share, model) in enumerate(asked):
+            meter.share = share
+            status, text = call(base, CHAT, asking(("user", f"Name {k + 2} sorting algorithms."), model=model))  # fmt: skip
+            assert status == 200, text
+        # rows the log takes as the server runs: a failed one contended, a refused one not
+        # counted (the report counts it apart)
+        failed = dataclasses.replace(request("failed", "2026-12-07T10:00:00", 0.5, 0.5, 0.5), finish_reason=FAILED)  # fmt: skip
+        refused = dataclasses.replace(request("refused", "2026-12-07T10:01:00", 0.9, 0.9, 0.9), finish_reason=REFUSED)  # fmt: skip
+        system.log.append(failed)
+        system.log.append(refused)
+        samples, text = scrape(base)
+        rows = list(system.log.records())
+    contended = "routerllm_requests_contended_total"
+    # the 70 % and the 90 % answers, the failed row
+    assert total(samples, contended) == 3 == sum(r.contended and r.finish_reason != REFUSED for r in rows)  # fmt: skip
+    assert total(samples, contended, model="tiny-medium") >= 1  # asked by name, at 90 %
+    for m in system.config.models:
+        mine = [r for r in rows if r.model == m.name and r.finish_reason != REFUSED]
+        assert total(samples, contended, model=m.name) == sum(r.contended for r in mine), m.name
+    report = logged_report(config)
+    assert report.contended.requests == total(samples, contended)
+    assert "# TYPE routerllm_requests_contended_total counter" in text

@@ -4,8 +4,9 @@ llama.cpp's servers offer.
 
 ``ServerMetrics`` counts each request the request log takes (``RequestLog.observers``):
 the same figures the log's row holds, per model: requests by outcome, tokens, energy and
-CO2 per component, cost, cache hits, and the latency logged (an answer's apart from that
-of a request that ended without one: failed or cancelled); it counts the requests
+CO2 per component, cost, cache hits, those measured under contention, and the latency
+logged (an answer's apart from that of a request that ended without one: failed or
+cancelled); it counts the requests
 refused with a 429 or a 503 (by their error code), the time to a stream's first text,
 and reads at each scrape what changes by itself: the requests waiting for the turn or
 holding it, the loaded models, the budgets' use of each window. Counters count since
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from routerllm.backends.interrupts import CANCELLED
+from routerllm.carbon.cpu_share import CONTENDED_SHARE
 from routerllm.carbon.log_rows import CUT, FAILED, REFUSED
 from routerllm.carbon.meter import CACHED, COMPONENTS
 from routerllm.exceptions import RouterLLMError, missing_dependency
@@ -103,6 +105,8 @@ class ServerMetrics:
         self.co2 = {(m, c): 0.0 for m in self.models for c in COMPONENTS}
         self.cost = dict.fromkeys(self.models, 0.0)
         self.cache_hits = dict.fromkeys(self.models, 0.0)
+        # measured under contention (RequestRecord.contended), as the report counts them
+        self.contended = dict.fromkeys(self.models, 0.0)
         self.refusals: dict[tuple[str, str], float] = {}
         self.latency: dict[str, _Histogram] = {}  # the answers' (cached ones too), by model
         self.unfinished: dict[tuple[str, str], _Histogram] = {}  # by model and outcome
@@ -133,6 +137,8 @@ class ServerMetrics:
             self.cost[model] = self.cost.get(model, 0.0) + record.cost_usd
             if inference is not None and inference.method == CACHED:
                 self.cache_hits[model] = self.cache_hits.get(model, 0.0) + 1
+            if outcome != REFUSED and record.contended:  # the refused are apart, as in the report
+                self.contended[model] = self.contended.get(model, 0.0) + 1
             if outcome in UNFINISHED:  # no whole answer: not an answer's latency
                 self.unfinished.setdefault((model, outcome), _Histogram()).observe(record.latency_s)  # fmt: skip
             elif outcome != REFUSED:  # no model ran: its routing is no model's latency
@@ -176,6 +182,7 @@ class _Collector:
             requests, refusals = dict(m.requests), dict(m.refusals)
             tokens = {kind: dict(counts) for kind, counts in m.tokens.items()}
             energy, co2, cost, hits = dict(m.energy), dict(m.co2), dict(m.cost), dict(m.cache_hits)
+            contended = dict(m.contended)
             latency = {(k,): (list(h.buckets()), h.total) for k, h in m.latency.items()}
             unfinished = {k: (list(h.buckets()), h.total) for k, h in m.unfinished.items()}
             first = {(k,): (list(h.buckets()), h.total) for k, h in m.first_text.items()}
@@ -199,6 +206,7 @@ class _Collector:
         yield counter("routerllm_co2_kg", "CO2 (kg) of the logged requests, by model and component", ["model", "component"], co2)  # fmt: skip
         yield counter("routerllm_cost_usd", "Cost (USD) of the logged requests, by model", ["model"], cost)  # fmt: skip
         yield counter("routerllm_cache_hits", "Logged requests answered from the answer cache, by model", ["model"], hits)  # fmt: skip
+        yield counter("routerllm_requests_contended", f"Logged requests measured while other processes used over {CONTENDED_SHARE:.0%} of the machine's CPU (their energy and time may be overstated), answered or failed, not those the budgets refused, by model; routerllm report counts them as contended", ["model"], contended)  # fmt: skip
         yield counter("routerllm_requests_refused", "Requests refused with a 429 or a 503, by status and reason (the error's code)", ["status", "reason"], refusals)  # fmt: skip
         yield histogram("routerllm_request_latency_seconds", "Logged latency of each answer, cached ones too (routing, loading and generation; not its wait for the turn; not a request that failed or was cancelled, nor one refused by the budgets), by model", ["model"], latency)  # fmt: skip
         yield histogram("routerllm_unfinished_request_latency_seconds", "Logged latency of each request that ended without a whole answer once a model was reached, by model and outcome (error: failed; cancelled: stopped half-way)", ["model", "outcome"], unfinished)  # fmt: skip
