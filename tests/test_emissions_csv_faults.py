@@ -213,3 +213,103 @@ def test_route_and_demo_exit_0_with_a_warning_for_an_answer_only_the_csv_missed(
         lost = cli_in_process("route", prompt, "--config", str(cfg))
     assert lost.returncode == 2 and "tiny-light" in lost.stdout, lost.stderr
     assert lost.stderr.startswith("error: ") and "warning" not in lost.stderr, lost.stderr
+
+
+def test_a_demo_refusal_only_the_csv_missed_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    """The batch demo ended with ``error: ...`` and status 2 at a request the budgets
+    refused once routed whose row the log took, only the emissions CSV missing it (the
+    budgets and the report have it): as an answer only the CSV missed does, it now gives
+    its summary, one ``warning:`` line and status 0, the row in the log; a refusal the log
+    itself could not take still ends with status 2 (test_budget_refused_rows)."""
+    config_path, config = spent_config(tmp_path)
+    with csv_link_to_nowhere(config):
+        done = cli_in_process("demo", "--no-baseline", "--json", "--config", str(config_path))  # fmt: skip
+    payload = json.loads(done.stdout)
+    assert "hourly CO2 budget" in payload["routed_refused"]
+    assert payload["summary"]["refused"]["requests"] == 1
+    assert done.returncode == 0 and "error:" not in done.stderr, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, done.stderr
+    assert warnings[0].startswith("warning: the emissions CSV could not record this refused request (it is in the request log): the refused request's routing was spent and logged to "), done.stderr  # fmt: skip
+    with RequestLog(Path(config.log.path)) as log:
+        assert [r.finish_reason for r in log.records()][-1] == REFUSED  # nothing lost
+
+
+def test_the_demo_says_answers_and_a_refusal_only_the_csv_missed_in_one_warning() -> None:
+    """Answers and the refused request together: one line that counts each."""
+    from routerllm.demo_cli import _unmirrored_text
+    from routerllm.exceptions import RequestLogError
+
+    answers = [RequestLogError("the answer was produced and logged") for _ in range(2)]
+    refusal = RequestLogError("the refused request's routing was spent and logged")
+    assert _unmirrored_text(answers, refusal) == (
+        "the emissions CSV could not record 2 answers and the refused request (they are in the "
+        "request log): the refused request's routing was spent and logged"
+    )
+    assert _unmirrored_text(answers[:1]) == CSV_ONLY + "the answer was produced and logged"
+
+
+def test_a_humaneval_answer_only_the_csv_missed_is_kept_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """``routerllm humaneval`` stopped at the first answer whose row the log took but the
+    emissions CSV could not ("error: ...; run the same command again, once the log can be
+    written"), status 2, though nothing was missing from the log: it now warns once,
+    stores every answer, writes its results and exits 0; each answer is in the log."""
+    from routerllm.eval.result_store import ResultStore
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))  # it measures: real CodeCarbon
+    out = tmp_path / "he"
+    csv_file = out / "carbon" / "emissions.csv"  # the run's CSV (config.carbon.output_dir)
+    csv_file.parent.mkdir(parents=True)
+    csv_file.symlink_to(csv_file.parent / "gone" / "emissions.csv")  # no file can be made
+    argv = ["humaneval", "--config", str(cfg), "--out", str(out), "--limit", "2",
+            "--systems", "direct-light", "--max-new-tokens", "8", "--json"]  # fmt: skip
+    done = cli_in_process(*argv)
+    assert done.returncode == 0, done.stderr
+    from routerllm.eval.humaneval_run import CSV_SAID_ONCE
+
+    said = [line for line in done.stderr.splitlines() if "emissions CSV" in line]
+    assert len(said) == 1 and "error" not in done.stderr.lower(), done.stderr
+    assert CSV_ONLY in said[0] and said[0].endswith(f"({CSV_SAID_ONCE})"), said
+    assert json.loads((out / "results.json").read_text())["systems"][0]["total"] == 2
+    store = ResultStore(out / "results.sqlite", read_only=True)
+    try:
+        assert len(store.done("tiny-light")) == 2
+    finally:
+        store.close()
+    with RequestLog(out / "requests.sqlite") as log:
+        assert log.count() == 2  # every answer in the log
+    assert not csv_file.resolve().exists()
+
+
+def test_feedback_on_an_answer_only_the_csv_missed_is_stored_and_learned(
+    tmp_path: Path,
+) -> None:
+    """An answer whose row the log took but the emissions CSV did not can be rated as any
+    other, by the process that routed it (``RouterLLM.feedback`` and ``POST
+    /routerllm/feedback``) and by a later one (its request kept in the log for a learning
+    router), while the CSV still cannot be written: the score stored and learned."""
+    from routerllm.exceptions import RequestLogError
+
+    from .test_feedback_router import ladder, topic_prompts
+
+    config = ladder(tmp_path)
+    prompts = topic_prompts("parser", 3, 50)
+    with csv_link_to_nowhere(config):
+        ids = []
+        with RouterLLM(config) as system, client_of(system) as client:
+            for prompt in prompts:
+                with pytest.raises(RequestLogError) as e:
+                    system.generate(prompt)
+                assert e.value.logged and e.value.result is not None
+                ids.append(e.value.result.request_id)
+            learned = system.router.counts.sum()  # type: ignore[attr-defined]
+            system.feedback(ids[0], 1.0)
+            rated = client.post("/routerllm/feedback", json={"request_id": ids[1], "score": 0.5})
+            assert rated.status_code == 200, rated.text
+            assert system.router.counts.sum() == learned + 2  # type: ignore[attr-defined]
+        with RouterLLM(config) as later:  # another process, the CSV still unwritable
+            later.feedback(ids[2], 0.0)
+            scores = {rid: score for rid, score, _ in later.log.feedback()}
+    assert scores == {ids[0]: 1.0, ids[1]: 0.5, ids[2]: 0.0}

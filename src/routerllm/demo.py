@@ -94,6 +94,10 @@ class DemoRun:
     #: could not (``RequestLogError.logged``): no row lost, so the demo went on; said
     #: as a warning (until 2026-12-07 the first stopped the demo, status 2).
     unmirrored: tuple[RequestLogError, ...] = ()
+    #: The error of the request the budgets refused once routed (in either run), whose
+    #: row the log took but the emissions CSV could not: said as a warning too (until
+    #: 2026-12-07 it was the demo's ``error``, status 2).
+    refusal_unmirrored: RequestLogError | None = None
 
     def spent(self) -> list[RoutedResult]:
         """The routed run's answers and its refused request: what its summary counts."""
@@ -152,6 +156,8 @@ def run_demo(
             unmirrored += again.unmirrored
         if again is not run and again.error is not None:
             run = replace(run, error=again.error, failed="repeat")
+        if again is not run and again.refusal_unmirrored is not None:
+            run = replace(run, refusal_unmirrored=again.refusal_unmirrored)
         return replace(run, warm_up=warmed, repeats=tuple(pairs), unmirrored=unmirrored)
     finally:
         system.cache = cache
@@ -222,7 +228,8 @@ def _run_demo(
         # what was answered stands (and is logged); a baseline, refused by the same
         # spent budgets, would compare with a part of the run only
         # its routing the log could not take: said as an answer's is (the error, last)
-        return DemoRun(routed, [], routed_refused=str(stop), refused=stop.result, error=stop.log_error, unmirrored=tuple(unmirrored))  # fmt: skip
+        lost, in_log = _refusal_log_error(stop)
+        return DemoRun(routed, [], routed_refused=str(stop), refused=stop.result, error=lost, unmirrored=tuple(unmirrored), refusal_unmirrored=in_log)  # fmt: skip
     if stop is not None:
         return DemoRun(routed, [], error=stop, failed="routed", unmirrored=tuple(unmirrored))
     if not baseline:
@@ -235,8 +242,22 @@ def _run_demo(
         system, requests, "baseline", on_result, unmirrored, model=largest, tag="demo-baseline"
     )
     if isinstance(stop, BudgetExceededError):
-        return DemoRun(routed, largest_runs, str(stop), error=stop.log_error, unmirrored=tuple(unmirrored))  # fmt: skip
+        lost, in_log = _refusal_log_error(stop)
+        return DemoRun(routed, largest_runs, str(stop), error=lost, unmirrored=tuple(unmirrored), refusal_unmirrored=in_log)  # fmt: skip
     return DemoRun(routed, largest_runs, error=stop, failed="baseline" if stop else "", unmirrored=tuple(unmirrored))  # fmt: skip
+
+
+def _refusal_log_error(
+    refusal: BudgetExceededError,
+) -> tuple[RequestLogError | None, RequestLogError | None]:
+    """The request log's error of a request the budgets refused once routed, as the demo's
+    error (its row lost: status 2) or as a warning (its row in the log, only the emissions
+    CSV missed it: the run's figures stand, nothing is lost); None for both where the log
+    and its CSV took it."""
+    error = refusal.log_error
+    if error is not None and error.logged:
+        return None, error
+    return error, None
 
 
 def _answered(

@@ -191,8 +191,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(json_text(payload, indent=2))
         else:
             print("\n".join(lines), flush=True)
-        if run.unmirrored:  # in the log: a warning, status 0 (the run went on)
-            print(f"warning: {_unmirrored_text(run.unmirrored)}", file=sys.stderr, flush=True)
+        if run.unmirrored or run.refusal_unmirrored:  # in the log: a warning, status 0
+            warning = _unmirrored_text(run.unmirrored, run.refusal_unmirrored)
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         if run.error is not None:  # after what was measured: "error: ..." and status 2
             raise run.error
     return 0
@@ -355,11 +356,21 @@ def _print_log_error(
     print(json_text({"warning": text}) if args.json else f"warning: {text}", flush=True)
 
 
-def _unmirrored_text(errors: Sequence[RequestLogError]) -> str:
-    """The demo's one warning for its answers the log took but its emissions CSV did not."""
-    if len(errors) == 1:
-        return csv_only_warning(errors[0])
-    return f"the emissions CSV could not record {len(errors)} answers (they are in the request log): {errors[-1]}"  # fmt: skip
+def _unmirrored_text(
+    errors: Sequence[RequestLogError], refusal: RequestLogError | None = None
+) -> str:
+    """The demo's one warning for its answers (and the request the budgets refused once
+    routed, ``refusal``) the log took but its emissions CSV did not."""
+    from routerllm.carbon.report_text import counted
+
+    if len(errors) + (refusal is not None) == 1:
+        return csv_only_warning(refusal, "refused request") if refusal else csv_only_warning(errors[0])  # fmt: skip
+    what = " and ".join(
+        ([counted(len(errors), "answer")] if errors else [])
+        + (["the refused request"] if refusal else [])  # fmt: skip
+    )
+    last = refusal if refusal is not None else errors[-1]
+    return f"the emissions CSV could not record {what} (they are in the request log): {last}"
 
 
 def _warm_up_line(warm_up: Any) -> str:

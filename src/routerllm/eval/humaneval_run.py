@@ -33,7 +33,7 @@ from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate, gate_overhead
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.weights_identity import changed_weights, record_weights, refuse_changed
-from routerllm.exceptions import RequestLogError, RouterLLMError
+from routerllm.exceptions import RequestLogError, RouterLLMError, csv_only_warning
 from routerllm.progress import progress as show_progress
 from routerllm.system import RouterLLM
 
@@ -120,6 +120,7 @@ def run_models(
         postfix={"model": running[0]} if running else None,
     )
     warned = False  # a generation measured under contention: said once a run
+    csv_warned = False  # an answer only the emissions CSV missed: said once a run
     try:
         for model in models:
             if pending[model]:
@@ -135,7 +136,8 @@ def run_models(
                 except RequestLogError as e:
                     if e.result is None:
                         raise
-                    # generated, measured and paid for: stored, then the run stops
+                    # generated, measured and paid for: stored, then the run stops, unless
+                    # its row is in the log and only the emissions CSV missed it (warned)
                     result, unlogged = e.result, e
                 loading = result.components["model_loading"]
                 if loading.duration_s > 0 and store.load_of(model) is None:
@@ -157,7 +159,11 @@ def run_models(
                     if unlogged is None:
                         raise
                     raise RouterLLMError(f"{unlogged}; nor could it be stored: {e}") from e
-                if unlogged is not None:
+                if unlogged is not None and unlogged.logged:  # in the log: the run goes on
+                    if not csv_warned:
+                        csv_warned = True
+                        log.warning(f"{csv_only_warning(unlogged)} ({CSV_SAID_ONCE})")
+                elif unlogged is not None:
                     raise RequestLogError(
                         f"{unlogged}; {model}'s answer to {problem.task_id} is stored in "
                         f"{store.path} all the same: run the same command again, once the log "
@@ -172,6 +178,12 @@ def run_models(
             system.manager.unload(model)
     finally:  # on Ctrl-C too: the bar ends its line before the "interrupted" message
         bar.close()
+
+
+#: How the run's one warning of an answer only the emissions CSV missed ends: the answers
+#: after it that the CSV misses are in the request log too (one the log itself cannot
+#: take stops the run, as before).
+CSV_SAID_ONCE = "said once a run: the answers after it that the emissions CSV cannot record are in the request log too"  # fmt: skip
 
 
 #: The option of ``routerllm humaneval`` that generates and measures again the stored
