@@ -91,7 +91,7 @@ def test_the_demo_says_how_its_runs_start_and_what_the_warm_up_took(tmp_path: Pa
     proc = cli_in_process("demo", "--json", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["warm_up"].keys() == {"energy_kwh", "co2_kg", "duration_s"}
+    assert out["warm_up"].keys() == {"energy_kwh", "co2_kg", "duration_s", "others_cpu_share", "contended"}  # fmt: skip
     tokens = [[r["completion_tokens"] for r in out[k]] for k in ("routed", "baseline")]
     assert tokens[0] == tokens[1]
     proc = cli_in_process("demo", "--config", str(cfg), "--no-baseline", "--max-new-tokens", "2")

@@ -47,7 +47,7 @@ def test_generate_routes_measures_and_logs(system: RouterLLM) -> None:
         )
     d = trivial.to_dict()
     assert set(d) >= ROUTE_KEYS
-    assert set(d["components"]["llm_inference"]) == {"energy_kwh", "co2_kg", "duration_s"}
+    assert set(d["components"]["llm_inference"]) == {"energy_kwh", "co2_kg", "duration_s", "others_cpu_share", "contended"}  # fmt: skip
     again = system.generate("Translate 'cat' to German.")
     assert again.components["model_loading"].duration_s == 0.0  # kept warm
     logged = list(system.log.records())
