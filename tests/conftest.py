@@ -476,6 +476,12 @@ def system(tiny_config: AppConfig) -> Iterator[RouterLLM]:
         yield s
 
 
+def route_lines(stdout: str) -> list[str]:
+    """``routerllm route``'s text lines without its "measured under contention" line, which
+    a busy machine adds after the components' line (tests read the last lines)."""
+    return [line for line in stdout.splitlines() if "measured under contention" not in line]
+
+
 def cli_in_process(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """``routerllm args`` run in this process: its status, stdout and stderr (its log
     warnings too, as ``main`` sets logging up) as those of ``python -m routerllm.cli``,

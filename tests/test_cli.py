@@ -22,6 +22,7 @@ from .conftest import (
     cli_in_process,
     corrupt_gguf,
     free_port,
+    route_lines,
     tiny_config_dict,
     tiny_model,
     write_config,
@@ -744,7 +745,7 @@ def test_route_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path:
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
     proc = cli_in_process("route", "hello", "--config", str(cfg), "--max-new-tokens", "2")
     assert proc.returncode == 0, proc.stderr
-    head, _why, parts = proc.stdout.splitlines()[-3:]
+    head, _why, parts = route_lines(proc.stdout)[-3:]
     # the cost too: the local model's is its energy's, not measured either
     assert head.endswith("energy and CO2 not measured (carbon tracking off)  cost not measured"), (
         head

@@ -22,7 +22,7 @@ import pytest
 from routerllm.config import load_config
 from routerllm.system import RouterLLM
 
-from .conftest import cli_in_process, tiny_config_dict, tiny_gguf_path, write_config
+from .conftest import cli_in_process, route_lines, tiny_config_dict, tiny_gguf_path, write_config
 from .test_openai_http import http_model_dict
 
 pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
@@ -114,7 +114,7 @@ def test_route_and_report_say_a_generation_without_energy_figures_is_not_known(
     cfg = str(remote_config(tmp_path, upstream))
     done = cli_in_process("route", "--config", cfg, "--model", "short", "--max-new-tokens", "4", "Hi")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    head, _, parts = done.stdout.splitlines()[-3:]
+    head, _, parts = route_lines(done.stdout)[-3:]
     assert "short" in head and "in / 4 out tokens" in head, head
     assert "(and the generation's, not known)  cost $" in head, head  # its routing's
     assert "llm_inference: " in parts and "energy not known (no energy figures)" in parts, parts
