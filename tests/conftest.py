@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import hashlib
 import importlib.util
 import io
 import logging
@@ -415,6 +416,35 @@ def models_config(*models: dict[str, Any], **manager: Any) -> AppConfig:
     return AppConfig.model_validate(
         {"models": list(models), "manager": {"n_threads": 1, **manager}}
     )
+
+
+@pytest.fixture
+def part_packages(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[list[str], str]]:
+    """Three real importable packages, each shipping one slice of the tiny GGUF (a split
+    model of ``gguf.parts``), and its sha256."""
+    data = tiny_gguf.read_bytes()
+    cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    site = tmp_path / "site"
+    names = []
+    for i in range(3):
+        name = f"routerllm_testpart{i + 1}"
+        pkg = site / name
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "data" / "part.bin").write_bytes(data[cut[i] : cut[i + 1]])
+        (pkg / "__init__.py").write_text(
+            "import os\n"
+            "def get_part_path():\n"
+            "    return os.path.join(os.path.dirname(__file__), 'data', 'part.bin')\n"
+        )
+        names.append(name)
+    # monkeypatch's, not sys.path's own: a test's monkeypatch.syspath_prepend restored,
+    # after this fixture's end, a sys.path with this folder in it, for later tests
+    monkeypatch.syspath_prepend(str(site))
+    yield names, hashlib.sha256(data).hexdigest()
+    for n in names:
+        sys.modules.pop(n, None)
 
 
 @pytest.fixture

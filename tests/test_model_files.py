@@ -39,34 +39,6 @@ from routerllm.model_header import effective_context
 from .conftest import PausedWriter, gguf_with_context_length, models_config, tiny_model
 
 
-@pytest.fixture
-def part_packages(
-    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[list[str], str]]:
-    """Three real importable packages, each shipping one slice of the tiny GGUF."""
-    data = tiny_gguf.read_bytes()
-    cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
-    site = tmp_path / "site"
-    names = []
-    for i in range(3):
-        name = f"routerllm_testpart{i + 1}"
-        pkg = site / name
-        (pkg / "data").mkdir(parents=True)
-        (pkg / "data" / "part.bin").write_bytes(data[cut[i] : cut[i + 1]])
-        (pkg / "__init__.py").write_text(
-            "import os\n"
-            "def get_part_path():\n"
-            "    return os.path.join(os.path.dirname(__file__), 'data', 'part.bin')\n"
-        )
-        names.append(name)
-    # monkeypatch's, not sys.path's own: a test's monkeypatch.syspath_prepend restored,
-    # after this fixture's end, a sys.path with this folder in it, for later tests
-    monkeypatch.syspath_prepend(str(site))
-    yield names, hashlib.sha256(data).hexdigest()
-    for n in names:
-        sys.modules.pop(n, None)
-
-
 @pytest.fixture(autouse=True)
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))

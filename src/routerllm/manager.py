@@ -21,8 +21,8 @@ from decimal import ROUND_CEILING, Decimal
 from routerllm.backends.base import Backend, GenerationRequest, create_backend
 from routerllm.backends.llama_prompt import VocabCounters
 from routerllm.config import AppConfig
-from routerllm.exceptions import ModelUnavailableError, RouterLLMError
-from routerllm.model_header import context_in_words
+from routerllm.exceptions import ContextLengthError, ModelUnavailableError, RouterLLMError
+from routerllm.model_header import context_in_words, effective_context
 from routerllm.outages import Outage, Outages, endpoint
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,25 @@ class LLMManager:
             finally:
                 lock.release()
         return self._vocabs.prompt_tokens(backend.config, request)
+
+    def refusal_before_load(
+        self, name: str, request: GenerationRequest
+    ) -> ContextLengthError | None:
+        """Where ``name`` is a llama.cpp model that must load to answer (not loaded, or
+        its file replaced since): its refusal of ``request`` as too long for its context,
+        as the loaded model's generation gives it (the same tokens, counted by its GGUF's
+        vocabulary alone: ``VocabCounters``; the same context: ``effective_context``; the
+        same words), found without loading it, nor evicting another model for it. None
+        where the prompt fits, the model is loaded, or its vocabulary gives no count: the
+        loaded model checks it then, as it always does."""
+        from routerllm.backends.llama_cpp import LlamaCppBackend
+
+        backend = self.backend(name)
+        if not isinstance(backend, LlamaCppBackend):
+            return None
+        if backend.loaded and not backend.weights_changed:
+            return None
+        return self._vocabs.refusal(backend.config, request, effective_context(backend.config))
 
     def availability(self, name: str) -> str | None:
         """None when the model can run here, else why not (never raises for a missing model)."""

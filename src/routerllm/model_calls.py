@@ -72,6 +72,12 @@ class ModelCalls:
         loading: Measurement | None = None
         load = slot = None
         try:
+            # a prompt its context cannot hold, counted by its GGUF's vocabulary: refused
+            # (or stepped up from) as the loaded model would, without loading it (until
+            # 2026-12-07 it was loaded, evicting the models it needed room from, to refuse)
+            if (too_long := self.manager.refusal_before_load(name, req)) is not None:
+                loading = self.meter.zero("model_loading")  # as a loaded model's refusal
+                raise too_long
             with meter.turn():
                 # a model whose file was replaced is loaded again (acquire): measured
                 if asked.loaded and not asked.weights_changed:

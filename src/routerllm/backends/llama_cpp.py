@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from routerllm.backends.base import (
-    OWN_CONTEXT,
     Backend,
     Completion,
     GenerationRequest,
@@ -32,7 +31,7 @@ from routerllm.backends.interrupts import (
     between_tokens,
     deferred_interrupts,
 )
-from routerllm.backends.llama_prompt import OPENING, LlamaPrompt
+from routerllm.backends.llama_prompt import OPENING, LlamaPrompt, too_long
 from routerllm.backends.llama_sampling import _llama_class, _release_sampler, _TokenCap
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import (
@@ -358,15 +357,12 @@ class LlamaCppBackend(Backend):
         n_prompt = len(prompt)
         if n_prompt == 0:
             raise empty_prompt(self.name)
-        if n_prompt >= n_ctx:
-            templated = " with the model's chat template" if self._templates(request) else ""
-            own = "" if n_ctx == self.config.context_length else OWN_CONTEXT
-            raise ContextLengthError(
-                f"prompt is {n_prompt} tokens{templated}, too long for "
-                f"model {self.name!r} (context {n_ctx} tokens{own}); shorten it or use a model "
-                f"with a longer context",
-                context=n_ctx,
-            )
+        # the authority: a count by the GGUF's vocabulary before the load
+        # (``LLMManager.refusal_before_load``) refused, in the same words, a prompt this
+        # refuses, but the file may have been replaced since, or not read then
+        configured, templated = self.config.context_length, self._templates(request)
+        if (refused := too_long(self.name, n_prompt, n_ctx, configured, templated)) is not None:
+            raise refused
         max_tokens = min(sampling.max_new_tokens, n_ctx - n_prompt)
         kwargs: dict[str, Any] = {
             "max_tokens": max_tokens,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.backends.base import (
+    OWN_CONTEXT,
     GenerationRequest,
     chat_messages,
     plain_text,
@@ -26,7 +27,7 @@ from routerllm.backends.base import (
 )
 from routerllm.backends.thread_stack import with_stack
 from routerllm.config import ModelConfig
-from routerllm.exceptions import PromptError, RouterLLMError
+from routerllm.exceptions import ContextLengthError, PromptError, RouterLLMError
 from routerllm.gguf_files import header_problem
 from routerllm.model_files import files_stamp, header_file
 
@@ -86,6 +87,26 @@ def one_count_per_request() -> Iterator[None]:
         yield
     finally:
         _request.counted = None
+
+
+def too_long(
+    name: str, tokens: int, context: int, configured: int, templated: bool
+) -> ContextLengthError | None:
+    """The refusal of a prompt of ``tokens`` tokens (``templated``: with the model's chat
+    template) that model ``name``'s context of ``context`` tokens (its ``context_length``
+    ``configured``, the model's own where that is shorter) does not hold with room for a
+    token of answer; None where it does. One wording whether the loaded model counted the
+    prompt (``LlamaCppBackend.generate``) or its GGUF's vocabulary alone, before any load
+    (``VocabCounters.refusal``)."""
+    if tokens < context:
+        return None
+    framed = " with the model's chat template" if templated else ""
+    own = "" if context == configured else OWN_CONTEXT
+    return ContextLengthError(
+        f"prompt is {tokens} tokens{framed}, too long for model {name!r} (context "
+        f"{context} tokens{own}); shorten it or use a model with a longer context",
+        context=context,
+    )
 
 
 class ControlText:
@@ -338,6 +359,24 @@ class VocabCounters:
         """The tokens ``model`` will read for ``request``; None where its GGUF is not here
         whole (a split model not yet assembled), does not open, or its chat template
         refuses the request (the answer's error to give)."""
+        counted = self._counted(model, request)
+        return None if counted is None else counted[0]
+
+    def refusal(
+        self, model: ModelConfig, request: GenerationRequest, context: int
+    ) -> ContextLengthError | None:
+        """``model``'s refusal of ``request`` as too long for its ``context`` (the one it
+        will run with), as its loaded model gives it (:func:`too_long`: the same count,
+        the same words), found without its weights; None where the prompt fits, or where
+        :meth:`prompt_tokens` gives no count (the loaded model checks it then)."""
+        counted = self._counted(model, request)
+        if counted is None:
+            return None
+        return too_long(model.name, counted[0], context, model.context_length, counted[1])
+
+    def _counted(self, model: ModelConfig, request: GenerationRequest) -> tuple[int, bool] | None:
+        """The tokens ``model`` will read for ``request`` (:meth:`prompt_tokens`), and
+        whether its chat template frames them."""
         vocab = self._vocab(model)
         if vocab is None:
             return None
@@ -345,7 +384,7 @@ class VocabCounters:
             if vocab.prompt is None:  # did not open, or closed meanwhile
                 return None
             try:
-                return len(vocab.prompt.prompt(request))
+                return len(vocab.prompt.prompt(request)), vocab.prompt.templates(request)
             except RouterLLMError:
                 return None
 

@@ -1,0 +1,198 @@
+"""A prompt too long for a cold llama.cpp model's context, refused (or sent to a larger
+model) before the model loads: counted by its GGUF's vocabulary alone, the count the
+loaded model gives, against the context it will run with. Until 2026-12-07 the model
+was loaded (evicting the models it needed room from) only to refuse the prompt. Real
+tiny GGUFs through llama.cpp, a real request log, a real server on localhost."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.backends.llama_cpp import LlamaCppBackend
+from routerllm.carbon.log_rows import RequestRecord
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import ContextLengthError
+from routerllm.system import RouterLLM
+
+from .conftest import (
+    tiny_config_dict,
+    tiny_model,
+    tokenizer_calls,
+    write_config,
+)
+from .test_server import CHAT, asking, call, running
+
+PROMPT = "word " * 60  # over 48 tokens of the tiny model's vocabulary, well under 512
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The llama.cpp models loaded meanwhile, in order (each load real)."""
+    loaded: list[str] = []
+    real = LlamaCppBackend._load
+
+    def counted(self: LlamaCppBackend) -> None:
+        loaded.append(self.name)
+        real(self)
+
+    monkeypatch.setattr(LlamaCppBackend, "_load", counted)
+    yield loaded
+
+
+def _config(tmp_path: Path, **overrides: Any) -> AppConfig:
+    """The tiny ladder, tiny-light's context 48 tokens, an hourly CO2 budget."""
+    data = tiny_config_dict(tmp_path, budgets={"co2_kg": {"hourly": 1.0}}, **overrides)
+    data["models"][0]["context_length"] = 48
+    return load_config(write_config(tmp_path, data))
+
+
+def _one_at_a_time(tmp_path: Path) -> AppConfig:
+    """``_config``, its memory budget holding tiny-light or tiny-heavy, not both."""
+    config = _config(tmp_path, manager={"memory_budget_gb": 0.6})
+    config.model("tiny-light").memory_gb = 0.3
+    config.model("tiny-heavy").memory_gb = 0.5
+    return config
+
+
+def _unloaded_refusal(record: RequestRecord, model: str) -> None:
+    """``record`` is ``model``'s refusal of a prompt it read no token of: failed, its
+    routing spent, its loading component there and zero (nothing loaded)."""
+    assert (record.model, record.finish_reason) == (model, "error")
+    assert record.prompt_tokens == record.completion_tokens == 0
+    assert list(record.components) == ["router_inference", "model_loading"]
+    loading = record.components["model_loading"]
+    assert loading.duration_s == loading.energy_kwh == loading.co2_kg == 0
+    assert record.load_error == ""
+
+
+def test_a_named_cold_model_refuses_a_prompt_over_its_context_without_loading(
+    tmp_path: Path, loads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal is the loaded model's: the same error, words and context; logged alike
+    (its routing spent, no load billed: the budgets count the row's spending alone); the
+    prompt tokenized once, for the prediction and the refusal both."""
+    config = _config(tmp_path)
+    with RouterLLM(config) as system:
+        with tokenizer_calls(monkeypatch) as texts:
+            with pytest.raises(ContextLengthError) as cold:
+                system.generate(PROMPT, model="tiny-light", tag="cold")
+        assert sum(PROMPT.encode() in text for text in texts) == 1
+        assert loads == [] and system.manager.loaded_models == []
+        assert not system.manager.backend("tiny-light").loaded
+        (cold_row,) = system.log.records(tag="cold")
+        _unloaded_refusal(cold_row, "tiny-light")
+        assert cold.value.request_id == cold_row.id
+        price = config.carbon.electricity_price_usd_per_kwh
+        assert cold_row.cost_usd == pytest.approx(cold_row.energy_kwh * price, rel=1e-9)
+        assert cold_row.energy_kwh == cold_row.components["router_inference"].energy_kwh
+        assert system.budget is not None
+        assert system.budget.status()[0].spent == pytest.approx(cold_row.co2_kg, rel=1e-9)
+        # the model loaded: its own count and check refuse the same prompt alike
+        system.generate(GenerationRequest("hi", max_new_tokens=1), model="tiny-light")
+        with pytest.raises(ContextLengthError) as warm:
+            system.generate(PROMPT, model="tiny-light", tag="warm")
+        assert loads == ["tiny-light"]
+        (warm_row,) = system.log.records(tag="warm")
+    _unloaded_refusal(warm_row, "tiny-light")
+    assert str(cold.value) == str(warm.value)
+    assert str(cold.value).startswith("prompt is ") and "too long for model 'tiny-light' (context 48 tokens)" in str(cold.value)  # fmt: skip
+    assert (cold.value.context, cold.value.param) == (warm.value.context, warm.value.param) == (48, "prompt")  # fmt: skip
+
+
+def test_a_routed_cold_model_steps_up_without_loading(tmp_path: Path, loads: list[str]) -> None:
+    """The router chose tiny-light, whose context does not hold the prompt: tiny-medium
+    answers, tiny-light never loaded, the step up said as the loaded model's refusal
+    says it, and no load of tiny-light's in the row (its refused models' part zero)."""
+    config = _config(tmp_path)
+    config.router.name = "smallest"
+    with RouterLLM(config) as system:
+        result = system.generate(PROMPT, tag="cold")
+        assert loads == ["tiny-medium"] and system.manager.loaded_models == ["tiny-medium"]
+        assert result.model == "tiny-medium"
+        (record,) = system.log.records(tag="cold")
+        refused = record.escalated["model_loading"]
+        assert refused.duration_s == refused.energy_kwh == 0
+        assert record.components["model_loading"].duration_s > 0  # tiny-medium's own load
+        assert result.cost_usd == pytest.approx(result.energy_kwh * config.carbon.electricity_price_usd_per_kwh, rel=1e-9)  # fmt: skip
+        system.generate(GenerationRequest("hi", max_new_tokens=1), model="tiny-light")
+        warm = system.generate(PROMPT, tag="warm")  # tiny-light loaded: its own check
+    said = "; the prompt is too long for tiny-light's context of 48 tokens: sent to tiny-medium"
+    assert said in result.reason and warm.reason == result.reason
+
+
+def test_the_model_the_user_had_loaded_is_not_evicted_for_a_refusal(
+    tmp_path: Path, loads: list[str]
+) -> None:
+    """The memory budget holds tiny-heavy or tiny-light: a prompt too long for
+    tiny-light's context, named to it, left tiny-heavy loaded (it was evicted for
+    tiny-light's load until 2026-12-07)."""
+    config = _one_at_a_time(tmp_path)
+    with RouterLLM(config) as system:
+        manager = system.manager
+        both = manager.local_gb("tiny-light") + manager.local_gb("tiny-heavy")
+        assert manager.local_gb("tiny-heavy") <= manager.budget_gb < both
+        system.generate(GenerationRequest("hi", max_new_tokens=1), model="tiny-heavy")
+        with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'"):
+            system.generate(PROMPT, model="tiny-light")
+        assert manager.loaded_models == ["tiny-heavy"] and loads == ["tiny-heavy"]
+        _unloaded_refusal(list(system.log.records())[-1], "tiny-light")
+
+
+def test_the_server_answers_a_cold_models_refusal_as_a_loaded_ones(
+    tmp_path: Path, loads: list[str]
+) -> None:
+    """OpenAI's 400 ``context_length_exceeded``, the same message as once the model is
+    loaded, naming its row; the warm model stays loaded."""
+    config = _one_at_a_time(tmp_path)
+    too_long = asking(("user", PROMPT), model="tiny-light", max_tokens=1)
+    with RouterLLM(config) as system, running(system) as base:
+        status, text = call(base, CHAT, asking(model="tiny-heavy", max_tokens=1))
+        assert status == 200, text
+        cold_status, cold = call(base, CHAT, too_long)
+        assert system.manager.loaded_models == ["tiny-heavy"] and loads == ["tiny-heavy"]
+        row = list(system.log.records())[-1]
+        _unloaded_refusal(row, "tiny-light")
+        assert json.loads(cold)["routerllm"]["request_id"] == row.id
+        status, text = call(base, CHAT, asking(model="tiny-light", max_tokens=1))
+        assert status == 200, text
+        warm_status, warm = call(base, CHAT, too_long)
+    assert cold_status == warm_status == 400, cold
+    cold_error, warm_error = json.loads(cold)["error"], json.loads(warm)["error"]
+    assert cold_error == warm_error
+    assert cold_error["code"] == "context_length_exceeded" and cold_error["param"] == "messages"
+    assert "too long for model 'tiny-light' (context 48 tokens)" in cold_error["message"]
+
+
+def test_a_model_whose_vocabulary_gives_no_count_is_loaded_and_refuses(
+    tmp_path: Path,
+    loads: list[str],
+    part_packages: tuple[list[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A split model whose parts are not yet assembled (the local ladder's Qwen models at
+    their first request) has no whole GGUF to count by before it loads: it is loaded
+    (its parts assembled), and its own check refuses the prompt, as before; the file
+    assembled, the next cold request is refused without loading."""
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
+    names, sha = part_packages
+    light = tiny_model("tiny-light", "light", 0.1, gguf={"parts": names, "sha256": sha}, context_length=48)  # fmt: skip
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[light])))
+    with RouterLLM(config) as system:
+        manager = system.manager
+        assert manager.refusal_before_load("tiny-light", GenerationRequest(PROMPT)) is None
+        with pytest.raises(ContextLengthError, match=r"too long for model 'tiny-light' \(context 48 tokens\)") as loaded:  # fmt: skip
+            system.generate(PROMPT, model="tiny-light")
+        assert loads == ["tiny-light"]
+        manager.unload("tiny-light")
+        with pytest.raises(ContextLengthError) as cold:
+            system.generate(PROMPT, model="tiny-light")
+        assert loads == ["tiny-light"] and str(cold.value) == str(loaded.value)
+        first, second = system.log.records()
+    assert first.components["model_loading"].duration_s > 0  # its load (and assembly), paid for
+    _unloaded_refusal(second, "tiny-light")
