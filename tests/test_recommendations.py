@@ -312,7 +312,10 @@ def test_loading_churn_counts_a_4bit_model_as_the_manager_does_on_cpu(
 
 
 def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
-    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tiny_gguf: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    part_packages: tuple[list[str], str],
 ) -> None:
     """A truncated GGUF fails every load: each failed request was counted as a load, and
     the report told the user they had reloaded it 3 times ("keep one process answering"),
@@ -322,9 +325,14 @@ def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
     from routerllm.exceptions import RouterLLMError
     from routerllm.system import RouterLLM
 
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
+    names, sha = part_packages
     data = tiny_config_dict(tmp_path)
     data["models"][0]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
-    data["models"][2]["context_length"] = 32  # tiny-heavy loads, then refuses a long prompt
+    # tiny-heavy loads, then refuses a long prompt: split parts not yet assembled, no
+    # vocabulary counts it before the load (one that does refuses it unloaded)
+    data["models"][2]["context_length"] = 32
+    data["models"][2]["gguf"] = {"parts": names, "sha256": sha}
     config = load_config(write_config(tmp_path, data))
     clock = [1000.0]  # each load tried once its failure's minute has passed
     monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])

@@ -590,11 +590,12 @@ def test_huge_prompt_rejected_and_log_intact(system: RouterLLM) -> None:
         system.generate("x" * (system.config.limits.max_prompt_chars + 1))
     with pytest.raises(PromptError, match="too long for model"):
         system.generate("word " * 2000)  # under the char limit, over the 512-token context
-    # the first answer, and the long prompt's model's load (logged as failed); not the
-    # prompt over the character limit, refused before any model ran
+    # the first answer, and the long prompt's refusal (logged as failed, for its routing:
+    # refused by tiny-medium's vocabulary before it loaded); not the prompt over the
+    # character limit, refused before any model ran
     (answered, failed) = system.log.records()
     assert answered.finish_reason != "error" and failed.finish_reason == "error"
-    assert failed.model == "tiny-medium" and failed.components["model_loading"].duration_s > 0
+    assert failed.model == "tiny-medium" and failed.components["model_loading"].duration_s == 0
 
 
 def test_a_failed_request_keeps_the_batch_finished_before_it(system: RouterLLM) -> None:
@@ -689,8 +690,9 @@ def test_a_prompt_too_long_for_the_routed_models_context_goes_to_a_larger_one(
 ) -> None:
     """The smallest capable model is one whose context holds the prompt: a routed
     prompt too long for one goes up to the next larger model with a longer context
-    (its refusal's load paid for, and logged as not the answering model's own work);
-    a model the caller names answers or refuses it."""
+    (refused by its vocabulary's count before it loads, since 2026-12-07: its part of
+    the row's loading, logged as not the answering model's own work, is zero); a model
+    the caller names answers or refuses it."""
     tiny_config.router.name = "smallest"
     tiny_config.model("tiny-light").context_length = 48
     tiny_config.model("tiny-medium").context_length = 48
@@ -702,8 +704,9 @@ def test_a_prompt_too_long_for_the_routed_models_context_goes_to_a_larger_one(
         assert "tiny-medium" not in result.reason  # its context is no longer: never tried
         (record,) = system.log.records()
         refused = record.escalated["model_loading"]
-        assert refused.duration_s > 0  # tiny-light's load, in the request's loading
-        assert record.components["model_loading"].duration_s > refused.duration_s
+        assert refused.duration_s == refused.energy_kwh == 0  # tiny-light: not loaded
+        assert record.components["model_loading"].duration_s > 0  # tiny-heavy's own load
+        assert system.manager.loaded_models == ["tiny-heavy"]
         # priced by energy: the refused load too, as it is in the request's energy
         price = tiny_config.carbon.electricity_price_usd_per_kwh
         assert result.cost_usd == pytest.approx(result.energy_kwh * price, rel=1e-9)
@@ -749,7 +752,8 @@ def test_a_step_up_skips_a_model_whose_gguf_context_is_no_longer_without_loading
     load paid for) only to refuse the prompt too. Where no larger model's context, as its
     GGUF gives it, is longer, the routed model's refusal names its own context and theirs,
     and nothing more is loaded (until then tiny-heavy, trained for 64 too, was loaded as
-    well and its refusal was the one the caller got)."""
+    well and its refusal was the one the caller got). Since 2026-12-07 tiny-light is
+    not loaded either: its vocabulary's count refuses the prompt."""
     from routerllm.config import GGUFSource
 
     from .conftest import gguf_with_context_length
@@ -763,12 +767,12 @@ def test_a_step_up_skips_a_model_whose_gguf_context_is_no_longer_without_loading
         result = system.generate(prompt)
         assert result.model == "tiny-heavy" and "tiny-medium" not in result.reason
         assert "too long for tiny-light's context of 64 tokens: sent to tiny-heavy" in result.reason
-        assert system.manager.loaded_models == ["tiny-light", "tiny-heavy"]
+        assert system.manager.loaded_models == ["tiny-heavy"]
     tiny_config.model("tiny-heavy").gguf = short
     with RouterLLM(tiny_config) as system:
         with pytest.raises(ContextLengthError, match=r"too long for model 'tiny-light' \(context 64 tokens\)") as e:  # fmt: skip
             system.generate(prompt)
-        assert system.manager.loaded_models == ["tiny-light"]
+        assert system.manager.loaded_models == []
         # and why no larger model was tried, though their configured contexts are longer
         under = "64 tokens, its GGUF's, under the configured 512"
         assert str(e.value).endswith(f"; no larger model's context is longer (tiny-medium: {under}; tiny-heavy: {under})")  # fmt: skip
@@ -791,17 +795,23 @@ def _too_long_for_every_model(tmp_path: Path) -> AppConfig:
 
 
 def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spent(
-    tmp_path: Path,
+    tmp_path: Path, part_packages: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A model that loads and then fails leaves its load paid for: the request is logged
     (finish reason "error", no tokens) with that energy, which the report counts as a
     failed request's and the budgets' windows count; the predictor learns no rate from
-    it; the caller gets the model's error as it was. Until 2026-12-03 no row held it."""
+    it; the caller gets the model's error as it was. Until 2026-12-03 no row held it.
+    (tiny-light's GGUF is split parts not yet assembled: no vocabulary to count the
+    prompt by before it loads, so it loads, and its own check refuses the prompt.)"""
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.report import logged_report
     from routerllm.carbon.report_text import totals_lines
+    from routerllm.config import GGUFSource
 
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
     config = _too_long_for_every_model(tmp_path)
+    names, sha = part_packages
+    config.model("tiny-light").gguf = GGUFSource(parts=names, sha256=sha)
     prompt = "word " * 60  # over 48 tokens
     with RouterLLM(config) as system:
         with pytest.raises(ContextLengthError, match=r"^prompt is \d+ tokens, too long for model 'tiny-light' \(context 48"):  # fmt: skip
@@ -830,21 +840,29 @@ def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spen
     )
 
 
-def test_a_failed_step_up_logs_the_earlier_models_loads_as_theirs(tmp_path: Path) -> None:
+def test_a_failed_step_up_logs_the_earlier_models_loads_as_theirs(
+    tmp_path: Path, part_packages: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A prompt too long for every model's context steps up from tiny-light to
     tiny-medium to tiny-heavy (warm), which refuses it: the row (tiny-heavy's) keeps the
     loads of the models stepped up from apart, as an answered step up's does, so the
     report counts no load of tiny-heavy's own in it. Until 2026-12-03 both loads were
-    counted as tiny-heavy's: a reload of a model that stayed loaded."""
+    counted as tiny-heavy's: a reload of a model that stayed loaded. (tiny-light's and
+    tiny-medium's GGUFs are split parts not yet assembled: no vocabulary to count the
+    prompt by before they load, so each loads to refuse it.)"""
     from routerllm.carbon.log_figures import LogFigures
     from routerllm.carbon.request_log import RequestLog
     from routerllm.config import load_config
 
     from .conftest import tiny_config_dict, write_config
 
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
+    names, sha = part_packages
     data = tiny_config_dict(tmp_path)
     for m, context in zip(data["models"], (48, 64, 96), strict=True):
         m["context_length"] = context
+    for m in data["models"][:2]:
+        m["gguf"] = {"parts": names, "sha256": sha}
     data["router"] = {"name": "smallest"}
     config = load_config(write_config(tmp_path, data))
     with RouterLLM(config) as system:

@@ -197,14 +197,16 @@ def client_of(system: RouterLLM) -> Iterator[Any]:
         yield client
 
 
-def test_the_servers_400_for_a_prompt_too_long_for_a_loaded_model_names_its_row(
+def test_the_servers_400_for_a_prompt_too_long_for_a_models_context_names_its_row(
     tmp_path: Path,
 ) -> None:
     """The server's 400 ``context_length_exceeded`` named the row of a cold model's
     refusal (its load logged) but not always: where no larger model's context was longer,
     the error said so in a new error that lost the row's id; and a warm model's refusal
     had no row to name. Each 400 names its row now, routed or named, plain or streamed,
-    chat or completion; a mistake refused before routing (an empty prompt) still has none."""
+    chat or completion; a mistake refused before routing (an empty prompt) still has none.
+    (The model is never loaded for it since 2026-12-07: the refusal is its vocabulary's
+    count's, said as its loaded model's.)"""
     _, config = short_contexts(tmp_path, carbon={"enabled": False})
     with RouterLLM(config) as system, client_of(system) as client:
         cold = client.post("/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": LONG}]})  # fmt: skip
@@ -230,7 +232,8 @@ def test_the_servers_400_for_a_prompt_too_long_for_a_loaded_model_names_its_row(
         named.append(body["routerllm"]["request_id"])
     assert sorted(named) == sorted(rows) and len(rows) == 4
     assert all((r.model, r.finish_reason) == ("tiny-light", FAILED) for r in rows.values())
-    cold_row = rows[named[0]]
-    assert cold_row.components["model_loading"].duration_s > 0  # its load
-    assert all(rows[i].components["model_loading"].duration_s == 0 for i in named[1:])
+    # refused by its vocabulary's count before it loaded (since 2026-12-07): no row has a
+    # load, the first request's (cold) as the others'
+    assert all(rows[i].components["model_loading"].duration_s == 0 for i in named)
+    assert system.manager.loaded_models == []
     assert empty.status_code == 400 and "routerllm" not in empty.json(), empty.text
