@@ -79,9 +79,8 @@ def test_a_named_cold_model_refuses_a_prompt_over_its_context_without_loading(
     prompt tokenized once, for the prediction and the refusal both."""
     config = _config(tmp_path)
     with RouterLLM(config) as system:
-        with tokenizer_calls(monkeypatch) as texts:
-            with pytest.raises(ContextLengthError) as cold:
-                system.generate(PROMPT, model="tiny-light", tag="cold")
+        with tokenizer_calls(monkeypatch) as texts, pytest.raises(ContextLengthError) as cold:
+            system.generate(PROMPT, model="tiny-light", tag="cold")
         assert sum(PROMPT.encode() in text for text in texts) == 1
         assert loads == [] and system.manager.loaded_models == []
         assert not system.manager.backend("tiny-light").loaded
