@@ -7,6 +7,7 @@ tiny GGUFs through llama.cpp, a real request log, a real server on localhost."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ import pytest
 from routerllm.backends.base import GenerationRequest
 from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.carbon.log_rows import RequestRecord
-from routerllm.config import AppConfig, load_config
+from routerllm.config import AppConfig, GGUFSource, load_config
 from routerllm.exceptions import ContextLengthError
 from routerllm.system import RouterLLM
 
 from .conftest import (
+    ZEPHYR_TEMPLATE,
+    gguf_with_chat_template,
     tiny_config_dict,
     tiny_model,
     tokenizer_calls,
@@ -71,13 +74,18 @@ def _unloaded_refusal(record: RequestRecord, model: str) -> None:
     assert record.load_error == ""
 
 
+@pytest.mark.parametrize("template", [None, ZEPHYR_TEMPLATE])
 def test_a_named_cold_model_refuses_a_prompt_over_its_context_without_loading(
-    tmp_path: Path, loads: list[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, loads: list[str], monkeypatch: pytest.MonkeyPatch, template: str | None
 ) -> None:
-    """The refusal is the loaded model's: the same error, words and context; logged alike
-    (its routing spent, no load billed: the budgets count the row's spending alone); the
+    """The refusal is the loaded model's: the same error, words, count (its chat
+    template's framing included, where its GGUF has one) and context; logged alike (its
+    routing spent, no load billed: the budgets count the row's spending alone); the
     prompt tokenized once, for the prediction and the refusal both."""
     config = _config(tmp_path)
+    if template is not None:
+        chat = gguf_with_chat_template(tmp_path / "chat.gguf", template)
+        config.model("tiny-light").gguf = GGUFSource(path=str(chat))
     with RouterLLM(config) as system:
         with tokenizer_calls(monkeypatch) as texts, pytest.raises(ContextLengthError) as cold:
             system.generate(PROMPT, model="tiny-light", tag="cold")
@@ -100,7 +108,8 @@ def test_a_named_cold_model_refuses_a_prompt_over_its_context_without_loading(
         (warm_row,) = system.log.records(tag="warm")
     _unloaded_refusal(warm_row, "tiny-light")
     assert str(cold.value) == str(warm.value)
-    assert str(cold.value).startswith("prompt is ") and "too long for model 'tiny-light' (context 48 tokens)" in str(cold.value)  # fmt: skip
+    framed = " with the model's chat template" if template else ""
+    assert re.match(rf"prompt is \d+ tokens{framed}, too long for model 'tiny-light' \(context 48 tokens\); ", str(cold.value))  # fmt: skip
     assert (cold.value.context, cold.value.param) == (warm.value.context, warm.value.param) == (48, "prompt")  # fmt: skip
 
 
