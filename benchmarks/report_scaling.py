@@ -8,9 +8,15 @@ rows until the log holds each size (in a temporary folder), and times
 memory Python allocated during one run (tracemalloc). With ``--process``, it times
 ``routerllm report --json`` on it in a process of its own instead, as a user runs it
 (imports included): the medians of its CPU time (user + system) and wall time over
-``--repeat`` runs, and the largest peak resident memory (RSS) of them.
+``--repeat`` runs, and the largest peak resident memory (RSS) of them. With
+``--phases``, where a report's CPU time goes, in this process (the medians of
+``--repeat`` runs of each): SQLite's reading of the report's rows, fetched and nothing
+done with them; the checks for damaged rows; the rows as ``LogFigures.add`` takes them
+(those two and Python's cutting of each row); the whole report. ``--time-order``: the
+log copied in time order first, as a server appends its requests (the copies of a seed
+request otherwise lie far apart in the file, each read a page of its own).
 
-    .venv/bin/python benchmarks/report_scaling.py [--sizes 10000 50000 100000] [--repeat 3] [--process] [--json]
+    .venv/bin/python benchmarks/report_scaling.py [--sizes 10000 50000 100000] [--repeat 3] [--process] [--phases] [--time-order] [--json]
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -25,8 +32,10 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -44,7 +53,7 @@ from routerllm.cli_args import (
     whole_number_arg,
     whole_range,
 )
-from routerllm.config import load_config
+from routerllm.config import AppConfig, load_config
 
 SEED_ROWS = 500
 MODELS = ("tiny-light", "tiny-medium", "tiny-heavy")
@@ -120,6 +129,79 @@ def grow(path: Path, rows: int) -> None:
     db.close()
 
 
+def in_time_order(path: Path) -> Path:
+    """A copy of the log at ``path`` in time order beside it (its requests, then their
+    components, each in its request's order), as a server appends them; the log ``grow``
+    grows further is left as it is, so each size holds the same requests either way."""
+    ordered = path.with_name("ordered.sqlite")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{ordered}{suffix}").unlink(missing_ok=True)
+    with RequestLog(ordered):  # the same schema, empty
+        pass
+    db = sqlite3.connect(ordered)
+    db.execute("ATTACH ? AS old", (str(path),))
+    with db:
+        db.execute("INSERT INTO main.requests SELECT * FROM old.requests ORDER BY timestamp, rowid")  # fmt: skip
+        db.execute("INSERT INTO main.components SELECT c.* FROM old.requests r JOIN old.components c ON c.request_id = r.id ORDER BY r.timestamp, r.rowid, c.component")  # fmt: skip
+    db.execute("DETACH old")
+    db.close()
+    return ordered
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """This process's CPU seconds so far: user + system, and system alone."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_stime
+
+
+def spent_since(start: tuple[float, float]) -> tuple[float, float]:
+    """The CPU seconds (user + system, system) spent since ``cpu_seconds()`` gave ``start``."""
+    now = cpu_seconds()
+    return now[0] - start[0], now[1] - start[1]
+
+
+def phases(config: AppConfig, log_path: Path) -> dict[str, tuple[float, float]]:
+    """The CPU seconds (user + system, system) of each phase of a report of the log at
+    ``log_path``: ``sql``, the report's query, its rows fetched and nothing done with them;
+    ``checks``, the checks for damaged rows; ``read``, the rows ``LogFigures.add`` takes
+    (both, and Python's cutting of each row); ``report``, the whole ``logged_report``."""
+    from routerllm.carbon import log_scan
+
+    out = {}
+    queries: list[str] = []
+    stream = log_scan._stream
+
+    def kept(log: RequestLog, sql: str, args: list[object]) -> Iterator[tuple[Any, ...]]:
+        queries.append(sql)  # the report's query, timed alone below
+        return stream(log, sql, args)
+
+    with RequestLog(log_path, read_only=True) as log:
+        log_scan._stream = kept
+        try:
+            start = cpu_seconds()
+            for _ in log.report_rows():
+                pass
+            out["read"] = spent_since(start)
+        finally:
+            log_scan._stream = stream
+        start = cpu_seconds()
+        cursor = log._db.execute(queries[0])
+        while cursor.fetchmany(log_scan.CHUNK):
+            pass
+        out["sql"] = spent_since(start)
+        start = cpu_seconds()
+        log_scan._check_numbers(log, "", [], ("", []))
+        out["checks"] = spent_since(start)
+    start = cpu_seconds()
+    logged_report(config, log_path=log_path)
+    out["report"] = spent_since(start)
+    return {k: out[k] for k in PHASES}
+
+
+#: ``phases``' keys, in the order they are printed.
+PHASES = ("sql", "checks", "read", "report")
+
+
 def report_process(config_path: Path) -> tuple[float, float, float]:
     """The CPU seconds (user + system), wall seconds and peak RSS (MB) of one
     ``routerllm report --json`` process on the config's log (POSIX: ``os.wait4``)."""
@@ -155,8 +237,20 @@ def main() -> int:
         action="store_true",
         help="time `routerllm report --json` in a process of its own: CPU s, wall s, peak RSS",
     )
+    ap.add_argument(
+        "--phases",
+        action="store_true",
+        help="where a report's CPU time goes: SQLite's reading, the checks, the rows, the whole report",
+    )
+    ap.add_argument(
+        "--time-order",
+        action="store_true",
+        help="copy the log in time order first, as a server appends its requests",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.process and args.phases:
+        ap.error("--process and --phases time different things: give one")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -172,14 +266,23 @@ def main() -> int:
             }  # fmt: skip
             for n, t, p in zip(MODELS, ("light", "medium", "heavy"), (0.1, 0.5, 1.5), strict=True)
         ]
+        # the report's config; with --time-order, its log is the copy in time order
+        timed_log = folder / "ordered.sqlite" if args.time_order else log_path
         config_path = folder / "config.yaml"
-        config_path.write_text(yaml.safe_dump({"models": models, "router": {"name": "rules"}, "log": {"path": str(log_path)}, "cache": {"enabled": False}, "carbon": {"output_dir": str(folder / "carbon")}}), encoding="utf-8")  # fmt: skip
+        config_path.write_text(yaml.safe_dump({"models": models, "router": {"name": "rules"}, "log": {"path": str(timed_log)}, "cache": {"enabled": False}, "carbon": {"output_dir": str(folder / "carbon")}}), encoding="utf-8")  # fmt: skip
         config = load_config(config_path)
         with RequestLog(log_path) as log:
             for r in seed_records(np.random.default_rng(0), SEED_ROWS):
                 log.append(r)
         for size in sorted(args.sizes):
             grow(log_path, size)
+            if args.time_order:
+                in_time_order(log_path)
+            if args.phases:
+                logged_report(config, log_path=timed_log)  # its imports, not timed
+                phase_runs = [phases(config, timed_log) for _ in range(args.repeat)]
+                results.append({"rows": size, **{k: {"cpu_s": statistics.median(r[k][0] for r in phase_runs), "system_s": statistics.median(r[k][1] for r in phase_runs)} for k in PHASES}})  # fmt: skip
+                continue
             if args.process:
                 runs = [report_process(config_path) for _ in range(args.repeat)]
                 cpu, wall, rss = zip(*runs, strict=True)
@@ -188,10 +291,10 @@ def main() -> int:
             times = []
             for _ in range(args.repeat):
                 start = time.perf_counter()
-                logged_report(config, log_path=log_path)
+                logged_report(config, log_path=timed_log)
                 times.append(time.perf_counter() - start)
             tracemalloc.start()
-            logged_report(config, log_path=log_path)
+            logged_report(config, log_path=timed_log)
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             results.append(
@@ -199,7 +302,17 @@ def main() -> int:
             )
     if args.json:
         # the machine and the repeats behind each median, as the text says them
-        print(json.dumps({"machine": machine(), "repeat": args.repeat, "process": args.process, "results": results}, indent=2))  # fmt: skip
+        print(json.dumps({"machine": machine(), "repeat": args.repeat, "process": args.process, "phases": args.phases, "time_order": args.time_order, "results": results}, indent=2))  # fmt: skip
+    elif args.phases:
+        print(machine_line())
+        order = (
+            "copied in time order" if args.time_order else "as grown: a request's copies far apart"
+        )
+        print(f"CPU s (user + system; system in brackets) of each phase of a report in this process, the medians of {args.repeat}; the log {order}")  # fmt: skip
+        print(f"{'rows':>8}" + "".join(f"{k:>16}" for k in PHASES))
+        for res in results:
+            print(f"{res['rows']:>8}" + "".join(f"{res[k]['cpu_s']:>8.2f} ({res[k]['system_s']:>5.2f})" for k in PHASES))  # fmt: skip
+        print("sql: SQLite's reading, rows fetched and nothing done; checks: for damaged rows; read: both, and each row cut for LogFigures.add; report: the whole report")  # fmt: skip
     elif args.process:
         print(machine_line())
         print(f"a `routerllm report --json` process: CPU s (user + system) and wall s the medians of {args.repeat}, peak RSS MB the largest")  # fmt: skip

@@ -495,6 +495,47 @@ def test_the_scaling_benchmark_times_a_report_process(tmp_path: Path) -> None:
     assert 10 < result["peak_rss_mb"] < 2000
 
 
+def test_the_scaling_benchmark_times_a_reports_phases_on_its_log_in_time_order(tmp_path: Path) -> None:  # fmt: skip
+    """``--phases``: the CPU seconds of SQLite's reading, the checks, the rows and the whole
+    report, each with its system share; ``--time-order``: on the log copied in time order."""
+    from .conftest import benchmark_in_process
+
+    out = benchmark_in_process("report_scaling", "--sizes", "600", "1300", "--repeat", "1", "--phases", "--time-order", "--json", tmpdir=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    data = json.loads(out.stdout)
+    assert data["phases"] and data["time_order"]
+    assert [r["rows"] for r in data["results"]] == [600, 1300]
+    for result in data["results"]:
+        for phase in ("sql", "checks", "read", "report"):
+            assert 0 <= result[phase]["system_s"] <= result[phase]["cpu_s"], (phase, result)
+    refused = benchmark_in_process("report_scaling", "--sizes", "600", "--process", "--phases", tmpdir=tmp_path)  # fmt: skip
+    assert refused.returncode == 2 and "give one" in refused.stderr
+
+
+def test_the_log_copied_in_time_order_is_the_same_log(tmp_path: Path) -> None:
+    """The benchmark's copy in time order: the same requests and components, the same
+    report, its rows in the order a server appends them; the log it copied unchanged."""
+    import sqlite3
+    import sys
+
+    records, log_path, config = logged_records(tmp_path, 12, 60)
+    _grow()(log_path, 200)
+    before = logged_report(config, None, None, log_path).as_dict()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from report_scaling import in_time_order
+    finally:
+        sys.path.pop(0)
+    ordered = in_time_order(log_path)
+    assert ordered != log_path
+    assert logged_report(config, None, None, ordered).as_dict() == before
+    assert logged_report(config, None, None, log_path).as_dict() == before  # left as it was
+    with sqlite3.connect(ordered) as db:
+        rows = db.execute("SELECT timestamp FROM requests ORDER BY rowid").fetchall()
+        assert len(rows) == 200 and rows == db.execute("SELECT timestamp FROM requests ORDER BY timestamp, rowid").fetchall()  # fmt: skip
+        assert db.execute("SELECT COUNT(*) FROM components WHERE request_id NOT IN (SELECT id FROM requests)").fetchone() == (0,)  # fmt: skip
+
+
 def _grow() -> Any:
     """``benchmarks/report_scaling.py``'s ``grow``: each request of a log copied."""
     import sys
