@@ -78,6 +78,7 @@ __all__ = [
     "StrictConfig",
     "Tier",
     "format_validation",
+    "loaded_config",
     "load_config",
     "resolve_config_path",
 ]
@@ -179,6 +180,24 @@ class AppConfig(StrictConfig):
         return sorted(self.models, key=lambda m: m.size)
 
 
+def loaded_config(config: object, taker: str, load_with: str = "load_config") -> AppConfig:
+    """``config`` where it is a loaded config (an ``AppConfig``), for ``taker`` (what takes
+    it: ``RouterLLM``, ``logged_report``); anything else (a config's name or path, None, a
+    dict, a system) is a one-line ``ConfigError`` saying how to make one (``load_with``,
+    for a name or a path)."""
+    if isinstance(config, AppConfig):
+        return config
+    got = type(config).__name__
+    if isinstance(config, dict):
+        how = "check a dict with AppConfig.model_validate(data)"
+    elif isinstance(getattr(config, "config", None), AppConfig):  # a RouterLLM
+        how = f"give its config: {taker}(system.config)"
+    else:
+        name = config if isinstance(config, str | os.PathLike) else "local"
+        how = f"load a YAML file or a packaged config with {load_with}({os.fspath(name)!r:.80})"
+    raise ConfigError(f"{taker} takes a loaded config (an AppConfig), got {got}; {how}")
+
+
 def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     """A file path, or the name of a packaged config (local, development, production)."""
     given = ""  # where the path came from, where the user may not remember giving it
@@ -211,6 +230,11 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
         raise ConfigError(f"config {path}{given} is a directory: give a YAML file inside it")
     # read_bytes() would wait on a named pipe for a writer, or read a device forever
     refuse_special_file(p, f"give the path of a YAML config file{given}", ConfigError)
+    if "\n" in str(path) or "\r" in str(path):  # not a file's name: printed, it ran on
+        raise ConfigError(
+            f"a config path{given} holds a line break: is it YAML text? write it to a file and give "
+            "its path, or give AppConfig.model_validate(yaml.safe_load(text)) to RouterLLM"
+        )
     if p.is_symlink():  # listed by ls: not "not found"
         raise ConfigError(
             f"config {path}{given} is {what_is(p)}: give a YAML path or one of: "

@@ -234,6 +234,11 @@ class RouterSettings(StrictConfig):
         return self
 
 
+TrackingMode = Literal["machine", "process"]
+"""What CodeCarbon counts (``carbon.tracking_mode``)."""
+TRACKING_MODES: tuple[str, ...] = get_args(TrackingMode)
+
+
 class CarbonConfig(StrictConfig):
     enabled: bool = True
     country_iso_code: str = Field("USA", min_length=3, max_length=3)
@@ -244,7 +249,7 @@ class CarbonConfig(StrictConfig):
         le=MAX_USD_PER_KWH,  # a request's cost stays finite (checks.py)
         description="prices local energy when a model has no per-token price",
     )
-    tracking_mode: Literal["machine", "process"] = Field(
+    tracking_mode: TrackingMode = Field(
         "machine",
         description="what CodeCarbon counts: the whole machine (its idle power and other "
         "processes' work too), or RouterLLM's process and its children (their CPU time, "

@@ -20,7 +20,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from routerllm.backends.base import Backend, GenerationRequest, create_backend
 from routerllm.backends.llama_prompt import VocabCounters
-from routerllm.config import AppConfig
+from routerllm.config import AppConfig, loaded_config
 from routerllm.exceptions import ContextLengthError, ModelUnavailableError, RouterLLMError
 from routerllm.model_header import context_in_words, effective_context
 from routerllm.outages import Outage, Outages, endpoint
@@ -59,7 +59,8 @@ class LLMManager:
     """Owns one backend per configured model and their memory."""
 
     def __init__(self, config: AppConfig) -> None:
-        self.config = config
+        """``config``: a loaded config (``load_config``), whose models it runs."""
+        self.config = loaded_config(config, "LLMManager")
         self.budget_gb = config.manager.memory_budget_gb
         self._backends: dict[str, Backend] = {}
         self._lru: OrderedDict[str, None] = OrderedDict()  # loaded models, oldest first

@@ -33,7 +33,7 @@ from routerllm.carbon.meter import (
 )
 from routerllm.carbon.predictor import CarbonPredictor, Prediction
 from routerllm.carbon.request_log import RequestLog
-from routerllm.config import AppConfig, load_config
+from routerllm.config import AppConfig, load_config, loaded_config
 from routerllm.configured_router import as_router, build_router
 from routerllm.exceptions import (
     BatchError,
@@ -143,12 +143,7 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         same models (``LLMManager(config)``). A bad config or
         argument is a ``ConfigError``, an unknown router name an ``UnknownNameError``, a
         log that cannot be used a ``RequestLogError``."""
-        if not isinstance(config, AppConfig):
-            raise ConfigError(
-                f"RouterLLM takes a loaded config (an AppConfig), got {type(config).__name__}; "
-                f"to load a YAML file or a packaged config use RouterLLM.from_config("
-                f"{config if isinstance(config, str | os.PathLike) else 'local'!r})"
-            )
+        loaded_config(config, "RouterLLM", "RouterLLM.from_config")
         _revalidate(config)  # lists changed in place (models.append) escape assignment checks
         for what, value, kind in (
             ("meter", meter, CarbonMeter),

@@ -24,7 +24,8 @@ from routerllm.carbon.meter import (
     check_country,
     codecarbon_method,
 )
-from routerllm.exceptions import RouterLLMError, missing_dependency
+from routerllm.config_sections import TRACKING_MODES
+from routerllm.exceptions import ConfigError, RouterLLMError, missing_dependency
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ class CodeCarbonMeter(CarbonMeter):
     def __init__(self, country_iso_code: str, tracking_mode: str = "machine") -> None:
         """``tracking_mode`` (carbon.tracking_mode): what CodeCarbon counts, the whole
         machine or this process and its children (README, "carbon method")."""
+        if tracking_mode not in TRACKING_MODES:  # else CodeCarbon failed inside, unsaid
+            raise ConfigError(
+                f"tracking_mode must be {' or '.join(map(repr, TRACKING_MODES))} "
+                f"(carbon.tracking_mode), got {tracking_mode!r:.40}"
+            )
         try:
             from codecarbon import OfflineEmissionsTracker
         except ImportError as e:

@@ -239,6 +239,11 @@ def check_country(country_iso_code: str) -> str:
     """The country's code as CodeCarbon knows it ("FRA", not "fra"); a clear error for
     one it does not know, whose grid CodeCarbon and the per-token estimates would
     silently take for the world average."""
+    if not isinstance(country_iso_code, str):  # None, a number: an AttributeError below
+        raise ConfigError(
+            f"country_iso_code must be an ISO 3166 alpha-3 code such as FRA (the config's "
+            f"carbon.country_iso_code), got {type(country_iso_code).__name__}"
+        )
     country_iso_code = country_iso_code.upper()
     if _energy_mix() and country_iso_code not in _energy_mix():
         raise ConfigError(

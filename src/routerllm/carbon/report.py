@@ -19,7 +19,7 @@ from routerllm.carbon.meter import (
 )
 from routerllm.carbon.report_text import counted
 from routerllm.checks import list_of
-from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
+from routerllm.config import TIER_ORDER, AppConfig, ModelConfig, loaded_config
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
@@ -284,11 +284,6 @@ def summarize(
             f"models must be a list of ModelConfig (config.models), got {type(models).__name__}"
         )
     models = None if models is None else list_of(models, ModelConfig, "models")
-    if not isinstance(country_iso_code, str):
-        raise RouterLLMError(
-            f"country_iso_code must be an ISO 3166 alpha-3 code such as FRA (the config's "
-            f"carbon.country_iso_code), got {type(country_iso_code).__name__}"
-        )
     check_country(country_iso_code)
     if not isinstance(records, Iterable) or isinstance(records, str | bytes | Mapping):
         raise RouterLLMError(
@@ -366,6 +361,7 @@ def logged_report(
     from routerllm.carbon.request_log import RequestLog
     from routerllm.model_header import effective_context
 
+    config = loaded_config(config, "logged_report")  # a name, None: an AttributeError
     # the largest model's per-token figures are priced at its grid: an unknown country
     # (a config loaded without building a system) was priced at the world average's
     check_country(config.carbon.country_iso_code)
