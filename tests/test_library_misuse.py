@@ -6,6 +6,7 @@ a bare ``AttributeError`` or ``TypeError`` from deep inside."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,7 @@ from routerllm.carbon.codecarbon_meter import CodeCarbonMeter
 from routerllm.carbon.meter import check_country
 from routerllm.carbon.report import logged_report
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import ConfigError
+from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.manager import LLMManager
 from routerllm.system import RouterLLM
 
@@ -76,6 +77,19 @@ def test_yaml_text_given_for_a_config_path_is_said_in_one_line(
     assert "write it to a file and give its path, or give AppConfig.model_validate(yaml.safe_load(text))" in message  # fmt: skip
 
 
+def test_a_closed_system_is_refused_as_it_is_entered_again(tiny_config: AppConfig) -> None:
+    """``with system:`` a second time: it was entered, and refused only at its first
+    request, or never where the block made none."""
+    with RouterLLM(tiny_config) as system:
+        system.route("hi")
+    with (
+        pytest.raises(RouterLLMError, match="^this RouterLLM is closed; create a new one$"),
+        system,
+    ):
+        pytest.fail("the block of a closed system ran")
+    system.close()  # closing again stays harmless
+
+
 @pytest.mark.parametrize("country", [None, 840, b"FRA"], ids=["none", "number", "bytes"])
 def test_a_country_that_is_not_text_is_one_config_error(country: object) -> None:
     """``CodeCarbonMeter(country)`` (README: ``CodeCarbonMeter("FRA")``) given no text: a
@@ -94,6 +108,35 @@ def test_an_unknown_tracking_mode_is_refused_before_codecarbon_starts(
     with pytest.raises(ConfigError, match=r"tracking_mode must be 'machine' or 'process' \(carbon.tracking_mode\), got 'proces'"):  # fmt: skip
         CodeCarbonMeter("FRA", tracking_mode="proces")
     assert not caplog.records
+
+
+@pytest.fixture
+def closed_system(tiny_config: AppConfig) -> RouterLLM:
+    system = RouterLLM(tiny_config)
+    system.close()
+    return system
+
+
+def test_the_server_takes_an_open_system_and_a_port_number(
+    tiny_config: AppConfig, closed_system: RouterLLM
+) -> None:
+    """``create_app(system)``, ``serve(system, sock)`` and ``listen(host, port)``, as the
+    README names them: a config or its name for the system was a bare AttributeError
+    ("'str' object has no attribute 'config'"), a closed system made an app that refused
+    every request, and a port given as text a bare TypeError."""
+    from routerllm.server.app import create_app
+    from routerllm.server.serving import listen, serve
+
+    with socket.socket() as sock:
+        for given in ("local", None, tiny_config):
+            for taker, call in (("create_app", lambda: create_app(given)), ("serve", lambda: serve(given, sock))):  # type: ignore[arg-type]  # noqa: B023  # fmt: skip
+                with pytest.raises(RouterLLMError, match=f"^{taker} takes a RouterLLM, got {type(given).__name__}; make one with RouterLLM.from_config") as e:  # fmt: skip
+                    call()
+                _one_line(e.value)
+    with pytest.raises(RouterLLMError, match="^this RouterLLM is closed; create a new one$"):
+        create_app(closed_system)
+    with pytest.raises(RouterLLMError, match=r"^port must be a whole number from 0 to 65535, got '8000'$"):  # fmt: skip
+        listen("127.0.0.1", "8000")  # type: ignore[arg-type]
 
 
 def test_the_right_objects_still_work(tiny_config: AppConfig) -> None:

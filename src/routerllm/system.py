@@ -252,7 +252,7 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         """Configured models that can run here (``LLMManager.available_models``: a model
         that cannot is checked again after a while); a clear error naming each model's
         reason when none can."""
-        self._check_open()
+        self.check_open()
         return self._available_models()
 
     def _available_models(self) -> list[str]:
@@ -261,7 +261,7 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
 
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
-        self._check_open()
+        self.check_open()
         prompt = checked_prompt(prompt, self._limit)
         decision = self.router.route(prompt, self.scope.routable())
         return self.scope.overridden([prompt], [decision])[0]
@@ -420,3 +420,16 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
                 raise PromptError(f"model must be a model's name, got {type(model).__name__}")
             self.config.model(model)  # a clear error for an unknown name
             return self._predicted(request, model, self._stub(request))
+
+
+def open_system(system: object, taker: str) -> RouterLLM:
+    """``system`` where it is an open ``RouterLLM``, for ``taker`` (what takes it:
+    ``create_app``, ``serve``); anything else (a config or its name, None) or a closed
+    system is a one-line ``RouterLLMError`` saying what to give."""
+    if not isinstance(system, RouterLLM):
+        raise RouterLLMError(
+            f"{taker} takes a RouterLLM, got {type(system).__name__}; make one with "
+            f"RouterLLM.from_config(path) (or RouterLLM(config) for a loaded config)"
+        )
+    system.check_open()
+    return system

@@ -54,6 +54,7 @@ class SystemLifecycle:
             self._release()
 
     def __reduce__(self) -> Any:
+        """Refused: a one-line ``RouterLLMError`` (a system holds this process's models)."""
         # a multiprocessing pool (spawn, forkserver) pickles what it sends: the error was
         # pickle's "cannot pickle '_thread.lock' object"
         raise RouterLLMError(
@@ -63,9 +64,12 @@ class SystemLifecycle:
         )
 
     def __enter__(self) -> Self:
+        """The system, open (a closed one, its ``with`` block ended, is refused here)."""
+        self.check_open()  # else its block ran, refused only at its first request
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """``close()``, once the requests other threads are running are logged."""
         self.close()
 
     def _forked(self) -> bool:
@@ -81,7 +85,9 @@ class SystemLifecycle:
                 f"multiprocessing pool's initializer"
             )
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """A one-line ``RouterLLMError`` where the system is closed, or was made in another
+        process (a fork's parent), as ``RequestLog.check_open`` for a log."""
         self._check_process()
         if self._closed:
             raise RouterLLMError("this RouterLLM is closed; create a new one")
@@ -93,7 +99,7 @@ class SystemLifecycle:
         me = threading.get_ident()
         self._check_process()  # before the lock, which a thread of the parent may have held
         with self._calls_done:
-            self._check_open()
+            self.check_open()
             self._in_flight[me] += 1
         try:
             yield

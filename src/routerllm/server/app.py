@@ -368,6 +368,9 @@ def create_app(
     on this machine's loopback address alone (127.0.0.1, ::1), where, without a key, a
     ``Host`` that is a name other than localhost is refused (``LocalHosts``); a server
     listening on the network without a key is open to it as its owner chose."""
+    from routerllm.system import open_system
+
+    open_system(system, "create_app")  # a config, a closed system: before any import
     try:
         import anyio.to_thread
         from fastapi import FastAPI, Request

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from routerllm.checks import MAX_PORT
+from routerllm.checks import MAX_PORT, is_integer
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.server.listener import CappedListener, client_cap, connection_cap, raise_fd_limit
 from routerllm.server.options import per_client_connections
@@ -43,8 +43,8 @@ def listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host``:``port`` (0: any free port); one clear error
     when the address cannot be used. Every IPv6 address (``::``) takes IPv4 clients
     too where the system can, as uvicorn's own ``--host ::`` does on Linux."""
-    if not 0 <= port <= MAX_PORT:
-        raise RouterLLMError(f"--port must be between 0 and {MAX_PORT}, got {port}")
+    if not is_integer(port) or not 0 <= port <= MAX_PORT:  # text: a bare TypeError
+        raise RouterLLMError(f"port must be a whole number from 0 to {MAX_PORT}, got {port!r:.40}")
     try:
         family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         every = family == socket.AF_INET6 and address[0] == "::"
@@ -220,6 +220,9 @@ def serve(
     connections are held from one client address, those beyond refused with a 429
     (None: half of what the file descriptors allow, at least 128 and at most 1,024;
     0: no such limit)."""
+    from routerllm.system import open_system
+
+    open_system(system, "serve")  # before a signal handler is set or the socket used
     per_client = per_client_connections(max_connections_per_client)
 
     srv = None
