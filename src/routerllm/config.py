@@ -247,7 +247,11 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
-    """Load and validate a YAML config; every problem becomes one ConfigError."""
+    """Load and validate a YAML config; every problem becomes one ConfigError.
+
+    ``path``: a YAML file, or a packaged config's name (``local``, ``development``,
+    ``production``); None: ``$ROUTERLLM_CONFIG``, else ``local``. A config built in code
+    is ``AppConfig.model_validate(data)``, checked the same."""
     file = resolve_config_path(path)
     data = read_config_yaml(file)
     if not isinstance(data, dict):

@@ -125,6 +125,11 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
     kWh (``energy_kwh``), kg CO2 (``co2_kg``) and USD (``cost_usd``), in total and per
     component (``components``: ``router_inference``, ``model_loading``,
     ``llm_inference``). Every mistake raises a ``routerllm.exceptions.RouterLLMError``.
+
+    Its parts, to read: ``config`` (the ``AppConfig``), ``router`` (the configured
+    router), ``budget`` (a ``CarbonBudget``, None where the config sets no budget),
+    ``log`` (the ``RequestLog``), ``manager`` (the ``LLMManager``), ``meter`` (the
+    carbon meter). One system may be shared by threads; closed, it refuses every call.
     """
 
     def __init__(
