@@ -144,3 +144,14 @@ def test_the_right_objects_still_work(tiny_config: AppConfig) -> None:
     assert manager.available_models() == [m.name for m in tiny_config.models]
     manager.close()
     assert check_country("fra") == "FRA"
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [("developement", "development"), ("Local", "local"), ("production.yaml", "production")],
+)
+def test_a_misspelt_packaged_config_name_is_told_the_name_it_is_near(given: str, meant: str) -> None:  # fmt: skip
+    with pytest.raises(ConfigError, match=f"^config file not found: {given} \\(did you mean '{meant}'\\?\\); give a YAML path or one of: local, development, production$"):  # fmt: skip
+        load_config(given)
+    with pytest.raises(ConfigError, match=r"^config file not found: no/such/locale\.yaml; give"):
+        load_config("no/such/locale.yaml")  # a path, not a name: no name is suggested

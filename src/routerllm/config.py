@@ -48,7 +48,7 @@ from routerllm.config_sections import (
     format_validation,
 )
 from routerllm.config_yaml import read_config_yaml
-from routerllm.exceptions import ConfigError
+from routerllm.exceptions import ConfigError, did_you_mean
 from routerllm.path_checks import refuse_special_file, what_is
 
 __all__ = [
@@ -240,8 +240,10 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
             f"config {path}{given} is {what_is(p)}: give a YAML path or one of: "
             f"{', '.join(PACKAGED_CONFIGS)}"
         )
+    # a bare name near a packaged one ("developement", "Local", "local.yaml"): which
+    near = did_you_mean(str(path).lower().removesuffix(".yaml"), PACKAGED_CONFIGS) if p.name == str(path) else ""  # fmt: skip
     raise ConfigError(
-        f"config file not found: {path}{given}; give a YAML path or one of: "
+        f"config file not found: {path}{given}{near}; give a YAML path or one of: "
         f"{', '.join(PACKAGED_CONFIGS)}"
     )
 

@@ -82,7 +82,11 @@ class Candidate:
 
 @dataclass(frozen=True)
 class RoutingDecision:
-    """Which model a prompt goes to, how sure the router is, and why."""
+    """Which model a prompt goes to, how sure the router is, and why: ``confidence``
+    (0 to 1) is the chosen model's share of the scores of the models it could choose
+    from; ``router`` the deciding router's name; ``scores`` its score of each of its
+    models, by name (non-negative, summing to 1; empty where no router scored, as for a
+    model the caller chose); ``reason`` in words."""
 
     model: str
     confidence: float
