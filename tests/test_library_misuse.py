@@ -155,3 +155,19 @@ def test_a_misspelt_packaged_config_name_is_told_the_name_it_is_near(given: str,
         load_config(given)
     with pytest.raises(ConfigError, match=r"^config file not found: no/such/locale\.yaml; give"):
         load_config("no/such/locale.yaml")  # a path, not a name: no name is suggested
+
+
+def test_route_takes_a_request_as_generate_and_predict_do(system: RouterLLM) -> None:
+    """``route(GenerationRequest(...))`` was "prompt must be text, got GenerationRequest",
+    where ``generate`` and ``predict`` take one: it routes the request's prompt (the
+    newest message, as ``generate`` does), its whole length checked as there."""
+    from routerllm.backends.base import GenerationRequest
+    from routerllm.exceptions import PromptError
+
+    turns = (("user", "How do I reverse a list?"), ("assistant", "Use reversed()."))
+    asked = GenerationRequest("Write a quicksort in Python", history=turns)
+    assert system.route(asked) == system.route("Write a quicksort in Python")
+    assert system.route(asked).model == system.generate(asked).model
+    limit = system.config.limits.max_prompt_chars
+    with pytest.raises(PromptError, match="over the limit"):
+        system.route(GenerationRequest("hi", system="x" * limit))

@@ -47,7 +47,7 @@ from routerllm.exceptions import (
 from routerllm.feedback import FeedbackLoop
 from routerllm.manager import LLMManager
 from routerllm.model_calls import ModelCalls
-from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
+from routerllm.request_checks import checked_batch, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.routers.base import Router, RoutingDecision, train_first
 from routerllm.routing_scope import RoutingScope
@@ -264,12 +264,14 @@ class RouterLLM(RequestAnswering, SystemLifecycle):
         # not refused once closed: a request running while close() waits goes on with it
         return self.manager.runnable_models()
 
-    def route(self, prompt: str) -> RoutingDecision:
-        """The routing decision alone (not measured, not logged)."""
+    def route(self, prompt: GenerationRequest | str) -> RoutingDecision:
+        """The routing decision alone (not measured, not logged) of a prompt or a
+        ``GenerationRequest``: its prompt (the newest message) is what the router reads,
+        as ``generate``'s router does; the whole request is checked as there."""
         self.check_open()
-        prompt = checked_prompt(prompt, self._limit)
-        decision = self.router.route(prompt, self.scope.routable())
-        return self.scope.overridden([prompt], [decision])[0]
+        text = checked_request(prompt, self._limit).prompt
+        decision = self.router.route(text, self.scope.routable())
+        return self.scope.overridden([text], [decision])[0]
 
     # -- generation --------------------------------------------------------
     def generate(
