@@ -1341,8 +1341,9 @@ def test_max_waiting_refuses_a_request_beyond_the_cap_at_once(
         assert chat(base)["choices"]  # nobody waits now: answered
         srv.should_exit = True
         serving.join(30)
-    with pytest.raises(RouterLLMError, match="--max-waiting must be a whole number >= 0"):
-        server_app.create_app(system, max_waiting=True)  # type: ignore[arg-type]
+        # an open system (a closed one is refused first, whatever the options)
+        with pytest.raises(RouterLLMError, match="--max-waiting must be a whole number >= 0"):
+            server_app.create_app(system, max_waiting=True)  # type: ignore[arg-type]
 
 
 def test_a_client_gone_while_waiting_is_seen_as_it_leaves(
