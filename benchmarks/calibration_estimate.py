@@ -11,7 +11,8 @@ are solved by each model at its own rate (0.35, 0.5, 0.65, 0.75) at random, whic
 no prompt tells. ``--train`` prompts (20 % held out to calibrate on) and 2,000 new
 ones per seed; the quality router with the hashing encoder. Real data (``--data-dir``,
 where present): each ../shared/data set's quality router (``minilm-static``) trained on
-80 % of train and calibrated on the other 20 % per split seed, the test set untouched.
+80 % of train and calibrated on the other 20 % per split seed, the test set untouched;
+``--signals`` with no value runs these alone (an error where they are missing).
 
 Printed per data set and target, means over the seeds: the knob's quality on the
 held-out prompts, cross-fitted and on the new prompts (with the bias and RMSE of each
@@ -45,7 +46,13 @@ from typing import Any
 
 import numpy as np
 from machine import machine, machine_line
-from outcome_data import add_data_dir_argument, add_datasets_argument, calibration_split, load_pair
+from outcome_data import (
+    add_data_dir_argument,
+    add_datasets_argument,
+    calibration_split,
+    data_dir,
+    load_pair,
+)
 
 from routerllm.cli_args import (
     DefaultsHelpFormatter,
@@ -310,7 +317,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
-    ap.add_argument("--signals", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
+    ap.add_argument("--signals", type=float, nargs="*", default=[0.0, 0.25, 0.5, 1.0],
+                    help="the generated sets' shares of prompts a keyword tells the right "
+                    "model of; none (--signals alone): the real data sets only")  # fmt: skip
     ap.add_argument("--train", type=int, default=300)
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=list(range(10)))
     add_data_dir_argument(ap)
@@ -323,6 +332,8 @@ def main() -> int:
                     f"default, {SIGNAL_SE:g}, always)")  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if not args.signals and data_dir(args) is None:  # nothing to run: found now
+        return 2
     # every calibration here falls back (ALWAYS), each with its warning: not news
     logging.getLogger("routerllm.routers.calibration").setLevel(logging.ERROR)
     results: dict[str, Any] = {"machine": machine()}

@@ -7,6 +7,7 @@ bias each way against prompts calibration never saw."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from routerllm.routers import create_router
 from routerllm.routers.base import Candidate
 from routerllm.routers.cross_fit import FOLDS, cross_fit, fold_of, row_groups
 from tests.test_do_no_harm import ACCURACY, COSTS, dataset
+
+from .conftest import benchmark_in_process
 
 
 def test_folds_keep_copies_together_and_are_seeded() -> None:
@@ -150,3 +153,32 @@ def test_the_benchmark_weighs_each_fall_back_rule_over_seeds_with_its_standard_e
     for same in ("cross-fit > 1.5 SE", "cross-fit > 2 SE", "held-out > 2 SE"):
         assert got[same]["gain"] == pytest.approx(0.1 / 3) and got[same]["worst_gain"] == 0
     assert got["cross-fit > 2 SE"]["gain_vs_default"] == 0
+
+
+def test_the_benchmark_runs_the_real_sets_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--signals`` took one share at least, so a run for LLMRouter's split seeds paid
+    for generated seeds too. With no share it runs the real sets alone: here a small set
+    in LLMRouter's layout (tests/test_do_no_harm.py's keyword outcomes), one split seed,
+    the hashing encoder for ``minilm-static`` (whose table a fresh clone builds first)."""
+    (tmp_path / "llmrouter").mkdir()
+    dataset(tmp_path / "llmrouter", "keyword", 100, 0)
+    monkeypatch.setattr("routerllm.routers.outcome.DEFAULT_ENCODER", "hashing")
+    out = benchmark_in_process("calibration_estimate", "--signals", "--data-dir", str(tmp_path),
+                               "--datasets", "llmrouter", "--real-seeds", "0", "--targets",
+                               "max_cost=0.5", "--signal-se", "1", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    got = json.loads(out.stdout)
+    assert sorted(got) == ["llmrouter, max_cost=0.5", "machine"]
+    run = got["llmrouter, max_cost=0.5"]
+    assert run["runs"] == 1 and list(run["rules"]) == [
+        "held-out > 2 SE", "cross-fit > 1 SE", "cross-fit > 2 SE"]  # fmt: skip
+
+
+def test_the_benchmark_with_nothing_to_run_says_so(tmp_path: Path) -> None:
+    """No generated share and no real data: one line, before any work."""
+    out = benchmark_in_process("calibration_estimate", "--signals", "--data-dir",
+                               str(tmp_path / "none"))  # fmt: skip
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == f"no outcome data at {tmp_path / 'none'} (give --data-dir)"
