@@ -14,33 +14,17 @@ import pytest
 from routerllm.carbon.request_log import RequestLog
 
 from .conftest import tiny_config_dict, write_config
+from .ctrl_c_harness import at_close, at_import, at_rename, held_open, on_line, run_stopped
 from .test_cli import log_count
-
-# The signal sent to the process itself as it first imports a module (argv[1]): a
-# KeyboardInterrupt (or SIGTERM's) raised inside that import, as a user's Ctrl-C would be.
-SIGNALLED_AT_IMPORT = """
-import importlib.abc, os, signal, sys
-
-class SignalAtImport(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == sys.argv[1]:
-            sys.meta_path.remove(self)
-            os.kill(os.getpid(), getattr(signal, sys.argv[2]))
-        return None
-
-sys.meta_path.insert(0, SignalAtImport())
-from routerllm.cli import main
-sys.exit(main(sys.argv[3:]))
-"""
 
 
 def signalled_at_import(
     module: str, sent: signal.Signals, *command: str, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", SIGNALLED_AT_IMPORT, module, sent.name, *command],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
-    )  # fmt: skip
+    """``routerllm command`` sent ``sent`` as it first imports ``module``: a
+    ``KeyboardInterrupt`` (or SIGTERM's) raised inside that import, as a user's Ctrl-C
+    would be."""
+    return run_stopped(command, at_import(module), sent, cwd=cwd, timeout=120)
 
 
 def assert_stopped_in_one_line(
@@ -204,3 +188,210 @@ def test_ctrl_c_while_route_checks_its_answer_says_it_was_interrupted(tmp_path: 
         (row,) = log.records()
     assert (row.model, row.finish_reason) == ("tiny-light", "length")
     assert _in_sessions(sandboxed) == []
+
+
+# -- Ctrl-C at every moment of the commands that write ---------------------------
+#: The one line of a command stopped once its work was done (``cli_closing``).
+FINISHED = "interrupted as it closed, after the command had finished: nothing was lost (its output is whole and what it saved is kept)"  # fmt: skip
+
+
+#: What route and demo say of a press as their system closes, once all is printed.
+CLOSING_LINES = {
+    "route": "interrupted; the answer is in the request log",
+    "demo": "interrupted; completed requests are in the log",
+}
+
+
+@pytest.fixture(scope="module")
+def workplace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny config (CodeCarbon on: its CSV written), and outcome data to train on."""
+    from .test_outcome_routing import make_rows, write_json
+
+    folder = tmp_path_factory.mktemp("stopped")
+    write_config(folder, tiny_config_dict(folder))
+    write_json(folder / "train.json", *make_rows(40, 0))
+    return folder
+
+
+#: Each command that writes state, as the tests run it: ``{tmp}`` is the test's folder,
+#: ``{data}`` the module's (its config and outcome data).
+COMMANDS = {
+    "route": ["route", "hello", "--config", "{tmp}/config.yaml"],
+    "demo": ["demo", "--no-baseline", "--max-new-tokens", "2", "--config", "{tmp}/config.yaml"],
+    "train": ["train", "--router", "logreg", "--data", "{data}/train.json", "--out", "{tmp}/router",
+              "--encoder", "hashing"],
+    "eval-routing": ["eval-routing", "--data", "{data}/train.json", "--routers", "knn",
+                     "--encoder", "hashing", "--plot", "{tmp}/curves.png"],
+    "report": ["report", "--config", "{tmp}/config.yaml"],
+    "prune": ["prune", "--before", "2026-01-01", "--config", "{tmp}/config.yaml"],
+    "humaneval": ["humaneval", "--limit", "1", "--systems", "direct-light", "--max-new-tokens", "2",
+                  "--out", "{tmp}/run", "--config", "{tmp}/config.yaml"],
+    "generate-data": ["generate-data", "--out", "{tmp}/splits", "--n", "40"],
+}  # fmt: skip
+
+
+def _command(name: str, tmp: Path, data: Path, *extra: str) -> list[str]:
+    """``COMMANDS[name]`` in ``tmp``, with a request already logged where it reads or
+    prunes the log (written by the tiny config, whose log and CSV are in ``tmp``)."""
+    write_config(tmp, tiny_config_dict(tmp))
+    if name in ("report", "prune"):
+        from routerllm.config import load_config
+        from routerllm.system import RouterLLM
+
+        with RouterLLM(load_config(tmp / "config.yaml")) as system:
+            system.generate("hello", model="tiny-light")
+    return [a.format(tmp=tmp, data=data) for a in COMMANDS[name]] + list(extra)
+
+
+def assert_nothing_lost(name: str, tmp: Path, logged: int | None = None) -> None:
+    """What ``name`` wrote in ``tmp`` is whole: the request log read by ``report``, with
+    ``logged`` requests where given; the emissions CSV parsed, each row whole; a saved
+    router's config and the weights it names agreeing; the data splits, the plot, the
+    HumanEval run's results readable."""
+    import csv
+    import json
+
+    from .conftest import cli_in_process
+
+    if (tmp / "requests.sqlite").exists():
+        report = cli_in_process("report", "--config", str(tmp / "config.yaml"), "--json")
+        assert report.returncode == 0, report.stderr
+        if logged is not None:
+            assert json.loads(report.stdout)["totals"]["requests"] == logged, report.stdout
+    for emissions in tmp.glob("carbon/*.csv"):
+        with emissions.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        assert rows and all(len(row) == len(rows[0]) for row in rows), emissions.read_text()
+    if name == "train" and (tmp / "router" / "config.json").exists():
+        from routerllm.files import holds, named_weights
+
+        saved = json.loads((tmp / "router" / "config.json").read_text())
+        assert holds(named_weights(tmp / "router"), saved["weights_sha256"])
+    if name == "generate-data" and (tmp / "splits").exists():
+        assert sorted(p.name for p in (tmp / "splits").iterdir()) == ["full.json", "test.json", "train.json", "val.json"]  # fmt: skip
+        for split in (tmp / "splits").iterdir():
+            assert json.loads(split.read_text())
+    if name == "eval-routing" and (tmp / "curves.png").exists():
+        assert (tmp / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    if name == "humaneval" and (tmp / "run" / "results.json").exists():
+        assert json.loads((tmp / "run" / "results.json").read_text())
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_ctrl_c_once_a_command_has_printed_everything_says_it_had_finished(
+    workplace: Path, tmp_path: Path, name: str
+) -> None:
+    """Ctrl-C once a command has printed its last line, while it closes (CodeCarbon, the
+    log, threads joining, the interpreter's teardown: 0.9-1.3 s after route): it was a
+    traceback (`Exception ignored in: <module 'threading'>`, status 0), a silent death by
+    SIGINT, or the command's own line, which spoke of work not done (`the gate was not
+    saved`, `prune again to finish`). Now, wherever it lands after the command's work, one
+    line says the command had finished, status 130, and all it wrote is whole. The process
+    is held open until the signal comes, as a slow close would be; its output goes to a
+    pipe, in blocks, so its last line comes once its work is done."""
+    argv = _command(name, tmp_path, workplace, "--json")
+    stopped = run_stopped(argv, held_open("}"), as_to_a_terminal=False)
+    # route's and demo's system closes once they have printed (demo's output, larger than
+    # a pipe's block, reaches it as it is printed): a press there says their own line
+    lines = [FINISHED, *([CLOSING_LINES[name]] if name in CLOSING_LINES else [])]
+    assert stopped.returncode == 130 and stopped.stderr.strip().splitlines()[:1] in [[line] for line in lines], stopped.stderr  # fmt: skip
+    assert len(stopped.stderr.strip().splitlines()) == 1, stopped.stderr
+    assert stopped.stdout.rstrip().endswith("}")
+    import json
+
+    printed = json.loads(stopped.stdout)
+    logged = {"route": 1, "demo": len(printed.get("routed", [])), "report": 1, "prune": 1}
+    assert_nothing_lost(name, tmp_path, logged.get(name))
+
+
+def test_ctrl_c_right_after_routes_last_line_never_ends_it_silently(tmp_path: Path) -> None:
+    """The press as a user makes it, once route's last line is read, not held open: it
+    lands while the process closes, or after it has ended (status 0, nothing said); before,
+    it was mostly a death by SIGINT with nothing said (the interpreter's last second), or a
+    traceback."""
+    argv = _command("route", tmp_path, tmp_path, "--json")
+    stopped = run_stopped(argv, on_line("}"), as_to_a_terminal=False)
+    ended = (stopped.returncode, stopped.stderr.strip().splitlines())
+    assert ended in [(0, []), (130, [FINISHED])], stopped.stderr
+    assert_nothing_lost("route", tmp_path, 1)
+
+
+@pytest.mark.parametrize("part", ["log", "meter", "manager"])
+def test_ctrl_c_as_routes_system_closes_keeps_the_answer(tmp_path: Path, part: str) -> None:
+    """Ctrl-C as the routed system unloads its models, stops CodeCarbon or closes the
+    log (its answer printed, as to a terminal, and logged): route's own line, 130, and the
+    log and CSV whole."""
+    stopped = run_stopped(_command("route", tmp_path, tmp_path), at_close(part))
+    assert_stopped_in_one_line(stopped, signal.SIGINT, CLOSING_LINES["route"])
+    assert "carbon method" in stopped.stdout
+    assert_nothing_lost("route", tmp_path, 1)
+
+
+def _own_line(argv: list[str], error: KeyboardInterrupt | None = None) -> str:
+    """The line the command ``argv`` says of a Ctrl-C in its work (its ``interrupted``)."""
+    from routerllm.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    return str(args.interrupted(args, error or KeyboardInterrupt()))
+
+
+#: A module each command first imports as its work starts: Ctrl-C there comes before any
+#: output and any write.
+STARTS = {
+    "route": "routerllm.system",
+    "demo": "routerllm.demo",
+    "train": "routerllm.data.outcome_files",
+    "eval-routing": "routerllm.eval.outcome_eval",
+    "report": "routerllm.carbon.report",
+    "prune": "routerllm.carbon.log_prune",
+    "humaneval": "routerllm.eval.humaneval_report",
+}  # fmt: skip (generate-data imports nothing more as it works: its rename is below)
+
+
+@pytest.mark.parametrize("name", STARTS)
+def test_ctrl_c_before_a_command_prints_anything_is_its_one_line(
+    workplace: Path, tmp_path: Path, name: str
+) -> None:
+    argv = _command(name, tmp_path, workplace)
+    stopped = run_stopped(argv, at_import(STARTS[name]))
+    assert_stopped_in_one_line(stopped, signal.SIGINT, _own_line(argv))
+    assert stopped.stdout == ""
+    assert_nothing_lost(name, tmp_path, {"report": 1, "prune": 1}.get(name))
+
+
+def test_ctrl_c_while_demo_answers_keeps_the_answers_printed(tmp_path: Path) -> None:
+    argv = _command("demo", tmp_path, tmp_path)
+    stopped = run_stopped(argv, on_line("[1] "))
+    assert_stopped_in_one_line(stopped, signal.SIGINT, CLOSING_LINES["demo"])
+    printed = len([line for line in stopped.stdout.splitlines() if line.startswith("[")])
+    assert printed >= 1
+    assert_nothing_lost("demo", tmp_path, printed)
+
+
+def test_ctrl_c_while_humaneval_loads_its_model_keeps_its_store(tmp_path: Path) -> None:
+    argv = _command("humaneval", tmp_path, tmp_path)
+    stopped = run_stopped(argv, at_import("llama_cpp"))
+    line = f"interrupted before any answer was finished ({tmp_path}/run holds none): run the same command again to start the run"  # fmt: skip
+    assert_stopped_in_one_line(stopped, signal.SIGINT, line)
+    assert (tmp_path / "run" / "results.sqlite").is_file()
+    assert_nothing_lost("humaneval", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "renamed"),
+    [("train", "config.json"), ("generate-data", "val.json"), ("eval-routing", "curves.png")],
+)
+def test_ctrl_c_as_a_save_renames_its_files_keeps_them_whole(
+    workplace: Path, tmp_path: Path, name: str, renamed: str
+) -> None:
+    """Ctrl-C as a save renames its files into place is raised once they all are: the
+    new files whole, the line says so (a router: saved whole; the splits and the plot:
+    the new ones, or the old)."""
+    argv = _command(name, tmp_path, workplace)
+    stopped = run_stopped(argv, at_rename(renamed))
+    if name == "train":
+        line = f"interrupted once router 'logreg' was saved in {tmp_path}/router: it is saved whole"  # fmt: skip
+    else:
+        line = _own_line(argv)
+    assert_stopped_in_one_line(stopped, signal.SIGINT, line)
+    assert_nothing_lost(name, tmp_path)

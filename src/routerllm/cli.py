@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from routerllm.exceptions import (
     OutputError,
@@ -25,6 +25,9 @@ from routerllm.exceptions import (
 )
 from routerllm.progress import progress_style
 from routerllm.strict_json import json_text
+
+if TYPE_CHECKING:
+    from routerllm.cli_closing import ClosingPresses
 
 EXIT_USER_ERROR = 2
 #: A reader closed stdout (``| head``): the status of a command that SIGPIPE ended.
@@ -276,12 +279,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``routerllm argv`` and give its exit status. Without ``argv``, the command is
+    the process's own (``sys.argv``: the ``routerllm`` script, ``python -m routerllm``),
+    and the process ends here once it is done (``cli_closing``): a Ctrl-C while it
+    closes is said in one line, status 130."""
+    from routerllm.cli_closing import ClosingPresses
+
+    closing = ClosingPresses()
+    try:
+        status = _command_status(argv, closing)
+    except SystemExit as e:  # argparse's usage error, --help
+        if argv is not None or not isinstance(e.code, int | None):
+            raise
+        status = e.code or 0
+    if argv is None:
+        closing.end_process(status)
+    closing.stop()
+    return closing.status(status)
+
+
+def _command_status(argv: Sequence[str] | None, closing: ClosingPresses) -> int:
     _tolerant_stdout()
     try:  # the command's modules import here: a Ctrl-C in them has nothing to stop yet
         args = _parse(build_parser(), argv)
     except KeyboardInterrupt:
         print("interrupted before the command started: nothing was done", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if not getattr(args, "sigterm_as_ctrl_c", True):
+        closing.without_sigterm()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -301,26 +326,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with sigterm as terminated:  # its handler kept while the line below is printed
             try:
-                return _run(args)
+                return _run(args, closing)
             except KeyboardInterrupt as e:
+                try:  # a second press as the line is said: recorded, not a traceback
+                    closing.start()
+                except KeyboardInterrupt as again:
+                    closing.raised(again)
                 # What was kept, and how to go on, depends on the command.
                 interrupted = getattr(args, "interrupted", None)
                 print(interrupted(args, e) if interrupted else "interrupted", file=sys.stderr)
                 return EXIT_TERMINATED if terminated() else EXIT_INTERRUPTED
     finally:  # an in-process caller's environment (and its children's) as it was
+        try:  # SIGTERM's too, which the block above has just put back
+            closing.start()
+        except KeyboardInterrupt as e:
+            closing.raised(e)
         sys.stdout = stdout
         for name in quieted:
             os.environ.pop(name, None)
 
 
-def _run(args: argparse.Namespace) -> int:
-    """The command's status, or that of the error it stopped on, said in one line."""
+def _run(args: argparse.Namespace, closing: ClosingPresses) -> int:
+    """The command's status, or that of the error it stopped on, said in one line; from
+    the command's return on, a Ctrl-C is recorded by ``closing`` (``cli_closing``)."""
     try:
         _refuse_empty_options(args)
         progress_style()  # a mistyped $ROUTERLLM_PROGRESS said before hours of work, not after
         if getattr(args, "interrupted", None) is nothing_written:  # its output is all it gives
             require_stdout("the output would be printed")
-        status = int(args.func(args))
+        status = args.func(args)
+        try:  # next, nothing between: a press before it was raised in the command
+            closing.start()
+        except KeyboardInterrupt as e:  # pressed as the command returned: after its work
+            closing.raised(e)
+        status = int(status)
         if sys.stdout is not None:  # closed (>&-): what a command saves is in its files
             sys.stdout.flush()  # a full disk said here, not by Python as it exits (status 120)
         return status
