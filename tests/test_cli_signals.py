@@ -14,7 +14,14 @@ import pytest
 from routerllm.carbon.request_log import RequestLog
 
 from .conftest import tiny_config_dict, write_config
-from .ctrl_c_harness import at_close, at_import, at_rename, held_open, on_line, run_stopped
+from .ctrl_c_harness import (
+    at_close,
+    at_import,
+    at_rename,
+    held_open,
+    on_line,
+    run_stopped,
+)
 from .test_cli import log_count
 
 
@@ -395,3 +402,42 @@ def test_ctrl_c_as_a_save_renames_its_files_keeps_them_whole(
         line = _own_line(argv)
     assert_stopped_in_one_line(stopped, signal.SIGINT, line)
     assert_nothing_lost(name, tmp_path)
+
+
+def test_ctrl_c_as_a_routers_save_fails_to_rename_keeps_the_one_before(
+    workplace: Path, tmp_path: Path
+) -> None:
+    """A save whose last rename (config.json's) fails, a full disk say, as Ctrl-C comes:
+    the router saved before stays, and loads (its weights, moved aside, are the ones its
+    config names); the line says it was not saved, and why."""
+    import json
+
+    argv = _command("train", tmp_path, workplace)
+    from .conftest import cli_in_process
+
+    assert cli_in_process(*argv, "--json").returncode == 0
+    before = json.loads((tmp_path / "router" / "config.json").read_text())["weights_sha256"]
+    stopped = run_stopped([*argv, "--seed", "7"], at_rename("config.json", fails=True))
+    assert stopped.returncode == 130, stopped.stderr
+    (line,) = stopped.stderr.strip().splitlines()
+    assert line.startswith(f"interrupted: router 'logreg' was not saved (one saved in {tmp_path}/router before is unchanged)"), line  # fmt: skip
+    assert "no space left on device" in line.lower(), line
+    saved = json.loads((tmp_path / "router" / "config.json").read_text())
+    assert saved["weights_sha256"] == before
+    assert_nothing_lost("train", tmp_path)
+
+
+def test_ctrl_c_as_a_split_fails_to_rename_says_the_folder_holds_a_mix(tmp_path: Path) -> None:
+    """generate-data's third split (val.json) cannot be renamed in place, a full disk say,
+    as Ctrl-C comes: the folder holds two new splits beside an old one. The Ctrl-C line
+    said `holds the split files it held before (...) never a mix`, which is false there,
+    and the error that says which files are new was dropped. Now the line says that."""
+    argv = _command("generate-data", tmp_path, tmp_path)
+    from .conftest import cli_in_process
+
+    assert cli_in_process(*argv, "--seed", "1").returncode == 0
+    stopped = run_stopped([*argv, "--overwrite"], at_rename("val.json", fails=True))
+    assert stopped.returncode == 130, stopped.stderr
+    (line,) = stopped.stderr.strip().splitlines()
+    assert "never a mix" not in line, line
+    assert line.startswith(f"interrupted as it failed: cannot put {tmp_path}/splits/val.json in place: No space left on device; {tmp_path}/splits now holds the new full.json, train.json beside the earlier val.json, test.json (not one dataset"), line  # fmt: skip

@@ -334,7 +334,8 @@ def _command_status(argv: Sequence[str] | None, closing: ClosingPresses) -> int:
                     closing.raised(again)
                 # What was kept, and how to go on, depends on the command.
                 interrupted = getattr(args, "interrupted", None)
-                print(interrupted(args, e) if interrupted else "interrupted", file=sys.stderr)
+                line = interrupted(args, e) if interrupted else "interrupted"
+                print(_with_failure(line, e), file=sys.stderr)
                 return EXIT_TERMINATED if terminated() else EXIT_INTERRUPTED
     finally:  # an in-process caller's environment (and its children's) as it was
         try:  # SIGTERM's too, which the block above has just put back
@@ -344,6 +345,19 @@ def _command_status(argv: Sequence[str] | None, closing: ClosingPresses) -> int:
         sys.stdout = stdout
         for name in quieted:
             os.environ.pop(name, None)
+
+
+def _with_failure(line: str, error: KeyboardInterrupt) -> str:
+    """A command's Ctrl-C ``line``, with the error its work had also failed in as Ctrl-C
+    came (a save whose rename failed: a full disk), which was otherwise not said."""
+    from routerllm.backends.interrupts import failure_of
+
+    failure = failure_of(error)
+    if isinstance(failure, OSError):
+        return f"{line} (it had also failed: {_os_error(failure)})"
+    if isinstance(failure, RouterLLMError) and str(failure) not in line:
+        return f"{line} (it had also failed: {failure})"
+    return line
 
 
 def _run(args: argparse.Namespace, closing: ClosingPresses) -> int:

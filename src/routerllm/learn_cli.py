@@ -118,6 +118,11 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
 
 
 def _splits_kept(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    from routerllm.backends.interrupts import failure_of
+
+    # a split that could not be renamed in place: its error says which files are new
+    if isinstance(failure := failure_of(error), DataError):
+        return f"interrupted as it failed: {failure}"
     # data.labeled.save_splits writes the four splits all or none
     return (
         f"interrupted: {args.out} holds the split files it held before (or, stopped as they "

@@ -77,7 +77,8 @@ def deferred_interrupts() -> Iterator[Callable[[], None]]:
     """Ctrl-C during the block is recorded, then raised once as ``KeyboardInterrupt``:
     by the yielded check, or when the block ends; so is SIGTERM, as ``Terminated``
     (first, where both came), under :func:`sigterm_as_interrupt`; where the block ends in
-    another exception, that one is the raised interrupt's context. Only in the main
+    another exception, that one is the raised interrupt's context (:func:`failure_of`
+    gives it). Only in the main
     thread (the only one where Python handles signals) and while SIGINT has Python's
     default handler (a program that set its own keeps it); elsewhere the block runs as
     without this."""
@@ -107,10 +108,28 @@ def deferred_interrupts() -> Iterator[Callable[[], None]]:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
             if isinstance(terminate, _RaiseTerminated):
                 signal.signal(signal.SIGTERM, terminate)
-    except BaseException:
-        check()  # a block that failed otherwise after Ctrl-C: Ctrl-C, the failure its context
+    except BaseException as failure:
+        try:
+            check()  # a block that failed otherwise after Ctrl-C: Ctrl-C, the failure its context
+        except KeyboardInterrupt as interrupt:
+            setattr(interrupt, _FAILURE, failure)  # noqa: B010 - read by failure_of
+            raise
         raise
     check()
+
+
+_FAILURE = "_routerllm_failed_with"
+
+
+def failure_of(interrupt: BaseException) -> Exception | None:
+    """The error a :func:`deferred_interrupts` block ended in where ``interrupt`` (or the
+    one it was raised from) came during that block: what was kept is then what that
+    error left (a save that failed half-way), which the interrupt alone does not tell."""
+    for raised in (interrupt, interrupt.__cause__):
+        failure = getattr(raised, _FAILURE, None)
+        if isinstance(failure, Exception):
+            return failure
+    return None
 
 
 @contextlib.contextmanager
