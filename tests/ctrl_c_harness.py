@@ -80,6 +80,8 @@ elif moment in ("rename", "rename-fails"):  # as a file named WHERE is renamed i
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[1]))
 
     sys.addaudithook(on_rename)
+elif moment == "exit":  # by the last atexit hook to run: the command's work done
+    atexit.register(send)
 elif moment == "held":  # the command's work done: held open until the signal has come
     came, wake = os.pipe()  # each signal Python handles writes its number there
     os.set_blocking(wake, False)
@@ -102,7 +104,7 @@ class Moment:
     """When the signal is sent: ``kind`` is "import" (as module ``where`` is first
     imported), "close" (as the routed system closes its part ``where``: "log", "meter",
     "manager"), "rename" (as a file named ``where`` is renamed into place; "rename-fails":
-    and that rename fails), "line" (once a line of the stream ``stream`` holds
+    and that rename fails), "exit" (as its last ``atexit`` hook runs), "line" (once a line of the stream ``stream`` holds
     ``where``), or "held" (as "line", the process held open after its work until the
     signal comes)."""
 
@@ -129,6 +131,11 @@ def at_rename(name: str, fails: bool = False) -> Moment:
     return Moment("rename-fails" if fails else "rename", name)
 
 
+def at_exit() -> Moment:
+    """As the process runs its last ``atexit`` hook, its work done and printed."""
+    return Moment("exit", "")
+
+
 def held_open(last_line: str, stream: str = "stdout") -> Moment:
     """Once the line ``last_line`` (whole) is read; the process, its work done, is held
     open (its last ``atexit`` hook waits) until the signal has come."""
@@ -142,16 +149,23 @@ def run_stopped(
     cwd: Path | None = None,
     timeout: float = 240,
     as_to_a_terminal: bool = True,
+    ctrl_c_ignored: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """``routerllm args`` sent ``sent`` at ``moment``: its status, stdout and stderr. A
     line awaited that never comes fails the test, with what the process printed.
     ``as_to_a_terminal``: stdout written line by line, as to a terminal (else as to a
     file or a pipe, in blocks: what a command prints reaches it when flushed, at the end
-    of its work at the latest)."""
+    of its work at the latest). ``ctrl_c_ignored``: started with SIGINT ignored, as a
+    shell without job control starts a job in the background (``cmd &``)."""
+
+    def ignore_ctrl_c() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     process = subprocess.Popen(
         [sys.executable, "-c", BOOTSTRAP, moment.kind, moment.where, sent.name, "--", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
         cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1" if as_to_a_terminal else ""},
+        preexec_fn=ignore_ctrl_c if ctrl_c_ignored else None,
     )  # fmt: skip
     streams = {"stdout": process.stdout, "stderr": process.stderr}
     read: dict[str, list[str]] = {"stdout": [], "stderr": []}

@@ -16,6 +16,7 @@ from routerllm.carbon.request_log import RequestLog
 from .conftest import tiny_config_dict, write_config
 from .ctrl_c_harness import (
     at_close,
+    at_exit,
     at_import,
     at_rename,
     held_open,
@@ -441,3 +442,21 @@ def test_ctrl_c_as_a_split_fails_to_rename_says_the_folder_holds_a_mix(tmp_path:
     (line,) = stopped.stderr.strip().splitlines()
     assert "never a mix" not in line, line
     assert line.startswith(f"interrupted as it failed: cannot put {tmp_path}/splits/val.json in place: No space left on device; {tmp_path}/splits now holds the new full.json, train.json beside the earlier val.json, test.json (not one dataset"), line  # fmt: skip
+
+
+def test_ctrl_c_as_the_atexit_hooks_run_says_it_had_finished(tmp_path: Path) -> None:
+    """Ctrl-C in an ``atexit`` hook (CodeCarbon's, logging's) of a command done: it was
+    `Exception ignored in atexit callback` with a traceback, status 0."""
+    stopped = run_stopped(_command("report", tmp_path, tmp_path), at_exit())
+    assert_stopped_in_one_line(stopped, signal.SIGINT, FINISHED)
+    assert "request log:" in stopped.stdout
+
+
+def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it_as_it_closes(
+    tmp_path: Path,
+) -> None:
+    """A job a shell without job control started in the background (`cmd &`) has Ctrl-C
+    ignored, and Python leaves it so: the terminal's Ctrl-C is for the jobs in the
+    foreground. It stays ignored while the command closes (not taken for a stop)."""
+    stopped = run_stopped(_command("report", tmp_path, tmp_path), at_exit(), ctrl_c_ignored=True)
+    assert (stopped.returncode, stopped.stderr) == (0, ""), stopped.stderr

@@ -2,7 +2,7 @@
 
 A command that has printed its output and saved its files still takes a while to end:
 the interpreter joins threads, runs the ``atexit`` hooks (CodeCarbon's, logging's) and
-then tears its modules down, which took 0.9-1.3 s after ``route`` (2 busy cores,
+then tears its modules down, which took 0.9-2.2 s after ``route`` (2 busy cores,
 2026-12-07). Ctrl-C there was a traceback from the thread or hook it hit (``Exception
 ignored in: <module 'threading'>``, status 0), or, once Python had put SIGINT's default
 action back for its last steps, a death by signal that said nothing; and a press between
@@ -38,8 +38,8 @@ FINISHED_THEN_INTERRUPTED = (
 
 class ClosingPresses:
     """Ctrl-C (and SIGTERM, but under ``serve``, whose SIGTERM is a graceful stop of its
-    own) recorded, not raised, from ``start()`` on,
-    until ``stop()`` puts the handlers before back. Only in the main thread, where Python
+    own) recorded, not raised, from ``start()`` on, until ``stop()`` puts the handlers
+    before back; an ignored one stays ignored. Only in the main thread, where Python
     handles signals. A second press while the process ends (``end_process``) ends it at
     once: a closing step that hangs (a thread that never ends) can still be stopped."""
 
@@ -56,7 +56,9 @@ class ClosingPresses:
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in self.signals:
-            if signal.getsignal(signum) != self._record:
+            current = signal.getsignal(signum)
+            # ignored (a job started in the background without job control): left so
+            if current not in (self._record, signal.SIG_IGN):
                 self._previous[signum] = signal.signal(signum, self._record)
 
     def stop(self) -> None:
@@ -118,8 +120,8 @@ class ClosingPresses:
                     stream.flush()
         # a press from here on waits, blocked, and is read below: none goes unsaid
         if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, self.signals)
-            self.pressed += sorted(set(self.signals) & signal.sigpending())
+            signal.pthread_sigmask(signal.SIG_BLOCK, list(self._previous))
+            self.pressed += sorted(set(self._previous) & signal.sigpending())
         status = self.status(status)
         os._exit(status)
 
