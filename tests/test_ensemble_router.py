@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from routerllm.routers.base import Candidate, CandidateModel
 from routerllm.routers.ensemble import EnsembleRouter
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import cli_in_process, tiny_config_dict, write_config
 
 LADDER = load_config("local").models
 LIGHT, MEDIUM, HEAVY = (m.name for m in LADDER)  # smollm2-135m, qwen2.5-coder-0.5b, -1.5b
@@ -387,13 +386,12 @@ def test_cli_route_with_the_configured_ensemble(tmp_path: Path) -> None:
         router={"name": "ensemble", "options": {"members": ["rules", "largest", "smallest"]}},
     )
 
+    # in this process: what route says is tested, not its process (three processes,
+    # each importing the CLI and CodeCarbon again, made this the file's slowest test)
     def route(data: dict[str, object], router: str = "ensemble") -> subprocess.CompletedProcess[str]:  # fmt: skip
         cfg = write_config(tmp_path, data)
-        return subprocess.run(
-            [sys.executable, "-m", "routerllm.cli", "route", "hello there", "--config", str(cfg),
-             "--router", router, "--json", "--max-new-tokens", "2"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        return cli_in_process("route", "hello there", "--config", str(cfg), "--router", router,
+                              "--json", "--max-new-tokens", "2")  # fmt: skip
 
     proc = route(ensemble_config)
     assert proc.returncode == 0, proc.stderr
