@@ -180,27 +180,48 @@ def test_an_embedding_cache_file_that_is_a_named_pipe_or_a_device_is_refused(
     assert all(e.endswith("not a file: remove it, or set ROUTERLLM_CACHE to another folder") for e in errors)  # fmt: skip
 
 
+#: Runs ``routerllm`` once for each JSON argv given, in this one process (as
+#: ``cli_in_process`` does); prints each one's status and stderr as a JSON list.
+CLI_RUNS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.conftest import cli_in_process
+for argv in sys.argv[2:]:
+    done = cli_in_process(*json.loads(argv))
+    print(json.dumps([done.returncode, done.stderr]), flush=True)
+"""
+
+
 def test_at_the_cli_a_routers_config_or_a_checkpoint_that_is_a_named_pipe_is_one_line(
     tmp_path: Path,
 ) -> None:
-    """`routerllm test --router-model DIR` and `routerllm train --resume` hung."""
+    """`routerllm test --router-model DIR` and `routerllm train --resume` hung. The four
+    commands run in one process, in time (four processes, each importing torch, made
+    this the file's slowest test)."""
     data = tmp_path / "data.json"
     rows = [{"text": f"{w} number {i}", "label": c} for i in range(3)
             for c, w in enumerate(["code", "poem", "explain", "hi"])]  # fmt: skip
     data.write_text(json.dumps(rows))
+    commands: list[tuple[list[str], tuple[str, ...]]] = []  # (argv, what its error names)
     for odd, said in ODD.items():
         folder = tmp_path / f"router-{odd}"
         folder.mkdir()
         put_odd(folder / "config.json", odd)
-        proc = in_time("-m", "routerllm.cli", "test", "--router-model", str(folder), "--data", str(data))  # fmt: skip
-        assert_one_line_error(proc, f"{folder / 'config.json'}", said)
+        argv = ["test", "--router-model", str(folder), "--data", str(data)]
+        commands.append((argv, (f"{folder / 'config.json'}", said)))
         out = tmp_path / f"clf-{odd}"
         (out / "checkpoints").mkdir(parents=True)
         put_odd(out / "checkpoints" / "checkpoint.pt", odd)
-        proc = in_time("-m", "routerllm.cli", "train", "--router", "classifier", "--encoder",
-                       "hashing", "--data", str(data), "--out", str(out), "--epochs", "1",
-                       "--resume")  # fmt: skip
-        assert_one_line_error(proc, f"{out / 'checkpoints' / 'checkpoint.pt'}", said, "train from scratch")  # fmt: skip
+        argv = ["train", "--router", "classifier", "--encoder", "hashing", "--data", str(data),
+                "--out", str(out), "--epochs", "1", "--resume"]  # fmt: skip
+        commands.append((argv, (f"{out / 'checkpoints' / 'checkpoint.pt'}", said, "train from scratch")))  # fmt: skip
+    root = str(Path(__file__).resolve().parents[1])
+    proc = in_time("-c", CLI_RUNS, root, *(json.dumps(a) for a, _ in commands), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    runs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(runs) == len(commands), proc.stdout
+    for (argv, needles), (status, err) in zip(commands, runs, strict=True):
+        assert_one_line_error(subprocess.CompletedProcess(argv, status, "", err), *needles)
 
 
 # -- damage to each file of a saved folder -------------------------------------------
