@@ -1,6 +1,7 @@
 """The README's examples, as users copy them: every ```yaml block loads with the real
-config loader, every import of its ```python blocks exists, the Python API example runs
-as written on the tiny GGUF (only the config's name replaced), and the benchmarks' flags
+config loader, every import of its ```python blocks exists, the Python API examples run
+as written on the tiny GGUF (only the config's name replaced), a budget's refusal printed in
+one line by each, and the benchmarks' flags
 it lists are flags of those scripts. Its ``routerllm`` command lines are parsed in
 test_readme_benchmarks.py."""
 
@@ -75,32 +76,71 @@ def test_every_import_of_the_readme_python_blocks_exists() -> None:
             )
 
 
-API_EXAMPLES = [b for b in _blocks("python") if "RouterLLM.from_config" in b]
+#: The examples that build a system of the packaged "local" config: the API's, asyncio's
+#: with the budgets and report, and the cascade's (which reads a task.py of the cwd)
+API_EXAMPLES = [b for b in _blocks("python") if "RouterLLM.from_config" in b or "config.cascade.enabled = True" in b]  # fmt: skip
+#: A function stub stating an example: the tiny model's answer fails it, and the cascade
+#: escalates up the ladder
+TASK = '''def add(a: int, b: int) -> int:
+    """Return the sum of a and b.
+
+    >>> add(2, 3)
+    5
+    """
+'''
 
 
-def test_the_readme_has_its_two_python_api_examples() -> None:
-    assert len(API_EXAMPLES) == 2  # the API's, and asyncio's with the budgets and report
+def test_the_readme_has_its_three_python_api_examples() -> None:
+    assert len(API_EXAMPLES) == 3  # the API's, asyncio's with the budgets and report, the cascade's
+    assert "cascade.enabled = True" in API_EXAMPLES[2]
+
+
+def _run_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int, config: dict[str, Any]) -> str:  # fmt: skip
+    """What the example prints, run as written on ``config`` (only its name replaced), in a
+    folder holding the cascade's task.py."""
+    example = API_EXAMPLES[index]
+    path = write_config(tmp_path, config)
+    (tmp_path / "task.py").write_text(TASK, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        exec(compile(example.replace('"local"', repr(str(path))), "README.md", "exec"), {})
+    return out.getvalue()
 
 
 @pytest.mark.parametrize("index", range(len(API_EXAMPLES)))
 def test_the_readme_python_api_examples_run_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int
 ) -> None:
-    example = API_EXAMPLES[index]
     # budgets, as the packaged local config has: the second example prints their state
     budgets = {"co2_kg": {"per_request": 0.001, "hourly": 0.05, "daily": 1.0}}
     config = _ladder_config(tmp_path, carbon={"enabled": index == 1}, budgets=budgets if index == 1 else {})  # fmt: skip
-    path = write_config(tmp_path, config)
-    assert 'from_config("local")' in example
-    monkeypatch.chdir(tmp_path)
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        exec(compile(example.replace('"local"', repr(str(path))), "README.md", "exec"), {})
-    if index == 0:
-        assert "qwen2.5-coder" in out.getvalue() or "smollm2-135m" in out.getvalue()
-    else:  # the answer, the budgets' windows, then the report of the one request
-        lines = out.getvalue().splitlines()
+    out = _run_example(tmp_path, monkeypatch, index, config)
+    if index == 1:  # the answer, the budgets' windows, then the report of the one request
+        lines = out.splitlines()
         assert "'window': 'hourly'" in lines[-2] and lines[-1].startswith("1 ")
         assert "'violations'" in lines[-1]
+    else:
+        assert "qwen2.5-coder" in out or "smollm2-135m" in out
+    if index == 2:  # the answering model and its reason
+        assert out.splitlines()[0].split()[0] in {name for name, _, _ in LADDER}
+
+
+@pytest.mark.parametrize("index", range(len(API_EXAMPLES)))
+def test_the_readme_python_api_examples_print_a_budgets_refusal_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int
+) -> None:
+    """On a busy shared machine CodeCarbon's whole-machine figures put even the smallest
+    model's prediction over the packaged per-request budget (an audit, 2026-12-07: 2.46 g
+    predicted against 1 g): the README's own code printed a traceback where it did not catch
+    BudgetExceededError (its first and cascade examples, until 2026-12-07). A per-request
+    limit below any prediction refuses every request so here."""
+    budgets = {"co2_kg": {"per_request": 1e-12}}
+    out = _run_example(tmp_path, monkeypatch, index, _ladder_config(tmp_path, budgets=budgets))
+    refusal = out.splitlines()[0]
+    assert "even the smallest model: smollm2-135m is predicted to spend" in refusal
+    assert "more than the" in refusal
+    if index != 1:  # the asyncio example goes on to print the budgets and the report
+        assert out.splitlines() == [refusal]
 
 
 def _benchmark_source(script: Path) -> str:
