@@ -127,6 +127,10 @@ class Profile:
     loading_kwh: float
     co2_kg_per_kwh: float  # the log's: the grids its requests ran under (predictions: the config's)
     left_out: int = 0  # readings (generations or loads) far outside the others: not learned from
+    #: of ``requests``, those whose generation was measured while other processes used over
+    #: ``cpu_share.CONTENDED_SHARE`` of the machine's CPU: learned from as the others (a
+    #: machine still busy bills the next request so; README "The CarbonPredictor")
+    contended: int = 0
 
     def as_dict(self) -> dict[str, float]:
         """Its fields as a JSON-ready mapping."""
@@ -196,6 +200,7 @@ def fit_profile(
         loading_kwh=float(np.mean(loads[loads_kept])) if loads.size else 0.0,
         co2_kg_per_kwh=sum(r.co2_kg for r in records) / total_kwh if total_kwh > 0 else 0.0,
         left_out=int(np.sum(~kept) + np.sum(~loads_kept)),
+        contended=sum(1 for m in generation if m is not None and m.contended),
     )
 
 
@@ -268,6 +273,15 @@ def config_split(cfg: ModelConfig, country_iso_code: str) -> float | None:
 def _varies(x: np.ndarray) -> bool:
     """Whether ``x`` spreads enough (over a tenth of its mean) to fit a slope on."""
     return bool(x.mean() > 0 and np.ptp(x) > 0.1 * x.mean())
+
+
+def _contended_text(p: Profile) -> str:
+    """How many of the profile's requests were measured under contention, for a basis: a
+    figure learned on a busy machine is many times a quiet one's (an audit's: 168x)."""
+    if not p.contended:
+        return ""
+    which = f"all {p.contended}" if p.contended == p.requests else f"{p.contended} of them"
+    return f", {which} measured under contention"
 
 
 def measured(record: RequestRecord, skip: tuple[str, ...] = UNMEASURED) -> bool:
@@ -418,6 +432,8 @@ class CarbonPredictor:
             output,
             f"its {p.requests} latest logged requests"
             + (f", {p.left_out} far outside the others not learned from" if p.left_out else "")
+            + _contended_text(p)
+            + f", at {output} output tokens"
             + ("" if loaded else ", loading included"),
         )
 

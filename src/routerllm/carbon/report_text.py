@@ -290,6 +290,11 @@ def predictor_lines(profiles: dict[str, Any]) -> list[str]:
                     f"  {n} reading{'s' if n > 1 else ''} far outside {name}'s others not learned "
                     f"from (over {FAR:g}x their fit: a clock jump, a measurement glitch)"
                 )
+            if n := p.get("contended", 0):
+                lines.append(
+                    f"  {n} of {name}'s {p['requests']} measured under contention: learned "
+                    f"from as a busy machine bills a request (README, \"The CarbonPredictor\")"
+                )
     return lines
 
 
