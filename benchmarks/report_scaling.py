@@ -131,7 +131,7 @@ def grow(path: Path, rows: int) -> None:
 
 def in_time_order(path: Path) -> Path:
     """A copy of the log at ``path`` in time order beside it (its requests, then their
-    components, each in its request's order), as a server appends them; the log ``grow``
+    components and their CPU shares, each in its request's order), as a server appends them; the log ``grow``
     grows further is left as it is, so each size holds the same requests either way."""
     ordered = path.with_name("ordered.sqlite")
     for suffix in ("", "-wal", "-shm"):
@@ -143,6 +143,9 @@ def in_time_order(path: Path) -> Path:
     with db:
         db.execute("INSERT INTO main.requests SELECT * FROM old.requests ORDER BY timestamp, rowid")  # fmt: skip
         db.execute("INSERT INTO main.components SELECT c.* FROM old.requests r JOIN old.components c ON c.request_id = r.id ORDER BY r.timestamp, r.rowid, c.component")  # fmt: skip
+        # the components' CPU shares too: the predictor counts the contended ones (a copy
+        # without them was told apart by its report's predictor figures from 2026-12-07)
+        db.execute("INSERT INTO main.cpu_shares SELECT s.* FROM old.requests r JOIN old.cpu_shares s ON s.request_id = r.id ORDER BY r.timestamp, r.rowid, s.component")  # fmt: skip
     db.execute("DETACH old")
     db.close()
     return ordered

@@ -115,7 +115,8 @@ def test_the_audits_prediction_is_the_logs_rate_at_the_stubs_512_tokens(tmp_path
     # an answer its model ended itself before its cap is no longer budgeted at 512
     uncut = [row(*r[:1], "stop", *r[2:], minutes_ago=10 - i) for i, r in enumerate(AUDIT)]
     short = predictor(tmp_path / "uncut", uncut).predict(LIGHT, 149, 512, prompt_tokens=168)
-    assert short is not None and short.completion_tokens == 60  # 0.9 quantile of 9, 48, 48, 64: 59.2
+    # the 0.9 quantile of 9, 48, 48 and 64: 59.2
+    assert short is not None and short.completion_tokens == 60
 
 
 def test_its_basis_says_the_rows_were_measured_under_contention_and_the_tokens_budgeted(
@@ -175,10 +176,9 @@ def test_the_refusal_on_such_a_log_says_why_in_one_line(tmp_path: Path) -> None:
 
 
 def test_the_report_says_how_many_rows_each_model_learned_under_contention(tmp_path: Path) -> None:
-    config = ladder_config(tmp_path)
+    ladder_config(tmp_path)  # written to config.yaml, its log in tmp_path
     seeded_log(tmp_path / "requests.sqlite", [*clean_rows(1), *audit_rows()]).close()
     path = tmp_path / "config.yaml"
-    assert config.log.path == str(tmp_path / "requests.sqlite") and path.exists()
     report = json.loads(cli_in_process("report", "--json", "--config", str(path)).stdout)
     assert report["predictor"][LIGHT]["contended"] == 4
     text = cli_in_process("report", "--config", str(path)).stdout

@@ -122,6 +122,9 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("`contended`, true above {}: its energy", ("carbon.cpu_share:CONTENDED_SHARE",), percent),
     ("under contention: other processes used over {} of the machine's CPU as they ran",
      ("carbon.cpu_share:CONTENDED_SHARE",), percent),
+    ("were measured while other processes used over {} of the machine's CPU (`contended`",
+     ("carbon.cpu_share:CONTENDED_SHARE",), percent),
+    ("readings 24x the quiet rate are left out as far (over {}x", ("carbon.predictor:FAR",), plain),
     # backends and models
     ("or over {} MiB (read no further; decoded, for a compressed one, so a gzip bomb is refused once {} MiB",
      ("backends.http_transport:MAX_RESPONSE_BYTES",) * 2, mib),

@@ -21,6 +21,10 @@ meter now takes them in the same tracking mode (``unlearned``):
 - energy learned from no generation over ``FAR`` times what the fit of the model's
   others makes of it, nor from a load over ``FAR`` times the median load (a clock
   jump, a glitch: kept, it held a model out of a per-request budget for good),
+- requests measured under contention (``Measurement.contended``) learned from as the
+  others (a machine still busy bills the next request as it billed them; a few among
+  quiet ones are left out as far), counted in the prediction's basis with the output
+  tokens it budgets,
 - CO2 at the grid of the config's country, where the request will be measured (the
   log's figure is of the country its requests ran under), and the cost as the config
   gives it.

@@ -293,7 +293,7 @@ def predictor_lines(profiles: dict[str, Any]) -> list[str]:
             if n := p.get("contended", 0):
                 lines.append(
                     f"  {n} of {name}'s {p['requests']} measured under contention: learned "
-                    f"from as a busy machine bills a request (README, \"The CarbonPredictor\")"
+                    f'from as a busy machine bills a request (README, "The CarbonPredictor")'
                 )
     return lines
 
