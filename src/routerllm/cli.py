@@ -290,8 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = _command_status(argv, closing)
     except SystemExit as e:  # argparse's usage error, --help
         if argv is not None or not isinstance(e.code, int | None):
+            closing.stop()
             raise
         status = e.code or 0
+    except BaseException:  # a bug's traceback: an in-process caller's handlers as they were
+        closing.stop()
+        raise
     if argv is None:
         closing.end_process(status)
     closing.stop()
