@@ -4,7 +4,9 @@ dollars from $1 up in cents), a tiny request's never shown as 0 nor cut to one d
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -107,6 +109,9 @@ def test_a_share_spent_that_rounds_to_nothing_is_not_shown_as_0(tmp_path: Path) 
     data["budgets"] = {"co2_kg": {"daily": 1.0}}
     cfg = write_config(tmp_path, data)
     record = _tiny_request(1, "tiny-light")
+    # within the daily budget's window whenever the test runs (a fixed day fell out of it)
+    now = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    record = dataclasses.replace(record, timestamp=now)
     record.components["router_inference"] = Measurement("router_inference", 0.001, 5e-12, 2e-12, "codecarbon:measured")  # fmt: skip
     record.components["model_loading"] = Measurement("model_loading", 0.0, 0.0, 0.0, "codecarbon:measured")  # fmt: skip
     with RequestLog(Path(data["log"]["path"])) as log:
