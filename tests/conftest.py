@@ -424,7 +424,15 @@ def part_packages(
 ) -> Iterator[tuple[list[str], str]]:
     """Three real importable packages, each shipping one slice of the tiny GGUF (a split
     model of ``gguf.parts``), and its sha256."""
-    data = tiny_gguf.read_bytes()
+    yield from packages_of_parts(tmp_path, tiny_gguf, monkeypatch)
+
+
+def packages_of_parts(
+    tmp_path: Path, gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[list[str], str]]:
+    """``part_packages`` of the GGUF at ``gguf``: a generator, to be used as a fixture's
+    body (its packages forgotten by ``sys.modules`` once it ends)."""
+    data = gguf.read_bytes()
     cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
     site = tmp_path / "site"
     names = []

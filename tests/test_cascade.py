@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -295,16 +296,34 @@ def test_a_larger_model_that_fails_to_load_is_named_by_the_report(
     assert not [x for x in recs if x.kind == "model_loading"]
 
 
-def test_a_larger_model_that_loads_then_fails_is_paid_for(tmp_path: Path) -> None:
+@pytest.fixture
+def templated_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[list[str], str]]:
+    """``part_packages`` of the tiny GGUF with a chat template that writes 40 words
+    before each message."""
+    from .conftest import gguf_with_chat_template, packages_of_parts
+
+    template = "{% for message in messages %}{{ 'pad ' * 40 + message['content'] }}{% endfor %}"
+    gguf = gguf_with_chat_template(tmp_path / "t.gguf", template)
+    yield from packages_of_parts(tmp_path, gguf, monkeypatch)
+
+
+def test_a_larger_model_that_loads_then_fails_is_paid_for(
+    tmp_path: Path, templated_parts: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # tiny-heavy loaded, then refused the prompt: its load was in no figure of the request
-    from .conftest import gguf_with_chat_template
+    from routerllm.config import GGUFSource
 
     # REQUEST is 62 tokens as tiny-medium reads it, which 80 would hold; tiny-heavy's chat
-    # template writes 40 words more before it: found too long only once it is loaded
-    template = "{% for message in messages %}{{ 'pad ' * 40 + message['content'] }}{% endfor %}"
+    # template writes 40 words more before it: found too long only once it is loaded, as
+    # its GGUF is split parts not yet assembled (no vocabulary to count the prompt by
+    # before the load; one that has is refused unloaded since 2026-12-07)
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
+    names, sha = templated_parts
     data = tiny_config_dict(tmp_path, cascade={"enabled": True})
     data["models"][2]["context_length"] = 80
-    data["models"][2]["gguf"] = {"path": str(gguf_with_chat_template(tmp_path / "t.gguf", template))}  # fmt: skip
+    data["models"][2]["gguf"] = GGUFSource(parts=names, sha256=sha).model_dump(exclude_none=True)
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:
         system.generate("hi", model="tiny-medium")  # loaded: this request loads only tiny-heavy
         result = system.generate(REQUEST, model="tiny-medium")
