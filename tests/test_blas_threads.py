@@ -2,11 +2,17 @@
 its routing decisions are small matrix products, and a second BLAS thread, on cores
 llama.cpp is generating on, made a decision wait milliseconds for it. Closing the last
 open RouterLLM gives the BLAS its thread count back, so training and batched work in
-the same process keep their threads."""
+the same process keep their threads. Fitting a router runs each BLAS and OpenMP library
+loaded on one thread (``blas_threads.one_thread``), one loaded after a system opened
+too, unless the user set a thread count."""
 
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +21,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from routerllm.blas_threads import USER_THREAD_VARIABLES
 from routerllm.config import AppConfig, load_config
 from routerllm.routers import create_router
 from routerllm.system import RouterLLM
@@ -131,3 +138,107 @@ def test_routerllm_test_times_decisions_on_one_blas_thread_as_a_served_router_ma
         assert done.returncode == 0, done.stderr
         assert blas_threads() == {2}
     assert seen[0] == {2} and seen[-1] == {1}  # the untimed accuracy pass, then timed
+
+
+#: In a fresh process (scipy not loaded yet): a system opened, then scikit-learn (and
+#: scipy's OpenBLAS) loaded, then a quality router fitted; each library's thread count
+#: seen inside scikit-learn's fits.
+FIT_AFTER_OPEN = """
+import json, sys
+from threadpoolctl import threadpool_info
+from routerllm.config import load_config
+from routerllm.routers import create_router
+from routerllm.system import RouterLLM
+
+config = load_config(sys.argv[1])
+assert "scipy" not in sys.modules
+with RouterLLM(config):
+    opened = {p["filepath"] for p in threadpool_info()}
+    from sklearn.linear_model import LogisticRegression
+
+    seen = []
+    real = LogisticRegression.fit
+
+    def fit(self, X, y, *args, **kwargs):
+        seen.append({p["filepath"]: p["num_threads"] for p in threadpool_info()})
+        return real(self, X, y, *args, **kwargs)
+
+    LogisticRegression.fit = fit
+    router = create_router("quality", config.models, 0, encoder="hashing:32")
+    prompts = ["parse this file", "write a parser", "hello", "hi there"] * 3
+    scores = [[0.0, 1.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]] * 3
+    router.fit(prompts, scores, [m.name for m in config.models])
+print(json.dumps({"opened": sorted(opened), "seen": seen}))
+"""
+
+
+def test_fitting_in_an_open_system_runs_a_blas_loaded_since_on_one_thread(
+    tmp_path: Path,
+) -> None:
+    """scipy's OpenBLAS, loaded with scikit-learn after the system opened (the hold
+    limited numpy's alone), fitted the quality router on every core: 4 times the CPU
+    on two (README "Training threads")."""
+    config = knn_ladder(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in USER_THREAD_VARIABLES}
+    env["PYTHONPATH"] = str(Path(__file__).parents[1] / "src")
+    done = subprocess.run(
+        [sys.executable, "-c", FIT_AFTER_OPEN, str(tmp_path / "config.yaml")],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["seen"]  # scikit-learn fitted
+    for counts in out["seen"]:
+        assert set(counts) - set(out["opened"])  # a library loaded since (scipy's BLAS)
+        assert set(counts.values()) == {1}, counts
+
+
+def fitted_threads(tmp_path: Path) -> list[set[int]]:
+    """The BLAS thread counts a knn router's fit and a quality router's logistic
+    regressions see, in a process at two BLAS threads and no system open."""
+    from sklearn.linear_model import LogisticRegression
+
+    from routerllm.routers.quality import KNNRouter
+
+    config = knn_ladder(tmp_path)
+    seen: list[set[int]] = []
+    knn_fit, logistic_fit = KNNRouter._fit, LogisticRegression.fit
+
+    def knn(self: KNNRouter, X: Any, Y: Any) -> None:
+        seen.append(blas_threads())
+        knn_fit(self, X, Y)
+
+    def logistic(self: LogisticRegression, X: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(blas_threads())
+        return logistic_fit(self, X, y, *args, **kwargs)
+
+    prompts = ["parse this file", "write a parser", "hello", "hi there"]
+    scores = np.array([[0.0, 0.0, 1.0]] * 2 + [[1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+    with pytest.MonkeyPatch.context() as patch, threadpool_limits(limits=2, user_api="blas"):
+        patch.setattr(KNNRouter, "_fit", knn)
+        patch.setattr(LogisticRegression, "fit", logistic)
+        for name in ("knn", "quality"):
+            router = create_router(name, config.models, 0, encoder="hashing:32")
+            router.fit(prompts, scores, [m.name for m in config.models])  # type: ignore[attr-defined]
+        assert blas_threads() == {2}  # given back after
+    return seen
+
+
+def test_training_runs_blas_on_one_thread_without_an_open_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in USER_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    seen = fitted_threads(tmp_path)
+    assert len(seen) >= 2 and all(s == {1} for s in seen)
+
+
+@pytest.mark.parametrize("variable", ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"])
+def test_a_thread_count_the_user_set_wins_over_trainings_one_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    for name in USER_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, "2")
+    seen = fitted_threads(tmp_path)
+    assert len(seen) >= 2 and all(s == {2} for s in seen)

@@ -15,19 +15,59 @@ keep theirs. llama.cpp's threads are the config's ``manager.n_threads``; the Min
 encoders' (torch, onnxruntime) are set when they load (``encoders/hf.py``,
 ``encoders/minilm.py``) and are not changed here; the sandbox's test processes start
 with one BLAS thread each (``eval/sandbox_packages.py``).
+
+Fitting a router (``one_thread``: each ``OutcomeRouter.fit``, and the quality router's
+logistic regressions, entered after scikit-learn and scipy are loaded) runs every
+loaded BLAS and OpenMP library on one thread too, open system or not: its matrices are
+small as well, and two OpenBLAS threads on two cores made ``routerllm train --router
+moe`` take 3-4 times the CPU of one (README "Training threads"). That covers a library
+loaded after a system opened (scipy's OpenBLAS, with scikit-learn), which the hold
+above does not. A thread count the user set (``USER_THREAD_VARIABLES``) wins: the
+fitting then runs as the libraries were started.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _lock = threading.Lock()
 _holders = 0  # open systems holding the limit
 #: Each library limited, by its file: threadpoolctl's controller of it and the count it had
 _saved: dict[str, tuple[Any, int | None]] = {}
+
+
+#: The environment variables that set a BLAS or OpenMP library's thread count: where the
+#: user set one, fitting keeps the counts the libraries started with
+USER_THREAD_VARIABLES = (
+    "OPENBLAS_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Every BLAS and OpenMP library loaded now at one thread for the ``with`` block, then
+    the counts they had; nothing where the user set a count (``USER_THREAD_VARIABLES``)
+    or threadpoolctl is not installed. A library loaded inside the block is not limited:
+    enter it after the imports of the work it covers."""
+    if any(os.environ.get(name, "").strip() for name in USER_THREAD_VARIABLES):
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 def hold_one_thread(holder: object) -> Callable[[], None]:

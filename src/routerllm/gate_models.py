@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from routerllm.blas_threads import one_thread
 from routerllm.exceptions import RouterLLMError, missing_dependency
 
 #: What the learned routers and the experiment's gate do with a model's mean measured
@@ -129,8 +130,9 @@ class Logistic:
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
-        scaler = StandardScaler().fit(X)
-        model = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(X), y.astype(int))
+        with one_thread():  # scipy's BLAS, loaded with scikit-learn, too
+            scaler = StandardScaler().fit(X)
+            model = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(X), y.astype(int))
         return cls(scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0]))
 
     def __call__(self, X: np.ndarray) -> np.ndarray:

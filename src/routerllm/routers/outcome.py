@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.blas_threads import one_thread
 from routerllm.data.outcomes import OutcomeDataset, question_copies
 from routerllm.encoders.base import encoder_class, encoder_width
 from routerllm.exceptions import RouterLLMError
@@ -184,7 +185,8 @@ class OutcomeRouter(Router, OutcomeDecisions):
             raise RouterLLMError(f"fit: {len(texts)} questions for {len(Y)} rows of outcomes")
         self._warn_if_one_prompt(len(Y))
         self.training_copies = None if texts is None else question_copies(texts)
-        self._fit(X.astype(np.float32), Y)
+        with one_thread():  # small matrices: a second BLAS thread costs more than it gives
+            self._fit(X.astype(np.float32), Y)
         self.fitted = True
         return self
 

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.blas_threads import one_thread
 from routerllm.config import TIER_ORDER
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.data.policy_labels import (
@@ -396,7 +397,8 @@ def fit_multinomial(
 
         raise missing_dependency("scikit-learn", "learn", e) from e
     clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
-    clf.fit(X, labels)
+    with one_thread():  # scipy's BLAS, loaded with scikit-learn, too
+        clf.fit(X, labels)
     if len(present) == 2:  # a binary fit: softmax([0, z]) is sigmoid(z)
         W[:, present[1]], b[present[1]] = clf.coef_[0], clf.intercept_[0]
     else:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.blas_threads import one_thread
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel
 from routerllm.routers.outcome import OutcomeRouter
@@ -124,15 +125,17 @@ def fit_logistic(
         from routerllm.exceptions import missing_dependency
 
         raise missing_dependency("scikit-learn", "learn", e) from e
-    if share > 0:
-        W[:, varying], b[varying] = _fit_shared_logistic(
-            X.astype(np.float64), T[:, varying].astype(np.float64), C, share
-        )
-        return W, b
-    for j in varying:
-        clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
-        clf.fit(X, T[:, j].astype(int))
-        W[:, j], b[j] = clf.coef_[0], clf.intercept_[0]
+    # again, now that scipy's BLAS is loaded: the first fit in a process loads it
+    with one_thread():
+        if share > 0:
+            W[:, varying], b[varying] = _fit_shared_logistic(
+                X.astype(np.float64), T[:, varying].astype(np.float64), C, share
+            )
+            return W, b
+        for j in varying:
+            clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+            clf.fit(X, T[:, j].astype(int))
+            W[:, j], b[j] = clf.coef_[0], clf.intercept_[0]
     return W, b
 
 
