@@ -178,7 +178,7 @@ def test_fitting_in_an_open_system_runs_a_blas_loaded_since_on_one_thread(
     """scipy's OpenBLAS, loaded with scikit-learn after the system opened (the hold
     limited numpy's alone), fitted the quality router on every core: 4 times the CPU
     on two (README "Training threads")."""
-    config = knn_ladder(tmp_path)
+    knn_ladder(tmp_path)  # its config.yaml
     env = {k: v for k, v in os.environ.items() if k not in USER_THREAD_VARIABLES}
     env["PYTHONPATH"] = str(Path(__file__).parents[1] / "src")
     done = subprocess.run(
@@ -242,3 +242,31 @@ def test_a_thread_count_the_user_set_wins_over_trainings_one_thread(
     monkeypatch.setenv(variable, "2")
     seen = fitted_threads(tmp_path)
     assert len(seen) >= 2 and all(s == {2} for s in seen)
+
+
+def test_calibrations_predictions_run_blas_on_one_thread_as_the_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train --calibrate` chose its knob from predictions made on the libraries' own
+    thread counts, after a fit on one: the knob (and whether the router keeps routing)
+    then rested on the machine's core count, where rounding tips a near tie."""
+    for name in USER_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config = knn_ladder(tmp_path)
+    names = [m.name for m in config.models]
+    prompts = ["parse this file", "write a parser", "hello", "hi there"] * 3
+    scores = np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]] * 3)
+    router: Any = create_router("quality", config.models, 0, encoder="hashing:32")
+    router.fit(prompts, scores, names)
+    seen: list[set[int]] = []
+    real = router.predict
+
+    def predict(X: Any) -> Any:
+        seen.append(blas_threads())
+        return real(X)
+
+    monkeypatch.setattr(router, "predict", predict)
+    with threadpool_limits(limits=2, user_api="blas"):
+        router.calibrate(prompts, scores, "quality=0.95", names)
+        assert blas_threads() == {2}
+    assert seen == [{1}]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from routerllm.blas_threads import one_thread
 from routerllm.checks import is_finite_number
 from routerllm.data.outcomes import scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
@@ -72,7 +73,8 @@ def calibrate(
         X = router.check_embeddings(embeddings)
         if len(X) != len(Y):
             raise RouterLLMError(f"{len(X)} embeddings for {len(Y)} outcome rows")
-        pred = router.predict(X)
+        with one_thread():  # as the router was fitted: its knob not a matter of BLAS threads
+            pred = router.predict(X)
     else:
         pred = router._columns(predicted, model_names, "predictions")
         if pred.shape != Y.shape:
