@@ -172,13 +172,19 @@ def test_with_a_keyword_signal_calibration_routes_by_the_prompt(
 def test_a_lead_that_was_luck_where_the_knob_was_chosen_does_not_keep_it_routing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Seed 5, outcomes no prompt tells: where the knob was chosen it leads the mix by
-    0.12, 2.7 times that lead's standard error, and until the cross-fitted lead decided
-    the router kept routing by its predictions; on the new prompts those choices score
-    0.523 at cost 4.54, under the best fixed mix's 0.528 there and far short of the
-    quality asked. Each held-out prompt routed by a knob chosen without it, the lead is
-    0.078, 1.8 standard errors: the router draws from the mix, 0.743 on the new prompts."""
-    cal, routed, _ = calibrated_on_test(tmp_path, "independent", 300, 5, "quality=0.95", capsys)
+    """Seed 125, outcomes no prompt tells: where the knob was chosen it leads the mix by
+    0.086, 2.7 times that lead's standard error (0.032), and until the cross-fitted lead
+    decided the router kept routing by its predictions; on the new prompts those choices
+    score 0.610 at cost 9.0, under the best fixed mix's 0.615 there and far short of the
+    quality asked (95 % of the best model's 0.750: 0.713). Each held-out prompt routed by a
+    knob chosen without it, the lead is 0.036-0.054, 1.0-1.5 standard errors: the router
+    draws from the mix, 0.723 on the new prompts. The same with the fits on 1, 2 or 4
+    BLAS threads (the figures' ranges); seed 5, chosen before 2026-12-07, was this case
+    on 2-4 threads only: on one (a 1-CPU machine; every fit since) its cross-fitted lead
+    was 0.093, over 2 standard errors (0.043), and it kept routing. Of seeds 0-299 none
+    other is this case on one thread with a lead of over 2 standard errors and knob
+    choices under the mix on the new prompts."""
+    cal, routed, _ = calibrated_on_test(tmp_path, "independent", 300, 125, "quality=0.95", capsys)
     assert cal["lead_over_mix"] > 2 * cal["lead_standard_error"]
     assert cal["cross_fitted_lead_over_mix"] <= 2 * cal["cross_fitted_lead_standard_error"]
     assert cal["routes_by"] == "fixed mix" and not cal["beats_fixed_mix"]
@@ -191,4 +197,6 @@ def test_a_lead_that_was_luck_where_the_knob_was_chosen_does_not_keep_it_routing
     singles = [evaluate_choices(np.full(len(data), j), data.scores, costs) for j in range(4)]
     mix = quality_at(upper_hull(singles), knob.cost)
     assert mix is not None and knob.quality < mix
-    assert routed > knob.quality + 0.2  # the mix it now draws from
+    asked = 0.95 * max(s.quality for s in singles)
+    assert knob.quality < asked - 0.1  # far short of the quality asked
+    assert routed > knob.quality + 0.1  # the mix it now draws from
