@@ -176,8 +176,9 @@ def test_fitting_in_an_open_system_runs_a_blas_loaded_since_on_one_thread(
     tmp_path: Path,
 ) -> None:
     """scipy's OpenBLAS, loaded with scikit-learn after the system opened (the hold
-    limited numpy's alone), fitted the quality router on every core: 4 times the CPU
-    on two (README "Training threads")."""
+    limited numpy's alone), fitted the quality router on every core: about twice the
+    CPU of one thread on two cores (README "Training threads"), with scikit-learn's
+    OpenMP at two threads too."""
     knn_ladder(tmp_path)  # its config.yaml
     env = {k: v for k, v in os.environ.items() if k not in USER_THREAD_VARIABLES}
     env["PYTHONPATH"] = str(Path(__file__).parents[1] / "src")

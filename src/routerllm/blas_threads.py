@@ -20,7 +20,7 @@ Fitting a router (``one_thread``: each ``OutcomeRouter.fit``, and the quality ro
 logistic regressions, entered after scikit-learn and scipy are loaded) runs every
 loaded BLAS and OpenMP library on one thread too, open system or not: its matrices are
 small as well, and two OpenBLAS threads on two cores made ``routerllm train --router
-moe`` take 3-4 times the CPU of one (README "Training threads"). That covers a library
+moe`` take 4-8 times the CPU of one (README "Training threads"). That covers a library
 loaded after a system opened (scipy's OpenBLAS, with scikit-learn), which the hold
 above does not. A thread count the user set (``USER_THREAD_VARIABLES``) wins: the
 fitting then runs as the libraries were started.
