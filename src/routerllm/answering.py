@@ -450,5 +450,5 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         if backend.measured_locally:  # a local model writes no more than its context holds
             max_new = min(max_new, effective_context(backend.config))
         # a model whose file was replaced is loaded again before it answers: a load to come
-        loaded = backend.loaded and not backend.weights_changed
+        loaded = backend.ready
         return self.predictor.predict(model, len(req.prompt), max_new, loaded, self.manager.prompt_tokens_now(model, asked))  # fmt: skip

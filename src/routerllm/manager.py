@@ -96,7 +96,7 @@ class LLMManager:
         lock, backend = self._model_lock(name), self.backend(name)
         while True:
             lock.acquire()
-            if backend.loaded and not backend.weights_changed:
+            if backend.ready:
                 break
             lock.release()  # acquire() takes the manager's lock: never under a model's lock
             self.acquire(name)
@@ -145,7 +145,7 @@ class LLMManager:
         backend = self.backend(name)
         if not isinstance(backend, LlamaCppBackend):
             return None
-        if backend.loaded and not backend.weights_changed:
+        if backend.ready:
             return None
         return self._vocabs.refusal(backend.config, request, effective_context(backend.config))
 
@@ -292,7 +292,7 @@ class LLMManager:
         """Make ``name`` ready to generate, evicting LRU models to fit the budget."""
         with self._lock:
             backend = self.backend(name)
-            if backend.loaded and not backend.weights_changed:
+            if backend.ready:
                 self._lru[name] = None
                 self._lru.move_to_end(name)
                 return backend, LoadEvent(name, False, 0.0)

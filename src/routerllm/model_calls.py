@@ -80,7 +80,7 @@ class ModelCalls:
                 raise too_long
             with meter.turn():
                 # a model whose file was replaced is loaded again (acquire): measured
-                if asked.loaded and not asked.weights_changed:
+                if asked.ready:
                     self.manager.acquire(name)  # marks it most recently used
                     loading = self.meter.zero("model_loading")
                 else:

@@ -76,6 +76,12 @@ class WeightsWatch:
         return self._loaded_weights[1] if self._answers_on(now) else now
 
     @property
+    def ready(self) -> bool:
+        """Whether the model is loaded and generates without loading again: not from files
+        replaced since by files it can load (``weights_changed``)."""
+        return self.loaded and not self.weights_changed
+
+    @property
     def weights_changed(self) -> bool:
         """Whether the model is loaded from files that have been replaced since by files it
         can load: the manager loads it again before it generates."""
