@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import sqlite3
 import subprocess
@@ -60,6 +61,32 @@ def test_a_closed_store_says_so_and_keeps_its_data(
     store.close()  # closing again is harmless
     reopened = ResultStore(path, read_only=True)
     assert reopened.models() == ["m"] and reopened.completions("m") == {"HumanEval/0": "x"}
+    reopened.close()
+
+
+def test_a_write_interrupted_as_it_began_says_nothing_once_the_store_is_closed(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C between a write's transaction opening and its statements (``humaneval``
+    interrupted as it stored an answer) leaves the transaction never entered; the run
+    closes the store. Nothing may then be said when the abandoned write is freed: it
+    once printed "Exception ignored in: <generator object ResultStore._writing ...>"
+    and a traceback (a closed database) under the "interrupted" line."""
+    unraised: list[BaseException | None] = []
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.add(ROW)
+    writing = store._writing()
+    writing.__enter__()  # where the KeyboardInterrupt came: its `with` never entered
+    store.close()
+    hook, sys.unraisablehook = sys.unraisablehook, lambda u: unraised.append(u.exc_value)
+    try:
+        del writing
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert unraised == []
+    reopened = ResultStore(tmp_path / "results.sqlite", read_only=True)
+    assert reopened.completions("m") == {"HumanEval/0": "x"}
     reopened.close()
 
 

@@ -8,13 +8,12 @@ training data is opened read-only."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,16 +123,11 @@ class ResultStore:
             )
         return self._db
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self) -> _Writing:
         """One transaction on the file: committed whole, or, where SQLite refuses it
         (another program holding the file past the busy timeout, a full disk), rolled
         back and said in one line; what was committed before is kept."""
-        try:
-            with self.db:
-                yield
-        except sqlite3.OperationalError as e:
-            raise self._unwritable(e) from e
+        return _Writing(self)
 
     def _unwritable(self, e: sqlite3.OperationalError) -> RouterLLMError:
         if sqlite_busy.is_locked(e):
@@ -516,6 +510,30 @@ class ResultStore:
         does nothing."""
         self._closed = True
         self._db.close()
+
+
+class _Writing:
+    """:meth:`ResultStore._writing`'s transaction. Not a generator: one that a Ctrl-C
+    left suspended in its ``with`` (the signal came between its ``__enter__`` and the
+    caller's block) rolled back on a database closed by then when it was freed, and
+    Python printed that error's traceback under the "interrupted" line. SQLite begins
+    the transaction only at the block's first statement, so one never entered holds
+    nothing."""
+
+    def __init__(self, store: ResultStore) -> None:
+        self._store = store
+        self._db = store.db
+
+    def __enter__(self) -> None:
+        self._db.__enter__()
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: Any) -> None:
+        try:
+            self._db.__exit__(kind, e, tb)  # commits, or rolls back on an error
+        except sqlite3.OperationalError as refused:
+            raise self._store._unwritable(refused) from refused
+        if isinstance(e, sqlite3.OperationalError):
+            raise self._store._unwritable(e) from e
 
 
 def fingerprint(problem: HumanEvalProblem) -> str:
