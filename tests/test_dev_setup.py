@@ -200,6 +200,19 @@ def test_the_test_run_takes_a_worker_per_cpu_unless_the_user_chose(
     assert dev._test_workers([]) == []
 
 
+def test_the_test_run_compiles_each_module_once_where_python_is_told_not_to_write_it() -> None:
+    """Where the environment says not to write bytecode beside the sources, the test run
+    keeps it in the venv instead; otherwise, or where the user chose a prefix, the
+    environment is the user's."""
+    dev = _dev()
+    told = dev._test_env({"PATH": "/bin", "PYTHONDONTWRITEBYTECODE": "1"})
+    assert told == {"PATH": "/bin", "PYTHONPYCACHEPREFIX": str(dev.VENV / "pycache")}
+    assert dev._test_env({"PATH": "/bin"}) == {"PATH": "/bin"}
+    chosen = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/tmp/mine"}
+    assert dev._test_env(chosen) == chosen
+    assert dev._test_env({"PYTHONDONTWRITEBYTECODE": ""}) == {"PYTHONDONTWRITEBYTECODE": ""}
+
+
 def test_each_test_process_has_a_cache_of_its_own() -> None:
     """Under pytest-xdist each worker makes its own session cache (what one worker's tests
     compute and look for is never another's)."""
