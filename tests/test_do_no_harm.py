@@ -6,7 +6,8 @@ must then fall back to the best fixed mix of single models, and on new prompts d
 worse than that mix; where a keyword decides which model is right (the control) it must
 keep routing by the prompt and beat the mix by far. Generated, seeded {question, scores,
 costs} files; the hashing encoder and the quality router (the one ``eval-routing``
-reports first), as a user would run them from the command line."""
+reports first), as a user would run them from the command line. The last test's lucky
+lead is built instead, the router's predictions given: no fit, no seed."""
 
 from __future__ import annotations
 
@@ -169,34 +170,71 @@ def test_with_a_keyword_signal_calibration_routes_by_the_prompt(
     assert routed > mix + 0.3
 
 
-def test_a_lead_that_was_luck_where_the_knob_was_chosen_does_not_keep_it_routing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Seed 125, outcomes no prompt tells: where the knob was chosen it leads the mix by
-    0.086, 2.7 times that lead's standard error (0.032), and until the cross-fitted lead
-    decided the router kept routing by its predictions; on the new prompts those choices
-    score 0.610 at cost 9.0, under the best fixed mix's 0.615 there and far short of the
-    quality asked (95 % of the best model's 0.750: 0.713). Each held-out prompt routed by a
-    knob chosen without it, the lead is 0.036-0.054, 1.0-1.5 standard errors: the router
-    draws from the mix, 0.723 on the new prompts. The same with the fits on 1, 2 or 4
-    BLAS threads (the figures' ranges); seed 5, chosen before 2026-12-07, was this case
-    on 2-4 threads only: on one (a 1-CPU machine; every fit since) its cross-fitted lead
-    was 0.093, over 2 standard errors (0.043), and it kept routing. Of seeds 0-299 none
-    other is this case on one thread with a lead of over 2 standard errors and knob
-    choices under the mix on the new prompts."""
-    cal, routed, _ = calibrated_on_test(tmp_path, "independent", 300, 125, "quality=0.95", capsys)
-    assert cal["lead_over_mix"] > 2 * cal["lead_standard_error"]
-    assert cal["cross_fitted_lead_over_mix"] <= 2 * cal["cross_fitted_lead_standard_error"]
+#: A lucky lead by construction (the test below): ``BLOCK`` rounds of each cross-fitting
+#: fold's held-out prompts in each of its three blocks; folds 0 and 1 are "early", the
+#: others "late".
+BLOCK = 8
+EARLY = (0, 1)
+
+
+def lucky_lead(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and outcomes of cheap (cost 1) and dear (cost 3) on 5 x 3 x ``BLOCK``
+    held-out prompts, dealt into calibration's cross-fitting folds as ``calibrate`` deals
+    them (``fold_of``, the router's ``seed``). The predictions rank the prompts by the
+    dear model's predicted gain, round by round (a prompt of each fold a round; every
+    early fold's prompt first); only that rank matters. Dear solves a prompt that cheap
+    fails (+1), fails one cheap solves (-1), or does as cheap does (0), by fold and block
+    of rounds: early folds +1, -1, 0; late folds 0, +1, -1. Each fold's +1 and -1 cancel:
+    cheap and dear solve as many prompts, in every fold and every set of folds, and the
+    best fixed mix is cheap alone. Sending the first two blocks to dear leads it by
+    (2 - 2 + 3) x ``BLOCK`` prompts of 15 x ``BLOCK``: 0.2. Without a late fold,
+    the others gain as much at the end of the first block as of the second (+2 - 2 + 2 a
+    round), and the cheaper knob, the first block's, routes the late fold's 0s; without an
+    early fold, the others gain most at the end of the second block, which routes the
+    early fold's +1s and -1s: no fold's prompts gain under a knob chosen without them."""
+    from routerllm.routers.cross_fit import FOLDS, fold_of
+
+    rounds, n = 3 * BLOCK, 5 * 3 * BLOCK
+    fold = fold_of(np.arange(n), FOLDS, seed)
+    gain, diff = np.zeros(n), np.zeros(n, dtype=int)
+    late = [f for f in range(FOLDS) if f not in EARLY]
+    for place, f in enumerate([*EARLY, *late]):  # a round: the early folds' prompts first
+        pattern = (1, -1, 0) if f in EARLY else (0, 1, -1)
+        for r, i in enumerate(np.flatnonzero(fold == f)):
+            # rounds 0.01 apart, a round's prompts 0.001: every knob between two rounds
+            # sends a fold's prompts of the rounds above it, and no others
+            gain[i] = 0.4 - 0.01 * r - 0.001 * place
+            diff[i] = pattern[r // BLOCK]
+    assert len(set(gain)) == n and (fold == 0).sum() == rounds
+    predicted = np.column_stack([np.full(n, 0.5), 0.5 + gain])
+    # +1: cheap fails, dear solves; -1: the other way; 0: both solve
+    scores = np.column_stack([(diff <= 0), (diff >= 0)]).astype(float)
+    return predicted, scores
+
+
+def test_a_lead_that_was_luck_where_the_knob_was_chosen_does_not_keep_it_routing() -> None:
+    """Where the knob was chosen the router leads the best fixed mix by 0.2, 3.3 times
+    that lead's standard error (0.060), and with the lead there deciding (until
+    2026-12-07) it kept routing by its predictions; but the lead is luck by construction
+    (``lucky_lead``): each held-out prompt routed by a knob chosen without it gains
+    nothing, a cross-fitted lead of exactly 0 (standard error 0.047), and the router
+    draws from the mix. Built, not drawn: the router's predictions given, no fit and no
+    seed to be lucky with; the same whichever seed deals the folds (0-29 checked). Until
+    2026-12-07 this was seed 125's outcomes and a fitted router's predictions, whose lead
+    depended on the seed and on the BLAS threads the fit ran on (seed 5 was this case on
+    2-4 threads, not on one)."""
+    from routerllm.routers import create_router
+    from routerllm.routers.base import Candidate
+
+    router = create_router("logreg", [Candidate("cheap", 1.0), Candidate("dear", 3.0)], 0, encoder="hashing")  # fmt: skip
+    router.fit(None, np.array([[1.0, 1.0], [0.0, 1.0]]), embeddings=np.eye(2))
+    predicted, scores = lucky_lead(router.seed or 0)
+    cal = router.calibrate(None, scores, "max_cost=0.8", predicted=predicted)  # type: ignore[attr-defined]
+    # the knob chosen on all of them: the first two blocks to dear, at cost 35 / 15
+    assert cal["quality"] - scores[:, 0].mean() == pytest.approx(0.2)
+    assert cal["cost"] == pytest.approx(35 / 15)
+    assert cal["lead_over_mix"] == pytest.approx(0.2)
+    assert cal["lead_over_mix"] > 3 * cal["lead_standard_error"]
+    assert cal["cross_fitted_lead_over_mix"] == 0.0 and cal["cross_fitted_folds"] == 5
     assert cal["routes_by"] == "fixed mix" and not cal["beats_fixed_mix"]
-    data = load_outcomes(tmp_path / "test.json")
-    costs = data.cost_matrix("call")
-    router = load_router(tmp_path / "router", outcome_candidates(data, costs.mean(axis=0)))
-    router.set_mix(None)  # type: ignore[attr-defined]  # the knob's own choices
-    chosen = [data.models.index(d.model) for d in router.route_batch(data.prompts)]
-    knob = evaluate_choices(np.array(chosen), data.scores, costs)
-    singles = [evaluate_choices(np.full(len(data), j), data.scores, costs) for j in range(4)]
-    mix = quality_at(upper_hull(singles), knob.cost)
-    assert mix is not None and knob.quality < mix
-    asked = 0.95 * max(s.quality for s in singles)
-    assert knob.quality < asked - 0.1  # far short of the quality asked
-    assert routed > knob.quality + 0.1  # the mix it now draws from
+    assert cal["fallback_mix"] == {"cheap": 1.0}  # the best fixed mix: cheap alone
