@@ -334,7 +334,8 @@ def test_the_demo_says_a_refusal_the_log_could_not_take(tmp_path: Path) -> None:
     """A refused request whose row the log could not take was counted in the demo's
     summary, which then said it was logged (its routing in the log) and ended well; an
     answer the log could not take ends it with the log's error. So does this refusal now,
-    after the summary; the interactive demo says the log's error after the refusal's."""
+    after the summary; the interactive demo says the log's error after the refusal's.
+    Each says it once, in the demo's own line."""
     config_path, config = spent_config(tmp_path)
     with log_refusing_rows(Path(config.log.path)):
         done = cli_in_process("demo", "--no-baseline", "--json", "--config", str(config_path))  # fmt: skip
@@ -345,6 +346,10 @@ def test_the_demo_says_a_refusal_the_log_could_not_take(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "database or disk is full" in errors[0], done.stderr
+    # said once: not also above it by the library's warning (`WARNING routerllm.answer_logging:
+    # a refused request's spending could not be logged: ...`, until 2026-12-07)
+    assert [line for line in done.stderr.splitlines() if "disk is full" in line] == errors
+    assert "disk is full" not in session.stderr, session.stderr
     lines = [json.loads(line) for line in session.stdout.splitlines()]
     assert "hourly CO2 budget" in lines[0]["error"]
     assert "database or disk is full" in lines[1]["error"], lines

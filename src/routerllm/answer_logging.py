@@ -9,6 +9,8 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,24 @@ if TYPE_CHECKING:
     from routerllm.routers.base import RoutingDecision
 
 log = logging.getLogger(__name__)
+
+#: Set within :func:`refusal_log_errors_said_by_caller`.
+_CALLER_SAYS = ContextVar("refusal_log_errors_said_by_caller", default=False)
+
+
+@contextlib.contextmanager
+def refusal_log_errors_said_by_caller() -> Iterator[None]:
+    """Within the block (in this thread), a request refused by the budgets once routed
+    whose row the request log could not take, or took while its emissions CSV could
+    not, is not said as a warning (``unlogged_refusals``, ``unmirrored_rows``): the
+    caller says it itself, in its own words, from ``BudgetExceededError.log_error``
+    (``demo``'s ``warning:`` or ``error:`` line), where it was said twice, in two
+    styles (until 2026-12-07). The budgets count it as before."""
+    token = _CALLER_SAYS.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_SAYS.reset(token)
 
 
 def unlogged_failures() -> RepeatedFault:
@@ -220,7 +240,8 @@ class AnswerLogging:
             error.log_error = e  # the caller says it: the id it names has no row, or no CSV row
             if e.logged:
                 self._log_took_a_row(mirrored=False)
-            (self.unmirrored if e.logged else self.unlogged_refused).failed(str(e))
+            if not _CALLER_SAYS.get():  # else the caller alone says it
+                (self.unmirrored if e.logged else self.unlogged_refused).failed(str(e))
             if self.budget is not None and not e.logged:
                 self.budget.count_unlogged(spent_so_far(result.cost_usd, routing))
 

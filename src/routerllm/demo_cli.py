@@ -88,6 +88,7 @@ def _faster(speedup: float) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from routerllm.answer_logging import refusal_log_errors_said_by_caller
     from routerllm.carbon.report import priced_by_tokens, summarize
     from routerllm.demo import DEMO_PROMPTS, run_demo, spread
 
@@ -100,7 +101,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     require_stdout("the answers would be printed")
     args.answered = 0  # what its Ctrl-C line says was logged (``requests_answered``)
     stdin = _stdin("give the prompts on stdin, one a line") if args.interactive else None
-    with _system(args) as system:
+    # a refusal's row the log (or its emissions CSV) could not take: said by the demo's
+    # own line (error: or warning:), not again by the library's warning
+    with _system(args) as system, refusal_log_errors_said_by_caller():
         if stdin is not None:
             return _interactive(args, system, stdin)
         available = system.available_models()
