@@ -748,3 +748,16 @@ class PausedWriter:
         self.proc.stdin.write("\n")
         self.proc.stdin.close()
         assert self.proc.wait(timeout=60) == 0
+
+
+def every_block_read_at(monkeypatch: pytest.MonkeyPatch, share: float) -> None:
+    """Every measured block from now on read as measured while other processes used
+    ``share`` of the machine's CPU, as a busy machine gives it (``cpu_share.others_share``
+    where the meters read it: tests/test_cpu_share.py measures real ones)."""
+    from routerllm.carbon import codecarbon_meter, cpu_share
+
+    def reading(*_: Any) -> float:
+        return share
+
+    monkeypatch.setattr(cpu_share, "others_share", reading)
+    monkeypatch.setattr(codecarbon_meter, "others_share", reading)

@@ -240,7 +240,7 @@ def test_the_gated_cascade_budgets_an_unmeasured_overhead_at_the_first_models_po
 
     def decide(unverified: np.ndarray, overhead_kwh: list[float]) -> Any:
         told.append(overhead_kwh)
-        return np.zeros(len(unverified), dtype=bool), (0.0, 0.0, 0.0), {"gate": {}}
+        return np.zeros(len(unverified), dtype=bool), (0.0, 0.0, 0.0, None), {"gate": {}}
 
     # one fold, trained by 2 problems of another set: their checks (5 s, CodeCarbon
     # failed) and medium's answers to them (6e-5 kWh in 2 s) are what it budgets by

@@ -35,6 +35,8 @@ from routerllm.eval.transfer import load_training_run
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.system import RouterLLM
 
+from .conftest import every_block_read_at
+
 
 def write_outcome_dataset(path: Path, problems: Any, models: list[str], outcomes: Any, sizes: dict[str, float]) -> None:  # fmt: skip
     """The outcome dataset a run writes (``outcome_dataset_texts``), with its models.json."""
@@ -1848,8 +1850,8 @@ def test_energy_codecarbon_failed_to_measure_is_null_in_results_json_not_zero(
     real = humaneval_systems.measured_routing
 
     def nan_reading(*args: Any) -> Any:
-        choices, (s, _, _), *rest = real(*args)
-        return (choices, (s, float("nan"), float("nan")), *rest)
+        choices, routing = real(*args)
+        return choices, dataclasses.replace(routing, energy_kwh=float("nan"), co2_kg=float("nan"))
 
     monkeypatch.setattr(humaneval_systems, "measured_routing", nan_reading)
     run_experiment(tiny_config, out, systems=systems, limit=2, style_overrides=short, progress=False)  # fmt: skip
@@ -2278,7 +2280,7 @@ def test_answers_measured_under_contention_are_named_and_remeasured_on_request(
     saved = json.loads((out / "results.json").read_text())
     assert saved["contended_generations"] == again["contended_generations"]
     # its system's generation component says so, as route --json's does: the answers'
-    # shares weighted by their times; its loading's and routing's were not stored
+    # shares weighted by their times; its loading's, too short to tell here, has none
     (direct,) = saved["systems"]
     generation = direct["components"]["llm_inference"]
     other_s = generation["duration_s"] - 5.0  # the other answer's time
@@ -2304,6 +2306,88 @@ def test_answers_measured_under_contention_are_named_and_remeasured_on_request(
     older = run_experiment(tiny_config, out, systems=["direct-light"], limit=2,
                            style_overrides=short, progress=False)  # fmt: skip
     assert older["contended_generations"] == {"above_share": 0.25, "generations": [], "not_recorded": 2}  # fmt: skip
+
+
+def test_loading_and_routing_say_they_were_measured_under_contention_as_generation_does(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """results.json's routing and loading components gave ``others_cpu_share`` null and
+    ``contended`` false whatever the machine's load, as the store kept no share of a
+    model's load (and the routing's, measured as the report is made, was dropped): a
+    loading among busy processes read as a quiet one. The store keeps the load's share
+    now, and the run's routing gives its own; report.md names the contended components.
+    A store made before keeps its loads, whose share reads as not known."""
+    out, short, systems = tmp_path / "he", {"max_new_tokens": 8}, ["direct-light", "random"]
+    every_block_read_at(monkeypatch, 0.8)
+    run_experiment(tiny_config, out, systems=systems, limit=2, style_overrides=short, progress=False)  # fmt: skip
+    rows = {r["system"]: r["components"] for r in json.loads((out / "results.json").read_text())["systems"]}  # fmt: skip
+    # (two answers' blocks weighted by their times: 0.8 to the last bit or so)
+    for system, part in [("direct-light", "model_loading"), ("direct-light", "llm_inference"),
+                         ("random", "router_inference"), ("random", "model_loading"),
+                         ("random", "llm_inference")]:  # fmt: skip
+        assert rows[system][part]["others_cpu_share"] == pytest.approx(0.8), (system, part)
+        assert rows[system][part]["contended"] is True, (system, part)
+    # a direct system routes nothing: no block, no share
+    assert rows["direct-light"]["router_inference"]["others_cpu_share"] is None
+    breakdown = (out / "report.md").read_text().split("Component breakdown")[1]
+    line = next(x for x in breakdown.splitlines() if x.startswith("- random: "))
+    assert line.endswith(" (measured under contention: router inference 80%, model loading 80%, generation 80%)"), line  # fmt: skip
+    line = next(x for x in breakdown.splitlines() if x.startswith("- direct-light: "))
+    assert line.endswith(" (measured under contention: model loading 80%, generation 80%)"), line
+    # reported again on a quieter machine: the stored load keeps its share, the routing,
+    # measured now, has this run's
+    every_block_read_at(monkeypatch, 0.1)
+    run_experiment(tiny_config, out, systems=systems, limit=2, style_overrides=short, progress=False)  # fmt: skip
+    rows = {r["system"]: r["components"] for r in json.loads((out / "results.json").read_text())["systems"]}  # fmt: skip
+    assert rows["direct-light"]["model_loading"]["others_cpu_share"] == 0.8
+    assert rows["random"]["router_inference"]["others_cpu_share"] == 0.1
+    assert rows["random"]["router_inference"]["contended"] is False
+    store = ResultStore(out / "results.sqlite")
+    assert store.load_shares(["tiny-light", "unknown"]) == {"tiny-light": 0.8}  # loaded models only
+    with store.db:  # as a store made before the loads' shares were recorded
+        store.db.execute("DROP TABLE load_contention")
+    store.close()
+    older = ResultStore(out / "results.sqlite", read_only=True)  # as --train-on reads it
+    assert older.load_shares(["tiny-light"]) == {"tiny-light": None}
+    older.close()
+    run_experiment(tiny_config, out, systems=systems, limit=2, style_overrides=short, progress=False)  # fmt: skip
+    rows = {r["system"]: r["components"] for r in json.loads((out / "results.json").read_text())["systems"]}  # fmt: skip
+    loading = rows["direct-light"]["model_loading"]
+    assert (loading["others_cpu_share"], loading["contended"]) == (None, False)
+    assert loading["energy_kwh"] > 0  # the load itself kept
+
+
+def test_a_learned_routers_routing_and_encoder_build_give_their_cpu_share(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folds' routing and the encoder's build, measured as the report is made, give
+    the share of the machine's CPU other processes used (their blocks together)."""
+    rng = np.random.default_rng(1)
+    prompts = [f"task {i}: " + " ".join(rng.choice(list("abcdefgh"), 6)) for i in range(12)]
+    scores = (rng.random((12, 3)) < [0.3, 0.5, 0.8]).astype(float)
+    every_block_read_at(monkeypatch, 0.6)
+    with RouterLLM(tiny_config) as system:
+        cv = cross_validated("knn", system, prompts, scores, np.ones((12, 3)),
+                             ["tiny-light", "tiny-medium", "tiny-heavy"], 3, 0, "hashing")  # fmt: skip
+    assert cv.router_share == pytest.approx(0.6) and cv.encoder_load_share == 0.6
+
+
+def test_a_models_load_with_a_bad_cpu_share_is_refused(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path / "results.sqlite")
+    for bad in (1.5, -0.1, float("nan"), "high"):
+        with pytest.raises(RouterLLMError, match="others_cpu_share"):
+            store.add_load("m", 1.0, 1e-6, 1e-7, "codecarbon:measured", bad)  # type: ignore[arg-type]
+    assert store.load_of("m") is None  # nothing stored
+    store.add_load("m", 1.0, 1e-6, 1e-7, "codecarbon:measured", 0.5)
+    store.add_load("n", 1.0, 1e-6, 1e-7)  # left out: not known
+    assert store.load_shares(["m", "n", "o"]) == {"m": 0.5, "n": None}
+    store.add_load("m", 2.0, 1e-6, 1e-7, "codecarbon:measured")  # loaded again: replaced
+    assert store.load_shares(["m"]) == {"m": None}
+    with store.db:  # a share edited out of range by hand is refused as the store opens
+        store.db.execute("INSERT INTO load_contention VALUES ('n', 7)")
+    store.close()
+    with pytest.raises(RouterLLMError, match="load_contention of n: others_cpu_share is 7"):
+        ResultStore(tmp_path / "results.sqlite")
 
 
 def test_a_generation_row_with_a_bad_cpu_share_is_refused(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
-from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate
+from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate, GateCost
 from routerllm.eval.humaneval_run import cascade
 from routerllm.eval.prompt_examples import (
     _RESULT_MARK,
@@ -23,6 +23,8 @@ from routerllm.eval.result_store import Outcome
 from routerllm.gate import gate_threshold
 from routerllm.gate_models import EnergyModel
 from routerllm.system import RouterLLM
+
+from .conftest import every_block_read_at
 
 DOCTEST = '''def add(a: int, b: int) -> int:
     """Add two numbers.
@@ -310,9 +312,9 @@ def test_a_gate_that_allows_a_passed_answer_does_not_escalate_it(
 
     def decide(
         unverified: np.ndarray, overhead_kwh: list[float]
-    ) -> tuple[np.ndarray, tuple[float, float, float], dict]:
+    ) -> tuple[np.ndarray, GateCost, dict]:
         assert unverified.tolist() == [False, True]
-        return np.array([True, True]), (0.0, 0.0, 0.0), {}
+        return np.array([True, True]), (0.0, 0.0, 0.0, None), {}
 
     train = FirstAnswers(np.full(2, -1), np.full(2, 1e-6), np.ones(2), np.ones(2, bool))
     gate = Gate(np.zeros(2, dtype=int), 1, decide, (Checks(2, 1.0, 6e-9, 3e-9, True), train))
@@ -323,10 +325,13 @@ def test_a_gate_that_allows_a_passed_answer_does_not_escalate_it(
 
 
 def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
-    tiny_config: AppConfig,
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """HumanEval/0's and /2's answers fail their examples; /83's prompt gives none to
-    check its answer on: the plain cascade keeps that answer, the gate weighs it too."""
+    check its answer on: the plain cascade keeps that answer, the gate weighs it too.
+    Its routing (the checks and the gate) and its loading say what share of the machine's
+    CPU other processes used as they were measured."""
+    every_block_read_at(monkeypatch, 0.2)  # the checks, measured here
     ids = ("HumanEval/0", "HumanEval/2", "HumanEval/83")
     problems = [p for p in load_humaneval() if p.task_id in ids]
     assert not extract_examples(problems[2].prompt, problems[2].entry_point)
@@ -339,9 +344,9 @@ def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
 
     def decide(
         unverified: np.ndarray, overhead_kwh: list[float]
-    ) -> tuple[np.ndarray, tuple[float, float, float], dict]:
+    ) -> tuple[np.ndarray, GateCost, dict]:
         seen.append((unverified, overhead_kwh))
-        return np.array([False, True, True]), (2.0, 3e-9, 1e-9), {"gate": {"withheld": 1}}
+        return np.array([False, True, True]), (2.0, 3e-9, 1e-9, 0.6), {"gate": {"withheld": 1}}
 
     # one fold, trained by 3 problems of another set whose checks spent 6e-9 kWh
     train = FirstAnswers(np.full(3, -1), np.full(3, 1e-6), np.ones(3), np.ones(3, bool))
@@ -349,7 +354,8 @@ def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
     with RouterLLM(tiny_config) as system:
         plain = cascade(system, problems, completions, "m", "h", outcomes, {})
         loads = {"m": (0.5, 4e-6, 1e-9), "h": (0.5, 7e-6, 1e-9)}
-        gated = cascade(system, problems, completions, "m", "h", outcomes, loads, gate, "gated")
+        gated = cascade(system, problems, completions, "m", "h", outcomes, loads, gate, "gated",
+                        load_shares={"m": 0.9})  # fmt: skip
     assert plain.choices == ["h", "h", "m"]  # only the failed answers go up
     assert seen[0][0].tolist() == [True, True, True]  # the gate sees every unverified answer
     # ... and what the cascade spends a problem besides generating: the measured checks
@@ -371,6 +377,11 @@ def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
         "overhead_unmeasured": [],
     }
     assert row["verdicts"] == {"passed": 0, "failed": 2, "unverifiable": 1}
+    # the checks' seconds at 20 %, the gate's 2 s at 60 %; h's load's share is not known
+    checks_s = gated.router_s - 2.0
+    routing = row["components"]["router_inference"]
+    assert routing["others_cpu_share"] == pytest.approx((0.2 * checks_s + 0.6 * 2.0) / gated.router_s)  # fmt: skip
+    assert row["components"]["model_loading"]["others_cpu_share"] == 0.9
 
 
 def test_gate_threshold_solves_the_most_within_the_budget() -> None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.eval.cascade_overhead import Gate
+from routerllm.carbon.meter import Measurement, weighted_share
+from routerllm.eval.cascade_overhead import Gate, GateCost
 from routerllm.eval.cross_validation import Fold, fold_ids, fold_routers
 from routerllm.gate import gate_threshold
 from routerllm.gate_models import EnergyModel, SuccessModel, measured_means
@@ -141,9 +142,10 @@ def budget_gate(
 
     def gate(
         tested: np.ndarray, overhead_kwh: Sequence[float]
-    ) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
+    ) -> tuple[np.ndarray, GateCost, dict[str, Any]]:
         unverified = np.concatenate([tested, extra])
         score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
+        blocks: list[Measurement] = []
         for tr, te, p_train, p_test in predictions(unverified):
             # what an answer not measured is read as: refused where a model has none
             means = measured_means(kwh[tr], known[tr], [first, then])
@@ -153,6 +155,7 @@ def budget_gate(
             with system.meter.measure("router_inference") as slot:
                 score[te] = p_test() / cost[te]
             spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
+            blocks.append(slot.result)
             per_fold.append((tr, te, p_train / cost[tr], np.where(known[tr], kwh[tr], means)))
 
         def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
@@ -179,6 +182,7 @@ def budget_gate(
                           "predictor": PREDICTORS[states is not None],
                           "thresholds": [None if math.isinf(t) else t for t in thresholds],
                           "curve": curve}}  # fmt: skip
-        return allowed, (float(spent[0]), float(spent[1]), float(spent[2])), about
+        share = weighted_share(blocks)  # the gate's blocks together, as one reading
+        return allowed, (float(spent[0]), float(spent[1]), float(spent[2]), share), about
 
     return Gate(fold_ids(n, folds, seed), folds, gate)

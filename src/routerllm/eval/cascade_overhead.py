@@ -17,12 +17,13 @@ from routerllm.exceptions import RouterLLMError
 if TYPE_CHECKING:
     from routerllm.carbon.meter import Measurement
 
+#: What the gate's own work spent, measured: seconds, kWh, kg CO2, and the share of the
+#: machine's CPU other processes used meanwhile (None: not known).
+GateCost = tuple[float, float, float, float | None]
 #: Given which answers are unverified and what the cascade spends a problem besides
 #: generating (kWh) as each fold's gate budgets it, which may be escalated, the gate's
-#: measured (s, kWh, kg CO2), and what it did.
-Decide = Callable[
-    [np.ndarray, Sequence[float]], tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]
-]
+#: measured cost (``GateCost``), and what it did.
+Decide = Callable[[np.ndarray, Sequence[float]], tuple[np.ndarray, GateCost, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,12 @@ class Checks:
     kwh: float
     co2: float
     measured: bool
+    #: the share of the machine's CPU other processes used as they ran (None: not known)
+    others_cpu_share: float | None = None
 
     @classmethod
     def of(cls, m: Measurement, problems: int) -> Checks:
-        return cls(problems, m.duration_s, m.energy_kwh, m.co2_kg, m.measured)
+        return cls(problems, m.duration_s, m.energy_kwh, m.co2_kg, m.measured, m.others_cpu_share)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Gate:
 
     def __call__(
         self, unverified: np.ndarray, overhead_kwh: Sequence[float]
-    ) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
+    ) -> tuple[np.ndarray, GateCost, dict[str, Any]]:
         return self.decide(unverified, overhead_kwh)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.carbon.meter import Measurement
+from routerllm.carbon.meter import Measurement, weighted_share
 from routerllm.gate_models import measured_means, out_of_fold
 from routerllm.system import RouterLLM
 
@@ -130,6 +130,10 @@ class CrossValidated:
     #: the measured one-time build of the routers' shared encoder: s, kWh, kg CO2
     encoder_load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     encoder_load_measured: bool = False
+    #: the share of the machine's CPU other processes used as the folds' routers routed
+    #: (their blocks together), and as the encoder was built; None: not known
+    router_share: float | None = None
+    encoder_load_share: float | None = None
 
     @property
     def rule(self) -> str:
@@ -167,6 +171,7 @@ def cross_validated(
     predicted, known = np.zeros_like(scores), np.zeros_like(costs)
     policy, mixed, two, rules = np.zeros_like(scores), 0, 0, []
     spent, router_measured = np.zeros(3), False
+    routing: list[Measurement] = []
     load: Measurement | None = None
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
     for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options, train_only, measured):  # fmt: skip
@@ -182,6 +187,7 @@ def cross_validated(
             decisions = router.route_batch([prompts[int(i)] for i in te])
         spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
         router_measured = router_measured or slot.result.measured
+        routing.append(slot.result)
         order = [router.model_names.index(m) for m in models]
         predicted[te] = router.predict(X[te])[:, order]
         known[te] = router.costs[order]
@@ -194,5 +200,6 @@ def cross_validated(
     assert load is not None  # the first fold built the encoder
     return CrossValidated(
         choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed, two, rules, router_measured,
-        (load.duration_s, load.energy_kwh, load.co2_kg), load.measured,
+        (load.duration_s, load.energy_kwh, load.co2_kg), load.measured, weighted_share(routing),
+        load.others_cpu_share,
     )  # fmt: skip

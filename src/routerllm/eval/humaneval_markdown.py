@@ -271,6 +271,27 @@ def _contention_line(s: dict[str, Any]) -> list[str]:
     ]
 
 
+#: results.json's components in report.md's order, with the words it says them in.
+COMPONENT_NAMES = {
+    "router_inference": "router inference",
+    "model_loading": "model loading",
+    "llm_inference": "generation",
+}
+
+
+def _contended_components(components: dict[str, Any]) -> str:
+    """The end of a system's line of the component breakdown: its components measured
+    while other processes used more than ``CONTENDED_SHARE`` of the machine's CPU
+    (``contended``), with that share, whose energy includes those processes' work; ""
+    where none was (or none's share is known)."""
+    busy = [
+        f"{words} {components[name]['others_cpu_share']:.0%}"
+        for name, words in COMPONENT_NAMES.items()
+        if components[name].get("contended")
+    ]
+    return f" (measured under contention: {', '.join(busy)})" if busy else ""
+
+
 def report_markdown(s: dict[str, Any]) -> str:
     lines = [
         "# Code generation: routed vs direct",
@@ -356,10 +377,8 @@ def report_markdown(s: dict[str, Any]) -> str:
         c = r["components"]
         lines.append(
             f"- {r['system']}: "
-            + " / ".join(
-                _figure(c[n]["energy_kwh"], ".2e")
-                for n in ("router_inference", "model_loading", "llm_inference")
-            )  # fmt: skip
+            + " / ".join(_figure(c[n]["energy_kwh"], ".2e") for n in COMPONENT_NAMES)
+            + _contended_components(c)
         )
     lines += ["", "Prompting (greedy; `eval/codegen.py`):", ""]
     for name, st in s["styles"].items():

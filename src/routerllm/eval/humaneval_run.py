@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.carbon.meter import Measurement, weighted_cpu_share
 from routerllm.checks import repeated
 from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
@@ -142,7 +143,7 @@ def run_models(
                 loading = result.components["model_loading"]
                 if loading.duration_s > 0 and store.load_of(model) is None:
                     store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg,
-                                   loading.method)  # fmt: skip
+                                   loading.method, loading.others_cpu_share)  # fmt: skip
                 completion = extract_completion(problem, result.text, style)
                 check = check_problem(problem, completion, packages=packages)
                 gen = result.components["llm_inference"]
@@ -251,22 +252,32 @@ class SystemResult:
     measured: set[str] = field(default_factory=set)
     unmeasured: set[str] = field(default_factory=set)
     #: Per component, its measured blocks as (seconds, share of the machine's CPU other
-    #: processes used, None: not known): the generations' as their store recorded them.
+    #: processes used, None: not known): the generations' and the models' loads as their
+    #: store recorded them, the routing's and a router's own load as this run measured them.
     #: Its component's ``others_cpu_share`` in ``row``, as in ``route --json``.
     cpu_blocks: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
 
-    def add_load(self, load: tuple[float, float, float], measured: bool) -> None:
+    def add_load(
+        self, load: tuple[float, float, float], measured: bool, share: float | None = None
+    ) -> None:
         """Add a one-time load (s, kWh, kg CO2) to its loading: a model's, or its router's
-        (an encoder, a classifier), which no single request's routing pays in a server."""
+        (an encoder, a classifier), which no single request's routing pays in a server;
+        ``share``: the share of the machine's CPU other processes used meanwhile."""
         self.load_s += load[0]
         self.load_kwh += load[1]
         self.load_co2 += load[2]
         self.count("model_loading", measured)
+        self.cpu_block("model_loading", load[0], share)
+
+    def cpu_block(self, component: str, seconds: float, share: float | None) -> None:
+        """A measured block of ``component``: ``seconds`` long, other processes using
+        ``share`` of the machine's CPU meanwhile (None: not known)."""
+        self.cpu_blocks.setdefault(component, []).append((seconds, share))
 
     def generated(self, outcome: Outcome) -> None:
         """Count ``outcome``'s generation as measured (or not), and its CPU share."""
         self.count("llm_inference", outcome.measured)
-        self.cpu_blocks.setdefault("llm_inference", []).append((outcome.gen_s, outcome.others_cpu_share))  # fmt: skip
+        self.cpu_block("llm_inference", outcome.gen_s, outcome.others_cpu_share)
 
     def count(self, component: str, measured: bool) -> None:
         """Record that a part of ``component`` was (or was not) measured: a component is
@@ -320,7 +331,6 @@ class SystemResult:
 
     def _component(self, name: str, s: float, kwh: float, co2: float) -> dict[str, Any]:
         from routerllm.carbon.cpu_share import contended
-        from routerllm.carbon.meter import weighted_cpu_share
 
         known = name not in self.unmeasured
         share = weighted_cpu_share(self.cpu_blocks.get(name, ()))
@@ -342,10 +352,14 @@ def compose(
     router: tuple[float, float, float] | None = None,
     router_measured: bool = True,
     measured_loads: Collection[str] | None = None,
+    load_shares: Mapping[str, float | None] | None = None,
+    router_share: float | None = None,
 ) -> SystemResult:
     """A system's result from the models it chose: their measured runs + one load each,
     + its ``router``'s measured inference where it has one. ``measured_loads`` are the
-    models whose stored load was measured (None: every one)."""
+    models whose stored load was measured (None: every one); ``load_shares`` the share of
+    the machine's CPU other processes used as each stored load was measured, and
+    ``router_share`` as the router's inference was (None, or a model left out: not known)."""
     picked = [outcomes[m][t] for m, t in zip(choices, task_ids, strict=True)]
     used = set(choices)
     result = SystemResult(
@@ -361,8 +375,10 @@ def compose(
         result.generated(o)
     for m in used & set(loads):
         result.count("model_loading", measured_loads is None or m in measured_loads)
+        result.cpu_block("model_loading", loads[m][0], (load_shares or {}).get(m))
     if router is not None:
         result.count("router_inference", router_measured)
+        result.cpu_block("router_inference", router[0], router_share)
     return result
 
 
@@ -378,6 +394,7 @@ def cascade(
     name: str = CASCADE,
     measured_loads: Collection[str] | None = None,
     packages: Sequence[str] = (),
+    load_shares: Mapping[str, float | None] | None = None,
 ) -> SystemResult:
     """``first`` answers every problem; its answer is run on the examples of the prompt's
     docstring (``eval/prompt_examples.py``: the prompt only, never the hidden tests), and
@@ -391,7 +408,8 @@ def cascade(
     (:func:`routerllm.eval.cascade_overhead.gate_overhead`). Both generations of an
     escalated problem are paid for; the measured cost of checking the answers (every
     fold's), and of the gate, is the cascade's routing cost. The check imports the
-    ``packages`` named for the run, which a prompt may import."""
+    ``packages`` named for the run, which a prompt may import. ``load_shares``: as
+    :func:`compose` takes them."""
     from routerllm.eval.prompt_examples import verify_completion
 
     fold = np.zeros(len(problems), dtype=int) if gate is None else np.asarray(gate.fold)
@@ -410,6 +428,7 @@ def cascade(
                 )
         blocks[int(f)] = Checks.of(slot.result, len(idx))
     cost = np.array([[b.seconds, b.kwh, b.co2] for b in blocks.values()]).sum(axis=0)
+    routing = [(b.seconds, b.others_cpu_share) for b in blocks.values()]
     router_measured = any(b.measured for b in blocks.values())
     failed = np.array([v.verdict == "failed" for v in verdicts])
     about: dict[str, Any]
@@ -424,12 +443,14 @@ def cascade(
         allowed, gate_cost, about = gate(unverified, overhead.budgeted_kwh)
         if "gate" in about:
             about["gate"] |= overhead.about()
-        escalated, cost = unverified & allowed, cost + gate_cost
+        escalated, cost = unverified & allowed, cost + gate_cost[:3]
+        routing.append((gate_cost[0], gate_cost[3]))
         router_measured = router_measured or bool(gate_cost[1] or gate_cost[2])
     task_ids = [p.task_id for p in problems]
     answered = compose(
         name, [then if e else first for e in escalated], outcomes, task_ids, loads,
         (float(cost[0]), float(cost[1]), float(cost[2])), router_measured, measured_loads,
+        load_shares, weighted_cpu_share(routing),
     )  # fmt: skip
     # The first model's answers that were replaced were generated too.
     replaced = [outcomes[first][t] for t, e in zip(task_ids, escalated, strict=True) if e]
@@ -443,7 +464,8 @@ def cascade(
         for kwh, t, e in zip(answered.problem_kwh, task_ids, escalated, strict=True)
     ]
     if replaced and first not in answered.choices and first in loads:  # still loaded once
-        answered.add_load(loads[first], measured_loads is None or first in measured_loads)
+        answered.add_load(loads[first], measured_loads is None or first in measured_loads,
+                          (load_shares or {}).get(first))  # fmt: skip
     counts = {
         v: sum(x.verdict == v for x in verdicts) for v in ("passed", "failed", "unverifiable")
     }
@@ -470,27 +492,29 @@ def _first_answers(gate: Gate, tested: Sequence[Outcome]) -> FirstAnswers:
         (extra.fold, extra.kwh, extra.seconds, extra.measured), strict=True)))  # fmt: skip
 
 
-def measured_warm_up(
-    system: RouterLLM, router: Any, prompt: str
-) -> tuple[tuple[float, float, float], bool]:
+def measured_warm_up(system: RouterLLM, router: Any, prompt: str) -> Measurement:
     """Load what ``router`` loads on its first call (``Router.warm_up``), measured as
-    loading: what it spent (s, kWh, kg CO2) and whether its energy was measured. Done
-    before :func:`measured_routing`, whose first request would pay for it otherwise."""
+    loading (what it spent, whether its energy was measured, the share of the machine's
+    CPU other processes used meanwhile). Done before :func:`measured_routing`, whose
+    first request would pay for it otherwise."""
     with system.meter.measure("model_loading") as slot:
         router.warm_up(prompt)
-    m = slot.result
-    return (m.duration_s, m.energy_kwh, m.co2_kg), m.measured
+    return slot.result
 
 
 def measured_routing(
     system: RouterLLM, router: Any, prompts: Sequence[str]
-) -> tuple[list[str], tuple[float, float, float], bool]:
+) -> tuple[list[str], Measurement]:
     """Route prompts one by one, as a server would, measuring the router's inference:
-    the choices, what it spent (s, kWh, kg CO2), and whether its energy was measured."""
+    the choices, and the measurement of their routing."""
     with system.meter.measure("router_inference") as slot:
         choices = [router.route(p).model for p in prompts]
-    m = slot.result
-    return choices, (m.duration_s, m.energy_kwh, m.co2_kg), m.measured
+    return choices, slot.result
+
+
+def spent(m: Measurement) -> tuple[float, float, float]:
+    """What ``m`` spent as :class:`SystemResult` adds it up: seconds, kWh, kg CO2."""
+    return m.duration_s, m.energy_kwh, m.co2_kg
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:

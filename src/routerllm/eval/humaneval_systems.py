@@ -28,6 +28,7 @@ from routerllm.eval.humaneval_run import (
     compose,
     measured_routing,
     measured_warm_up,
+    spent,
 )
 from routerllm.eval.quality_energy import expected_kwh, quality_energy_curve
 from routerllm.eval.result_store import Outcome, ResultStore
@@ -49,6 +50,9 @@ class Answers:
     loads: dict[str, tuple[float, float, float]]  # seconds, kWh, kg CO2
     load_methods: dict[str, str | None]
     measured_loads: set[str]
+    #: the share of the machine's CPU other processes used as each stored load was
+    #: measured (None: not known), for the models with one
+    load_shares: dict[str, float | None]
     scores: np.ndarray  # (n, m) passed
     energy: np.ndarray  # (n, m) generation kWh
     # False: CodeCarbon failed on that answer, whose 0 kWh is not known
@@ -82,8 +86,8 @@ def reported_answers(store: ResultStore, config: AppConfig, plan: ExperimentPlan
     energy = np.array([[outcomes[m][t].gen_kwh for m in models] for t in task_ids])
     measured = np.array([[outcomes[m][t].measured for m in models] for t in task_ids])
     generation_measured = {m for i, m in enumerate(models) if measured[:, i].all()}
-    return Answers(models, styles, outcomes, loads, load_methods, measured_loads, scores,
-                    energy, measured, generation_measured)  # fmt: skip
+    return Answers(models, styles, outcomes, loads, load_methods, measured_loads,
+                   store.load_shares(models), scores, energy, measured, generation_measured)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ def run_systems(
                 run.results[name] = compose(
                     name, [plan.direct[name]] * len(plan.problems), answers.outcomes,
                     plan.task_ids, answers.loads, measured_loads=answers.measured_loads,
+                    load_shares=answers.load_shares,
                 )  # fmt: skip
             elif name in (CASCADE, GATED_CASCADE):
                 gate = None
@@ -141,7 +146,7 @@ def run_systems(
                 run.results[name] = cascade(
                     system, plan.problems, store.completions(plan.medium), plan.medium,
                     plan.heavy, answers.outcomes, answers.loads, gate, name,
-                    answers.measured_loads, plan.packages,
+                    answers.measured_loads, plan.packages, answers.load_shares,
                 )  # fmt: skip
             elif name in AS_IS:
                 run.results[name] = _as_is(system, config, plan, answers, name)
@@ -193,11 +198,12 @@ def _as_is(
     """A router used as it is (not trained here), its loading and routing measured."""
     router = create_router(name, config.models, plan.seed)
     # its classifier and encoder: loaded once, not by the first request
-    load, load_metered = measured_warm_up(system, router, plan.prompts[0])
-    choices, cost, metered = measured_routing(system, router, plan.prompts)
-    result = compose(name, choices, answers.outcomes, plan.task_ids, answers.loads, cost,
-                     metered, answers.measured_loads)  # fmt: skip
-    result.add_load(load, load_metered)
+    load = measured_warm_up(system, router, plan.prompts[0])
+    choices, routing = measured_routing(system, router, plan.prompts)
+    result = compose(name, choices, answers.outcomes, plan.task_ids, answers.loads,
+                     spent(routing), routing.measured, answers.measured_loads,
+                     answers.load_shares, routing.others_cpu_share)  # fmt: skip
+    result.add_load(spent(load), load.measured, load.others_cpu_share)
     return result
 
 
@@ -215,9 +221,9 @@ def _learned(
     )  # fmt: skip
     result = run.results[name] = compose(
         name, cv.choices, answers.outcomes, plan.task_ids, answers.loads, cv.router_cost,
-        cv.router_measured, answers.measured_loads,
+        cv.router_measured, answers.measured_loads, answers.load_shares, cv.router_share,
     )  # fmt: skip
-    result.add_load(cv.encoder_load, cv.encoder_load_measured)
+    result.add_load(cv.encoder_load, cv.encoder_load_measured, cv.encoder_load_share)
     result.extra = {"decision_rules": cv.rules}
     expected = {
         "expected_pass@1": float((cv.policy * scores).sum() / len(plan.task_ids)),

@@ -24,7 +24,7 @@ from routerllm.carbon.meter import is_measured
 from routerllm.checks import is_non_negative_number
 from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.store_checks import OTHERS_CPU_SHARE, checked_row, need_text
+from routerllm.eval.store_checks import OTHERS_CPU_SHARE, checked_row, is_share, need_text
 from routerllm.eval.store_file import (
     ADDED_COLUMNS,
     SCHEMA,
@@ -419,10 +419,18 @@ class ResultStore:
         return np.stack([np.frombuffer(rows[t], dtype=np.float32) for t in task_ids])
 
     def add_load(
-        self, model: str, seconds: float, kwh: float, co2: float, method: str | None = None
+        self,
+        model: str,
+        seconds: float,
+        kwh: float,
+        co2: float,
+        method: str | None = None,
+        others_cpu_share: float | None = None,
     ) -> None:
-        """Store what loading ``model`` took: seconds, kWh, kg CO2 (finite, >= 0), and how
-        its energy was measured (``Measurement.method``; None: not known)."""
+        """Store what loading ``model`` took: seconds, kWh, kg CO2 (finite, >= 0), how
+        its energy was measured (``Measurement.method``; None: not known) and the share
+        of the machine's CPU other processes used meanwhile (``Measurement.others_cpu_share``,
+        0 to 1; None: not known), in one transaction."""
         self._check_writable()
         bad = [
             f"{name} {value!r}"
@@ -431,10 +439,12 @@ class ResultStore:
         ]
         if method is not None and not isinstance(method, str):
             bad.append(f"method {method!r}")
+        if not is_share(others_cpu_share):
+            bad.append(f"{OTHERS_CPU_SHARE} {others_cpu_share!r}")
         if not isinstance(model, str) or bad:
             raise RouterLLMError(
-                f"a model's load needs a model name, finite numbers >= 0 and a method name "
-                f"(or None), got model "
+                f"a model's load needs a model name, finite numbers >= 0, a method name "
+                f"(or None) and a CPU share from 0 to 1 (or None), got model "
                 f"{model!r}{', ' if bad else ''}{', '.join(bad)}: nothing was stored"
             )
         seconds, kwh, co2 = float(seconds), float(kwh), float(co2)
@@ -443,6 +453,12 @@ class ResultStore:
                 "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?, ?)",
                 (model, seconds, kwh, co2, method),
             )
+            # a load stored again replaces what the first one was measured under
+            self.db.execute("DELETE FROM load_contention WHERE model = ?", (model,))
+            if others_cpu_share is not None:
+                self.db.execute(
+                    "INSERT INTO load_contention VALUES (?, ?)", (model, float(others_cpu_share))
+                )
 
     def load_of(self, model: str) -> tuple[float, float, float] | None:
         row = self.db.execute(
@@ -455,6 +471,14 @@ class ResultStore:
         method; None for a load stored before the method was recorded)."""
         rows = dict(self.db.execute("SELECT model, method FROM loads"))
         return {m: rows[m] for m in models if m in rows}
+
+    def load_shares(self, models: Sequence[str]) -> dict[str, float | None]:
+        """The share of the machine's CPU other processes used as the stored load of each
+        of ``models`` that has one was measured; None where it is not known (not Linux, a
+        load too short to tell, one stored before 2026-12-07, when it was first recorded)."""
+        loaded = {str(r[0]) for r in self.db.execute("SELECT model FROM loads")}
+        known = dict(self.db.execute("SELECT model, others_cpu_share FROM load_contention"))
+        return {m: known.get(m) for m in models if m in loaded}
 
     def completions(self, model: str) -> dict[str, str]:
         rows = self.db.execute(

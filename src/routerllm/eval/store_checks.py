@@ -42,6 +42,12 @@ def need_text(value: object, what: str) -> None:
         raise RouterLLMError(f"{what} must be a non-empty string, got {value!r}")
 
 
+def is_share(value: object) -> bool:
+    """Whether ``value`` is a share of the machine's CPU as the store keeps one
+    (``Measurement.others_cpu_share``): None (not known) or a number from 0 to 1."""
+    return value is None or (is_non_negative_number(value) and value <= 1)  # type: ignore[operator]
+
+
 def checked_row(row: Any) -> dict[str, Any]:
     """A generation row with every field of :data:`ROW_FIELDS`, each value of its kind
     (numbers as Python's own, ``passed`` as 0 or 1); a clear error otherwise."""
@@ -54,7 +60,7 @@ def checked_row(row: Any) -> dict[str, Any]:
         if k in row and not ok(row[k])
     ]
     share = row.get(OTHERS_CPU_SHARE)
-    if share is not None and not (is_non_negative_number(share) and share <= 1):  # type: ignore[operator]
+    if not is_share(share):
         bad.append(f"{OTHERS_CPU_SHARE} {share!r} (needs None or a number from 0 to 1)")
     if missing or bad:
         problems = [*([f"missing {', '.join(missing)}"] if missing else []), *bad]
@@ -70,6 +76,7 @@ def checked_row(row: Any) -> dict[str, Any]:
 
 _NUMBER = "typeof({c}) IN ('integer', 'real') AND {c} >= 0"
 _COUNT_SQL = "typeof({c}) = 'integer' AND {c} >= 0"
+_SHARE_SQL = "typeof({c}) IN ('integer', 'real') AND {c} BETWEEN 0 AND 1"
 #: What each stored value must be, as SQL, where a reader relies on it (a row edited
 #: by hand or by another program may hold anything its column's type allows).
 _VALUE_CHECKS: dict[str, tuple[str, dict[str, str]]] = {
@@ -78,9 +85,8 @@ _VALUE_CHECKS: dict[str, tuple[str, dict[str, str]]] = {
         "gen_s": _NUMBER, "gen_kwh": _NUMBER, "gen_co2": _NUMBER, "passed": "{c} IN (0, 1)",
     }),
     "loads": ("model", {"load_s": _NUMBER, "load_kwh": _NUMBER, "load_co2": _NUMBER}),
-    "cpu_contention": ("model || ' ' || task_id", {
-        "others_cpu_share": "typeof({c}) IN ('integer', 'real') AND {c} BETWEEN 0 AND 1",
-    }),
+    "cpu_contention": ("model || ' ' || task_id", {"others_cpu_share": _SHARE_SQL}),
+    "load_contention": ("model", {"others_cpu_share": _SHARE_SQL}),
     "prompt_states": ("model || ' ' || task_id", {
         "state": "typeof({c}) = 'blob' AND length({c}) > 0 AND length({c}) % 4 = 0",
     }),

@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS cpu_contention (
     model TEXT NOT NULL, task_id TEXT NOT NULL, others_cpu_share REAL NOT NULL,
     PRIMARY KEY (model, task_id)
 );
+CREATE TABLE IF NOT EXISTS load_contention (
+    model TEXT PRIMARY KEY, others_cpu_share REAL NOT NULL
+);
 """
 
 #: The last column of a table that older stores lack: problems' fingerprints, the loads'
