@@ -221,6 +221,19 @@ def workplace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _with_gate_run(name: str, workplace: Path) -> Path:
+    """``workplace``, holding (for train-gate) a gated-cascade run of 4 problems on the
+    tiny config to train on, made once for the module (a few seconds), in the style a
+    system of that config asks its models in (else train-gate warns that it differs)."""
+    if name == "train-gate" and not (workplace / "run" / "results.sqlite").exists():
+        from routerllm.config import load_config
+        from routerllm.eval.humaneval_report import run_experiment
+
+        run_experiment(load_config(workplace / "config.yaml"), workplace / "run",
+                       systems=["gated-cascade"], limit=4, folds=2, progress=False)  # fmt: skip
+    return workplace
+
+
 #: Each command that writes state, as the tests run it: ``{tmp}`` is the test's folder,
 #: ``{data}`` the module's (its config and outcome data).
 COMMANDS = {
@@ -228,6 +241,8 @@ COMMANDS = {
     "demo": ["demo", "--no-baseline", "--max-new-tokens", "2", "--config", "{tmp}/config.yaml"],
     "train": ["train", "--router", "logreg", "--data", "{data}/train.json", "--out", "{tmp}/router",
               "--encoder", "hashing"],
+    "train-gate": ["train-gate", "--run", "{data}/run", "--out", "{tmp}/gate", "--folds", "2",
+                   "--config", "{tmp}/config.yaml"],
     "eval-routing": ["eval-routing", "--data", "{data}/train.json", "--routers", "knn",
                      "--encoder", "hashing", "--plot", "{tmp}/curves.png"],
     "report": ["report", "--config", "{tmp}/config.yaml"],
@@ -242,6 +257,7 @@ def _command(name: str, tmp: Path, data: Path, *extra: str) -> list[str]:
     """``COMMANDS[name]`` in ``tmp``, with a request already logged where it reads or
     prunes the log (written by the tiny config, whose log and CSV are in ``tmp``)."""
     write_config(tmp, tiny_config_dict(tmp))
+    _with_gate_run(name, data)
     if name in ("report", "prune"):
         from routerllm.config import load_config
         from routerllm.system import RouterLLM
@@ -275,6 +291,10 @@ def assert_nothing_lost(name: str, tmp: Path, logged: int | None = None) -> None
 
         saved = json.loads((tmp / "router" / "config.json").read_text())
         assert holds(named_weights(tmp / "router"), saved["weights_sha256"])
+    if name == "train-gate" and (tmp / "gate").exists():
+        from routerllm.gate import EscalationGate
+
+        assert EscalationGate.load(tmp / "gate").first == "tiny-medium"  # whole: it loads
     if name == "generate-data" and (tmp / "splits").exists():
         assert sorted(p.name for p in (tmp / "splits").iterdir()) == ["full.json", "test.json", "train.json", "val.json"]  # fmt: skip
         for split in (tmp / "splits").iterdir():
@@ -349,6 +369,7 @@ STARTS = {
     "route": "routerllm.system",
     "demo": "routerllm.demo",
     "train": "routerllm.data.outcome_files",
+    "train-gate": "routerllm.eval.transfer",
     "eval-routing": "routerllm.eval.outcome_eval",
     "report": "routerllm.carbon.report",
     "prune": "routerllm.carbon.log_prune",
@@ -387,8 +408,9 @@ def test_ctrl_c_while_humaneval_loads_its_model_keeps_its_store(tmp_path: Path) 
 
 @pytest.mark.parametrize(
     ("name", "renamed"),
-    [("train", "config.json"), ("generate-data", "val.json"), ("eval-routing", "curves.png")],
-)
+    [("train", "config.json"), ("train-gate", "config.json"), ("generate-data", "val.json"),
+     ("eval-routing", "curves.png")],
+)  # fmt: skip
 def test_ctrl_c_as_a_save_renames_its_files_keeps_them_whole(
     workplace: Path, tmp_path: Path, name: str, renamed: str
 ) -> None:
@@ -399,6 +421,8 @@ def test_ctrl_c_as_a_save_renames_its_files_keeps_them_whole(
     stopped = run_stopped(argv, at_rename(renamed))
     if name == "train":
         line = f"interrupted once router 'logreg' was saved in {tmp_path}/router: it is saved whole"  # fmt: skip
+    elif name == "train-gate":
+        line = f"interrupted once the gate was saved in {tmp_path}/gate: it is saved whole"
     else:
         line = _own_line(argv)
     assert_stopped_in_one_line(stopped, signal.SIGINT, line)
