@@ -30,7 +30,7 @@ from routerllm.config import (
     GenerationConfig,
     ModelConfig,
 )
-from routerllm.exceptions import BackendError, PromptError
+from routerllm.exceptions import BackendError, ContextLengthError, PromptError
 
 if TYPE_CHECKING:
     from routerllm.backends.openai_answer import ListedContext
@@ -371,6 +371,27 @@ def refused_by_template(model: str, error: Exception) -> PromptError:
 
 # Said of a context that refused a prompt where it is the model's own, not the configured.
 OWN_CONTEXT = ", the model's own, under its configured context_length"
+
+
+def too_long(
+    name: str, tokens: int, context: int, configured: int, templated: bool
+) -> ContextLengthError | None:
+    """The refusal of a prompt of ``tokens`` tokens (``templated``: with the model's chat
+    template, as llama.cpp models say it) that model ``name``'s context of ``context``
+    tokens (its ``context_length`` ``configured``, the model's own where that is
+    shorter) does not hold with room for a token of answer; None where it does. One
+    wording whether the loaded model counted the prompt (``LlamaCppBackend.generate``,
+    ``HFBackend.generate``) or its vocabulary or tokenizer alone, before any load
+    (``VocabCounters.refusal``, ``TokenizerAlone.refusal``)."""
+    if tokens < context:
+        return None
+    framed = " with the model's chat template" if templated else ""
+    own = "" if context == configured else OWN_CONTEXT
+    return ContextLengthError(
+        f"prompt is {tokens} tokens{framed}, too long for model {name!r} (context "
+        f"{context} tokens{own}); shorten it or use a model with a longer context",
+        context=context,
+    )
 
 
 def empty_prompt(model: str) -> PromptError:

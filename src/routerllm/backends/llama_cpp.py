@@ -22,6 +22,7 @@ from routerllm.backends.base import (
     cut_at_stop,
     empty_prompt,
     resolve_sampling,
+    too_long,
     written_stop,
 )
 from routerllm.backends.heap import give_back_freed_memory
@@ -31,7 +32,7 @@ from routerllm.backends.interrupts import (
     between_tokens,
     deferred_interrupts,
 )
-from routerllm.backends.llama_prompt import OPENING, LlamaPrompt, too_long
+from routerllm.backends.llama_prompt import OPENING, LlamaPrompt
 from routerllm.backends.llama_sampling import _llama_class, _release_sampler, _TokenCap
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import (

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.backends.base import (
-    OWN_CONTEXT,
     GenerationRequest,
     chat_messages,
     plain_text,
     refused_by_template,
     template_tokens,
+    too_long,
 )
 from routerllm.backends.thread_stack import with_stack
 from routerllm.config import ModelConfig
@@ -87,26 +87,6 @@ def one_count_per_request() -> Iterator[None]:
         yield
     finally:
         _request.counted = None
-
-
-def too_long(
-    name: str, tokens: int, context: int, configured: int, templated: bool
-) -> ContextLengthError | None:
-    """The refusal of a prompt of ``tokens`` tokens (``templated``: with the model's chat
-    template) that model ``name``'s context of ``context`` tokens (its ``context_length``
-    ``configured``, the model's own where that is shorter) does not hold with room for a
-    token of answer; None where it does. One wording whether the loaded model counted the
-    prompt (``LlamaCppBackend.generate``) or its GGUF's vocabulary alone, before any load
-    (``VocabCounters.refusal``)."""
-    if tokens < context:
-        return None
-    framed = " with the model's chat template" if templated else ""
-    own = "" if context == configured else OWN_CONTEXT
-    return ContextLengthError(
-        f"prompt is {tokens} tokens{framed}, too long for model {name!r} (context "
-        f"{context} tokens{own}); shorten it or use a model with a longer context",
-        context=context,
-    )
 
 
 class ControlText:
