@@ -428,12 +428,13 @@ def part_packages(
 
 
 def packages_of_parts(
-    tmp_path: Path, gguf: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, gguf: Path, monkeypatch: pytest.MonkeyPatch, first: int | None = None
 ) -> Iterator[tuple[list[str], str]]:
     """``part_packages`` of the GGUF at ``gguf``: a generator, to be used as a fixture's
-    body (its packages forgotten by ``sys.modules`` once it ends)."""
+    body (its packages forgotten by ``sys.modules`` once it ends); ``first``: the first
+    part's bytes (a third of the GGUF's where not given)."""
     data = gguf.read_bytes()
-    cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    cut = [0, first or len(data) // 3, 2 * len(data) // 3, len(data)]
     site = tmp_path / "site"
     names = []
     for i in range(3):

@@ -6,9 +6,10 @@ tiny GGUFs through llama.cpp, a real request log, a real server on localhost."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,16 @@ from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.carbon.log_rows import RequestRecord
 from routerllm.config import AppConfig, GGUFSource, load_config
 from routerllm.exceptions import ContextLengthError
+from routerllm.manager import LLMManager
 from routerllm.system import RouterLLM
 
 from .conftest import (
     ZEPHYR_TEMPLATE,
     gguf_with_chat_template,
+    packages_of_parts,
     tiny_config_dict,
+    tiny_gguf_path,
+    tiny_gguf_reader,
     tiny_model,
     tokenizer_calls,
     write_config,
@@ -177,23 +182,118 @@ def test_the_server_answers_a_cold_models_refusal_as_a_loaded_ones(
     assert "too long for model 'tiny-light' (context 48 tokens)" in cold_error["message"]
 
 
-def test_a_model_whose_vocabulary_gives_no_count_is_loaded_and_refuses(
-    tmp_path: Path,
-    loads: list[str],
-    part_packages: tuple[list[str], str],
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.fixture
+def split_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., tuple[list[str], str]]]:
+    """Makes part packages of a GGUF (``packages_of_parts``), the model cache in
+    ``tmp_path``; each forgotten by ``sys.modules`` once the test ends."""
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
+    made: list[Iterator[tuple[list[str], str]]] = []
+
+    def make(gguf: Path, first: int | None = None) -> tuple[list[str], str]:
+        made.append(packages_of_parts(tmp_path, gguf, monkeypatch, first))
+        return next(made[-1])
+
+    yield make
+    for parts in made:
+        next(parts, None)
+
+
+def _split_light(tmp_path: Path, parts: tuple[list[str], str]) -> AppConfig:
+    """A config of tiny-light alone, a split model of ``parts`` (``gguf.parts``), its
+    context 48 tokens."""
+    names, sha = parts
+    light = tiny_model("tiny-light", "light", 0.1, gguf={"parts": names, "sha256": sha}, context_length=48)  # fmt: skip
+    return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[light])))
+
+
+@pytest.mark.parametrize("template", [None, ZEPHYR_TEMPLATE])
+def test_a_split_model_not_yet_assembled_refuses_without_assembling_or_loading(
+    tmp_path: Path, loads: list[str], split_parts: Callable[..., Any], template: str | None
 ) -> None:
     """A split model whose parts are not yet assembled (the local ladder's Qwen models at
-    their first request) has no whole GGUF to count by before it loads: it is loaded
-    (its parts assembled), and its own check refuses the prompt, as before; the file
-    assembled, the next cold request is refused without loading."""
-    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
-    names, sha = part_packages
-    light = tiny_model("tiny-light", "light", 0.1, gguf={"parts": names, "sha256": sha}, context_length=48)  # fmt: skip
-    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[light])))
+    their first request) counts by its first part's key-values alone (its GGUF's whole
+    header: vocabulary, chat template), written as a GGUF of no tensors into the model
+    cache: the prompt is refused with no assembly, no load and no load billed, in the
+    words, count and context of the assembled model loaded. Until 2026-12-07 the parts
+    were assembled and the model loaded only to refuse it."""
+    cache = tmp_path / "cache"
+    gguf = tiny_gguf_path() if template is None else gguf_with_chat_template(tmp_path / "chat.gguf", template)  # fmt: skip
+    config = _split_light(tmp_path, split_parts(gguf))
+    with RouterLLM(config) as system:
+        with pytest.raises(ContextLengthError) as cold:
+            system.generate(PROMPT, model="tiny-light")
+        assert loads == [] and not system.manager.backend("tiny-light").loaded
+        assert not (cache / "models" / "tiny-light.gguf").exists()  # not assembled
+        # the model assembled and loaded: its own count and check refuse it alike
+        system.generate(GenerationRequest("hi", max_new_tokens=1), model="tiny-light")
+        assert loads == ["tiny-light"] and (cache / "models" / "tiny-light.gguf").is_file()
+        with pytest.raises(ContextLengthError) as warm:
+            system.generate(PROMPT, model="tiny-light")
+        first, _, _ = system.log.records()
+    _unloaded_refusal(first, "tiny-light")
+    assert str(cold.value) == str(warm.value)
+    framed = " with the model's chat template" if template else ""
+    assert re.match(rf"prompt is \d+ tokens{framed}, too long for model 'tiny-light' \(context 48 tokens\); ", str(cold.value))  # fmt: skip
+    assert cold.value.context == warm.value.context == 48
+
+
+def test_the_first_parts_vocabulary_is_its_own_and_made_again_once_it_changes(
+    tmp_path: Path, split_parts: Callable[..., Any]
+) -> None:
+    """The GGUF of key-values holds the first part's key-values, as they are, and no
+    tensor (the first part here ends where they end, before the tensors' list); made
+    once, and again once the first part is replaced (upgraded part packages: here the
+    same model given a chat template, counted with it then)."""
+    import gguf
+
+    from routerllm.gguf_header import key_values_end
+    from routerllm.model_files import vocab_file
+
+    ends = key_values_end(tiny_gguf_path())
+    assert ends is not None
+    names, sha = split_parts(tiny_gguf_path(), first=ends[0])
+    config = _split_light(tmp_path, (names, sha))
+    source = config.model("tiny-light").gguf
+    assert source is not None
+    vocab = vocab_file(source, "tiny-light")
+    assert vocab == tmp_path / "cache" / "models" / "vocab" / "tiny-light.gguf"
+    made, whole = gguf.GGUFReader(vocab), tiny_gguf_reader()
+    assert len(made.tensors) == 0 and len(whole.tensors) > 0
+    assert {k: f.contents() for k, f in made.fields.items() if not k.startswith("GGUF.")} == {
+        k: f.contents() for k, f in whole.fields.items() if not k.startswith("GGUF.")
+    }
+    stamp = vocab.stat().st_mtime_ns
+    assert vocab_file(source, "tiny-light") == vocab and vocab.stat().st_mtime_ns == stamp
+    manager = LLMManager(config)
+    try:
+        plain = manager.refusal_before_load("tiny-light", GenerationRequest(PROMPT))
+        # its first part replaced by the first third of the GGUF with a chat template
+        chat = gguf_with_chat_template(tmp_path / "chat.gguf", ZEPHYR_TEMPLATE).read_bytes()
+        first = Path(importlib.import_module(names[0]).get_part_path())
+        first.write_bytes(chat[: len(chat) // 3])
+        templated = manager.refusal_before_load("tiny-light", GenerationRequest(PROMPT))
+    finally:
+        manager.close()
+    assert plain is not None and templated is not None
+    assert "with the model's chat template" not in str(plain)
+    assert "with the model's chat template" in str(templated)
+    assert vocab_file(source, "tiny-light") == vocab and vocab.stat().st_mtime_ns != stamp
+
+
+def test_a_split_model_whose_first_part_ends_within_its_key_values_is_loaded_and_refuses(
+    tmp_path: Path, loads: list[str], split_parts: Callable[..., Any]
+) -> None:
+    """A first part too short to hold its GGUF's key-values (the tiny GGUF's end 723,708
+    bytes in) gives no count: the model is assembled, loaded and refuses the prompt by
+    its own check, as before; assembled, the next cold request is refused without
+    loading."""
+    config = _split_light(tmp_path, split_parts(tiny_gguf_path(), first=500_000))
     with RouterLLM(config) as system:
         manager = system.manager
         assert manager.refusal_before_load("tiny-light", GenerationRequest(PROMPT)) is None
+        assert not (tmp_path / "cache" / "models" / "vocab" / "tiny-light.gguf").exists()
         with pytest.raises(ContextLengthError, match=r"too long for model 'tiny-light' \(context 48 tokens\)") as loaded:  # fmt: skip
             system.generate(PROMPT, model="tiny-light")
         assert loads == ["tiny-light"]

@@ -1,8 +1,8 @@
 """What a GGUF file's header says, read without loading the model: its architecture,
 the architecture's integer hyperparameters (``gguf_hyperparameters``), the context it
 was trained for, and from them the KV cache llama.cpp allocates for a context; the
-bytes it describes (``shortfall``) and, of one of llama.cpp's split files, its split keys
-(``split_info``).
+bytes it describes (``shortfall``), where its key-values end (``key_values_end``) and, of
+one of llama.cpp's split files, its split keys (``split_info``).
 
 Each version of a file (its size and mtime) is read once; a file this reader does not
 know (another format, a GGUF version it cannot read, a corrupt header) reads as
@@ -283,10 +283,21 @@ def _file_layout(path: Path) -> tuple[_Layout, int] | None:
     return _layout(str(path), st.st_size, st.st_mtime_ns), st.st_size
 
 
+def key_values_end(path: Path) -> tuple[int, int] | None:
+    """Where the key-values of the GGUF at ``path`` (its metadata: architecture,
+    hyperparameters, vocabulary, chat template) end, in bytes from its start, and the
+    header's alignment; None where the file ends within them (a split model's first part
+    too short to hold them) or its header cannot be read. Read once per version of the
+    file, with ``shortfall``'s reading."""
+    return None if (read := _file_layout(path)) is None else read[0].key_values
+
+
 class _Layout(NamedTuple):
     #: the bytes the header describes; ``_PAST_THE_END`` where the file ends within it
     declared: int | None
     split: SplitInfo | None = None
+    #: where its key-values end, and its alignment (``key_values_end``)
+    key_values: tuple[int, int] | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -326,16 +337,19 @@ def _read_layout(f: BinaryIO) -> _Layout:
     info = None
     if split.get("split.count", 1) > 1 and "split.no" in split:
         info = SplitInfo(split["split.no"], split["split.count"], split.get("split.tensors.count"), tensors)  # fmt: skip
-    end = 0
-    for _ in range(tensors):
-        r.skip_strings(1)  # the name
-        if (dims := r.number("I")) > _MAX_DIMS:  # a corrupt shape
-            return _Layout(None)
-        shape = [r.number("Q") for _ in range(dims)]
-        kind, offset = r.number("I"), r.number("Q")
-        block, nbytes = _TYPE_SIZES.get(kind, (1, 0))
-        end = max(end, offset + math.prod(shape) // block * nbytes)
-    return _Layout(-(-f.tell() // alignment) * alignment + end, info)
+    key_values, end = (f.tell(), alignment), 0
+    try:  # a split model's first part may end in its tensors' list: its key-values read
+        for _ in range(tensors):
+            r.skip_strings(1)  # the name
+            if (dims := r.number("I")) > _MAX_DIMS:  # a corrupt shape
+                return _Layout(None)
+            shape = [r.number("Q") for _ in range(dims)]
+            kind, offset = r.number("I"), r.number("Q")
+            block, nbytes = _TYPE_SIZES.get(kind, (1, 0))
+            end = max(end, offset + math.prod(shape) // block * nbytes)
+    except struct.error:  # a value read (or skipped) past the end of the file
+        return _Layout(_PAST_THE_END, info, key_values)
+    return _Layout(-(-f.tell() // alignment) * alignment + end, info, key_values)
 
 
 class _Unreadable(Exception):

@@ -8,7 +8,9 @@ A source with ``requantize`` is converted once, by llama.cpp, into that cache.
 What the cache makes is made again when what it was made from changes: a
 sidecar ``.source`` file records the parts (or the file converted, every split of it) it came from.
 The same content at another path (another virtual environment's copy of the
-packages) is reused, not made again.
+packages) is reused, not made again. A split model's vocabulary, before its parts are
+assembled, is its first part's key-values alone, written into the cache
+(``vocab_file``) for llama.cpp to count prompts with.
 What a GGUF's header says (its trained context, its KV cache) is read by
 ``gguf_header``; whether the GGUF at a path, with its llama.cpp split files, can load
 as far as that tells, by ``gguf_files``; what it says of a configured model (the
@@ -491,3 +493,32 @@ def header_file(source: GGUFSource, name: str) -> Path | None:
             with contextlib.suppress(ModelUnavailableError):
                 path = _part_path(source.parts[0], source)
     return path if path.is_file() else None
+
+
+def vocab_file(source: GGUFSource, name: str) -> Path | None:
+    """A whole GGUF here holding the model's vocabulary, for llama.cpp to open it
+    ``vocab_only``, found without assembling or converting anything: ``header_file``'s,
+    or, for a split model's first part before its parts are assembled, the part's
+    key-values alone as a GGUF of no tensors (``key_values_gguf``), written into the
+    model cache's ``vocab`` folder once per version of the part (a ``.source`` file
+    records it); None where there is none (the part ends within its key-values, or the
+    cache cannot be written: the model's own load counts then)."""
+    path = header_file(source, name)
+    if path is None or not source.parts or path == _cache_file(name):
+        return path
+    from routerllm.gguf_key_values import key_values_gguf
+
+    target = cache_dir() / "vocab" / _cache_file(name).name
+    try:
+        stamp = {"first_part": {"path": str(path.resolve()), **_stamp(path)}}
+        if _made_from(target, stamp):
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staged(target.parent)
+        if not key_values_gguf(path, target):
+            return None
+        write_text_atomically(_source_marker(target), json.dumps(stamp))
+    except OSError as e:
+        log.info("model %r: its vocabulary could not be written to %s (%s)", name, target, e)
+        return None
+    return target

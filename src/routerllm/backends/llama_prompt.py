@@ -29,7 +29,7 @@ from routerllm.backends.thread_stack import with_stack
 from routerllm.config import ModelConfig
 from routerllm.exceptions import ContextLengthError, PromptError, RouterLLMError
 from routerllm.gguf_files import header_problem
-from routerllm.model_files import files_stamp, header_file
+from routerllm.model_files import files_stamp, vocab_file
 
 log = logging.getLogger(__name__)
 
@@ -336,9 +336,10 @@ class VocabCounters:
         self._lock = threading.Lock()
 
     def prompt_tokens(self, model: ModelConfig, request: GenerationRequest) -> int | None:
-        """The tokens ``model`` will read for ``request``; None where its GGUF is not here
-        whole (a split model not yet assembled), does not open, or its chat template
-        refuses the request (the answer's error to give)."""
+        """The tokens ``model`` will read for ``request``; None where there is no GGUF here
+        holding its vocabulary (``vocab_file``: a split model's, not yet assembled, from
+        its first part's key-values), it does not open, or its chat template refuses the
+        request (the answer's error to give)."""
         counted = self._counted(model, request)
         return None if counted is None else counted[0]
 
@@ -369,7 +370,7 @@ class VocabCounters:
                 return None
 
     def _vocab(self, model: ModelConfig) -> _Vocab | None:
-        if model.gguf is None or (path := header_file(model.gguf, model.name)) is None:
+        if model.gguf is None or (path := vocab_file(model.gguf, model.name)) is None:
             return None
         # a file replaced at the path (renamed over, written in place) is another
         # vocabulary: the old one's counted with its template and tokens until the end
@@ -408,7 +409,7 @@ class VocabCounters:
 
 def _open(name: str, path: Path) -> LlamaPrompt | None:
     """``path``'s vocabulary and chat template, without its weights; None where it is not
-    a whole GGUF (a split model's first part) or llama.cpp cannot read it."""
+    a whole GGUF or llama.cpp cannot read it."""
     if header_problem(path) is not None:
         return None
     try:
