@@ -133,19 +133,25 @@ class LLMManager:
     def refusal_before_load(
         self, name: str, request: GenerationRequest
     ) -> ContextLengthError | None:
-        """Where ``name`` is a llama.cpp model that must load to answer (not loaded, or
-        its file replaced since): its refusal of ``request`` as too long for its context,
-        as the loaded model's generation gives it (the same tokens, counted by its GGUF's
-        vocabulary alone: ``VocabCounters``; the same context: ``effective_context``; the
-        same words), found without loading it, nor evicting another model for it. None
-        where the prompt fits, the model is loaded, or its vocabulary gives no count: the
-        loaded model checks it then, as it always does."""
+        """Where ``name`` is a local model that must load to answer (not loaded, or its
+        files replaced since): its refusal of ``request`` as too long for its context, as
+        the loaded model's generation gives it (the same tokens, context and words),
+        found without loading it, nor evicting another model for it: a llama.cpp model's
+        counted by its GGUF's vocabulary alone (``VocabCounters``; a split model's, not
+        yet assembled, by its first part's), against ``effective_context``; a
+        transformers model's by its tokenizer and config alone
+        (``HFBackend.refusal_before_load``). None where the prompt fits, the model is
+        loaded, or there is no such count: the loaded model checks it then, as it always
+        does."""
+        from routerllm.backends.hf import HFBackend
         from routerllm.backends.llama_cpp import LlamaCppBackend
 
         backend = self.backend(name)
-        if not isinstance(backend, LlamaCppBackend):
-            return None
         if backend.ready:
+            return None
+        if isinstance(backend, HFBackend):
+            return backend.refusal_before_load(request)
+        if not isinstance(backend, LlamaCppBackend):
             return None
         return self._vocabs.refusal(backend.config, request, effective_context(backend.config))
 

@@ -72,9 +72,11 @@ class ModelCalls:
         loading: Measurement | None = None
         load = slot = None
         try:
-            # a prompt its context cannot hold, counted by its GGUF's vocabulary: refused
-            # (or stepped up from) as the loaded model would, without loading it (until
-            # 2026-12-07 it was loaded, evicting the models it needed room from, to refuse)
+            # a prompt its context cannot hold, counted without its weights (its GGUF's
+            # vocabulary, a split model's first part's; a transformers model's tokenizer):
+            # refused (or stepped up from) as the loaded model would, without loading it
+            # (until 2026-12-07 it was loaded, evicting the models it needed room from, to
+            # refuse it)
             if (too_long := self.manager.refusal_before_load(name, req)) is not None:
                 loading = self.meter.zero("model_loading")  # as a loaded model's refusal
                 raise too_long
