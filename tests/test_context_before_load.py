@@ -226,6 +226,9 @@ def test_a_split_model_not_yet_assembled_refuses_without_assembling_or_loading(
             system.generate(PROMPT, model="tiny-light")
         assert loads == [] and not system.manager.backend("tiny-light").loaded
         assert not (cache / "models" / "tiny-light.gguf").exists()  # not assembled
+        # the energy prediction's count too (an estimate until 2026-12-07)
+        counted = system.manager.prompt_tokens_now("tiny-light", GenerationRequest(PROMPT))
+        assert f"prompt is {counted} tokens" in str(cold.value)
         # the model assembled and loaded: its own count and check refuse it alike
         system.generate(GenerationRequest("hi", max_new_tokens=1), model="tiny-light")
         assert loads == ["tiny-light"] and (cache / "models" / "tiny-light.gguf").is_file()
