@@ -182,3 +182,62 @@ def test_the_benchmark_with_nothing_to_run_says_so(tmp_path: Path) -> None:
                                str(tmp_path / "none"))  # fmt: skip
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip() == f"no outcome data at {tmp_path / 'none'} (give --data-dir)"
+
+
+def test_the_benchmark_with_shift_scores_each_way_of_choosing_the_knob(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--shift`` (LLMRouter's test prompts are harder than its training ones, which
+    calibration cannot see): the knob's predicted and actual quality on the held-out and
+    the new prompts, and the new prompts' figures of each way of choosing the knob for a
+    quality target. The calibration row is the knob's own (its held-out quality is
+    calibration's, its new prompts' figures those of the router's decisions); a larger
+    margin asks for no less quality."""
+    (tmp_path / "llmrouter").mkdir()
+    dataset(tmp_path / "llmrouter", "keyword", 100, 0)
+    monkeypatch.setattr("routerllm.routers.outcome.DEFAULT_ENCODER", "hashing")
+    out = benchmark_in_process("calibration_estimate", "--signals", "--data-dir", str(tmp_path),
+                               "--datasets", "llmrouter", "--real-seeds", "0", "--targets",
+                               "quality=0.95", "max_cost=0.5", "--shift", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    got = json.loads(out.stdout)
+    run = got["llmrouter, quality=0.95"]["each_run"][0]
+    shift = run["shift"]
+    assert shift["held_out"]["actual"] == pytest.approx(run["held_out"])
+    mine = shift["options"]["calibration"]
+    assert mine["quality"] == pytest.approx(run["test"]) and mine["met"] == run["test_reached"]
+    assert mine["cost"] == pytest.approx(run["test_cost"])
+    assert list(shift["options"]) == ["calibration", "unlabelled raw", "unlabelled",
+                                      "margin 0 SE", "margin 1 SE", "margin 2 SE"]  # fmt: skip
+    asked = [shift["options"][f"margin {k} SE"]["asked"] for k in (0, 1, 2)]
+    assert 0.95 <= asked[0] <= asked[1] <= asked[2] <= 1
+    for where in ("held_out", "test"):
+        figures = shift[where]
+        assert all(0 <= figures[k] <= 1 for k in ("predicted", "actual", "best_predicted"))
+    budget = got["llmrouter, max_cost=0.5"]
+    assert "options" not in budget["each_run"][0]["shift"]  # a budget: the shift alone
+    assert budget["shift"]["test"]["actual"] == pytest.approx(budget["each_run"][0]["test"])
+
+
+def test_the_shift_benchmark_chooses_on_unlabelled_predictions_with_their_bias_taken_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--shift``'s unlabelled choice, by hand (threshold rule, costs 1 and 10): the new
+    prompts' predictions (cheap, dear) 0.9/0.95, 0.5/0.9, 0.3/0.9 give settings of
+    predicted quality 0.5667, 0.7667, 0.9 and 0.9167 at costs 1, 4, 7 and 10. Raw, 95 %
+    of the dear model's 0.9167 is 0.8708: the setting at cost 7. Where the held-out
+    prompts show the cheap model predicted 0.95 and never right (the dear one 0.97 and
+    always right), that bias taken off leaves only the dear model's setting."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    from calibration_estimate import unlabelled_pick
+
+    new = np.array([[0.9, 0.95], [0.5, 0.9], [0.3, 0.9]])
+    held = (np.array([[0.95, 0.97], [0.95, 0.97]]), np.array([[0.0, 1.0], [0.0, 1.0]]))
+    costs = np.array([1.0, 10.0])
+    raw = unlabelled_pick(held, new, costs, 0.95, ("threshold",), corrected=False)
+    assert raw[1] == pytest.approx(7.0) and raw[2] == pytest.approx(0.9)
+    assert unlabelled_pick(held, new, costs, 0.99, ("threshold",), corrected=False)[1] == 10.0
+    corrected = unlabelled_pick(held, new, costs, 0.95, ("threshold",), corrected=True)
+    assert corrected[1] == pytest.approx(10.0) and corrected[2] == pytest.approx(0.55 / 0.6)
+    unbiased = (np.array([[0.9, 0.95], [0.0, 1.0]]), np.array([[0.9, 0.95], [0.0, 1.0]]))
+    assert unlabelled_pick(unbiased, new, costs, 0.95, ("threshold",), corrected=True)[1] == pytest.approx(7.0)  # fmt: skip
