@@ -6,7 +6,7 @@ cost was halved), timed by the backend. The cost is the middle pass against the
 mean of the other two. Also checks that the answers are the same.
 
     .venv/bin/python benchmarks/prompt_state_cost.py [--model qwen2.5-coder-0.5b] [--n 24]
-        [--max-new-tokens N]
+        [--max-new-tokens N] [--threads N]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from machine import machine_line
 
 from routerllm.backends import create_backend
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg, max_new_tokens_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, max_new_tokens_arg, threads_arg
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.codegen import build_request, style_for
@@ -44,6 +44,11 @@ def main() -> int:
         help="the most tokens per answer (default: the model's prompting style's, "
         f"{style_for(DEFAULT_MODEL).max_new_tokens} for {DEFAULT_MODEL})",
     )
+    ap.add_argument(
+        "--threads",
+        type=threads_arg,
+        help="llama.cpp's threads (default: one a core, as the ladder's models run)",
+    )
     args = ap.parse_args()
     overrides = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
     style = style_for(args.model, overrides)
@@ -52,7 +57,7 @@ def main() -> int:
     problems = load_humaneval()[: args.n]
     requests = [build_request(p, style) for p in problems]
     try:
-        backend = create_backend(config.model(args.model), config.generation)
+        backend = create_backend(config.model(args.model), config.generation, args.threads)
         backend.generate(requests[0])  # load and warm up
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
