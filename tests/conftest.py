@@ -101,7 +101,7 @@ HEAVY_TEST_FILES = (
     "test_encoders.py",  # 56
     "test_humaneval_run.py",  # 52
     "test_learn_cli.py",  # 48
-    "test_gguf_splits.py",  # 34
+    "test_gguf_splits.py",  # 34; 12 alone, serial, once its conversions were of a small GGUF (2026-12-07)
     "test_llama_detokenize.py",  # 29
     "test_system.py",  # 17
     # 10-25 s each (not measured again today), whose turn came near the end: a process
@@ -165,6 +165,62 @@ def tiny_gguf_reader() -> Any:
     import gguf
 
     return gguf.GGUFReader(tiny_gguf_path(), "r")
+
+
+def random_llama_gguf(
+    path: Path, width: int, ffn: int, blocks: int, vocab: int, kind: str = "Q8_0"
+) -> Path:
+    """A random llama GGUF of Q8_0 weights (``blocks`` blocks of ``width`` and ``ffn``),
+    with the first ``vocab`` tokens of the tiny GGUF's vocabulary: transformers reads it
+    as it reads a packaged model's (SmolLM2's Q4_1), dequantising each tensor in turn.
+    ``kind`` "F16": its matrices in float16, which llama.cpp can convert to any type (the
+    tiny GGUF's 16-wide rows are too short for its blocks of 32). Written in well under
+    a second for a few MB, where a real model of its kind (SmolLM2) is 100 MB."""
+    import gguf
+    import numpy as np
+
+    reader = tiny_gguf_reader()
+    writer = gguf.GGUFWriter(path, arch="llama")
+    for key, field in reader.fields.items():
+        if key.startswith("tokenizer.ggml.") or key == "llama.context_length":
+            value = field.contents()
+            if field.types[0] == gguf.GGUFValueType.ARRAY:
+                writer.add_array(key, value[:vocab])
+            else:
+                writer.add_key_value(key, value, field.types[0])
+    writer.add_embedding_length(width)
+    writer.add_feed_forward_length(ffn)
+    writer.add_block_count(blocks)
+    writer.add_head_count(4)
+    writer.add_head_count_kv(4)
+    writer.add_rope_dimension_count(width // 4)
+    writer.add_layer_norm_rms_eps(1e-6)
+    rng = np.random.default_rng(0)
+
+    def matrix(name: str, rows: int, columns: int) -> None:
+        weights = rng.standard_normal((rows, columns), dtype=np.float32) * 0.02
+        if kind == "F16":
+            writer.add_tensor(name, weights.astype(np.float16))
+            return
+        q8 = gguf.quants.quantize(weights, gguf.GGMLQuantizationType.Q8_0)
+        writer.add_tensor(name, q8, raw_shape=q8.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+
+    matrix("token_embd.weight", vocab, width)
+    for i in range(blocks):
+        for part in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            matrix(f"blk.{i}.{part}.weight", width, width)
+        matrix(f"blk.{i}.ffn_gate.weight", ffn, width)
+        matrix(f"blk.{i}.ffn_up.weight", ffn, width)
+        matrix(f"blk.{i}.ffn_down.weight", width, ffn)
+        for norm in ("attn_norm", "ffn_norm"):
+            writer.add_tensor(f"blk.{i}.{norm}.weight", np.ones(width, np.float32))
+    writer.add_tensor("output_norm.weight", np.ones(width, np.float32))
+    matrix("output.weight", vocab, width)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
 
 
 # Gemma's chat template, as its GGUFs carry it: no system message, turns alternating.

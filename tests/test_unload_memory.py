@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import tiny_gguf_reader
+from .conftest import random_llama_gguf
 
 # The process's resident MB kept by the second model's load and unload (the first, a
 # small GGUF, imports what any load imports: transformers' llama and GGUF modules, say).
@@ -56,65 +56,17 @@ def kept_mb(kind: str, first: Path, second: Path) -> int:
     return int(run.stdout.splitlines()[-1])
 
 
-def quantized_llama_gguf(path: Path, width: int, ffn: int, blocks: int, vocab: int) -> Path:
-    """A random llama GGUF of Q8_0 weights (``blocks`` blocks of ``width`` and ``ffn``),
-    with the first ``vocab`` tokens of the tiny GGUF's vocabulary: transformers reads it
-    as it reads a packaged model's (SmolLM2's Q4_1), dequantising each tensor in turn."""
-    import gguf
-    import numpy as np
-
-    reader = tiny_gguf_reader()
-    writer = gguf.GGUFWriter(path, arch="llama")
-    for key, field in reader.fields.items():
-        if key.startswith("tokenizer.ggml.") or key == "llama.context_length":
-            value = field.contents()
-            if field.types[0] == gguf.GGUFValueType.ARRAY:
-                writer.add_array(key, value[:vocab])
-            else:
-                writer.add_key_value(key, value, field.types[0])
-    writer.add_embedding_length(width)
-    writer.add_feed_forward_length(ffn)
-    writer.add_block_count(blocks)
-    writer.add_head_count(4)
-    writer.add_head_count_kv(4)
-    writer.add_rope_dimension_count(width // 4)
-    writer.add_layer_norm_rms_eps(1e-6)
-    rng = np.random.default_rng(0)
-
-    def matrix(name: str, rows: int, columns: int) -> None:
-        weights = rng.standard_normal((rows, columns), dtype=np.float32) * 0.02
-        q8 = gguf.quants.quantize(weights, gguf.GGMLQuantizationType.Q8_0)
-        writer.add_tensor(name, q8, raw_shape=q8.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-
-    matrix("token_embd.weight", vocab, width)
-    for i in range(blocks):
-        for part in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            matrix(f"blk.{i}.{part}.weight", width, width)
-        matrix(f"blk.{i}.ffn_gate.weight", ffn, width)
-        matrix(f"blk.{i}.ffn_up.weight", ffn, width)
-        matrix(f"blk.{i}.ffn_down.weight", width, ffn)
-        for norm in ("attn_norm", "ffn_norm"):
-            writer.add_tensor(f"blk.{i}.{norm}.weight", np.ones(width, np.float32))
-    writer.add_tensor("output_norm.weight", np.ones(width, np.float32))
-    matrix("output.weight", vocab, width)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 @pytest.mark.slow  # ~10 s on 2 cores: a process of its own imports torch, loads 80 MB
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/statm")
 def test_an_unloaded_hf_models_memory_goes_back_to_the_system(tmp_path: Path) -> None:
     """Transformers dequantises a GGUF's tensors into many heap blocks; freed, glibc kept
     them (SmolLM2-135M: 693-802 MB resident after its unload, 416 MB trimmed, 248 MB
     before its load), which the memory budget counts as free."""
-    model = quantized_llama_gguf(tmp_path / "q8.gguf", width=512, ffn=1536, blocks=6, vocab=1000)
+    model = random_llama_gguf(tmp_path / "q8.gguf", width=512, ffn=1536, blocks=6, vocab=1000)
     # loaded first, for the imports any load makes: a small one of the same vocabulary
     # (the tiny GGUF, first until 2026-12-07, spent 10 s of the process's 20 s of CPU on
     # its 32,000 tokens; with this one first: 86 MB kept untrimmed, 1-5 MB trimmed)
-    first = quantized_llama_gguf(tmp_path / "first.gguf", width=64, ffn=128, blocks=1, vocab=1000)
+    first = random_llama_gguf(tmp_path / "first.gguf", width=64, ffn=128, blocks=1, vocab=1000)
     # 21.5M parameters, 86 MB of float32 weights: 75-77 MB kept untrimmed, 2 MB trimmed
     assert kept_mb("hf", first, model) < 25
 
