@@ -20,7 +20,7 @@ from routerllm.cli import main
 from routerllm.config import GenerationConfig, ModelConfig, load_config
 from routerllm.exceptions import ConfigError, PromptError
 
-from .conftest import tiny_config_dict, tiny_gguf_path, tiny_model, write_config
+from .conftest import random_llama_gguf, tiny_config_dict, tiny_model, write_config
 from .test_hf_backend import PROMPT, build_tiny_model
 
 SEEDS = range(3)
@@ -46,13 +46,21 @@ def answers(backend: Backend, prompt: str, **options: object) -> set[str]:
 
 
 @pytest.mark.parametrize("engine", ["llama_cpp", "hf"])
-def test_top_k_1_or_min_p_1_samples_the_greedy_answer_on_both_local_backends(engine: str) -> None:
-    """The tiny GGUF through llama.cpp and through transformers (dequantised): sampled at
-    temperature 1 its answers differ from the greedy one; kept to the likeliest token
-    (top_k 1, or min_p 1: no token less likely than the likeliest), each sampled answer
-    is the greedy one, whether the request or the config sets the filter."""
+def test_top_k_1_or_min_p_1_samples_the_greedy_answer_on_both_local_backends(
+    engine: str, tmp_path: Path
+) -> None:
+    """The tiny GGUF through llama.cpp, and through transformers (dequantised) a small
+    llama GGUF of 1,000 of its tokens (the tiny GGUF's 32,000 made transformers'
+    tokenizer most of that case's CPU, 2026-12-07): sampled at temperature 1 its answers
+    differ from the greedy one; kept to the likeliest token (top_k 1, or min_p 1: no
+    token less likely than the likeliest), each sampled answer is the greedy one,
+    whether the request or the config sets the filter."""
     prompt = "def add(a, b):"
-    backend = llama_backend() if engine == "llama_cpp" else hf_backend(tiny_gguf_path())
+    if engine == "llama_cpp":
+        backend: Backend = llama_backend()
+    else:
+        small = random_llama_gguf(tmp_path / "m.gguf", width=64, ffn=128, blocks=1, vocab=1000)
+        backend = hf_backend(small)
     greedy = backend.generate(GenerationRequest(prompt, temperature=0.0)).text
     assert answers(backend, prompt) != {greedy}  # sampling is sampling here
     assert answers(backend, prompt, top_k=1) == {greedy}
