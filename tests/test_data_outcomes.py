@@ -684,8 +684,8 @@ def test_the_prompt_state_benchmark_caps_the_answers_at_max_new_tokens() -> None
     stops early) even ``--n 2`` took minutes."""
     # In this process (what is checked is its output, not a process of its own), on one
     # llama.cpp thread: on a thread a core, the benchmark's default, the two spun at
-    # llama.cpp's barriers while the suite shares the cores (load 7-8, 2026-12-07: this
-    # test 43.4 s of CPU in a process on two threads; see the report of that day)
+    # llama.cpp's barriers while the suite shares the cores (load 7, 2026-12-07: this test
+    # alone 45.1 s of CPU with a process on two threads, 11.7 s in this one on one)
     argv = ["--model", "smollm2-135m", "--n", "1", "--max-new-tokens", "4", "--threads", "1"]
     out = benchmark_in_process("prompt_state_cost", *argv)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
