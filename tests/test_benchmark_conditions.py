@@ -46,7 +46,9 @@ def test_a_timing_benchmark_says_its_machine_and_its_runs_in_text_and_json(
     out = benchmark_in_process(name, *argv, "--json")
     assert out.returncode == 0, out.stderr[-800:]
     printed = json.loads(out.stdout)
-    assert printed["machine"]["cpus_usable"] == len(os.sched_getaffinity(0))
+    machine = printed["machine"]
+    assert machine["cpus_usable"] == len(os.sched_getaffinity(0))
+    assert machine["cpus"] == os.cpu_count()
     assert {key: printed[key] for key in counts} == counts
 
 
