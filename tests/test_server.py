@@ -2881,14 +2881,15 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("presses", [2, 3, 4])
+@pytest.mark.parametrize("presses", [2, 4])
 def test_ctrl_c_pressed_again_and_again_still_answers_the_request_in_progress(
     tmp_path: Path, presses: int
 ) -> None:
     """A third Ctrl-C, once the second had stopped the server, came while the event loop
     closed and waited for the answer in progress: it stopped that wait, and the client's
     answer, generated and logged, was never sent (the connection closed without one;
-    the openai client then sends it again, and it is generated again)."""
+    the openai client then sends it again, and it is generated again). Four presses
+    make that third one as three did (a server process a case: three was not run too)."""
     config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
     process = serve_command(config, "--json", entry=("-c", GENERATING_SLOWLY), stdin=subprocess.PIPE)  # fmt: skip
     assert process.stdout is not None
