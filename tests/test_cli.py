@@ -43,6 +43,15 @@ def run(
     )
 
 
+def run_refused(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``routerllm args``, a command refused before it starts work: in this process
+    (:func:`conftest.cli_in_process`), but ``serve`` in one of its own (a refusal missed
+    would serve on here; it stops at ``run``'s timeout there)."""
+    if args[0] == "serve":
+        return run(*args, stdin=stdin)
+    return cli_in_process(*args, stdin=stdin)
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -320,7 +329,7 @@ def test_an_unknown_router_name_in_the_config_is_named_by_its_key_before_anythin
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, router={"name": "rulez"}))
     for command in (["route", "hi"], ["serve", "--port", str(free_port())]):
         assert_one_line_error(
-            run(*command, "--config", str(cfg)),
+            run_refused(*command, "--config", str(cfg)),
             f"router.name in {cfg}: unknown router 'rulez' (did you mean 'rules'?); valid names: ",
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
@@ -335,7 +344,7 @@ def test_an_unknown_router_name_on_the_command_line_is_named_as_the_option(
     """``--router rulez`` was said to be the config's: "router.name in config.yaml:
     unknown router 'rulez'", a setting the user had not touched."""
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    proc = run(*command, "--config", str(cfg), "--router", "rulez", stdin="hello\n")
+    proc = run_refused(*command, "--config", str(cfg), "--router", "rulez", stdin="hello\n")
     assert_one_line_error(
         proc, "--router: unknown router 'rulez' (did you mean 'rules'?); valid names: "
     )
@@ -632,7 +641,7 @@ def test_a_prompt_that_starts_with_a_dash_is_told_how_to_give_it(tmp_path: Path)
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
     proc = run("route", "-x", "--config", str(cfg))
     assert_usage_error(proc, "required: prompt", "a prompt that starts with '-' goes after '--'")
-    asked = run("route", "--config", str(cfg), "--max-new-tokens", "2", "--json", "--", "-x")
+    asked = cli_in_process("route", "--config", str(cfg), "--max-new-tokens", "2", "--json", "--", "-x")  # fmt: skip
     assert asked.returncode == 0 and json.loads(asked.stdout)["prompt_tokens"] > 0, asked.stderr
     assert log_count(tmp_path) == 1
 
@@ -664,7 +673,7 @@ def test_an_untrained_router_by_name_is_refused_before_anything_runs(
     # the interactive demo opened a session in which every prompt got the same error,
     # and ended with status 0
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    proc = run(*command, "--config", str(cfg), "--router", "knn", stdin="hello\n")
+    proc = run_refused(*command, "--config", str(cfg), "--router", "knn", stdin="hello\n")
     assert_one_line_error(proc, "router 'knn' learns: train it first (routerllm train --router knn")
     assert "router.path" in proc.stderr and proc.stdout == ""
 
