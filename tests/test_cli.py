@@ -22,6 +22,7 @@ from .conftest import (
     cli_in_process,
     corrupt_gguf,
     free_port,
+    on_one_cpu,
     route_lines,
     tiny_config_dict,
     tiny_model,
@@ -30,16 +31,17 @@ from .conftest import (
 
 
 def run(
-    *args: str, stdin: str | None = None, timeout: float = 120
+    *args: str, stdin: str | None = None, timeout: float = 120, one_cpu: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """``routerllm args`` in a process of its own (:func:`conftest.cli_in_process` runs
-    it in this one)."""
+    it in this one); ``one_cpu``: on one CPU (:func:`conftest.on_one_cpu`)."""
     return subprocess.run(
         [sys.executable, "-m", "routerllm.cli", *args],
         capture_output=True,
         text=True,
         input=stdin,
         timeout=timeout,
+        preexec_fn=on_one_cpu if one_cpu else None,
     )
 
 

@@ -71,17 +71,18 @@ def test_classifier_default_encoder_and_bad_training_arguments(tmp_path: Path) -
     assert ok_json("generate-data", "--out", str(dataset), "--n", "40")["counts"]["test"] == 6
     common = ["--data", str(dataset), "--out", str(tmp_path / "clf")]
     # no --encoder: the packaged MiniLM, in a process of its own: stderr as a user sees
-    # it, with what transformers prints as it loads
-    proc = run("train", *common, "--epochs", "1", "--json", timeout=300)
+    # it, with what transformers prints as it loads; each on one CPU (its torch threads
+    # spin on cores shared with the suite's other worker: 46 s of CPU for the three)
+    proc = run("train", *common, "--epochs", "1", "--json", timeout=300, one_cpu=True)
     assert proc.returncode == 0, proc.stderr
     trained = json.loads(proc.stdout)
     assert trained["encoder"] == "minilm" and trained["epochs_run"] == [1]
     # transformers' "Loading weights" bar only with -v (until 2026-12-04 always)
     assert proc.stderr == ""
     test = ["test", "--router-model", str(tmp_path / "clf"), "--data", str(dataset / "test.json")]
-    tested = run(*test, timeout=300)
+    tested = run(*test, timeout=300, one_cpu=True)
     assert tested.returncode == 0 and tested.stderr == "", tested.stderr
-    assert "Loading weights" in run(*test, "-v", timeout=300).stderr
+    assert "Loading weights" in run(*test, "-v", timeout=300, one_cpu=True).stderr
     assert_usage_error(  # the option parser's: a loss is one of a list
         cli_in_process("train", *common, "--encoder", "hashing", "--loss", "nosuch"),
         "argument --loss: invalid choice: 'nosuch' (choose from 'ce', ",
