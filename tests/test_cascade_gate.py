@@ -387,14 +387,20 @@ def test_the_gates_curve_is_over_the_tested_problems_only(tiny_config: AppConfig
     assert kwh == pytest.approx(n * FIRST_KWH + escalated.sum() * THEN_KWH)
 
 
-@pytest.mark.slow  # ~45 s of CPU: the quality router's own candidate choice, 12 times
 def test_the_quality_routers_gate_never_reads_an_unmeasured_answers_stored_energy(
     tiny_config: AppConfig,
 ) -> None:
     """Without prompt states the gate predicts by the quality router, whose candidate
     choice weighs each model's mean energy on the training folds: it averaged every
     answer's stored kWh, an unmeasured one's 0 (or whatever the store held) with them,
-    where the gate's own energy model and threshold read the measured ones only."""
+    where the gate's own energy model and threshold read the measured ones only.
+
+    Each router is trained with the same costs whatever the store holds: where the gate's
+    decisions alone were compared, the bug showed only where the costs changed the
+    candidate a fold chose (with 3 folds here, not 2); two folds train 6 routers a gate,
+    not 12, each choosing among 64 candidates (1 s of CPU)."""
+    from routerllm.routers.quality import QualityRouter
+
     models = ["tiny-light", *MODELS]
     rng = np.random.default_rng(5)
     p = _problems(30, seed=5)
@@ -404,14 +410,26 @@ def test_the_quality_routers_gate_never_reads_an_unmeasured_answers_stored_energ
     prompts = [f"task {i}: " + " ".join(rng.choice(list("abcdwxyz"), 5)) for i in range(30)]
     unknown = np.zeros_like(energy, dtype=bool)
     unknown[rng.permutation(30)[:12], 0] = True  # light's answers CodeCarbon failed on
-    seen = []
-    with RouterLLM(tiny_config) as system:
+    seen, costs = [], []
+    fit = QualityRouter._fit
+
+    def fit_seen(router: QualityRouter, X: np.ndarray, Y: np.ndarray) -> None:
+        costs[-1].append(router.costs.copy())
+        fit(router, X, Y)
+
+    with (
+        RouterLLM(tiny_config) as system,
+        mock.patch.object(QualityRouter, "_fit", autospec=True, side_effect=fit_seen),
+    ):
         for stored in (0.0, 1e-3):  # what the store holds for them does not matter
+            costs.append([])
             gate = budget_gate(system, prompts, scores, np.where(unknown, stored, energy), models,
-                               *MODELS, 3, 0, "hashing:32", 0.6, p["tokens"], measured=~unknown)  # fmt: skip
-            allowed, _, about = gate(p["unverified"], [1e-7] * 3)
+                               *MODELS, 2, 0, "hashing:32", 0.6, p["tokens"], measured=~unknown)  # fmt: skip
+            allowed, _, about = gate(p["unverified"], [1e-7] * 2)
             seen.append((allowed, about["gate"]["thresholds"]))
     assert about["gate"]["predictor"] == "the quality router, from the prompt's embedding"
+    assert len(costs[0]) == len(costs[1]) == 2 + 2 * 2  # each fold's, and its inner folds'
+    np.testing.assert_array_equal(costs[0], costs[1])
     assert np.array_equal(seen[0][0], seen[1][0])
     assert seen[0][1] == pytest.approx(seen[1][1])
 
