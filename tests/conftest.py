@@ -577,12 +577,16 @@ def route_lines(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if "measured under contention" not in line]
 
 
-def cli_in_process(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli_in_process(
+    *args: str, stdin: str | None = None, stderr: io.TextIOBase | None = None
+) -> subprocess.CompletedProcess[str]:
     """``routerllm args`` run in this process: its status, stdout and stderr (its log
     warnings too, as ``main`` sets logging up) as those of ``python -m routerllm.cli``,
     without the 2 s a process spends importing the config, CodeCarbon and pandas again.
     ``stdin``: the text piped to it, read through a UTF-8 text wrapper as a process reads
-    its pipe (its line ends as written). For what a command says and writes; a test of the process (its entry point,
+    its pipe (its line ends as written). ``stderr``: where its stderr goes instead of
+    being caught (a pseudo-terminal's end: the returned stderr is then empty). For what a
+    command says and writes; a test of the process (its entry point,
     signals, file descriptors, what a third party prints as it is imported) starts one."""
     from routerllm.cli import main
 
@@ -593,6 +597,7 @@ def cli_in_process(*args: str, stdin: str | None = None) -> subprocess.Completed
     with (
         _output_as_in_a_process() as (out, err),
         mock.patch.object(sys, "stdin", piped) if stdin is not None else contextlib.nullcontext(),
+        contextlib.redirect_stderr(stderr) if stderr is not None else contextlib.nullcontext(),
     ):
         try:
             status = main(list(args))

@@ -4,6 +4,7 @@ here), plain lines where it is a file (CI logs, ``2> run.log``), and
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import os
@@ -14,6 +15,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,18 @@ def run_command(
             done.stdout.decode(),
             (tmp_path / "stderr.log").read_bytes().decode(),
         )  # "\r" kept
+    with terminal_read() as (writer, written):
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=writer, env=env)
+        os.close(writer)
+        out, _ = process.communicate(timeout=120)
+    return process.returncode, out.decode(), written()
+
+
+@contextlib.contextmanager
+def terminal_read() -> Iterator[tuple[int, Callable[[], str]]]:
+    """A pseudo-terminal (100 columns) that changes nothing written to it: its writing
+    end (a file descriptor, for the block to close), and what was written to it, read as
+    it is written (a full terminal would block the command), once the block is done."""
     reader, writer = os.openpty()
     mode = termios.tcgetattr(writer)
     mode[1] &= ~termios.OPOST
@@ -51,15 +65,13 @@ def run_command(
     fcntl.ioctl(
         writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0)
     )  # 0x0: tqdm draws nothing
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=writer, env=env)
-    os.close(writer)
     chunks: list[bytes] = []
 
-    def read() -> None:  # as it is written: a full terminal would block the command
+    def read() -> None:
         while True:
             try:
                 chunk = os.read(reader, 65536)
-            except OSError:  # EIO: the command has ended, its side closed
+            except OSError:  # EIO: the writing end is closed
                 return
             if not chunk:
                 return
@@ -68,11 +80,27 @@ def run_command(
     thread = threading.Thread(target=read)
     thread.start()
     try:
-        out, _ = process.communicate(timeout=120)
+        yield writer, lambda: b"".join(chunks).decode()
+    except BaseException:
+        with contextlib.suppress(OSError):  # where the block had not closed it yet
+            os.close(writer)
+        raise
     finally:
         thread.join(timeout=10)
         os.close(reader)
-    return process.returncode, out.decode(), b"".join(chunks).decode()
+
+
+def in_process_at_a_terminal(argv: list[str]) -> tuple[int, str, str]:
+    """``run_command``'s terminal case in this process (``cli_in_process``, stderr the
+    pseudo-terminal): for a style forced by ``ROUTERLLM_PROGRESS``, which reads nothing
+    of the process but its stderr, without the 5 s of CPU a process spends importing
+    torch again."""
+    with (
+        terminal_read() as (writer, written),
+        open(writer, "w", encoding="utf-8", newline="") as terminal,  # closes it
+    ):
+        done = cli_in_process(*argv, stderr=terminal)
+    return done.returncode, done.stdout, written()
 
 
 @pytest.fixture(scope="module")
@@ -119,15 +147,14 @@ def test_training_at_a_terminal_keeps_its_nested_bars(dataset: Path, tmp_path: P
 def test_progress_style_forced_either_way_or_off(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the terminal's case in a process (a pseudo-terminal as its stderr); a stderr that is
-    # not one is the same in this process, without 4 s of importing torch again each
+    # in this process, stderr a pseudo-terminal or not, without 5 s of CPU importing
+    # torch again each (a style forced reads nothing of the process but its stderr)
     monkeypatch.setenv("ROUTERLLM_PROGRESS", "bars")
     bars = cli_in_process(*train(dataset, tmp_path / "a")).stderr
     assert "\r" in bars and "epochs: 100%" in bars
-    _, _, lines = run_command(
-        train(dataset, tmp_path / "b"), tmp_path, terminal=True, style="lines"
-    )
-    assert not REDRAWS.search(lines) and "epochs: 2/2 (100%)" in lines, repr(lines)
+    monkeypatch.setenv("ROUTERLLM_PROGRESS", "lines")
+    status, _, lines = in_process_at_a_terminal(train(dataset, tmp_path / "b"))
+    assert status == 0 and not REDRAWS.search(lines) and "epochs: 2/2 (100%)" in lines, repr(lines)
     monkeypatch.setenv("ROUTERLLM_PROGRESS", "off")
     done = cli_in_process(*train(dataset, tmp_path / "c"))
     assert done.returncode == 0 and "epochs_run: [1, 2]" in done.stdout, done.stderr
