@@ -9,6 +9,7 @@ import hashlib
 import importlib.util
 import io
 import logging
+import math
 import os
 import shutil
 import signal
@@ -407,11 +408,29 @@ def _tiny_gguf_with_other_weights() -> bytes:
     """The tiny GGUF's bytes with its output layer negated (``gguf_with_other_weights``)."""
     import numpy as np
 
-    output = next(t for t in tiny_gguf_reader().tensors if t.name == "output.weight")
     data = bytearray(tiny_gguf_path().read_bytes())
-    weights = np.frombuffer(data, output.data.dtype, output.data.size, output.data_offset)
+    at, count, dtype = _tiny_gguf_tensor("output.weight")
+    weights = np.frombuffer(data, dtype, count, at)
     weights[...] = -weights
     return bytes(data)
+
+
+def _tiny_gguf_tensor(name: str) -> tuple[int, int, str]:
+    """Where the tiny GGUF's tensor ``name`` (F32 or F16) starts in the file, its number
+    of values and their dtype, read from its tensor infos (not a ``GGUFReader``'s 2.2 s)."""
+    _, _, infos, data = _tiny_gguf_parts()
+    at = 0
+    while at < len(infos):
+        length = struct.unpack_from("<Q", infos, at)[0]
+        found, at = infos[at + 8 : at + 8 + length].decode(), at + 8 + length
+        dims = struct.unpack_from("<I", infos, at)[0]
+        shape = struct.unpack_from(f"<{dims}Q", infos, at + 4)
+        kind, offset = struct.unpack_from("<IQ", infos, at + 4 + 8 * dims)
+        at += 4 + 8 * dims + 12
+        if found == name:
+            assert kind in (0, 1), f"{name} is of GGUF type {kind}, not F32 or F16"
+            return tiny_gguf_path().stat().st_size - len(data) + offset, math.prod(shape), ("<f4", "<f2")[kind]  # fmt: skip
+    raise KeyError(name)
 
 
 def gguf_splits(source: Path, first: Path, count: int, per_split: int | None = None) -> list[Path]:  # fmt: skip
