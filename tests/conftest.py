@@ -764,10 +764,10 @@ def on_one_cpu() -> None:
     """A ``preexec_fn`` for a process that runs torch or onnxruntime (MiniLM, a
     classifier's training): on one of the CPUs this one may use, as on a user's one-CPU
     machine. Left the product's default, a thread a usable CPU, its threads spun at
-    torch's barriers on cores the suite's other worker and processes were using: the
-    three MiniLM processes of test_learn_cli's default encoder spent 46 s of CPU, 24 s
-    on one CPU (2 cores, load 3-4, 2026-12-07). The pytest-xdist workers' processes go
-    to different CPUs."""
+    torch's barriers on cores the suite's other worker and processes were using:
+    test_learn_cli's default encoder test, three MiniLM processes, took 49.7 s of CPU,
+    29.8 s with them on one CPU (2 cores, load 3-4, 2026-12-07). The pytest-xdist
+    workers' processes go to different CPUs."""
     cpus = sorted(os.sched_getaffinity(0))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     os.sched_setaffinity(0, {cpus[int(worker) % len(cpus) if worker.isdigit() else 0]})

@@ -397,8 +397,9 @@ def test_the_quality_routers_gate_never_reads_an_unmeasured_answers_stored_energ
 
     Each router is trained with the same costs whatever the store holds: where the gate's
     decisions alone were compared, the bug showed only where the costs changed the
-    candidate a fold chose (with 3 folds here, not 2); two folds train 6 routers a gate,
-    not 12, each choosing among 64 candidates (1 s of CPU)."""
+    candidate a fold chose (with 3 folds here, not 2). Two folds train 6 routers a gate,
+    not 12, each choosing among 56 candidates: the test took 17.7 s of CPU with 3 folds
+    (marked slow), 11.0 s with 2 (2026-12-07)."""
     from routerllm.routers.quality import QualityRouter
 
     models = ["tiny-light", *MODELS]

@@ -72,7 +72,7 @@ def test_classifier_default_encoder_and_bad_training_arguments(tmp_path: Path) -
     common = ["--data", str(dataset), "--out", str(tmp_path / "clf")]
     # no --encoder: the packaged MiniLM, in a process of its own: stderr as a user sees
     # it, with what transformers prints as it loads; each on one CPU (its torch threads
-    # spin on cores shared with the suite's other worker: 46 s of CPU for the three)
+    # spin on cores shared with the suite's other worker: 49.7 s of CPU, now 29.8)
     proc = run("train", *common, "--epochs", "1", "--json", timeout=300, one_cpu=True)
     assert proc.returncode == 0, proc.stderr
     trained = json.loads(proc.stdout)
