@@ -302,9 +302,11 @@ def _gguf_with(path: Path, key: str, kind: Any, value: Any) -> Path:
     else:
         raise ValueError(f"_gguf_with writes a STRING or a UINT32 value, not type {kind}")
     pair = _gguf_string(key) + struct.pack("<I", kind) + packed
-    replaced = (lambda k: k.startswith(key)) if key == "tokenizer.chat_template" else key.__eq__
+    template = key == "tokenizer.chat_template"
+    replaced = (lambda k: k.startswith(key)) if template else key.__eq__
     kept = [(k, b) for k, b in pairs if not replaced(k)]
-    at = next((i for i, (k, _) in enumerate(pairs) if replaced(k)), len(pairs))
+    # where gguf wrote it: a value in its pair's place; a new key, or a chat template, last
+    at = len(kept) if template else next((i for i, (k, _) in enumerate(pairs) if k == key), len(kept))  # fmt: skip
     written = [b for _, b in kept[:at]] + [pair] + [b for _, b in kept[at:]]
     head = header + struct.pack("<Q", len(written)) + b"".join(written) + infos
     path.write_bytes(head + bytes(-len(head) % _GGUF_ALIGNMENT) + data)
