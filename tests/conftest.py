@@ -562,6 +562,21 @@ def part_packages(
     yield from packages_of_parts(tmp_path, tiny_gguf, monkeypatch)
 
 
+#: Where ``uncounted_parts``' first part ends: within the tiny GGUF's key-values (they end
+#: 723,708 bytes in), so no vocabulary counts a prompt before the parts are assembled.
+WITHIN_KEY_VALUES = 500_000
+
+
+@pytest.fixture
+def uncounted_parts(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[list[str], str]]:
+    """``part_packages`` whose first part ends within the GGUF's key-values: a split model
+    that nothing counts a prompt for before it loads (``model_files.vocab_file``), so a
+    prompt too long for its context loads it, then fails: a model that loads and fails."""
+    yield from packages_of_parts(tmp_path, tiny_gguf, monkeypatch, first=WITHIN_KEY_VALUES)
+
+
 def packages_of_parts(
     tmp_path: Path, gguf: Path, monkeypatch: pytest.MonkeyPatch, first: int | None = None
 ) -> Iterator[tuple[list[str], str]]:

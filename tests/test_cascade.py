@@ -300,13 +300,13 @@ def test_a_larger_model_that_fails_to_load_is_named_by_the_report(
 def templated_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[list[str], str]]:
-    """``part_packages`` of the tiny GGUF with a chat template that writes 40 words
+    """``uncounted_parts`` of the tiny GGUF with a chat template that writes 40 words
     before each message."""
-    from .conftest import gguf_with_chat_template, packages_of_parts
+    from .conftest import WITHIN_KEY_VALUES, gguf_with_chat_template, packages_of_parts
 
     template = "{% for message in messages %}{{ 'pad ' * 40 + message['content'] }}{% endfor %}"
     gguf = gguf_with_chat_template(tmp_path / "t.gguf", template)
-    yield from packages_of_parts(tmp_path, gguf, monkeypatch)
+    yield from packages_of_parts(tmp_path, gguf, monkeypatch, first=WITHIN_KEY_VALUES)
 
 
 def test_a_larger_model_that_loads_then_fails_is_paid_for(
@@ -317,8 +317,9 @@ def test_a_larger_model_that_loads_then_fails_is_paid_for(
 
     # REQUEST is 62 tokens as tiny-medium reads it, which 80 would hold; tiny-heavy's chat
     # template writes 40 words more before it: found too long only once it is loaded, as
-    # its GGUF is split parts not yet assembled (no vocabulary to count the prompt by
-    # before the load; one that has is refused unloaded since 2026-12-07)
+    # its GGUF is split parts not yet assembled whose first part ends within its
+    # key-values (nothing counts the prompt before the load; a model counted so is
+    # refused unloaded since 2026-12-07)
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
     names, sha = templated_parts
     data = tiny_config_dict(tmp_path, cascade={"enabled": True})

@@ -315,7 +315,7 @@ def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
     tmp_path: Path,
     tiny_gguf: Path,
     monkeypatch: pytest.MonkeyPatch,
-    part_packages: tuple[list[str], str],
+    uncounted_parts: tuple[list[str], str],
 ) -> None:
     """A truncated GGUF fails every load: each failed request was counted as a load, and
     the report told the user they had reloaded it 3 times ("keep one process answering"),
@@ -326,11 +326,11 @@ def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
     from routerllm.system import RouterLLM
 
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
-    names, sha = part_packages
+    names, sha = uncounted_parts
     data = tiny_config_dict(tmp_path)
     data["models"][0]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
-    # tiny-heavy loads, then refuses a long prompt: split parts not yet assembled, no
-    # vocabulary counts it before the load (one that does refuses it unloaded)
+    # tiny-heavy loads, then refuses a long prompt: split parts not yet assembled whose
+    # first part ends within its key-values: nothing counts it before the load (one that does refuses it unloaded)
     data["models"][2]["context_length"] = 32
     data["models"][2]["gguf"] = {"parts": names, "sha256": sha}
     config = load_config(write_config(tmp_path, data))

@@ -795,14 +795,15 @@ def _too_long_for_every_model(tmp_path: Path) -> AppConfig:
 
 
 def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spent(
-    tmp_path: Path, part_packages: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, uncounted_parts: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A model that loads and then fails leaves its load paid for: the request is logged
     (finish reason "error", no tokens) with that energy, which the report counts as a
     failed request's and the budgets' windows count; the predictor learns no rate from
     it; the caller gets the model's error as it was. Until 2026-12-03 no row held it.
-    (tiny-light's GGUF is split parts not yet assembled: no vocabulary to count the
-    prompt by before it loads, so it loads, and its own check refuses the prompt.)"""
+    (tiny-light's GGUF is split parts not yet assembled, its first part ending within
+    its key-values: nothing counts the prompt before it loads, so it loads, and its own
+    check refuses the prompt.)"""
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.report import logged_report
     from routerllm.carbon.report_text import totals_lines
@@ -810,7 +811,7 @@ def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spen
 
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
     config = _too_long_for_every_model(tmp_path)
-    names, sha = part_packages
+    names, sha = uncounted_parts
     config.model("tiny-light").gguf = GGUFSource(parts=names, sha256=sha)
     prompt = "word " * 60  # over 48 tokens
     with RouterLLM(config) as system:
@@ -841,15 +842,16 @@ def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spen
 
 
 def test_a_failed_step_up_logs_the_earlier_models_loads_as_theirs(
-    tmp_path: Path, part_packages: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, uncounted_parts: tuple[list[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A prompt too long for every model's context steps up from tiny-light to
     tiny-medium to tiny-heavy (warm), which refuses it: the row (tiny-heavy's) keeps the
     loads of the models stepped up from apart, as an answered step up's does, so the
     report counts no load of tiny-heavy's own in it. Until 2026-12-03 both loads were
     counted as tiny-heavy's: a reload of a model that stayed loaded. (tiny-light's and
-    tiny-medium's GGUFs are split parts not yet assembled: no vocabulary to count the
-    prompt by before they load, so each loads to refuse it.)"""
+    tiny-medium's GGUFs are split parts not yet assembled, their first parts ending
+    within their key-values: nothing counts the prompt before they load, so each loads
+    to refuse it.)"""
     from routerllm.carbon.log_figures import LogFigures
     from routerllm.carbon.request_log import RequestLog
     from routerllm.config import load_config
@@ -857,7 +859,7 @@ def test_a_failed_step_up_logs_the_earlier_models_loads_as_theirs(
     from .conftest import tiny_config_dict, write_config
 
     monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
-    names, sha = part_packages
+    names, sha = uncounted_parts
     data = tiny_config_dict(tmp_path)
     for m, context in zip(data["models"], (48, 64, 96), strict=True):
         m["context_length"] = context
