@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sqlite3
 import statistics
@@ -205,22 +204,39 @@ def phases(config: AppConfig, log_path: Path) -> dict[str, tuple[float, float]]:
 PHASES = ("sql", "checks", "read", "report")
 
 
+#: Starts the command it is given, its stdout to /dev/null, and prints its exit status,
+#: CPU seconds and ``ru_maxrss``: a small process between the caller and the report.
+#: A child's ``ru_maxrss`` counts the memory of the process it was started from (Linux
+#: keeps the high-water mark of the memory it had before its ``exec``): the report's peak
+#: read 3,562 MB when the benchmark ran inside a test process that had loaded models.
+_LAUNCHER = (
+    "import os, sys\n"
+    "null = os.open(os.devnull, os.O_WRONLY)\n"
+    "pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, null, 1)])\n"
+    "_, status, u = os.wait4(pid, 0)\n"
+    "print(os.waitstatus_to_exitcode(status), u.ru_utime + u.ru_stime, u.ru_maxrss)\n"
+)
+
+
 def report_process(config_path: Path) -> tuple[float, float, float]:
     """The CPU seconds (user + system), wall seconds and peak RSS (MB) of one
-    ``routerllm report --json`` process on the config's log (POSIX: ``os.wait4``)."""
+    ``routerllm report --json`` process on the config's log (POSIX: ``os.wait4``), started
+    from a small launcher process, so that its peak is its own (``_LAUNCHER``; its wall
+    seconds include the launcher's start, about 0.02 s)."""
     command = [sys.executable, "-m", "routerllm", "report", "--config", str(config_path), "--json"]
+    launcher = [sys.executable, "-S", "-c", _LAUNCHER, *command]
     with tempfile.TemporaryFile() as err:  # a file, not a pipe: a full pipe stops the child
         start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
+        done = subprocess.run(launcher, stdout=subprocess.PIPE, stderr=err, text=True, check=False)
         wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        if child.returncode:
+        returncode, cpu, maxrss = (
+            done.stdout.split() if done.returncode == 0 else (done.returncode, 0, 0)
+        )
+        if int(returncode):
             err.seek(0)
-            raise SystemExit(f"routerllm report failed ({child.returncode}): {err.read().decode(errors='replace')[-800:]}")  # fmt: skip
+            raise SystemExit(f"routerllm report failed ({returncode}): {err.read().decode(errors='replace')[-800:]}")  # fmt: skip
     # ru_maxrss: kilobytes on Linux, bytes on macOS
-    rss_mb = usage.ru_maxrss / (1e6 if sys.platform == "darwin" else 1e3)
-    return usage.ru_utime + usage.ru_stime, wall, rss_mb
+    return float(cpu), wall, int(maxrss) / (1e6 if sys.platform == "darwin" else 1e3)
 
 
 def main() -> int:

@@ -483,16 +483,19 @@ def test_a_report_calls_few_python_functions_a_request(tmp_path: Path) -> None:
 def test_the_scaling_benchmark_times_a_report_process(tmp_path: Path) -> None:
     """``--process``: `routerllm report --json` run on each size's log in a process of its
     own, its CPU and wall seconds and peak RSS said (a report that failed is said, not
-    timed)."""
+    timed). The peak is the report's own, not that of the process it was started from: a
+    child's ``ru_maxrss`` counted its parent's memory (a test process that had loaded
+    models read 3,562 MB), which the 800 MB held here would show."""
     from .conftest import benchmark_in_process
 
+    held = b"x" * (800 * 2**20)  # resident: written, not a mapping of zeros
     out = benchmark_in_process("report_scaling", "--sizes", "600", "--repeat", "1", "--process", "--json", tmpdir=tmp_path)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-800:]
+    assert out.returncode == 0 and len(held) == 800 * 2**20, out.stderr[-800:]
     (result,) = json.loads(out.stdout)["results"]
     assert result["rows"] == 600
     # a Python process that imported the config and the report: tens of MB, some CPU
     assert result["cpu_s"] > 0 and result["wall_s"] >= result["cpu_s"] / 4
-    assert 10 < result["peak_rss_mb"] < 2000
+    assert 10 < result["peak_rss_mb"] < 600
 
 
 def test_the_scaling_benchmark_times_a_reports_phases_on_its_log_in_time_order(tmp_path: Path) -> None:  # fmt: skip
