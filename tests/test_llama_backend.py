@@ -222,8 +222,11 @@ def test_loading_and_unloading_free_the_model_without_a_full_garbage_collection(
     backend = _backend()
     gc.disable()  # only reference counting frees it, as between two automatic collections
     try:
-        # a sampler made, and kept; the prompt state's callback set in the model's params
-        backend.generate(GenerationRequest("def add(a, b):", prompt_state=prompt_state))
+        # a sampler made for each answer, the last kept; the prompt state's callback set
+        # in the model's params. The first answer's sampler, replaced by the second's,
+        # held the model in its cycle until a full collection.
+        for prompt in ("def add(a, b):", "def sub(a, b):"):
+            backend.generate(GenerationRequest(prompt, prompt_state=prompt_state))
         model = weakref.ref(backend._llm)
         backend.unload()
         assert model() is None  # freed at once: its sampler's cycle broken

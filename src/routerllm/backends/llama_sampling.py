@@ -13,12 +13,12 @@ from routerllm.backends.base import holds_written_stop
 
 
 def _release_sampler(llm: Any) -> None:
-    """Free the sampler a closed ``Llama`` keeps from its last generation. Its callback
-    (the token cap, a logits processor) is a closure over the ``Llama``, in cycles only
-    a full garbage collection would free: with them broken, reference counting frees
-    the ``Llama`` and its arrays (n_batch x n_vocab logits: 100 MB for SmolLM2) at once,
-    where a full collection took 0.2 s in a process holding torch (400,000 objects);
-    what stays for one is a few small objects."""
+    """Free the sampler ``llm`` keeps from its last generation (closed, or before its next
+    generation makes another). Its callback (the token cap, a logits processor) is a
+    closure over the ``Llama``, in cycles only a full garbage collection would free:
+    with them broken, reference counting frees the ``Llama`` and its arrays (n_batch x
+    n_vocab logits: 100 MB for SmolLM2) at once, where a full collection took 0.2 s in a
+    process holding torch (400,000 objects); what stays for one is a few small objects."""
     sampler, llm._sampler = getattr(llm, "_sampler", None), None
     if sampler is not None:
         sampler.close()  # takes its callbacks out of llama.cpp's chain, then frees it
@@ -75,6 +75,10 @@ def _llama_class() -> Any:
             (neither an end of generation nor past a stop or the token limit): before
             the next token is computed, not after."""
             answer: list[int] = []
+            # the last answer's sampler, which Llama's generate replaces, is freed now:
+            # its callbacks' cycle held this Llama (and its logits) until a full
+            # collection, which the unload then ran (0.2 s once torch is imported)
+            _release_sampler(self)
             for token in super().generate(*args, **kwargs):
                 yield token
                 answer.append(int(token))
