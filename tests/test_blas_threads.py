@@ -271,3 +271,41 @@ def test_calibrations_predictions_run_blas_on_one_thread_as_the_fit(
         router.calibrate(prompts, scores, "quality=0.95", names)
         assert blas_threads() == {2}
     assert seen == [{1}]
+
+
+def test_fitting_reads_the_loaded_libraries_again_only_once_one_was_loaded_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each entry of ``one_thread`` (21 a quality router's fit) and each system's open
+    made threadpoolctl's controller anew, which opens and asks every library it knows:
+    14-24 ms each on 2 shared cores. It is made again only once a library was loaded."""
+    import _ctypes
+    import ctypes
+
+    import threadpoolctl
+
+    from routerllm.blas_threads import one_thread
+
+    for name in USER_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    made: list[object] = []
+
+    class Counted(threadpoolctl.ThreadpoolController):  # type: ignore[misc]
+        def __init__(self) -> None:
+            made.append(self)
+            super().__init__()
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", Counted)
+    for _ in range(3):
+        with one_thread():
+            pass
+    assert len(made) <= 1  # none where an earlier test's is still the loaded libraries'
+    before = len(made)
+    # a library loaded since: a copy of a small one, at a path of its own
+    source = Path(_ctypes.__file__)
+    copy = tmp_path / source.name
+    copy.write_bytes(source.read_bytes())
+    ctypes.CDLL(str(copy))
+    with one_thread():
+        assert len(made) == before + 1
+        assert blas_threads() == {1}
