@@ -124,3 +124,30 @@ def test_a_cut_copy_of_the_135m_model_is_refused_by_models_and_at_a_request(tmp_
     assert reasons == {"tiny-light": "", "tiny-medium": "", "tiny-heavy": "", "smollm2": why}
     asked = cli_in_process("route", "--config", config, "--model", "smollm2", "hi")
     assert_one_line_error(asked, f"error: model 'smollm2' is not available here: {why}")
+
+
+def test_a_header_is_read_once_for_its_hyperparameters_and_its_layout(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model's availability asks for its GGUF's hyperparameters (its context) and its
+    layout (``shortfall``): each was read on its own, and a Qwen2.5 GGUF's 150k tokens
+    and merges skipped twice, 0.12 s of CPU each time, for each model, at every start."""
+    from routerllm import gguf_header
+
+    path = tmp_path / "model.gguf"
+    path.write_bytes(tiny_gguf.read_bytes())
+    opened: list[str] = []
+
+    def counted(file: str, *args: object, **kwargs: object) -> object:
+        opened.append(file)
+        return open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(gguf_header, "open", counted, raising=False)
+    assert gguf_header.trained_context(path) == 2048
+    assert gguf_header.shortfall(path) is None
+    assert gguf_header.key_values_end(path) is not None
+    assert opened == [str(path)]
+    path.write_bytes(path.read_bytes()[:-1])  # another version of the file: read again
+    assert gguf_header.shortfall(path) == f"{path.stat().st_size:,} bytes; its header describes {path.stat().st_size + 1:,}"  # fmt: skip
+    assert gguf_header.trained_context(path) == 2048
+    assert opened == [str(path)] * 2

@@ -211,24 +211,7 @@ def gguf_hyperparameters(path: Path) -> dict[str, Hyperparameter]:
 def _header(path: Path) -> tuple[str | None, dict[str, Hyperparameter]]:
     """A GGUF's ``general.architecture`` and ``gguf_hyperparameters``, of one version of
     the file (read once per version); (None, {}) where it cannot be read."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None, {}
-    if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
-        return None, {}
-    return _hyperparameters(str(path), st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _hyperparameters(
-    path: str, size: int, mtime_ns: int
-) -> tuple[str | None, dict[str, Hyperparameter]]:
-    try:
-        with open(path, "rb") as f:
-            return _read_hyperparameters(f)
-    except (OSError, OverflowError, KeyError, struct.error, UnicodeDecodeError, _Unreadable):
-        return None, {}
+    return (None, {}) if (read := _read(path)) is None else (read[0].arch, read[0].hyperparameters)
 
 
 def shortfall(path: Path, whole: int | None = None) -> str | None:
@@ -272,15 +255,21 @@ def split_info(path: Path) -> SplitInfo | None:
 
 
 def _file_layout(path: Path) -> tuple[_Layout, int] | None:
-    """What the header of the regular file at ``path`` says (read once per version of the
-    file), and the file's size; None where there is no such file."""
+    """What the header of the regular file at ``path`` says of its bytes (read once per
+    version of the file), and the file's size; None where there is no such file."""
+    return None if (read := _read(path)) is None else (read[0].layout, read[1])
+
+
+def _read(path: Path) -> tuple[_Header, int] | None:
+    """The header of the regular file at ``path`` (read once per version of the file),
+    and the file's size; None where there is no such file."""
     try:
         st = path.stat()
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
         return None
-    return _layout(str(path), st.st_size, st.st_mtime_ns), st.st_size
+    return _read_file(str(path), st.st_size, st.st_mtime_ns), st.st_size
 
 
 def key_values_end(path: Path) -> tuple[int, int] | None:
@@ -300,44 +289,93 @@ class _Layout(NamedTuple):
     key_values: tuple[int, int] | None = None
 
 
+class _Header(NamedTuple):
+    """What a GGUF's header says: its architecture, its hyperparameters
+    (``gguf_hyperparameters``) and its layout (``shortfall``, ``split_info``,
+    ``key_values_end``)."""
+
+    arch: str | None
+    hyperparameters: dict[str, Hyperparameter]
+    layout: _Layout
+
+
 @functools.lru_cache(maxsize=64)
-def _layout(path: str, size: int, mtime_ns: int) -> _Layout:
-    """What a GGUF's header says of its bytes and of the split model it is a split of."""
+def _read_file(path: str, size: int, mtime_ns: int) -> _Header:
+    """A GGUF's header, read once for all it says: a Qwen2.5 GGUF's 150k tokens and
+    merges were skipped once for its hyperparameters and again for its layout, 0.12 s of
+    CPU each, at every start, for each model (a model's availability asks both)."""
     try:
         with open(path, "rb") as f:
-            return _read_layout(f)
-    except struct.error:  # a value read (or skipped) past the end of the file
-        return _Layout(_PAST_THE_END)
+            return _read_header(f)
+    except struct.error:  # a value read past the end of the file, before its key-values
+        return _Header(None, {}, _Layout(_PAST_THE_END))
     except (OSError, OverflowError, KeyError, UnicodeDecodeError, _Unreadable):
-        return _Layout(None)
+        return _Header(None, {}, _Layout(None))
 
 
 #: The split keys of a header (``llama-gguf-split``'s, the ``gguf`` package's).
 _SPLIT_KEYS = ("split.no", "split.count", "split.tensors.count")
 
 
-def _read_layout(f: BinaryIO) -> _Layout:
-    """The bytes the header of the GGUF ``f`` describes (``shortfall``), and its split
-    keys (``split_info``)."""
+def _read_header(f: BinaryIO) -> _Header:
+    """What the header of the GGUF ``f`` says (``_Header``). Where its key-values cannot
+    be read to their end (a file cut short in its tokenizer's arrays), its hyperparameters
+    are told only if all of ``_HYPERPARAMETERS`` were read before."""
     if (r := _open(f)) is None:
-        return _Layout(None)
+        return _Header(None, {}, _Layout(None))
     tensors, alignment, split = r.number("Q"), 32, dict[str, int]()
-    for _ in range(r.number("Q")):
-        if (key := r.string(65536)) is None:
-            return _Layout(None)
-        kind = r.number("I")
-        if key == "general.alignment" and kind == 4:
-            alignment = r.number("I") or 32
-        elif key in _SPLIT_KEYS and kind in _GGUF_INTS:
-            split[key] = r.number(_GGUF_INTS[kind])
-        else:
-            r.skip(kind)
+    arch, values = None, dict[str, Hyperparameter]()
+
+    def header(layout: _Layout, whole: bool = False) -> _Header:
+        prefix = f"{arch}."
+        own = {k[len(prefix) :]: v for k, v in values.items() if arch and k.startswith(prefix)}
+        if whole or all(k in own for k in _HYPERPARAMETERS):
+            return _Header(arch, own, layout)
+        return _Header(None, {}, layout)
+
+    try:
+        for _ in range(r.number("Q")):
+            if (key := r.string(65536)) is None:  # no key is this long: a corrupt file
+                return header(_Layout(None))
+            kind = r.number("I")
+            if key == "general.architecture" and kind == 8:
+                if (arch := r.string(256)) is None:  # no architecture's name is this long
+                    return _Header(None, {}, _Layout(None))
+            elif key == "general.alignment" and kind == 4:
+                alignment = r.number("I") or 32
+            elif key in _SPLIT_KEYS and kind in _GGUF_INTS:
+                split[key] = r.number(_GGUF_INTS[kind])
+            elif kind in _GGUF_INTS:
+                values[key] = r.number(_GGUF_INTS[kind])
+            elif kind == 9:  # an array: kept where it is short and of integers (or booleans)
+                item, n = r.number("I"), r.number("Q")
+                if n <= _MAX_ARRAY and (item in _GGUF_INTS or item == 7):
+                    fmt = _GGUF_INTS.get(item, "?")
+                    size = struct.calcsize(fmt) * n
+                    values[key] = tuple(int(v) for v in struct.unpack(f"{r.order}{n}{fmt}", f.read(size)))  # fmt: skip
+                else:
+                    r.skip(item, n)
+            else:
+                r.skip(kind)
+    except struct.error:  # a value read (or skipped) past the end of the file
+        return header(_Layout(_PAST_THE_END))
+    except (OverflowError, KeyError, UnicodeDecodeError, _Unreadable):
+        return header(_Layout(None))
+    return header(_read_tensors(f, r, tensors, (f.tell(), alignment), split), whole=True)
+
+
+def _read_tensors(
+    f: BinaryIO, r: _Reader, tensors: int, key_values: tuple[int, int], split: dict[str, int]
+) -> _Layout:
+    """The bytes the header of the GGUF ``f`` describes (``shortfall``), from its tensors'
+    list (``r`` at its start, where its ``key_values`` end), and its split keys
+    (``split_info``)."""
     if tensors > _MAX_TENSORS:  # a corrupt count: not walked to the end of the file
         return _Layout(None)
     info = None
     if split.get("split.count", 1) > 1 and "split.no" in split:
         info = SplitInfo(split["split.no"], split["split.count"], split.get("split.tensors.count"), tensors)  # fmt: skip
-    key_values, end = (f.tell(), alignment), 0
+    end, alignment = 0, key_values[1]
     try:  # a split model's first part may end in its tensors' list: its key-values read
         for _ in range(tensors):
             r.skip_strings(1)  # the name
@@ -416,43 +454,3 @@ def _open(f: BinaryIO) -> _Reader | None:
     if struct.unpack(order + "I", struct.pack("<I", version))[0] not in (2, 3):
         return None  # version 1 counted in 32 bits (llama.cpp reads it no more)
     return _Reader(f, order)
-
-
-def _read_hyperparameters(f: BinaryIO) -> tuple[str | None, dict[str, Hyperparameter]]:
-    """The architecture and its metadata (``gguf_hyperparameters``) of the GGUF ``f``."""
-    if (r := _open(f)) is None:
-        return None, {}
-    r.number("Q")  # the tensor count
-    arch, values = None, dict[str, Hyperparameter]()
-    for _ in range(r.number("Q")):
-        if (key := r.string(65536)) is None:  # no key is this long: a corrupt file
-            return None, {}
-        # the rest (the tokenizer's long arrays) is read only where a key is missing:
-        # 0.05 s for a vocabulary of 150k tokens, once per version of the file; the
-        # architecture's own keys after those (a sliding window) are read up to the first
-        # key of another part (the tokenizer's)
-        if (
-            arch is not None
-            and all(f"{arch}.{k}" in values for k in _HYPERPARAMETERS)
-            and not key.startswith((f"{arch}.", "general."))
-        ):
-            break
-        kind = r.number("I")
-        if key == "general.architecture" and kind == 8:
-            if (arch := r.string(256)) is None:  # no architecture's name is this long
-                return None, {}
-        elif kind in _GGUF_INTS:
-            values[key] = r.number(_GGUF_INTS[kind])
-        elif kind == 9:  # an array: kept where it is short and of integers (or booleans)
-            item, n = r.number("I"), r.number("Q")
-            if n <= _MAX_ARRAY and (item in _GGUF_INTS or item == 7):
-                fmt = _GGUF_INTS.get(item, "?")
-                size = struct.calcsize(fmt) * n
-                values[key] = tuple(int(v) for v in struct.unpack(f"{r.order}{n}{fmt}", f.read(size)))  # fmt: skip
-            else:
-                r.skip(item, n)
-        else:
-            r.skip(kind)
-    prefix = f"{arch}."
-    own = {k[len(prefix) :]: v for k, v in values.items() if arch and k.startswith(prefix)}
-    return arch, own
