@@ -6,6 +6,7 @@ at the prompt limit): README, "Cascade: check the answer, escalate when it fails
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import time
 
@@ -26,7 +27,7 @@ from routerllm.eval.codegen import (
 from routerllm.eval.prompt_examples import MAX_EXAMPLES, ParsedPrompt
 from routerllm.overrides import asks_for_math
 from routerllm.routers.base import Candidate
-from routerllm.routers.rules import RuleBasedRouter, default_rules
+from routerllm.routers.rules import Rule, RuleBasedRouter, default_rules
 from routerllm.stubs import stub_of
 
 from .test_multilingual_routing import SAME_REQUESTS
@@ -201,8 +202,10 @@ def _rule_samples() -> list[str]:
     return samples
 
 
-def test_the_rules_factored_find_the_matches_their_words_as_written_find() -> None:
-    # the router counts a rule's matches
+def _rule_texts() -> list[str]:
+    """Texts to compare two forms of the rules on: the demo's prompts, HumanEval's, each
+    rule's words in three cases, requests in 9 languages, characters with case beside
+    the words."""
     texts = [*DEMO_PROMPTS, *(p.prompt for p in load_humaneval()), *_rule_samples()]
     texts += ["\u212a\u017f \u0130 \u0131 ß ẞ É", "\n\x0c1. x", " \r 1) x"]
     texts += [text for request in SAME_REQUESTS for text in request]  # in 9 languages
@@ -217,15 +220,46 @@ def test_the_rules_factored_find_the_matches_their_words_as_written_find() -> No
         "コード",
         "間違い",
     ]
-    pairs = list(zip(default_rules(), default_rules(factored=False), strict=True))
-    assert sum(f.pattern.pattern != w.pattern.pattern for f, w in pairs) == 5  # all but one
-    for factored, written in pairs:
+    return texts
+
+
+def _same_matches(pairs: list[tuple[Rule, Rule]], texts: list[str]) -> None:
+    for rule, other in pairs:
         # the whole rule (a prompt with East Asian script), and its spaced words (one without)
-        for found, wanted in ((factored.pattern, written.pattern), (factored.spaced, written.spaced)):  # fmt: skip
+        for found, wanted in ((rule.pattern, other.pattern), (rule.spaced, other.spaced)):
             for text in texts:
                 # where each match is (its words' own groups are numbered in another order)
                 spans = [m.span() for m in found.finditer(text)]
-                assert spans == [m.span() for m in wanted.finditer(text)], (factored.name, text[:60])  # fmt: skip
+                assert spans == [m.span() for m in wanted.finditer(text)], (rule.name, text[:60])  # fmt: skip
+
+
+def test_the_rules_factored_find_the_matches_their_words_as_written_find() -> None:
+    # the router counts a rule's matches
+    pairs = list(zip(default_rules(), default_rules(factored=False), strict=True))
+    assert sum(f.pattern.pattern != w.pattern.pattern for f, w in pairs) == 5  # all but one
+    _same_matches(pairs, _rule_texts())
+
+
+def test_the_rules_word_boundaries_matched_case_aside_find_what_folding_them_found() -> None:
+    """The classes of the rules' word boundaries are matched case aside by themselves
+    (``(?-i:...)``), not folded character by character as the rest of a rule (0.24 s of
+    CPU to compile the rules, now 0.10 s): the same matches, with a letter of any case
+    (or one whose case folds to another script's) beside a rule's words."""
+    from routerllm.routers import rules
+
+    def folded(pattern: re.Pattern[str]) -> re.Pattern[str]:
+        text = pattern.pattern.replace(rules._SPACED_WORD, f"[^\\W{rules._CJK}{rules._HANGUL}]")
+        text = text.replace(f"(?-i:[{rules._HANGUL}])", f"[{rules._HANGUL}]")
+        assert "(?-i:[" not in text
+        return re.compile(text, pattern.flags)
+
+    pairs = [
+        (rule, dataclasses.replace(rule, pattern=folded(rule.pattern), spaced=folded(rule.spaced)))
+        for rule in default_rules()
+    ]
+    cased = [chr(c) for c in range(0x20, 0x2C00) if chr(c).lower() != chr(c).upper()]
+    texts = [f"{c}hello{c} what is{c} {c}translate {c}번역{c}" for c in cased]
+    _same_matches(pairs, _rule_texts() + texts)
 
 
 def test_a_route_at_the_prompt_limit_does_not_try_every_word_at_every_place() -> None:

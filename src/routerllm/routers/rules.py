@@ -54,8 +54,11 @@ _CJK = _KANA + _HAN
 #: Korean word is found by its start.
 _HANGUL = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
 #: A letter, digit or underscore of a script spaced as English is (``\w`` less the
-#: CJK characters and Hangul)
-_SPACED_WORD = f"[^\\W{_CJK}{_HANGUL}]"
+#: CJK characters and Hangul), matched case aside by itself (``(?-i:...)``: the same
+#: characters, which have no case the class leaves out): compiled ignoring case, the
+#: class was folded character by character, 122 times over 30,000 of them, and the
+#: rules took 0.24 s of CPU to compile in every process that routes, now 0.10 s
+_SPACED_WORD = f"(?-i:[^\\W{_CJK}{_HANGUL}])"
 
 
 def _words(spaced: str, whole: bool = True, factored: bool = True) -> str:
@@ -127,7 +130,7 @@ def _east_asian(cjk: str, korean: str, factored: bool = True) -> str:
     endings follow: 함수를, 설명해); ``factored`` as :func:`_words`'s."""
     if factored:
         cjk, korean = _factored(_alternatives(cjk)), _factored(_alternatives(korean))
-    return f"{cjk}|(?<![{_HANGUL}])({korean})"
+    return f"{cjk}|(?<!(?-i:[{_HANGUL}]))({korean})"  # case aside: _SPACED_WORD
 
 
 #: The analysis verbs, English's and their Italian, Spanish, French and Portuguese forms,
