@@ -70,7 +70,7 @@ class ModelCalls:
         asked = self.manager.backend(name)
         meter = self.meter if asked.measured_locally else NullMeter()
         loading: Measurement | None = None
-        load = slot = None
+        slot = None
         try:
             # a prompt its context cannot hold, counted without its weights (its GGUF's
             # vocabulary, a split model's first part's; a transformers model's tokenizer):
@@ -81,16 +81,7 @@ class ModelCalls:
                 loading = self.meter.zero("model_loading")  # as a loaded model's refusal
                 raise too_long
             with meter.turn():
-                # a model whose file was replaced is loaded again (acquire): measured
-                if asked.ready:
-                    self.manager.acquire(name)  # marks it most recently used
-                    loading = self.meter.zero("model_loading")
-                else:
-                    with self.meter.measure("model_loading") as load:
-                        _, event = self.manager.acquire(name)
-                    # another request loaded it meanwhile (no meter's turn held: carbon
-                    # tracking off, a remote model): that load is its, this one waited
-                    loading = load.result if event.loaded_now else self.meter.zero("model_loading")
+                loading = self._loading(name)
                 with (
                     self.manager.generating(name) as backend,
                     meter.measure("llm_inference") as slot,
@@ -104,10 +95,8 @@ class ModelCalls:
                 if e.endpoint_wide:  # the other models of its server (and key) with it
                     same_key = isinstance(e, EndpointRefusedError)
                     self.manager.set_endpoint_unavailable(name, str(e), same_key)
-            if loading is None and load is not None:
-                loading = load.result  # a load that failed (a corrupt file) spent it all the same
-                e.load_failed = True
-            e.loading = loading  # paid for, though the model did not answer
+            if not e.load_failed:  # a failed load's own, set by _loading, is kept
+                e.loading = loading  # paid for, though the model did not answer
             if slot is not None:  # the generation it had done when it failed
                 # a remote's, as its answers are: from its per-token figures, for the
                 # tokens its endpoint billed (where it said: 0 for an HTTP error)
@@ -148,6 +137,35 @@ class ModelCalls:
         else:
             cost = model_cfg.cost_usd(completion.prompt_tokens + before[0], completion.completion_tokens + before[1])  # fmt: skip
         return completion, loading, inference, cost
+
+    def measured_load(self, name: str) -> Measurement:
+        """Load ``name`` as a request to it does, with nothing generated: its load measured
+        by the same meter, as ``model_loading`` (HumanEval's ``--remeasure-contended``
+        measures a model's load again so); zero where it was loaded already. A load that
+        fails raises its ``RouterLLMError``, with what it spent as its ``loading``."""
+        meter = self.meter if self.manager.backend(name).measured_locally else NullMeter()
+        with meter.turn():
+            return self._loading(name)
+
+    def _loading(self, name: str) -> Measurement:
+        """Make ``name`` ready, its load (if it loads) measured: taken within the meter's
+        turn. A load that fails (a corrupt file) spent it all the same: the error's
+        ``loading``, with ``load_failed``."""
+        # a model whose file was replaced is loaded again (acquire): measured
+        if self.manager.backend(name).ready:
+            self.manager.acquire(name)  # marks it most recently used
+            return self.meter.zero("model_loading")
+        load = None
+        try:
+            with self.meter.measure("model_loading") as load:
+                _, event = self.manager.acquire(name)
+        except RouterLLMError as e:
+            if load is not None:  # not a meter that could not start
+                e.loading, e.load_failed = load.result, True
+            raise
+        # another request loaded it meanwhile (no meter's turn held: carbon tracking off,
+        # a remote model): that load is its, this one waited
+        return load.result if event.loaded_now else self.meter.zero("model_loading")
 
     def counted(self, name: str, req: GenerationRequest, completion: Completion) -> Completion:
         """``completion`` of a remote endpoint that did not count its tokens (no usage: a
