@@ -2185,6 +2185,7 @@ def test_an_answer_the_request_log_could_not_take_is_stored_and_said_so(
     import sqlite3
     from contextlib import closing
 
+    from routerllm.carbon import cpu_share
     from routerllm.carbon.request_log import RequestLog
 
     from .conftest import cli_in_process
@@ -2198,6 +2199,9 @@ def test_an_answer_the_request_log_could_not_take_is_stored_and_said_so(
         insert(log, record)
 
     monkeypatch.setattr(RequestLog, "_insert", full_at_the_second)
+    # the machine's load is no part of it: a load or an answer measured while the suite's
+    # other tests load the CPU would be warned of on stderr, which is read whole
+    monkeypatch.setattr(cpu_share, "MIN_CPU_S", float("inf"))
     out = tmp_path / "he"
     argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "2",
             "--systems", "direct-light", "--max-new-tokens", "8", "--json"]  # fmt: skip
@@ -2398,4 +2402,145 @@ def test_a_generation_row_with_a_bad_cpu_share_is_refused(tmp_path: Path) -> Non
     store.add(_row("m", "t", True) | {"others_cpu_share": 0.5})
     store.add(_row("m", "u", True))  # left out: not known
     assert store.others_cpu_shares(["m"], ["t", "u"]) == {("m", "t"): 0.5, ("m", "u"): None}
+    store.close()
+
+
+def _load_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "'s load was measured while" in r.getMessage()]  # fmt: skip
+
+
+def test_a_load_measured_under_contention_is_warned_once_and_remeasured_on_request(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A model's load stored while other processes used more than 25 % of the CPU was
+    neither said nor measured again: --remeasure-contended regenerated the contended
+    answers only, and the first load stored stayed for good. Now the run warns of it once
+    (the answers' warning is said once besides), and --remeasure-contended measures it
+    again: in the load of a model that answers, or by loading one with no answer to give;
+    one measured under contention again is stored so, and said again; an uncontended
+    load, or one whose share is not known (an older store), is not loaded again."""
+    light, medium = "tiny-light", "tiny-medium"
+    models, problems, short = [light, medium], problems_subset(1, 0), {"max_new_tokens": 4}
+    store = ResultStore(tmp_path / "results.sqlite")
+    caplog.set_level(logging.WARNING, logger="routerllm.eval.humaneval_run")
+
+    def run(share: float, remeasure: bool = True) -> list[str]:
+        """A run with every block read at ``share``: the models that answered."""
+        caplog.clear()
+        every_block_read_at(monkeypatch, share)
+        answered: list[str] = []
+        with RouterLLM(tiny_config) as system:
+            run_models(system, problems, store, models, short, progress=False,
+                       on_row=lambda row: answered.append(row["model"]),
+                       remeasure_contended=remeasure)  # fmt: skip
+            assert system.manager.loaded_models == []  # each unloaded after it ran
+        return answered
+
+    assert run(0.8, remeasure=False) == models
+    # the two loads and answers were contended: one warning for each kind
+    assert _load_warnings(caplog) == [
+        f"{light}'s load was measured while other processes used 80% of the machine's CPU "
+        f"(above 25%): its measured energy includes their work, and it ran slower; every "
+        f"system that loads it counts that load (its model_loading in results.json and "
+        f"report.md's component breakdown). Once the machine is quiet, run the same command "
+        f"with --remeasure-contended to load and measure again every load stored so (said "
+        f"once a run for the loads)"
+    ]
+    assert len([r for r in caplog.records if "'s answer to " in r.getMessage()]) == 1
+    assert store.load_shares(models) == {light: 0.8, medium: 0.8}
+    # the medium model's answer measured again on a quieter moment: it has none to give now
+    with store.db:
+        store.db.execute("UPDATE cpu_contention SET others_cpu_share = 0.1 WHERE model = ?", (medium,))  # fmt: skip
+    answer = store.outcomes(medium)
+    first = {m: store.load_of(m) for m in models}
+    method = store.load_methods(models)
+    # remeasured while the machine is still busy: stored as measured, and said again
+    assert run(0.6) == [light]
+    assert store.load_shares(models) == {light: 0.6, medium: 0.6}
+    second = {m: store.load_of(m) for m in models}
+    assert all(second[m] != first[m] for m in models)  # measured again, both
+    assert store.load_methods(models) == method  # by the same meter
+    assert store.outcomes(medium) == answer  # nothing generated
+    assert len(_load_warnings(caplog)) == 1 and "used 60% of" in _load_warnings(caplog)[0]
+    # on a quiet machine: measured again, nothing said
+    assert run(0.1) == [light]
+    assert store.load_shares(models) == {light: 0.1, medium: 0.1}
+    assert all(store.load_of(m) not in (first[m], second[m]) for m in models)
+    assert _load_warnings(caplog) == []
+    assert store.load_methods(models) == method
+    # uncontended: nothing answers, nothing is loaded again
+    quiet = {m: store.load_of(m) for m in models}
+    assert run(0.9) == [] and {m: store.load_of(m) for m in models} == quiet
+    # a store made before the loads' shares were recorded: its loads' are not known, and
+    # such a load is not loaded again (its answers' are not either)
+    with store.db:
+        store.db.execute("UPDATE load_contention SET others_cpu_share = 0.9")
+        store.db.execute("UPDATE cpu_contention SET others_cpu_share = 0.1")
+    store.db.execute("DROP TABLE load_contention")
+    store.close()
+    store = ResultStore(tmp_path / "results.sqlite")
+    assert store.load_shares(models) == {light: None, medium: None}
+    assert run(0.9) == [] and {m: store.load_of(m) for m in models} == quiet
+    store.close()
+
+
+def test_a_remeasured_load_interrupted_or_failing_keeps_the_stored_one(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--remeasure-contended replaces a stored load only once the new one is stored: a
+    Ctrl-C or a failure as a model loads (one with answers to give, one with none) leaves
+    the old load and its share; a model that cannot run here is refused first."""
+    import shutil
+
+    from routerllm.backends.llama_cpp import LlamaCppBackend
+    from routerllm.exceptions import BackendError
+
+    light, medium = "tiny-light", "tiny-medium"
+    models, problems, short = [light, medium], problems_subset(1, 0), {"max_new_tokens": 4}
+    config = tiny_config.model_copy(deep=True)
+    copy = tmp_path / "medium.gguf"
+    shutil.copy(config.model(medium).gguf.path, copy)  # type: ignore[union-attr]
+    config.model(medium).gguf.path = str(copy)  # type: ignore[union-attr]
+    store = ResultStore(tmp_path / "results.sqlite")
+    every_block_read_at(monkeypatch, 0.8)
+    with RouterLLM(config) as system:
+        run_models(system, problems, store, models, short, progress=False)
+    with store.db:  # the light model has an answer to give again, the medium one none
+        store.db.execute("UPDATE cpu_contention SET others_cpu_share = 0.1 WHERE model = ?", (medium,))  # fmt: skip
+    stored = {m: store.load_of(m) for m in models}
+    every_block_read_at(monkeypatch, 0.1)
+    real_load = LlamaCppBackend.load
+
+    def stopped_at(model: str, error: BaseException) -> Any:
+        def load(self: LlamaCppBackend) -> None:
+            if self.config.name == model:
+                raise error
+            real_load(self)
+
+        return load
+
+    # (the medium model run alone: the light one, run first, would store its new load)
+    for model, error, raised in [
+        (light, KeyboardInterrupt(), KeyboardInterrupt),
+        (medium, KeyboardInterrupt(), KeyboardInterrupt),
+        (medium, BackendError("llama.cpp could not load it"), RouterLLMError),
+    ]:
+        monkeypatch.setattr(LlamaCppBackend, "load", stopped_at(model, error))
+        with RouterLLM(config) as system, pytest.raises(raised) as caught:
+            run_models(system, problems, store, models if model == light else [medium], short,
+                       progress=False, remeasure_contended=True)  # fmt: skip
+        assert {m: store.load_of(m) for m in models} == stored, (model, error)
+        assert store.load_shares(models) == {light: 0.8, medium: 0.8}, (model, error)
+    assert str(caught.value) == (
+        "tiny-medium failed to load as --remeasure-contended measured its load again "
+        "(llama.cpp could not load it); its stored load is kept"
+    )
+    monkeypatch.setattr(LlamaCppBackend, "load", real_load)
+    copy.unlink()  # its file gone: refused before any model runs
+    before = store.path.read_bytes()
+    with RouterLLM(config) as system, pytest.raises(RouterLLMError, match=rf"model 'tiny-medium' cannot run here .*{copy}.*--remeasure-contended is to load it to measure again its stored load"):  # fmt: skip
+        run_models(system, problems, store, models, short, progress=False,
+                   remeasure_contended=True)  # fmt: skip
+    assert store.path.read_bytes() == before
     store.close()

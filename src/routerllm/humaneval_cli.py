@@ -278,8 +278,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         # the share is cpu_share.CONTENDED_SHARE's (tests/test_cpu_share.py): importing
         # routerllm.carbon here would load the config's code as the CLI starts
         help="generate and measure again the stored answers that were measured while other "
-        "processes used more than 25%% of the machine's CPU (report.md names them); each "
-        "stored answer is kept until its new one is stored",
+        "processes used more than 25%% of the machine's CPU (report.md names them), and load "
+        "and measure again the models' stored loads measured so; each stored answer or load "
+        "is kept until its new one is stored",
     )
     he.add_argument("--seed", type=seed_arg, default=0, help=SEED_HELP)
     he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)

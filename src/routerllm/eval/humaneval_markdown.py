@@ -251,7 +251,7 @@ def _contention_line(s: dict[str, Any]) -> list[str]:
     """The generations measured while other processes used more than the stated share
     of the machine's CPU (``contended_generations``), named: their energy includes those
     processes' work. None for a run without any (or stored before it was recorded)."""
-    from routerllm.eval.humaneval_run import REMEASURE_OPTION
+    from routerllm.eval.contention import REMEASURE_OPTION
 
     contention = s.get("contended_generations") or {}
     found = contention.get("generations") or []

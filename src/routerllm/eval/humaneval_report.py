@@ -14,6 +14,7 @@ from typing import Any
 from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.carbon.meter import check_country
 from routerllm.config import AppConfig, CascadeConfig
+from routerllm.eval.contention import contended_generations
 from routerllm.eval.humaneval_markdown import report_markdown
 from routerllm.eval.humaneval_plan import ExperimentPlan, plan_experiment
 from routerllm.eval.humaneval_run import (
@@ -21,7 +22,6 @@ from routerllm.eval.humaneval_run import (
     CASCADE,
     GATED_CASCADE,
     LEARNED,
-    contended_generations,
     outcome_dataset_texts,
     run_models,
 )

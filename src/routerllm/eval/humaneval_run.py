@@ -32,6 +32,12 @@ from routerllm.checks import repeated
 from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate, gate_overhead
+from routerllm.eval.contention import (
+    REMEASURE_OPTION,
+    contended_load_warning,
+    contended_warning,
+    remeasured_load,
+)
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.weights_identity import changed_weights, record_weights, refuse_changed
 from routerllm.exceptions import RequestLogError, RouterLLMError, csv_only_warning
@@ -78,13 +84,18 @@ def run_models(
     ``packages`` may be imported by the tests besides the standard library. With
     ``remeasure_contended`` the stored answers measured while other processes used more
     than ``CONTENDED_SHARE`` of the CPU are generated and measured again, each replaced
-    as its new one is stored."""
+    as its new one is stored, and so are the stored loads measured so: a model that loads
+    to answer has that load stored in place of its contended one, and one with no answer
+    to give is loaded to measure it (:func:`remeasured_load`). A load stored with a
+    contended share, as an answer stored so, is warned about once a run."""
     from routerllm.eval.codegen import build_request, extract_completion, style_for
     from routerllm.eval.sandbox import check_problem
 
     styles = {m: style_for(m, style_overrides, system.manager.backend(m).prefills) for m in models}
     # One query per model, not one per problem.
     done = {m: store.done(m) for m in models}
+    # the models whose stored load was measured under contention, measured again
+    reload: set[str] = set()
     if remeasure_contended:
         from routerllm.carbon.cpu_share import contended
 
@@ -92,15 +103,27 @@ def run_models(
         for (m, task_id), share in shares.items():
             if contended(share):
                 done[m].discard(task_id)
+        # a load whose share is not known (stored before 2026-12-07) is not reloaded
+        reload = {m for m, share in store.load_shares(models).items() if contended(share)}
     pending = {m: [p for p in problems if p.task_id not in done[m]] for m in models}
     # A model with answers to give must be able to run, before any model gives one: the
     # heavy one's missing file, found after the others' hours of answers, stopped the run.
     for model in models:
-        if pending[model] and (reason := system.manager.availability(model)) is not None:
+        runs = pending[model] or model in reload
+        if not runs or (reason := system.manager.availability(model)) is None:
+            continue
+        if pending[model]:
             raise RouterLLMError(
                 f"model {model!r} cannot run here ({reason}), and {len(pending[model])} "
                 f"problem(s) need its answer; nothing was generated: fix the config, or leave "
                 f"out the systems that need it"
+            )
+        if model in reload:
+            raise RouterLLMError(
+                f"model {model!r} cannot run here ({reason}), and {REMEASURE_OPTION} is to "
+                f"load it to measure again its stored load, measured under contention; nothing "
+                f"was generated: fix the config, or run without {REMEASURE_OPTION} (its stored "
+                f"load is kept)"
             )
     # checked before anything is recorded: the same file name may hold other weights now
     changed, unchanged = changed_weights(store, system.config, models)
@@ -112,7 +135,7 @@ def run_models(
     for model in models:
         store.use_style(model, dataclasses.asdict(styles[model]))
     # the model named from the first line on: its load (minutes) is said, not an empty log
-    running = [m for m in models if pending[m]]
+    running = [m for m in models if pending[m] or m in reload]
     bar = show_progress(
         total=sum(len(v) for v in pending.values()),
         desc="HumanEval generations",
@@ -121,11 +144,24 @@ def run_models(
         postfix={"model": running[0]} if running else None,
     )
     warned = False  # a generation measured under contention: said once a run
+    load_warned = False  # a load stored as measured under contention: said once a run
     csv_warned = False  # an answer only the emissions CSV missed: said once a run
+
+    def stored_load(model: str, loading: Measurement) -> None:
+        nonlocal load_warned
+        store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg,
+                       loading.method, loading.others_cpu_share)  # fmt: skip
+        reload.discard(model)  # measured again once a run
+        if loading.contended and not load_warned:
+            load_warned = True
+            log.warning(contended_load_warning(model, loading.others_cpu_share))
+
     try:
         for model in models:
-            if pending[model]:
+            if pending[model] or model in reload:
                 bar.set_postfix(model=model)
+            if not pending[model] and model in reload:  # loaded to measure its load alone
+                stored_load(model, remeasured_load(system, model))
             style = styles[model]
             for problem in pending[model]:
                 request = build_request(problem, style)
@@ -141,9 +177,8 @@ def run_models(
                     # its row is in the log and only the emissions CSV missed it (warned)
                     result, unlogged = e.result, e
                 loading = result.components["model_loading"]
-                if loading.duration_s > 0 and store.load_of(model) is None:
-                    store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg,
-                                   loading.method, loading.others_cpu_share)  # fmt: skip
+                if loading.duration_s > 0 and (model in reload or store.load_of(model) is None):
+                    stored_load(model, loading)
                 completion = extract_completion(problem, result.text, style)
                 check = check_problem(problem, completion, packages=packages)
                 gen = result.components["llm_inference"]
@@ -185,46 +220,6 @@ def run_models(
 #: after it that the CSV misses are in the request log too (one the log itself cannot
 #: take stops the run, as before).
 CSV_SAID_ONCE = "said once a run: the answers after it that the emissions CSV cannot record are in the request log too"  # fmt: skip
-
-
-#: The option of ``routerllm humaneval`` that generates and measures again the stored
-#: answers measured under contention.
-REMEASURE_OPTION = "--remeasure-contended"
-
-
-def contended_warning(model: str, task_id: str, share: float | None) -> str:
-    """The run's one warning that an answer was measured while other processes used
-    more than ``CONTENDED_SHARE`` of the machine's CPU (``share``)."""
-    from routerllm.carbon.cpu_share import CONTENDED_SHARE
-
-    return (
-        f"{model}'s answer to {task_id} was generated while other processes used "
-        f"{share or 0.0:.0%} of the machine's CPU (above {CONTENDED_SHARE:.0%}): its measured "
-        f"energy includes their work, and it ran slower; report.md names every such answer. "
-        f"Once the machine is quiet, run the same command with {REMEASURE_OPTION} to "
-        f"generate and measure them again (said once)"
-    )
-
-
-def contended_generations(
-    store: ResultStore, models: Sequence[str], task_ids: Sequence[str]
-) -> dict[str, Any]:
-    """results.json's ``contended_generations``: the reported generations measured while
-    other processes used more than ``CONTENDED_SHARE`` of the machine's CPU (model,
-    task_id, that share), and how many were stored without that share (not Linux, or
-    stored before it was recorded)."""
-    from routerllm.carbon.cpu_share import CONTENDED_SHARE, contended
-
-    shares = store.others_cpu_shares(models, task_ids)
-    return {
-        "above_share": CONTENDED_SHARE,
-        "generations": [
-            {"model": m, "task_id": t, "others_cpu_share": share}
-            for (m, t), share in shares.items()
-            if contended(share)
-        ],
-        "not_recorded": sum(share is None for share in shares.values()),
-    }
 
 
 # -- systems ------------------------------------------------------------------
