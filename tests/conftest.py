@@ -919,6 +919,16 @@ class PausedWriter:
         assert self.proc.wait(timeout=60) == 0
 
 
+def no_block_read_as_contended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every measured block from now on too short to tell how busy the machine is (its
+    ``others_cpu_share`` None): for a test that reads a humaneval run's stderr or warnings
+    whole, to which a tiny model's load or answer measured while the suite's other tests
+    load the CPU would add a warning of it (``eval/contention.py``)."""
+    from routerllm.carbon import cpu_share
+
+    monkeypatch.setattr(cpu_share, "MIN_CPU_S", float("inf"))
+
+
 def every_block_read_at(monkeypatch: pytest.MonkeyPatch, share: float) -> None:
     """Every measured block from now on read as measured while other processes used
     ``share`` of the machine's CPU, as a busy machine gives it (``cpu_share.others_share``

@@ -38,6 +38,7 @@ from .conftest import (
     cli_in_process,
     gguf_with_chat_template,
     hide_package,
+    no_block_read_as_contended,
     tiny_config_dict,
     write_config,
 )
@@ -910,7 +911,7 @@ def _forget_weights(run: Path) -> None:
 
 
 def test_training_on_a_run_of_states_of_another_width_is_refused_before_generating(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`humaneval --train-on` a run whose first model was another file at the configured
     path (its states 16 wide; the file there now, a real model, gives 64-wide ones)
@@ -920,6 +921,7 @@ def test_training_on_a_run_of_states_of_another_width_is_refused_before_generati
     from . import tiny_archs
     from .conftest import tiny_gguf_path
 
+    no_block_read_as_contended(monkeypatch)  # its stderr is read whole
     medium = tmp_path / "medium.gguf"
     shutil.copyfile(tiny_gguf_path(), medium)
     data = tiny_config_dict(tmp_path)

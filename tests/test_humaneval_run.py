@@ -35,7 +35,7 @@ from routerllm.eval.transfer import load_training_run
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.system import RouterLLM
 
-from .conftest import every_block_read_at
+from .conftest import every_block_read_at, no_block_read_as_contended
 
 
 def write_outcome_dataset(path: Path, problems: Any, models: list[str], outcomes: Any, sizes: dict[str, float]) -> None:  # fmt: skip
@@ -2185,7 +2185,6 @@ def test_an_answer_the_request_log_could_not_take_is_stored_and_said_so(
     import sqlite3
     from contextlib import closing
 
-    from routerllm.carbon import cpu_share
     from routerllm.carbon.request_log import RequestLog
 
     from .conftest import cli_in_process
@@ -2199,9 +2198,7 @@ def test_an_answer_the_request_log_could_not_take_is_stored_and_said_so(
         insert(log, record)
 
     monkeypatch.setattr(RequestLog, "_insert", full_at_the_second)
-    # the machine's load is no part of it: a load or an answer measured while the suite's
-    # other tests load the CPU would be warned of on stderr, which is read whole
-    monkeypatch.setattr(cpu_share, "MIN_CPU_S", float("inf"))
+    no_block_read_as_contended(monkeypatch)  # its stderr is read whole
     out = tmp_path / "he"
     argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "2",
             "--systems", "direct-light", "--max-new-tokens", "8", "--json"]  # fmt: skip

@@ -51,11 +51,9 @@ def test_humaneval_says_a_fold_router_warning_once_per_system(
 ) -> None:  # fmt: skip
     """Two problems, five folds: every fold's router is trained on one problem, and its
     warning came once per fold and once per inner fold, 20 lines for four systems."""
-    from routerllm.carbon import cpu_share
+    from .conftest import no_block_read_as_contended
 
-    # the machine's load is no part of it: a load or an answer measured while the suite's
-    # other tests load the CPU would be warned of besides
-    monkeypatch.setattr(cpu_share, "MIN_CPU_S", float("inf"))
+    no_block_read_as_contended(monkeypatch)  # its warnings are counted
     argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(tmp_path / "he"),
             "--limit", "2", "--systems", "direct-light,logreg,knn", "--max-new-tokens", "2",
             "--mode", "complete", "--encoder", "hashing", "--json"]  # fmt: skip
