@@ -29,9 +29,7 @@ fitting then runs as the libraries were started.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -64,11 +62,11 @@ def one_thread() -> Iterator[None]:
         yield
         return
     try:
-        controller = _controller()
+        from threadpoolctl import threadpool_limits
     except ImportError:
         yield
         return
-    with controller.limit(limits=1):
+    with threadpool_limits(limits=1):
         yield
 
 
@@ -82,82 +80,15 @@ def hold_one_thread(holder: object) -> Callable[[], None]:
     with _lock:
         _holders += 1
         try:
-            controller = _controller()
+            from threadpoolctl import ThreadpoolController
         except ImportError:
             pass
         else:
-            for lib in controller.select(user_api="blas").lib_controllers:
+            for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
                 # one loaded since (scipy's, with scikit-learn) is given its count back too
                 _saved.setdefault(lib.filepath, (lib, lib.num_threads))
                 _set_threads(lib, 1)  # for each holder: a count set since is not kept
     return weakref.finalize(holder, _release)
-
-
-#: threadpoolctl's controller of the libraries loaded, by their paths
-_controllers: dict[tuple[bytes, ...], Any] = {}
-_controllers_lock = threading.Lock()
-
-
-def _controller() -> Any:
-    """threadpoolctl's controller of the BLAS and OpenMP libraries loaded now, made again
-    only where a library was loaded or unloaded since the last: making one opens and asks
-    every library it knows (14-24 ms on 2 shared cores), and a quality router's fit enters
-    ``one_thread`` 21 times, each system's open holds the BLAS once. It keeps the
-    libraries' handles, as any controller does while it lives. Raises ImportError
-    without threadpoolctl."""
-    from threadpoolctl import ThreadpoolController
-
-    loaded = _loaded_libraries()
-    if loaded is None:  # not known: a new one each time
-        return ThreadpoolController()
-    with _controllers_lock:
-        made = _controllers.get(loaded)
-    if made is None:
-        made = ThreadpoolController()
-        with _controllers_lock:
-            _controllers.clear()  # the loaded libraries' alone
-            _controllers[loaded] = made
-    return made
-
-
-def _loaded_libraries() -> tuple[bytes, ...] | None:
-    """The paths of the shared libraries loaded in the process, as threadpoolctl finds
-    them on Linux (``dl_iterate_phdr``: 0.4 ms for 246 libraries); None elsewhere."""
-    iterate = _dl_iterate_phdr()
-    if iterate is None:
-        return None
-    names: list[bytes] = []
-    iterate(names)
-    return tuple(names)
-
-
-@functools.cache
-def _dl_iterate_phdr() -> Callable[[list[bytes]], None] | None:
-    """A call that appends each loaded library's path to a list (glibc's
-    ``dl_iterate_phdr``), or None where the C library has none (not Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    class Info(ctypes.Structure):
-        _fields_ = [("addr", ctypes.c_void_p), ("name", ctypes.c_char_p)]
-
-    callback_type = ctypes.CFUNCTYPE(
-        ctypes.c_int, ctypes.POINTER(Info), ctypes.c_size_t, ctypes.c_void_p
-    )
-    try:
-        iterate_phdr = ctypes.CDLL(None).dl_iterate_phdr
-    except (OSError, AttributeError):  # musl without it
-        return None
-
-    def iterate(names: list[bytes]) -> None:
-        def each(info: Any, size: int, data: Any) -> int:
-            names.append(info.contents.name or b"")
-            return 0
-
-        iterate_phdr(callback_type(each), None)
-
-    return iterate
 
 
 def _release() -> None:
