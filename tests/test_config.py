@@ -17,6 +17,7 @@ from routerllm.config import (
     ManagerConfig,
     load_config,
 )
+from routerllm.config_yaml import read_config_yaml
 from routerllm.exceptions import ConfigError, UnknownNameError
 from routerllm.system import RouterLLM
 
@@ -259,6 +260,63 @@ def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
         "  - <<: *light\n    name: b\n    tier: heavy\n"
     )  # fmt: skip
     assert [(m.name, m.tier) for m in load_config(path).models] == [("a", "light"), ("b", "heavy")]
+
+
+def _pure_python_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gains an item each time PyYAML's pure-Python reader starts reading a
+    document."""
+    reads: list[int] = []
+    start = yaml.reader.Reader.__init__
+
+    def counted(self: yaml.reader.Reader, stream: object) -> None:
+        reads.append(1)
+        start(self, stream)
+
+    monkeypatch.setattr(yaml.reader.Reader, "__init__", counted)
+    return reads
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+def test_configs_are_read_by_libyaml_and_its_refusals_again_by_pure_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyYAML's pure-Python reader took 8.5-12.5 ms a config, libyaml 1.7-2.2 ms, at every
+    command's start and in every test that loads one. A document libyaml refuses is read
+    again by the pure-Python loader: its error (words, line and column) is the answer."""
+    import routerllm
+
+    packaged = [Path(routerllm.__file__).parent / "configs" / f"{n}.yaml" for n in PACKAGED_CONFIGS]  # fmt: skip
+    # as the pure-Python loader reads them
+    expected = [yaml.load(path.read_bytes(), yaml.SafeLoader) for path in packaged]  # noqa: S506
+    reads = _pure_python_reads(monkeypatch)
+    assert [read_config_yaml(path) for path in packaged] == expected
+    assert load_config(write_config(tmp_path, tiny_config_dict(tmp_path))).models
+    assert reads == []
+    path = tmp_path / "twice.yaml"
+    path.write_text("a: 1\nb:\n  c: 2\n  c: 3\n")
+    with pytest.raises(ConfigError, match=r"\(line 4, column 3\): found duplicate key 'c'"):
+        read_config_yaml(path)
+    path.write_text("models: \x00\n")
+    with pytest.raises(ConfigError, match="malformed YAML: unacceptable character #x0000"):
+        read_config_yaml(path)
+    assert reads == [1, 1]  # each refusal read again
+
+
+def test_configs_load_where_pyyaml_has_no_libyaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyYAML built without libyaml (no ``yaml.CSafeLoader``): its pure-Python reader."""
+    from routerllm.config_yaml import _loaders
+
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    _loaders.cache_clear()
+    try:
+        reads = _pure_python_reads(monkeypatch)
+        assert [m.name for m in load_config(write_config(tmp_path, tiny_config_dict(tmp_path))).models] == ["tiny-light", "tiny-medium", "tiny-heavy"]  # fmt: skip
+        assert reads == [1]
+    finally:
+        monkeypatch.undo()
+        _loaders.cache_clear()
 
 
 def test_validation_errors_name_the_field(tmp_path: Path) -> None:
