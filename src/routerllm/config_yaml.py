@@ -30,9 +30,9 @@ def _load_yaml(text: str | bytes) -> Any:
 
     Read by libyaml where PyYAML was built with it (``yaml.CSafeLoader``: 1.7-2.2 ms of
     CPU for a packaged config, against 8.5-12.5 ms by PyYAML's pure-Python reader, 2
-    cores at load 3, at every command's start); a document libyaml refuses is read again by the pure-Python loader, whose
-    error (its words, line and column, "nested too deeply") or value is the answer, as
-    it was before libyaml read configs."""
+    cores at load 3, at every command's start); a document libyaml refuses is read
+    again by the pure-Python loader, whose error (its words, line and column, "nested
+    too deeply") or value is the answer, as it was before libyaml read configs."""
     import yaml
 
     fast, pure = _loaders()
