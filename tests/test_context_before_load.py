@@ -10,6 +10,7 @@ import importlib
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import pytest
 from routerllm.backends.base import GenerationRequest
 from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.carbon.log_rows import RequestRecord
+from routerllm.carbon.meter import Measurement
 from routerllm.config import AppConfig, GGUFSource, load_config
-from routerllm.exceptions import ContextLengthError
+from routerllm.exceptions import BudgetExceededError, ContextLengthError
 from routerllm.manager import LLMManager
 from routerllm.system import RouterLLM
 
@@ -55,7 +57,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 def _config(tmp_path: Path, **overrides: Any) -> AppConfig:
     """The tiny ladder, tiny-light's context 48 tokens, an hourly CO2 budget."""
-    data = tiny_config_dict(tmp_path, budgets={"co2_kg": {"hourly": 1.0}}, **overrides)
+    data = tiny_config_dict(tmp_path, **{"budgets": {"co2_kg": {"hourly": 1.0}}, **overrides})
     data["models"][0]["context_length"] = 48
     return load_config(write_config(tmp_path, data))
 
@@ -68,15 +70,40 @@ def _one_at_a_time(tmp_path: Path) -> AppConfig:
     return config
 
 
-def _unloaded_refusal(record: RequestRecord, model: str) -> None:
+def _unloaded_refusal(record: RequestRecord, model: str, read: bool = False) -> None:
     """``record`` is ``model``'s refusal of a prompt it read no token of: failed, its
-    routing spent, its loading component there and zero (nothing loaded)."""
+    routing spent, its loading component there: zero (nothing loaded), or, ``read``,
+    the measured read of its vocabulary (or tokenizer) that its count made (since
+    2026-12-07: it was logged as zero, spent all the same)."""
     assert (record.model, record.finish_reason) == (model, "error")
     assert record.prompt_tokens == record.completion_tokens == 0
     assert list(record.components) == ["router_inference", "model_loading"]
     loading = record.components["model_loading"]
-    assert loading.duration_s == loading.energy_kwh == loading.co2_kg == 0
+    if read:
+        assert loading.duration_s > 0 and loading.energy_kwh > 0 and loading.co2_kg > 0
+    else:
+        assert loading.duration_s == loading.energy_kwh == loading.co2_kg == 0
     assert record.load_error == ""
+
+
+def measured_blocks(system: RouterLLM, monkeypatch: pytest.MonkeyPatch) -> list[Measurement]:
+    """The blocks ``system``'s meter measures from now on, each as it ends (its real
+    CodeCarbon measurement)."""
+    blocks: list[Measurement] = []
+    real = system.meter.measure
+
+    @contextmanager
+    def measure(component: str) -> Iterator[Any]:
+        with real(component) as slot:
+            yield slot
+        blocks.append(slot.result)
+
+    monkeypatch.setattr(system.meter, "measure", measure)
+    return blocks
+
+
+def _loads_of(blocks: list[Measurement]) -> list[Measurement]:
+    return [b for b in blocks if b.component == "model_loading"]
 
 
 @pytest.mark.parametrize("template", [None, ZEPHYR_TEMPLATE])
@@ -98,11 +125,11 @@ def test_a_named_cold_model_refuses_a_prompt_over_its_context_without_loading(
         assert loads == [] and system.manager.loaded_models == []
         assert not system.manager.backend("tiny-light").loaded
         (cold_row,) = system.log.records(tag="cold")
-        _unloaded_refusal(cold_row, "tiny-light")
+        _unloaded_refusal(cold_row, "tiny-light", read=True)
         assert cold.value.request_id == cold_row.id
         price = config.carbon.electricity_price_usd_per_kwh
         assert cold_row.cost_usd == pytest.approx(cold_row.energy_kwh * price, rel=1e-9)
-        assert cold_row.energy_kwh == cold_row.components["router_inference"].energy_kwh
+        assert cold_row.energy_kwh == pytest.approx(sum(m.energy_kwh for m in cold_row.components.values()), rel=1e-9)  # fmt: skip
         assert system.budget is not None
         assert system.budget.status()[0].spent == pytest.approx(cold_row.co2_kg, rel=1e-9)
         # the model loaded: its own count and check refuse the same prompt alike
@@ -118,6 +145,84 @@ def test_a_named_cold_model_refuses_a_prompt_over_its_context_without_loading(
     assert (cold.value.context, cold.value.param) == (warm.value.context, warm.value.param) == (48, "prompt")  # fmt: skip
 
 
+def test_a_cold_refusal_logs_its_vocabularys_read_and_a_warm_one_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count that refuses a prompt for a cold model opened its GGUF's vocabulary:
+    that read, measured by the request's meter (its one ``model_loading`` block), is
+    the row's ``model_loading``, in its latency, energy, cost and the budgets (until
+    2026-12-07 the row said 0 s and 0 kWh, the read spent all the same). The next
+    refusal counts with the vocabulary open: no read, nothing metered, a zero loading."""
+    config = _config(tmp_path)
+    with RouterLLM(config) as system:
+        blocks = measured_blocks(system, monkeypatch)
+        with pytest.raises(ContextLengthError):
+            system.generate(PROMPT, model="tiny-light", tag="cold")
+        (read,) = _loads_of(blocks)
+        (cold,) = system.log.records(tag="cold")
+        assert system.budget is not None
+        spent = system.budget.status()[0].spent
+        blocks.clear()
+        with pytest.raises(ContextLengthError):
+            system.generate(PROMPT, model="tiny-light", tag="warm")
+        assert _loads_of(blocks) == []
+        (warm,) = system.log.records(tag="warm")
+    _unloaded_refusal(cold, "tiny-light", read=True)
+    assert cold.components["model_loading"] == read
+    routing = cold.components["router_inference"]
+    assert cold.latency_s == pytest.approx(routing.duration_s + read.duration_s, rel=1e-9)
+    assert cold.energy_kwh == pytest.approx(routing.energy_kwh + read.energy_kwh, rel=1e-9)
+    price = config.carbon.electricity_price_usd_per_kwh
+    assert cold.cost_usd == pytest.approx(cold.energy_kwh * price, rel=1e-9)
+    assert spent == pytest.approx(cold.co2_kg, rel=1e-9)
+    _unloaded_refusal(warm, "tiny-light")
+
+
+def test_a_cold_answer_logs_its_vocabularys_read_with_its_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold model's answer: its prediction's count read its vocabulary before the load;
+    the row's ``model_loading`` is both measured blocks, the answering model's own. A warm
+    answer (the model loaded, the count its own) meters no read and no load."""
+    config = _config(tmp_path)
+    asked = GenerationRequest("hi", max_new_tokens=1)
+    with RouterLLM(config) as system:
+        blocks = measured_blocks(system, monkeypatch)
+        system.generate(asked, model="tiny-light", tag="cold")
+        read, load = _loads_of(blocks)
+        (cold,) = system.log.records(tag="cold")
+        blocks.clear()
+        system.generate(asked, model="tiny-light", tag="warm")
+        assert _loads_of(blocks) == []
+        (warm,) = system.log.records(tag="warm")
+    loading = cold.components["model_loading"]
+    assert loading.duration_s == pytest.approx(read.duration_s + load.duration_s, rel=1e-9)
+    assert loading.energy_kwh == pytest.approx(read.energy_kwh + load.energy_kwh, rel=1e-9)
+    assert read.duration_s > 0 and read.energy_kwh > 0
+    assert cold.escalated == {} and cold.own("model_loading") == loading
+    assert cold.latency_s == pytest.approx(sum(m.duration_s for m in cold.components.values()), rel=1e-9)  # fmt: skip
+    assert warm.components["model_loading"].duration_s == 0
+
+
+def test_a_budgets_refusal_logs_the_reads_its_prediction_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused by a per-request budget once routed: its prediction counted the prompt by
+    the cold model's vocabulary, read for it; the refused row (its routing alone until
+    2026-12-07) has that read as its ``model_loading``."""
+    config = _config(tmp_path, budgets={"co2_kg": {"per_request": 1e-12}})
+    with RouterLLM(config) as system:
+        blocks = measured_blocks(system, monkeypatch)
+        with pytest.raises(BudgetExceededError):
+            system.generate("hi", model="tiny-light", tag="refused")
+        (read,) = _loads_of(blocks)
+        (row,) = system.log.records(tag="refused")
+    assert row.finish_reason == "refused:budget"
+    assert list(row.components) == ["router_inference", "model_loading"]
+    assert row.components["model_loading"] == read and read.energy_kwh > 0
+    assert row.energy_kwh == pytest.approx(row.components["router_inference"].energy_kwh + read.energy_kwh, rel=1e-9)  # fmt: skip
+
+
 def test_a_routed_cold_model_steps_up_without_loading(tmp_path: Path, loads: list[str]) -> None:
     """The router chose tiny-light, whose context does not hold the prompt: tiny-medium
     answers, tiny-light never loaded, the step up said as the loaded model's refusal
@@ -129,9 +234,10 @@ def test_a_routed_cold_model_steps_up_without_loading(tmp_path: Path, loads: lis
         assert loads == ["tiny-medium"] and system.manager.loaded_models == ["tiny-medium"]
         assert result.model == "tiny-medium"
         (record,) = system.log.records(tag="cold")
-        refused = record.escalated["model_loading"]
-        assert refused.duration_s == refused.energy_kwh == 0
-        assert record.components["model_loading"].duration_s > 0  # tiny-medium's own load
+        refused = record.escalated["model_loading"]  # tiny-light's vocabulary's read
+        assert refused.duration_s > 0 and refused.energy_kwh > 0
+        own = record.own("model_loading")
+        assert own is not None and own.duration_s > 0  # tiny-medium's own load
         assert result.cost_usd == pytest.approx(result.energy_kwh * config.carbon.electricity_price_usd_per_kwh, rel=1e-9)  # fmt: skip
         system.generate(GenerationRequest("hi", max_new_tokens=1), model="tiny-light")
         warm = system.generate(PROMPT, tag="warm")  # tiny-light loaded: its own check
@@ -154,7 +260,7 @@ def test_the_model_the_user_had_loaded_is_not_evicted_for_a_refusal(
         with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'"):
             system.generate(PROMPT, model="tiny-light")
         assert manager.loaded_models == ["tiny-heavy"] and loads == ["tiny-heavy"]
-        _unloaded_refusal(list(system.log.records())[-1], "tiny-light")
+        _unloaded_refusal(list(system.log.records())[-1], "tiny-light", read=True)
 
 
 def test_the_server_answers_a_cold_models_refusal_as_a_loaded_ones(
@@ -170,7 +276,7 @@ def test_the_server_answers_a_cold_models_refusal_as_a_loaded_ones(
         cold_status, cold = call(base, CHAT, too_long)
         assert system.manager.loaded_models == ["tiny-heavy"] and loads == ["tiny-heavy"]
         row = list(system.log.records())[-1]
-        _unloaded_refusal(row, "tiny-light")
+        _unloaded_refusal(row, "tiny-light", read=True)
         assert json.loads(cold)["routerllm"]["request_id"] == row.id
         status, text = call(base, CHAT, asking(model="tiny-light", max_tokens=1))
         assert status == 200, text
@@ -235,7 +341,7 @@ def test_a_split_model_not_yet_assembled_refuses_without_assembling_or_loading(
         with pytest.raises(ContextLengthError) as warm:
             system.generate(PROMPT, model="tiny-light")
         first, _, _ = system.log.records()
-    _unloaded_refusal(first, "tiny-light")
+    _unloaded_refusal(first, "tiny-light", read=True)  # its key-values written and read
     assert str(cold.value) == str(warm.value)
     framed = " with the model's chat template" if template else ""
     assert re.match(rf"prompt is \d+ tokens{framed}, too long for model 'tiny-light' \(context 48 tokens\); ", str(cold.value))  # fmt: skip
@@ -306,4 +412,4 @@ def test_a_split_model_whose_first_part_ends_within_its_key_values_is_loaded_and
         assert loads == ["tiny-light"] and str(cold.value) == str(loaded.value)
         first, second = system.log.records()
     assert first.components["model_loading"].duration_s > 0  # its load (and assembly), paid for
-    _unloaded_refusal(second, "tiny-light")
+    _unloaded_refusal(second, "tiny-light", read=True)  # the assembled file's vocabulary

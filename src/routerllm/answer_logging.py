@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from routerllm.carbon.budget import spent_so_far
 from routerllm.carbon.log_rows import FAILED, REFUSED, RequestRecord, prompt_hash
 from routerllm.carbon.meter import NOT_MEASURED
+from routerllm.count_reads import untaken_reads
 from routerllm.exceptions import RequestLogError
 from routerllm.log_repeats import RepeatedFault
 from routerllm.model_calls import failed_generation
@@ -124,6 +125,13 @@ class AnswerLogging:
         under before it failed (until 2026-12-07 a new one, which no row had), else a new
         one; ``error.request_id`` once the log holds the row."""
         generation = failed_generation(error)
+        # what the counts read of models that did not run (``count_reads``): another
+        # model's, as the loads of those stepped up from are
+        if (others := untaken_reads()) is not None:
+            loading = others if loading is None else others.plus(loading)
+            earlier = others if earlier is None else others.plus(earlier)
+            if self.calls.priced_by_energy(name):
+                loading_cost += self.calls.routing_cost(others)
         # a generation that failed is logged whatever it metered: a remote model's call, or
         # a local one's with carbon tracking off (0 kWh), is as failed as a measured one
         if loading is None and generation is None:
@@ -215,18 +223,21 @@ class AnswerLogging:
         if unrun is not None:
             routing = routing.plus(unrun)
         priced = self.calls.priced_by_energy(decision.model)  # routing is paid for then
+        # what the predictions' counts read of the models' files (``count_reads``)
+        components = {m.component: m for m in (routing, untaken_reads()) if m is not None}
+        spent = list(components.values())
         result = RoutedResult(
             text="",
             model=decision.model,
             prompt_tokens=0,
             completion_tokens=0,
-            latency_s=routing.duration_s,
+            latency_s=sum(m.duration_s for m in spent),
             finish_reason=REFUSED,
             confidence=decision.confidence,
             router=decision.router,
             reason=f"{decision.reason}; refused by the budgets: {error}",
-            cost_usd=self.calls.routing_cost(routing) if priced else 0.0,
-            components={routing.component: routing},
+            cost_usd=sum(self.calls.routing_cost(m) for m in spent) if priced else 0.0,
+            components=components,
             request_id=uuid.uuid4().hex,
             token_priced=not priced,
             grid=self.grid,
@@ -243,7 +254,7 @@ class AnswerLogging:
             if not _CALLER_SAYS.get():  # else the caller alone says it
                 (self.unmirrored if e.logged else self.unlogged_refused).failed(str(e))
             if self.budget is not None and not e.logged:
-                self.budget.count_unlogged(spent_so_far(result.cost_usd, routing))
+                self.budget.count_unlogged(spent_so_far(result.cost_usd, *spent))
 
     def _logged(
         self,

@@ -24,6 +24,7 @@ from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, own_part
 from routerllm.cascade_step import CascadeStep
+from routerllm.count_reads import reads_of_request, untaken_reads
 from routerllm.exceptions import (  # fmt: skip
     BudgetExceededError,
     ContextLengthError,
@@ -113,8 +114,10 @@ class RequestAnswering(AnswerLogging, CascadeStep):
             shown = Shown(req.on_text or ignore_text, req.on_answer)
             req = dataclasses.replace(req, on_text=None, on_answer=None)
             stopping = also_cancellable()
-        # the prompt counted for a model's prediction is the one its generation checks
-        with stopping as stop, one_count_per_request():
+        # the prompt counted for a model's prediction is the one its generation checks;
+        # what a count reads of a model's files (its vocabulary, its tokenizer) is measured
+        # as this request's (``count_reads``)
+        with stopping as stop, one_count_per_request(), reads_of_request(self.calls.meter):
             if shown is not None:
                 shown.stop = stop
             result = self._shown_run(req, decision, routing, tag, unrun, shown)
@@ -283,6 +286,14 @@ class RequestAnswering(AnswerLogging, CascadeStep):
             inference = inference.plus(more_inference)
             cost += more_cost
             by_energy = by_energy or self.calls.priced_by_energy(name)
+        # what the counts read of models that did not run (a budget's prediction of a
+        # smaller one, of a larger one not escalated to): another model's, as escalated
+        if (others := untaken_reads()) is not None:
+            loading = others.plus(loading)
+            before = earlier.get("model_loading")
+            earlier["model_loading"] = others if before is None else others.plus(before)
+            if by_energy:
+                cost += self.calls.routing_cost(others)
         text = completion.text if stub is None else completed(stub, completion.text, self.calls.style(name))  # fmt: skip
         # its text not yet given, given before its row is written, as its spending is
         # settled: a caller whose function raised stops its batch here

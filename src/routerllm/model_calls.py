@@ -19,6 +19,7 @@ from routerllm.carbon.meter import (
 )
 from routerllm.carbon.predictor import CarbonPredictor
 from routerllm.config import AppConfig, ModelConfig
+from routerllm.count_reads import current_reads
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
 from routerllm.exceptions import (
@@ -77,11 +78,13 @@ class ModelCalls:
             # refused (or stepped up from) as the loaded model would, without loading it
             # (until 2026-12-07 it was loaded, evicting the models it needed room from, to
             # refuse it)
+            # What the counts read of its files for this request (its vocabulary, its
+            # tokenizer: ``count_reads``), for its prediction or here, is its loading's.
             if (too_long := self.manager.refusal_before_load(name, req)) is not None:
-                loading = self.meter.zero("model_loading")  # as a loaded model's refusal
+                loading = _with_read(self.meter.zero("model_loading"), name)  # no load
                 raise too_long
             with meter.turn():
-                loading = self._loading(name)
+                loading = _with_read(self._loading(name), name)
                 with (
                     self.manager.generating(name) as backend,
                     meter.measure("llm_inference") as slot,
@@ -97,6 +100,8 @@ class ModelCalls:
                     self.manager.set_endpoint_unavailable(name, str(e), same_key)
             if not e.load_failed:  # a failed load's own, set by _loading, is kept
                 e.loading = loading  # paid for, though the model did not answer
+            elif e.loading is not None:  # with what this request's counts read of its files
+                e.loading = _with_read(e.loading, name)
             if slot is not None:  # the generation it had done when it failed
                 # a remote's, as its answers are: from its per-token figures, for the
                 # tokens its endpoint billed (where it said: 0 for an HTTP error)
@@ -221,6 +226,14 @@ class ModelCalls:
     def priced_by_energy(self, name: str) -> bool:
         """A model without token prices costs its energy at the electricity price."""
         return not self.config.model(name).priced_by_tokens
+
+
+def _with_read(loading: Measurement, name: str) -> Measurement:
+    """``loading`` with what this request's counts read of ``name``'s files
+    (``count_reads``) and not yet charged."""
+    reads = current_reads()
+    read = reads.take(name) if reads is not None else None
+    return loading if read is None else read.plus(loading)
 
 
 def failed_generation(error: RouterLLMError) -> Measurement | None:

@@ -506,6 +506,7 @@ def vocab_file(source: GGUFSource, name: str) -> Path | None:
     path = header_file(source, name)
     if path is None or not source.parts or path == _cache_file(name):
         return path
+    from routerllm.count_reads import metered_read
     from routerllm.gguf_key_values import key_values_gguf
 
     target = cache_dir() / "vocab" / _cache_file(name).name
@@ -515,8 +516,9 @@ def vocab_file(source: GGUFSource, name: str) -> Path | None:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_staged(target.parent)
-        if not key_values_gguf(path, target):
-            return None
+        with metered_read(name):  # a request's read, where one counts (``count_reads``)
+            if not key_values_gguf(path, target):
+                return None
         write_text_atomically(_source_marker(target), json.dumps(stamp))
     except OSError as e:
         log.info("model %r: its vocabulary could not be written to %s (%s)", name, target, e)

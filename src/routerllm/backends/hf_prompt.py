@@ -19,6 +19,7 @@ from routerllm.backends.base import (
 )
 from routerllm.backends.hf_source import _local_or_hub
 from routerllm.config import ModelConfig
+from routerllm.count_reads import metered_read
 from routerllm.exceptions import ContextLengthError, RouterLLMError
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ class TokenizerAlone:
     of its config), read from its files without its weights on its first count, and
     kept while those files stay (their ``files_stamp``); the model's load takes the
     tokenizer over (read once for both). Thread-safe: a count waits only for another
-    count, or the load's taking over, of the same model."""
+    count, or the load's taking over, of the same model; a read, measured in a request
+    (``count_reads``), for the meter's turn too."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -100,13 +102,29 @@ class TokenizerAlone:
         model gives it (``too_long``: the same count, context and words), its files
         stamped ``stamp``; None where the prompt fits, or there is no count: its files
         not found (``stamp`` None) or not read, transformers not installed, its chat
-        template refusing the request (the loaded model's error to give)."""
+        template refusing the request (the loaded model's error to give), or the load
+        took the tokenizer over meanwhile (it checks the prompt then)."""
         if stamp is None:
             return None
         with self._lock:
-            if (read := self._opened(model, stamp)) is None:
+            known = self._read
+        if known is None or known[0] != stamp:
+            # read outside the lock, measured as the request's read (``metered_read``,
+            # which takes the meter's turn: a load holding it takes the tokenizer over,
+            # under this lock); two counts at once may both read, the first kept
+            try:
+                with metered_read(model.name):
+                    read = _read_alone(model)
+            except ImportError:  # transformers not installed: no count, tried again
                 return None
-            tokenizer, context = read
+            with self._lock:
+                if self._read is None or self._read[0] != stamp:
+                    self._read = (stamp, read)
+                known = self._read
+        with self._lock:
+            if self._read is not known or known[1] is None:  # taken by the load, or unread
+                return None
+            tokenizer, context = known[1]
             try:
                 tokens = len(prompt_ids(model.name, tokenizer, request))
             except RouterLLMError:
@@ -123,21 +141,21 @@ class TokenizerAlone:
             return None
         return read[1][0]
 
-    def _opened(self, model: ModelConfig, stamp: str) -> tuple[Any, int] | None:
-        if self._read is not None and self._read[0] == stamp:
-            return self._read[1]
-        assert model.model_id is not None
-        model_id, gguf = _local_or_hub(model.model_id)
-        try:
-            from transformers import AutoConfig
 
-            tokenizer = read_tokenizer(model_id, gguf)
-            config = AutoConfig.from_pretrained(model_id, local_files_only=True, **gguf)
-            read = tokenizer, own_context(config, model.context_length)
-        except ImportError:
-            return None
-        except Exception as e:  # noqa: BLE001 (as varied as the load's: its error to give)
-            log.info("model %r: its tokenizer and config did not read (%s)", model.name, e)
-            read = None
-        self._read = (stamp, read)
-        return read
+def _read_alone(model: ModelConfig) -> tuple[Any, int] | None:
+    """``model``'s tokenizer and the context it runs with, read from its files without
+    its weights; None where they did not read (not tried again while they stay). Raises
+    ImportError without transformers."""
+    assert model.model_id is not None
+    model_id, gguf = _local_or_hub(model.model_id)
+    from transformers import AutoConfig
+
+    try:
+        tokenizer = read_tokenizer(model_id, gguf)
+        config = AutoConfig.from_pretrained(model_id, local_files_only=True, **gguf)
+        return tokenizer, own_context(config, model.context_length)
+    except ImportError:
+        raise
+    except Exception as e:  # noqa: BLE001 (as varied as the load's: its error to give)
+        log.info("model %r: its tokenizer and config did not read (%s)", model.name, e)
+        return None

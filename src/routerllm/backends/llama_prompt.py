@@ -27,6 +27,7 @@ from routerllm.backends.base import (
 )
 from routerllm.backends.thread_stack import with_stack
 from routerllm.config import ModelConfig
+from routerllm.count_reads import metered_read
 from routerllm.exceptions import ContextLengthError, PromptError, RouterLLMError
 from routerllm.gguf_files import header_problem
 from routerllm.model_files import files_stamp, vocab_file
@@ -381,8 +382,10 @@ class VocabCounters:
                 self._vocabs.move_to_end(model.name)
                 return vocab
         # opened outside the lock: another model's count does not wait for it (two
-        # callers may open one at once; the second's is closed)
-        opened = _Vocab(path, stamp, _open(model.name, path))
+        # callers may open one at once; the second's is closed); measured as the
+        # request's read (``metered_read``): a count of an open one is not
+        with metered_read(model.name):
+            opened = _Vocab(path, stamp, _open(model.name, path))
         with self._lock:
             vocab = self._vocabs.get(model.name)
             if vocab is not None and (vocab.path, vocab.stamp) == (path, stamp):
