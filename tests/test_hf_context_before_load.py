@@ -24,7 +24,7 @@ from routerllm.manager import LLMManager
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, tiny_model, write_config
-from .test_context_before_load import _unloaded_refusal
+from .test_context_before_load import _loads_of, _unloaded_refusal, measured_blocks
 from .test_hf_backend import CHAT_TEMPLATE, VOCAB, build_gpt2, build_tiny_model
 from .test_server import CHAT, asking, call, running
 
@@ -115,7 +115,7 @@ def test_a_named_cold_hf_model_refuses_a_prompt_over_its_context_without_loading
             system.generate(prompt, model="tiny-hf", tag="cold")
         assert loads == [] and not system.manager.backend("tiny-hf").loaded
         (cold_row,) = system.log.records(tag="cold")
-        _unloaded_refusal(cold_row, "tiny-hf")
+        _unloaded_refusal(cold_row, "tiny-hf", read=True)  # its tokenizer's and config's read
         assert cold.value.request_id == cold_row.id
         assert system.budget is not None
         assert system.budget.status()[0].spent == pytest.approx(cold_row.co2_kg, rel=1e-9)
@@ -129,6 +129,49 @@ def test_a_named_cold_hf_model_refuses_a_prompt_over_its_context_without_loading
     assert str(cold.value) == str(warm.value)
     assert f"too long for model 'tiny-hf' ({said}); " in str(cold.value)
     assert cold.value.context == warm.value.context == min(context, 128)
+
+
+def test_a_cold_hf_models_rows_carry_its_tokenizers_read_once(
+    tmp_path: Path, plain_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first cold refusal read the tokenizer and config (measured: its row's
+    ``model_loading``); the second counts with them kept: nothing read nor metered, a zero
+    loading. A cold answer after it: its load alone (the tokenizer taken over, not read
+    again, nor billed twice)."""
+    config = _config(tmp_path, hf_model("tiny-hf", "light", plain_dir, 20))
+    with RouterLLM(config) as system:
+        blocks = measured_blocks(system, monkeypatch)
+        for tag in ("first", "again"):
+            with pytest.raises(ContextLengthError):
+                system.generate(PROMPT, model="tiny-hf", tag=tag)
+        (read,) = _loads_of(blocks)
+        (first,) = system.log.records(tag="first")
+        (again,) = system.log.records(tag="again")
+        blocks.clear()
+        system.generate(GenerationRequest("hello", max_new_tokens=1), model="tiny-hf", tag="answered")  # fmt: skip
+        (load,) = _loads_of(blocks)
+        (answered,) = system.log.records(tag="answered")
+    _unloaded_refusal(first, "tiny-hf", read=True)
+    assert first.components["model_loading"] == read
+    _unloaded_refusal(again, "tiny-hf")
+    assert answered.components["model_loading"] == load
+
+
+def test_a_cold_hf_answer_logs_its_tokenizers_read_with_its_load(
+    tmp_path: Path, plain_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold model's answer whose prompt fits: the count before the load read its
+    tokenizer and config (measured), then the load: the row's ``model_loading`` is both."""
+    config = _config(tmp_path, hf_model("tiny-hf", "light", plain_dir, 128))
+    with RouterLLM(config) as system:
+        blocks = measured_blocks(system, monkeypatch)
+        system.generate(GenerationRequest(PROMPT, max_new_tokens=1), model="tiny-hf", tag="cold")
+        read, load = _loads_of(blocks)
+        (row,) = system.log.records(tag="cold")
+    loading = row.components["model_loading"]
+    assert read.duration_s > 0 and read.energy_kwh > 0
+    assert loading.duration_s == pytest.approx(read.duration_s + load.duration_s, rel=1e-9)
+    assert loading.energy_kwh == pytest.approx(read.energy_kwh + load.energy_kwh, rel=1e-9)
 
 
 def test_the_count_frames_the_prompt_with_the_chat_template_as_the_loaded_model(
@@ -171,8 +214,8 @@ def test_a_routed_cold_hf_model_steps_up_without_loading(
         (record,) = system.log.records(tag="cold")
     assert result.model == "long"
     assert "too long for gpt's context of 32 tokens: sent to long" in result.reason
-    refused = record.escalated["model_loading"]
-    assert refused.duration_s == refused.energy_kwh == 0
+    refused = record.escalated["model_loading"]  # the GPT-2's tokenizer's and config's read
+    assert refused.duration_s > 0 and refused.energy_kwh > 0
 
 
 def test_the_server_answers_a_cold_hf_models_refusal_as_a_loaded_ones(
@@ -189,7 +232,7 @@ def test_the_server_answers_a_cold_hf_models_refusal_as_a_loaded_ones(
         assert status == 200, text
         cold_status, cold = call(base, CHAT, too_long)
         assert system.manager.loaded_models == ["tiny-heavy"] and loads == []
-        _unloaded_refusal(list(system.log.records())[-1], "tiny-hf")
+        _unloaded_refusal(list(system.log.records())[-1], "tiny-hf", read=True)
         status, text = call(base, CHAT, asking(("user", "hello"), model="tiny-hf", max_tokens=1))
         assert status == 200, text
         warm_status, warm = call(base, CHAT, too_long)
