@@ -590,12 +590,13 @@ def test_huge_prompt_rejected_and_log_intact(system: RouterLLM) -> None:
         system.generate("x" * (system.config.limits.max_prompt_chars + 1))
     with pytest.raises(PromptError, match="too long for model"):
         system.generate("word " * 2000)  # under the char limit, over the 512-token context
-    # the first answer, and the long prompt's refusal (logged as failed, for its routing:
-    # refused by tiny-medium's vocabulary before it loaded); not the prompt over the
-    # character limit, refused before any model ran
+    # the first answer, and the long prompt's refusal (logged as failed, for its routing
+    # and its count's read of tiny-medium's vocabulary: refused by it before it loaded);
+    # not the prompt over the character limit, refused before any model ran
     (answered, failed) = system.log.records()
     assert answered.finish_reason != "error" and failed.finish_reason == "error"
-    assert failed.model == "tiny-medium" and failed.components["model_loading"].duration_s == 0
+    assert failed.model == "tiny-medium" and failed.components["model_loading"].duration_s > 0
+    assert "tiny-medium" not in system.manager.loaded_models
 
 
 def test_a_failed_request_keeps_the_batch_finished_before_it(system: RouterLLM) -> None:
@@ -691,8 +692,8 @@ def test_a_prompt_too_long_for_the_routed_models_context_goes_to_a_larger_one(
     """The smallest capable model is one whose context holds the prompt: a routed
     prompt too long for one goes up to the next larger model with a longer context
     (refused by its vocabulary's count before it loads, since 2026-12-07: its part of
-    the row's loading, logged as not the answering model's own work, is zero); a model
-    the caller names answers or refuses it."""
+    the row's loading, logged as not the answering model's own work, is that count's
+    read of its vocabulary, no load); a model the caller names answers or refuses it."""
     tiny_config.router.name = "smallest"
     tiny_config.model("tiny-light").context_length = 48
     tiny_config.model("tiny-medium").context_length = 48
@@ -704,7 +705,7 @@ def test_a_prompt_too_long_for_the_routed_models_context_goes_to_a_larger_one(
         assert "tiny-medium" not in result.reason  # its context is no longer: never tried
         (record,) = system.log.records()
         refused = record.escalated["model_loading"]
-        assert refused.duration_s == refused.energy_kwh == 0  # tiny-light: not loaded
+        assert refused.duration_s > 0 and refused.energy_kwh > 0  # tiny-light: its vocabulary read
         assert record.components["model_loading"].duration_s > 0  # tiny-heavy's own load
         assert system.manager.loaded_models == ["tiny-heavy"]
         # priced by energy: the refused load too, as it is in the request's energy
@@ -1212,6 +1213,9 @@ def test_a_request_waiting_for_another_ones_load_logs_no_load_of_its_own(
             return real_acquire(name)
 
         system.manager.acquire = acquire  # type: ignore[method-assign]
+        # its vocabulary opened first (outside a request: not metered), so that neither
+        # request's prediction reads it: the loading logged is the load's alone
+        system.manager.prompt_tokens_now("tiny-light", GenerationRequest("hi"))
         results: list[RoutedResult] = []
         ask = lambda: results.append(system.generate("hi", model="tiny-light"))  # noqa: E731
         threads = [threading.Thread(target=ask) for _ in range(2)]

@@ -91,6 +91,7 @@ class TokenizerAlone:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._reading = threading.Lock()  # held by the one read under way
         # the files' stamp, and the tokenizer and context read from them (None: they
         # did not read, not tried again while they stay)
         self._read: tuple[str, tuple[Any, int] | None] | None = None
@@ -111,16 +112,19 @@ class TokenizerAlone:
         if known is None or known[0] != stamp:
             # read outside the lock, measured as the request's read (``metered_read``,
             # which takes the meter's turn: a load holding it takes the tokenizer over,
-            # under this lock); two counts at once may both read, the first kept
-            try:
-                with metered_read(model.name):
-                    read = _read_alone(model)
-            except ImportError:  # transformers not installed: no count, tried again
-                return None
-            with self._lock:
-                if self._read is None or self._read[0] != stamp:
-                    self._read = (stamp, read)
-                known = self._read
+            # under this lock); one read at a time, a count that came meanwhile counting
+            # with it (the read made once, the request's that made it)
+            with self._reading:
+                with self._lock:
+                    known = self._read
+                if known is None or known[0] != stamp:
+                    try:
+                        with metered_read(model.name):
+                            read = _read_alone(model)
+                    except ImportError:  # transformers not installed: no count, tried again
+                        return None
+                    with self._lock:
+                        self._read = known = (stamp, read)
         with self._lock:
             if self._read is not known or known[1] is None:  # taken by the load, or unread
                 return None

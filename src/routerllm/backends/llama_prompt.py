@@ -328,13 +328,16 @@ class _Vocab:
 class VocabCounters:
     """Counts requests for llama.cpp models from their GGUFs' vocabularies alone, each
     opened on its first count (never the weights), at most ``MAX_VOCABS`` kept open, and
-    again once the file is replaced (a stat per count). Thread-safe; a count waits only for another count of the same model, never for a
-    generation nor a load."""
+    again once the file is replaced (a stat per count). Thread-safe; a count waits only
+    for another count (or opening) of the same model, never for a generation nor a load;
+    an opening in a request, measured (``count_reads``), for the meter's turn, as a
+    load does."""
 
     def __init__(self, max_open: int = MAX_VOCABS) -> None:
         self.max_open = max_open
         self._vocabs: OrderedDict[str, _Vocab] = OrderedDict()
         self._lock = threading.Lock()
+        self._openings: dict[str, threading.Lock] = {}  # by model: one opening at a time
 
     def prompt_tokens(self, model: ModelConfig, request: GenerationRequest) -> int | None:
         """The tokens ``model`` will read for ``request``; None where there is no GGUF here
@@ -376,24 +379,43 @@ class VocabCounters:
         # a file replaced at the path (renamed over, written in place) is another
         # vocabulary: the old one's counted with its template and tokens until the end
         stamp = files_stamp([path])
-        with self._lock:
-            vocab = self._vocabs.get(model.name)
-            if vocab is not None and (vocab.path, vocab.stamp) == (path, stamp):
-                self._vocabs.move_to_end(model.name)
+        if (vocab := self._kept(model.name, path, stamp)) is not None:
+            return vocab
+        # opened outside the lock: another model's count does not wait for it; one opening
+        # at a time for a model, a count that came meanwhile counting with it: the read
+        # made once, measured as the request's that made it (``metered_read``; a count of
+        # an open one is not)
+        with self._opening(model.name):
+            if (vocab := self._kept(model.name, path, stamp)) is not None:
                 return vocab
-        # opened outside the lock: another model's count does not wait for it (two
-        # callers may open one at once; the second's is closed); measured as the
-        # request's read (``metered_read``): a count of an open one is not
-        with metered_read(model.name):
-            opened = _Vocab(path, stamp, _open(model.name, path))
+            with metered_read(model.name):
+                opened = _Vocab(path, stamp, _open(model.name, path))
+            return self._keep(model.name, path, stamp, opened)
+
+    def _kept(self, name: str, path: Path, stamp: str) -> _Vocab | None:
+        """``name``'s vocabulary open from ``path`` as stamped ``stamp``; None where none is."""
         with self._lock:
-            vocab = self._vocabs.get(model.name)
+            vocab = self._vocabs.get(name)
+            if vocab is not None and (vocab.path, vocab.stamp) == (path, stamp):
+                self._vocabs.move_to_end(name)
+                return vocab
+        return None
+
+    def _opening(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._openings.setdefault(name, threading.Lock())
+
+    def _keep(self, name: str, path: Path, stamp: str, opened: _Vocab) -> _Vocab:
+        """``opened`` kept as ``name``'s vocabulary (the least recently counted closed past
+        ``max_open``), or the one kept meanwhile from the same file."""
+        with self._lock:
+            vocab = self._vocabs.get(name)
             if vocab is not None and (vocab.path, vocab.stamp) == (path, stamp):
                 stale = [opened]
             else:
                 stale = [] if vocab is None else [vocab]
-                self._vocabs[model.name] = vocab = opened
-            self._vocabs.move_to_end(model.name)
+                self._vocabs[name] = vocab = opened
+            self._vocabs.move_to_end(name)
             while len(self._vocabs) > self.max_open:
                 stale.append(self._vocabs.popitem(last=False)[1])
         for old in stale:
