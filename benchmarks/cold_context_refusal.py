@@ -12,9 +12,11 @@ The config's two models (``--small``, its ``context_length`` set to ``--context`
   and the memory budget holds one of the two at a time.
 
 For each: the wall time the caller saw (a whole process for the CLI), its exit status or
-HTTP status, whether SMALL was loaded for it (its load in the request log's row: its own
-``model_loading``, or the part of a step up's refused models), and for the server
-whether LARGE, the model the user had warm, was evicted for it.
+HTTP status, SMALL's ``model_loading`` in the request log's row (its own, or the part of a
+step up's refused models: its load where it was loaded for the request; refused before
+it loads, the count's read of its vocabulary or tokenizer, measured since 2026-12-07,
+logged as 0 before), and for the server whether LARGE, the model the user had warm, was
+evicted for it.
 
 ``--fresh``: SMALL, a split model (``gguf.parts``), not yet assembled, as on a fresh
 machine: each run in a model cache of its own, LARGE's files there linked from the
@@ -110,8 +112,9 @@ def _last_row(config: Path) -> RequestRecord:
 
 
 def _small_load(row: RequestRecord, small: str) -> tuple[float, float]:
-    """SMALL's load in ``row`` (seconds, kWh): its own where it is the row's model, else the
-    refused models' part of a step up."""
+    """SMALL's ``model_loading`` in ``row`` (seconds, kWh): its load, or its count's read
+    (``count_reads``); its own where it is the row's model, else the refused models' part
+    of a step up."""
     part = row.components.get("model_loading") if row.model == small else row.escalated.get("model_loading")  # fmt: skip
     return (part.duration_s, part.energy_kwh) if part is not None else (0.0, 0.0)
 

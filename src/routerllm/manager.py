@@ -113,8 +113,9 @@ class LLMManager:
         weights, and kept while the file stays: ``VocabCounters``). None otherwise, and where the model will
         refuse the request (its template's error is the answer's to give). Never loads
         the model nor waits for another caller of it (only, as every call here, for the
-        manager's own lock, and for a model opening in another thread: ``OPENING``): a
-        prediction falls back to its estimate."""
+        manager's own lock, and for a model opening in another thread: ``OPENING``; a
+        vocabulary opened in a request, measured as its read, for the meter's turn:
+        ``count_reads``): a prediction falls back to its estimate."""
         from routerllm.backends.llama_cpp import LlamaCppBackend
 
         lock, backend = self._model_lock(name), self.backend(name)
