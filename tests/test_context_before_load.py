@@ -223,6 +223,52 @@ def test_a_budgets_refusal_logs_the_reads_its_prediction_made(
     assert row.energy_kwh == pytest.approx(row.components["router_inference"].energy_kwh + read.energy_kwh, rel=1e-9)  # fmt: skip
 
 
+def test_two_cold_requests_at_once_read_the_vocabulary_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests for the same cold model at once: one opens its vocabulary (its row
+    has the read), the other waits for that opening and counts with it (no read of its
+    own, a zero loading): the read is made and billed once (each opened it, and the
+    second's wait for the first was measured as its read, before one opening at a time)."""
+    import threading
+
+    from routerllm.backends import llama_prompt
+
+    real_open, opening = llama_prompt._open, threading.Event()
+
+    def slow_open(name: str, path: Path) -> Any:
+        opening.set()
+        opening.wait()
+        import time
+
+        time.sleep(0.3)  # the other request comes to count meanwhile
+        return real_open(name, path)
+
+    monkeypatch.setattr(llama_prompt, "_open", slow_open)
+    # carbon tracking off: no meter's turn makes the two requests take turns meanwhile
+    config = _config(tmp_path, carbon={"enabled": False}, budgets={})
+    with RouterLLM(config) as system:
+        blocks = measured_blocks(system, monkeypatch)
+        start = threading.Barrier(2)
+
+        def ask(tag: str) -> None:
+            start.wait()
+            with pytest.raises(ContextLengthError):
+                system.generate(PROMPT, model="tiny-light", tag=tag)
+
+        threads = [threading.Thread(target=ask, args=(tag,)) for tag in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        (read,) = _loads_of(blocks)
+        rows = [r for tag in ("a", "b") for r in system.log.records(tag=tag)]
+    assert len(rows) == 2
+    loadings = sorted((r.components["model_loading"] for r in rows), key=lambda m: m.duration_s)
+    _unloaded_refusal(rows[0] if rows[0].components["model_loading"] == loadings[0] else rows[1], "tiny-light")  # fmt: skip
+    assert loadings[1] == read
+
+
 def test_a_routed_cold_model_steps_up_without_loading(tmp_path: Path, loads: list[str]) -> None:
     """The router chose tiny-light, whose context does not hold the prompt: tiny-medium
     answers, tiny-light never loaded, the step up said as the loaded model's refusal
