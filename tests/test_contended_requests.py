@@ -370,7 +370,8 @@ def test_route_json_and_the_server_say_which_part_was_measured_under_contention(
             assert figures["others_cpu_share"] == share, (part, facts["request_id"])
             assert figures["contended"] is (share is not None and share > 0.25)
     loading = served["components"]["model_loading"]
-    assert (loading["others_cpu_share"], loading["contended"]) == (0.8, True)
+    # a weighted mean of its vocabulary read's 0.8 and its load's: 0.8 to a rounding
+    assert (loading["others_cpu_share"], loading["contended"]) == (pytest.approx(0.8), True)
     assert served["components"]["llm_inference"]["contended"] is False
     assert routed["components"]["model_loading"] | {"duration_s": 0} == {
         "energy_kwh": None, "co2_kg": None, "duration_s": 0, "others_cpu_share": None, "contended": False,
