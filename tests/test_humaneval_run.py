@@ -2335,6 +2335,7 @@ def test_loading_and_routing_say_they_were_measured_under_contention_as_generati
     assert line.endswith(" (measured under contention: router inference 80%, model loading 80%, generation 80%)"), line  # fmt: skip
     line = next(x for x in breakdown.splitlines() if x.startswith("- direct-light: "))
     assert line.endswith(" (measured under contention: model loading 80%, generation 80%)"), line
+    assert "with `--remeasure-contended` on a quiet machine to load and measure it again" in breakdown  # fmt: skip
     # reported again on a quieter machine: the stored load keeps its share, the routing,
     # measured now, has this run's
     every_block_read_at(monkeypatch, 0.1)

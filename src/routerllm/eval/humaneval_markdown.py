@@ -380,6 +380,15 @@ def report_markdown(s: dict[str, Any]) -> str:
             + " / ".join(_figure(c[n]["energy_kwh"], ".2e") for n in COMPONENT_NAMES)
             + _contended_components(c)
         )
+    if any(r["components"]["model_loading"].get("contended") for r in s["systems"]):
+        from routerllm.eval.contention import REMEASURE_OPTION
+
+        lines += [
+            "",
+            "A model's load measured under contention counts in every system that loads it: run "
+            f"the same command with `{REMEASURE_OPTION}` on a quiet machine to load and measure "
+            "it again.",
+        ]
     lines += ["", "Prompting (greedy; `eval/codegen.py`):", ""]
     for name, st in s["styles"].items():
         lines.append(
