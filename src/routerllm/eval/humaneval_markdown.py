@@ -15,6 +15,7 @@ from routerllm.carbon.meter import (
     PROCESS_SCOPE,
 )
 from routerllm.carbon.report_text import counted
+from routerllm.eval.contention import REMEASURE_OPTION
 from routerllm.eval.humaneval_run import GATED_CASCADE, TRAINED
 
 #: What each CodeCarbon method (``carbon.meter``) makes the figures.
@@ -251,8 +252,6 @@ def _contention_line(s: dict[str, Any]) -> list[str]:
     """The generations measured while other processes used more than the stated share
     of the machine's CPU (``contended_generations``), named: their energy includes those
     processes' work. None for a run without any (or stored before it was recorded)."""
-    from routerllm.eval.contention import REMEASURE_OPTION
-
     contention = s.get("contended_generations") or {}
     found = contention.get("generations") or []
     if not found:
@@ -381,8 +380,6 @@ def report_markdown(s: dict[str, Any]) -> str:
             + _contended_components(c)
         )
     if any(r["components"]["model_loading"].get("contended") for r in s["systems"]):
-        from routerllm.eval.contention import REMEASURE_OPTION
-
         lines += [
             "",
             "A model's load measured under contention counts in every system that loads it: run "
