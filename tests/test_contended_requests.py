@@ -377,3 +377,18 @@ def test_route_json_and_the_server_say_which_part_was_measured_under_contention(
         "energy_kwh": None, "co2_kg": None, "duration_s": 0, "others_cpu_share": None, "contended": False,
     }  # fmt: skip
     assert routed["components"]["llm_inference"]["others_cpu_share"] == 0.1
+
+
+def test_blocks_of_one_share_are_that_share_exactly_and_a_mean_stays_within_theirs() -> None:
+    """A weighted mean of equal shares differed from them in the last bit (three blocks at
+    0.1 gave 0.10000000000000002), so a HumanEval store, a report and a request's JSON said
+    so and a check of equality failed; the mean of unequal shares stays within theirs."""
+    from routerllm.carbon.meter import weighted_cpu_share
+
+    blocks = [(0.013, 0.1), (1.7, 0.1), (0.29, 0.1), (0.5, None)]
+    assert sum(s * share for s, share in blocks[:3]) / sum(s for s, _ in blocks[:3]) != 0.1
+    assert weighted_cpu_share(blocks) == 0.1
+    assert weighted_cpu_share([(0.3, 0.8), (0.7, 0.8)]) == 0.8
+    assert weighted_cpu_share([(1.0, 0.2), (3.0, 0.6)]) == pytest.approx(0.5)
+    assert weighted_cpu_share([(0.0, 0.2), (0.0, 0.6)]) == 0.6  # no time: the highest
+    assert weighted_cpu_share([(1.0, None)]) is None and weighted_cpu_share([]) is None

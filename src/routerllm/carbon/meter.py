@@ -148,14 +148,14 @@ def weighted_cpu_share(blocks: Iterable[tuple[float, float | None]]) -> float | 
     """``weighted_share`` of blocks given as (duration in seconds, others' CPU share or
     None): a HumanEval system's generations, read back from its store."""
     known = [(s, share) for s, share in blocks if share is not None]
-    seconds = sum(s for s, _ in known)
     if not known:
         return None
-    if len(known) == 1:  # its own, exactly (weighted, it may differ in the last bit)
-        return known[0][1]
-    if seconds <= 0:
-        return max(share for _, share in known)
-    return sum(share * s for s, share in known) / seconds
+    low, high = min(share for _, share in known), max(share for _, share in known)
+    seconds = sum(s for s, _ in known)
+    if low == high or seconds <= 0:  # equal shares are theirs exactly (weighted, the
+        return high  # mean may differ in the last bit: 0.10000000000000002 for 0.1s)
+    mean = sum(share * s for s, share in known) / seconds
+    return min(max(mean, low), high)  # within the blocks' own, whatever the rounding
 
 
 class HasComponents:
