@@ -617,17 +617,26 @@ def encoders_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(module, "cpu_threads", lambda: 1)
 
 
+def schema_before_model_loaded() -> str:
+    """The request log's schema as RouterLLM wrote it before each request said whether
+    its model loaded (2026-12-07): no ``model_loaded`` column in its requests."""
+    from routerllm.carbon.log_schema import SCHEMA
+
+    column = ",\n    model_loaded INTEGER\n);"
+    assert column in SCHEMA
+    return SCHEMA.replace(column, "\n);")
+
+
 def schema_before_cpu_share() -> str:
     """The request log's schema as RouterLLM wrote it before the CPU share was logged
     (2026-12-07): no ``others_cpu_share`` column in its requests, no ``cpu_shares`` table
     (the older logs tests build start from it)."""
-    from routerllm.carbon.log_schema import SCHEMA
-
+    schema = schema_before_model_loaded()
     column = ",\n    others_cpu_share REAL\n);"
-    start = SCHEMA.index("CREATE TABLE IF NOT EXISTS cpu_shares")
-    table = SCHEMA[start : SCHEMA.index(");\n", start) + 3]
-    assert column in SCHEMA
-    return SCHEMA.replace(column, "\n);").replace(table, "")
+    start = schema.index("CREATE TABLE IF NOT EXISTS cpu_shares")
+    table = schema[start : schema.index(");\n", start) + 3]
+    assert column in schema
+    return schema.replace(column, "\n);").replace(table, "")
 
 
 def write_config(tmp_path: Path, data: dict[str, Any], name: str = "config.yaml") -> Path:

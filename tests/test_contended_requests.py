@@ -130,7 +130,7 @@ def test_a_log_from_before_the_cpu_share_is_read_as_it_is_then_given_the_columns
     for table, rows in held.items():  # the old rows as they were, NULL in the new column
         old_rows = [r for r in after[table] if r[0] == "old"]
         if table == "requests":
-            assert old_rows == [(*rows[0], None)]
+            assert old_rows == [(*rows[0], None, None)]
         else:
             assert old_rows == rows, table
     assert after["cpu_shares"] == [("new", "llm_inference", 0, 0.9)]

@@ -74,7 +74,9 @@ def _unloaded_refusal(record: RequestRecord, model: str, read: bool = False) -> 
     """``record`` is ``model``'s refusal of a prompt it read no token of: failed, its
     routing spent, its loading component there: zero (nothing loaded), or, ``read``,
     the measured read of its vocabulary (or tokenizer) that its count made (since
-    2026-12-07: it was logged as zero, spent all the same)."""
+    2026-12-07: it was logged as zero, spent all the same), which is no load
+    (``model_loaded``)."""
+    assert record.model_loaded is False
     assert (record.model, record.finish_reason) == (model, "error")
     assert record.prompt_tokens == record.completion_tokens == 0
     assert list(record.components) == ["router_inference", "model_loading"]
@@ -202,6 +204,8 @@ def test_a_cold_answer_logs_its_vocabularys_read_with_its_load(
     assert cold.escalated == {} and cold.own("model_loading") == loading
     assert cold.latency_s == pytest.approx(sum(m.duration_s for m in cold.components.values()), rel=1e-9)  # fmt: skip
     assert warm.components["model_loading"].duration_s == 0
+    # the cold answer's model loaded (its read before), the warm one's did not
+    assert (cold.model_loaded, warm.model_loaded) == (True, False)
 
 
 def test_a_budgets_refusal_logs_the_reads_its_prediction_made(
@@ -220,6 +224,7 @@ def test_a_budgets_refusal_logs_the_reads_its_prediction_made(
     assert row.finish_reason == "refused:budget"
     assert list(row.components) == ["router_inference", "model_loading"]
     assert row.components["model_loading"] == read and read.energy_kwh > 0
+    assert row.model_loaded is False  # a read, no load
     assert row.energy_kwh == pytest.approx(row.components["router_inference"].energy_kwh + read.energy_kwh, rel=1e-9)  # fmt: skip
 
 
@@ -458,4 +463,8 @@ def test_a_split_model_whose_first_part_ends_within_its_key_values_is_loaded_and
         assert loads == ["tiny-light"] and str(cold.value) == str(loaded.value)
         first, second = system.log.records()
     assert first.components["model_loading"].duration_s > 0  # its load (and assembly), paid for
+    # a load, then a refusal: the row of a cold refusal's shape (no generation), but the
+    # model loaded (the report counts it, as the next refusal's read it does not)
+    assert first.model_loaded is True and first.load_error == ""
+    assert "llm_inference" not in first.components
     _unloaded_refusal(second, "tiny-light", read=True)  # the assembled file's vocabulary

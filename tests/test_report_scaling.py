@@ -400,7 +400,7 @@ def test_a_report_since_a_recent_time_reads_that_window_not_the_whole_log(
     with sqlite3.connect(log_path) as db:
         for k in range(40):
             old = f"-old{k}"
-            db.execute("INSERT INTO requests SELECT id || ?, '2025' || substr(timestamp, 5), prompt_sha256, prompt_chars, 'retired', router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason, grid_country, grid_region, grid_g_per_kwh, completion_chars, others_cpu_share FROM requests WHERE id NOT LIKE '%-old%'", (old,))  # fmt: skip
+            db.execute("INSERT INTO requests SELECT id || ?, '2025' || substr(timestamp, 5), prompt_sha256, prompt_chars, 'retired', router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason, grid_country, grid_region, grid_g_per_kwh, completion_chars, others_cpu_share, model_loaded FROM requests WHERE id NOT LIKE '%-old%'", (old,))  # fmt: skip
             db.execute("INSERT INTO components SELECT request_id || ?, component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id NOT LIKE '%-old%'", (old,))  # fmt: skip
             db.execute("INSERT INTO feedback SELECT request_id || ?, score, timestamp FROM feedback WHERE request_id NOT LIKE '%-old%'", (old,))  # fmt: skip
     grown, rep_grown = _report_steps(monkeypatch, config, since, None, log_path)

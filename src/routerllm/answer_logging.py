@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from routerllm.carbon.budget import spent_so_far
 from routerllm.carbon.log_rows import FAILED, REFUSED, RequestRecord, prompt_hash
 from routerllm.carbon.meter import NOT_MEASURED
-from routerllm.count_reads import untaken_reads
+from routerllm.count_reads import loaded_for_request, untaken_reads
 from routerllm.exceptions import RequestLogError
 from routerllm.log_repeats import RepeatedFault
 from routerllm.model_calls import failed_generation
@@ -163,6 +163,9 @@ class AnswerLogging:
             escalated={} if earlier is None else {"model_loading": earlier},
             load_error=str(error) if error.load_failed else "",  # no load: not churn
             grid=self.grid,
+            # loaded, then refused (a GGUF as a transformers model_id, a split model's part
+            # too short to count by) or failed generating; not where its count's read alone
+            model_loaded=loaded_for_request(name),
         )  # never shown to the predictor (nor learned from the log): no answer, no rate
         if self.budget is not None:
             self.budget.settle(admission, spent_so_far(cost, *components.values()))
@@ -200,6 +203,7 @@ class AnswerLogging:
             tag=tag,
             finish_reason=result.finish_reason or "",
             grid=self.grid,
+            model_loaded=loaded_for_request(result.model),  # a count's read is no load
         )
 
     def _refused(

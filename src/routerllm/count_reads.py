@@ -9,7 +9,13 @@ request's thread); ``metered_read`` wraps each read where it is made, and only t
 count from a vocabulary or tokenizer already open (0.2-23 ms) is not metered, a block of
 CodeCarbon's costing 1-4 ms of its own. The read is charged to the request that made it;
 a later request that counts with what it opened spends nothing on it. Outside a request
-(a benchmark's count, a test's) a read is not measured."""
+(a benchmark's count, a test's) a read is not measured.
+
+A read is no load: a request's account also keeps the models it loaded
+(``note_load``), and its logged row says whether its model did
+(``RequestRecord.model_loaded``), so that the report's count of loads, its replay of the
+cache and the predictor's load energy take a read's ``model_loading`` for none (its
+energy is loading's all the same)."""
 
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ class Reads:
     def __init__(self, meter: CarbonMeter) -> None:
         self.meter = meter
         self._by_model: dict[str, Measurement] = {}
+        #: the models the request loaded (``note_load``): a read of one is no load of it
+        self.loaded: set[str] = set()
 
     def add(self, model: str, read: Measurement) -> None:
         before = self._by_model.get(model)
@@ -74,6 +82,21 @@ def current_reads() -> Reads | None:
     """This thread's request's reads (``reads_of_request``); None outside a request."""
     reads: Reads | None = getattr(_request, "reads", None)
     return reads
+
+
+def note_load(model: str) -> None:
+    """This thread's request loaded ``model`` (a load that worked, measured as its own
+    ``model_loading``); nothing outside a request."""
+    reads = current_reads()
+    if reads is not None:
+        reads.loaded.add(model)
+
+
+def loaded_for_request(model: str) -> bool:
+    """Whether this thread's request loaded ``model`` (``note_load``): its row's
+    ``model_loaded``. False outside a request."""
+    reads = current_reads()
+    return reads is not None and model in reads.loaded
 
 
 def untaken_reads() -> Measurement | None:

@@ -19,7 +19,7 @@ from routerllm.carbon.meter import (
 )
 from routerllm.carbon.predictor import CarbonPredictor
 from routerllm.config import AppConfig, ModelConfig
-from routerllm.count_reads import current_reads
+from routerllm.count_reads import current_reads, note_load
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
 from routerllm.exceptions import (
@@ -170,7 +170,10 @@ class ModelCalls:
             raise
         # another request loaded it meanwhile (no meter's turn held: carbon tracking off,
         # a remote model): that load is its, this one waited
-        return load.result if event.loaded_now else self.meter.zero("model_loading")
+        if not event.loaded_now:
+            return self.meter.zero("model_loading")
+        note_load(name)  # its row says the model loaded: a count's read alone is no load
+        return load.result
 
     def counted(self, name: str, req: GenerationRequest, completion: Completion) -> Completion:
         """``completion`` of a remote endpoint that did not count its tokens (no usage: a

@@ -21,6 +21,7 @@ from routerllm.carbon.log_rows import (
     Spending,
     grid_from_columns,
     instant,
+    logged_flag,
     logged_share,
     utc_timestamp,
 )
@@ -221,6 +222,7 @@ class LogQueries:
                 grid=grid_from_columns(*r[15:18]) if len(r) > 15 else None,
                 # another program's text or real there is no length: not recorded
                 completion_chars=r[18] if len(r) > 18 and type(r[18]) is int else None,
+                model_loaded=logged_flag(r[20]) if len(r) > 20 else None,
             )
 
     def _load_error_columns(self) -> list[str]:

@@ -235,6 +235,14 @@ class RequestRecord(HasComponents):
     #: it (``CarbonPredictor.text_tokens``); None where not recorded (no answer, a cached
     #: one, a row logged before 2026-12-07).
     completion_chars: int | None = None
+    #: Whether the answering model (of a failed request, the last tried) loaded for it:
+    #: its own ``model_loading`` holds that load (after any count's read of its files,
+    #: ``count_reads``). False where it did not (loaded already, refused before its load,
+    #: a load that failed, a cached answer, a remote model): its ``model_loading``, if any,
+    #: is a count's read alone, energy spent but no load. None where not recorded (a row
+    #: logged before 2026-12-07's marker): the report takes a ``model_loading`` that took
+    #: time or energy for a load, as it did.
+    model_loaded: bool | None = None
 
     def own(self, component: str) -> Measurement | None:
         """``component`` as the answering model alone spent it (``escalated`` taken out)."""
@@ -260,6 +268,15 @@ def logged_share(value: object) -> float | None:
     where the column holds no share (another program's text, or a number outside 0..1)."""
     if isinstance(value, float | int) and not isinstance(value, bool) and 0 <= value <= 1:
         return float(value)
+    return None
+
+
+def logged_flag(value: object) -> bool | None:
+    """A yes or no as the log's ``model_loaded`` column holds it (1 or 0): None where not
+    recorded (NULL: a row logged before it was) or where the column holds no flag
+    (another program's text or number)."""
+    if type(value) is int and value in (0, 1):
+        return bool(value)
     return None
 
 

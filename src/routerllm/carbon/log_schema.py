@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS requests (
     grid_region TEXT NOT NULL DEFAULT '',
     grid_g_per_kwh REAL,
     completion_chars INTEGER,
-    others_cpu_share REAL
+    others_cpu_share REAL,
+    model_loaded INTEGER
 );
 CREATE TABLE IF NOT EXISTS components {_PARTS};
 CREATE TABLE IF NOT EXISTS feedback (
@@ -95,7 +96,7 @@ TABLES = {
         "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
         "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
         "tag", "finish_reason", "grid_country", "grid_region", "grid_g_per_kwh",
-        "completion_chars", "others_cpu_share",
+        "completion_chars", "others_cpu_share", "model_loaded",
     ],
     "components": _PART_COLUMNS,
     "feedback": ["request_id", "score", "timestamp"],
@@ -146,6 +147,13 @@ BEFORE_COMPLETION_CHARS = TABLES["requests"][:18]
 # (the new one left NULL), but not its parts' (a seventh column failed its every insert),
 # and reads its parts' rows six columns wide.
 BEFORE_CPU_SHARE = TABLES["requests"][:19]
+# Logs written before each request said whether its model loaded for it (2026-12-07: a
+# count's read of a model's files, logged as its ``model_loading``, is no load; see
+# ``RequestRecord.model_loaded``): read as they are (their rows' not recorded, a loading
+# that took time or energy taken for a load, as before), and given the column when
+# opened for writing (NULL: not recorded). A column of the request's, in its one row: a
+# process of an older version still writing the log leaves it NULL.
+BEFORE_MODEL_LOADED = TABLES["requests"][:20]
 # Logs whose pending requests did not record their router's folder: read as they are, and
 # given the column (its rows the folder "", any folder's) when opened for writing.
 OLDER_PENDING = TABLES["pending_feedback"][:-1]
@@ -284,6 +292,7 @@ def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
                 ("requests", BEFORE_GRID),
                 ("requests", BEFORE_COMPLETION_CHARS),
                 ("requests", BEFORE_CPU_SHARE),
+                ("requests", BEFORE_MODEL_LOADED),
                 ("pending_feedback", OLDER_PENDING),
                 ("load_errors", OLDER_LOAD_ERRORS),
             )
@@ -337,6 +346,7 @@ def upgrade(db: sqlite3.Connection) -> None:
     _add_grid(db)
     _add_columns(db, "requests", BEFORE_COMPLETION_CHARS, ("completion_chars INTEGER",))
     _add_columns(db, "requests", BEFORE_CPU_SHARE, ("others_cpu_share REAL",))
+    _add_columns(db, "requests", BEFORE_MODEL_LOADED, ("model_loaded INTEGER",))
     _add_pending_folder(db)
     _add_load_error_model(db)
 

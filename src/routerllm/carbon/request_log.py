@@ -292,6 +292,7 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
                     *grid_columns(record.grid),
                     record.completion_chars,
                     record.others_cpu_share,
+                    record.model_loaded,
                 ),
             )
             for table, parts in (("components", record.components), ("escalations", record.escalated)):  # fmt: skip
