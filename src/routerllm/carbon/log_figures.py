@@ -162,6 +162,7 @@ class LogFigures:
         grid: str = GRID_NOT_RECORDED,
         others_cpu_share: float | None = None,
         request_id: str = "",
+        model_loaded: bool | None = None,
     ) -> None:
         """One request, after those before it; ``escalated``: the part of its ``parts``
         the models a cascade escalated from spent (not the answering model's own work);
@@ -170,7 +171,10 @@ class LogFigures:
         step's, its load's energy ``load_error_kwh`` (None: not measured) in ``escalated``;
         ``grid``: the grid its CO2 was computed for (``Grid.label``); ``others_cpu_share``:
         the share of the machine's CPU other processes used while it was measured (None:
-        not known), above ``CONTENDED_SHARE`` named by ``request_id``."""
+        not known), above ``CONTENDED_SHARE`` named by ``request_id``; ``model_loaded``:
+        whether its model loaded for it (``RequestRecord.model_loaded``: a count's read,
+        logged as its loading, is no load), None where not recorded (a loading that took
+        time or energy is taken for a load, as it was)."""
         energy = sum(map(_KWH, parts))
         co2 = sum(map(_KG, parts))
         if finish_reason == REFUSED:  # its routing alone, apart from the answers' figures
@@ -281,7 +285,10 @@ class LogFigures:
         # the answering model's own load, not a model's it escalated from
         own_loading = _own(loading, earlier) if earlier else loading
         own_load = None if load_error and not stepped else own_loading
-        loaded = own_load is not None and own_load[4] != CACHED and (own_load[1] > 0 or own_load[2] > 0)  # fmt: skip
+        if model_loaded is None:  # an older row: its loading, if it took time or energy
+            loaded = own_load is not None and own_load[4] != CACHED and (own_load[1] > 0 or own_load[2] > 0)  # fmt: skip
+        else:  # its loading may be a count's read alone: energy of loading, no load
+            loaded = bool(model_loaded) and own_load is not None
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts, whole, loaded)
         if load_error:

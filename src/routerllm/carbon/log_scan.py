@@ -33,7 +33,8 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     model, router, prompt tokens, completion tokens, latency, cost, tag, finish reason,
     components, escalated, load error, its model, its energy, grid: ``Grid.label`` or
     ``GRID_NOT_RECORDED``, the share of the CPU other processes used while it was
-    measured or None, its id), its components as
+    measured or None, its id, whether its model loaded for it: 1 or 0, None where not
+    recorded (``RequestRecord.model_loaded``)), its components as
     ``records`` orders them: the known ones (``COMPONENTS``) first, then others by name;
     ``escalated``: the part of them the models a cascade escalated from spent; ``load
     error``: a failed load's, or "" (its model and energy: ``RequestRecord``'s). A
@@ -53,6 +54,11 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     share = "NULL"
     if "others_cpu_share" in columns:
         share = "CASE WHEN typeof(r.others_cpu_share) IN ('integer', 'real') AND r.others_cpu_share BETWEEN 0 AND 1 THEN r.others_cpu_share END"  # fmt: skip
+    # and none whether its model loaded (a column changed to no flag: none, as ``records``
+    # reads it, ``logged_flag``)
+    loaded = "NULL"
+    if "model_loaded" in columns:
+        loaded = "CASE WHEN typeof(r.model_loaded) = 'integer' AND r.model_loaded IN (0, 1) THEN r.model_loaded END"  # fmt: skip
     joins = "".join(
         f" LEFT JOIN components c{i} ON c{i}.request_id = r.id AND c{i}.component = '{c}'"
         for i, c in enumerate(COMPONENTS)
@@ -78,10 +84,10 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     sql = (
         f"SELECT r.id, r.timestamp, r.prompt_sha256, r.model, r.router, "
         f"r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd, r.tag, "
-        f"{'r.finish_reason' if has_reason else chr(39) * 2}, {load_error}, {grid}, {share}{parts} FROM requests r{joins}"
+        f"{'r.finish_reason' if has_reason else chr(39) * 2}, {load_error}, {grid}, {share}, {loaded}{parts} FROM requests r{joins}"
         f"{where} ORDER BY r.timestamp, r.rowid"
     )
-    first = 18  # the components' first column, after the load error's three, the grid's, the share
+    first = 19  # the components' first column, after the load error's three, the grid's, the share, the load
     after = first + 5 * len(COMPONENTS)
     known = _parts_of(first, len(COMPONENTS))
     earlier_parts = _parts_of(after, len(escalated))
@@ -93,7 +99,7 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
             others = "SELECT component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id = ? AND component NOT IN ({}) ORDER BY component"  # fmt: skip
             found += log._fetch(others.format(_KNOWN), [row[0]])
         recorded = row[14:17]  # the grid's columns
-        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13], labels.get(recorded) or _grid_label(labels, recorded), row[17], row[0])  # fmt: skip
+        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13], labels.get(recorded) or _grid_label(labels, recorded), row[17], row[0], row[18])  # fmt: skip
 
 
 #: Whether a part of a row was selected (its name: never NULL in the log) or its left join

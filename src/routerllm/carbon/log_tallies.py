@@ -106,7 +106,8 @@ class CacheReplay:
     def add(self, timestamp: str, sha: str, model: str, energy: float, parts: Sequence[Part], answered: bool = True, loaded: bool = False) -> None:  # fmt: skip
         """One request; a failed one (not ``answered``) may be answered from the cache,
         but leaves nothing in it to answer a later one; ``loaded``: it loaded its model
-        (a load that worked, of the answering model's own), which a cache hit does not."""
+        (a load that worked, of the answering model's own; not a count's read of its
+        files, which a refusal before the load makes), which a cache hit does not."""
         try:
             key, now = (sha, model), seconds(timestamp)
         except RouterLLMError:  # an older log's timestamp that is no time: no replay of it

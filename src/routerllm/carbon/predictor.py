@@ -17,7 +17,8 @@ meter now takes them in the same tracking mode (``unlearned``):
   question gets a short answer, a function stub a long one), an answer cut at
   its own lower cap counting as the request's ``max_new_tokens``, and at most
   that: a budget guard should rather over- than underestimate,
-- loading energy (when the model is not loaded) as its mean logged loading,
+- loading energy (when the model is not loaded) as its mean logged loading, of the
+  requests whose model loaded (a count's read of its files alone is no load),
 - energy learned from no generation over ``FAR`` times what the fit of the model's
   others makes of it, nor from a load over ``FAR`` times the median load (a clock
   jump, a glitch: kept, it held a model out of a per-request budget for good),
@@ -191,7 +192,9 @@ def fit_profile(
     else:  # the log cannot tell prompt from output costs apart: each is charged the whole,
         # unless the config says how it splits (a remote model is logged from that split)
         per_prompt, per_output = whole_per_token(energy, prompt, output, split)
-    loads = np.array([m.energy_kwh for r in records if (m := r.own("model_loading")) and m.energy_kwh > 0])  # fmt: skip
+    # the loads alone: a count's read of the model's files before its load (logged as its
+    # loading, ``count_reads``) is none where the row says its model did not load
+    loads = np.array([m.energy_kwh for r in records if r.model_loaded is not False and (m := r.own("model_loading")) and m.energy_kwh > 0])  # fmt: skip
     loads_kept = _near_median(loads)
     total_kwh = sum(r.energy_kwh for r in records)
     return Profile(

@@ -163,8 +163,10 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
 
 def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Model loading's share of the energy when some model was loaded more than once
-    (a load: a ``model_loading`` not from the cache that took time or energy, of the
-    answering model's own: a cascade's models escalated from are not named in the log; a
+    (a load: the answering model's own, where its row says it loaded, ``model_loaded``;
+    in a row from before that was logged, a ``model_loading`` not from the cache that took
+    time or energy. A count's read of a model's files alone is no load, its energy
+    loading's all the same; a cascade's models escalated from are not named in the log; a
     load that failed is none, ``failed_loads`` names it)."""
     total = fig.energy.total()
     loading = fig.loading_kwh.total()
