@@ -92,11 +92,12 @@ def note_load(model: str) -> None:
         reads.loaded.add(model)
 
 
-def loaded_for_request(model: str) -> bool:
+def loaded_for_request(model: str) -> bool | None:
     """Whether this thread's request loaded ``model`` (``note_load``): its row's
-    ``model_loaded``. False outside a request."""
+    ``model_loaded``. None outside a request: not known there (the row then reads as an
+    older one's)."""
     reads = current_reads()
-    return reads is not None and model in reads.loaded
+    return None if reads is None else model in reads.loaded
 
 
 def untaken_reads() -> Measurement | None:
