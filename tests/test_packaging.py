@@ -25,6 +25,7 @@ RUNTIME_DATA = {
     "routerllm/py.typed",
     "routerllm/routers/assets/complexity/config.json",
     "routerllm/routers/assets/complexity/weights.npz",
+    "routerllm/eval/sandbox_entry.py",
     "routerllm/eval/sandbox_runner.py",
 }
 JUNK = ("__pycache__", ".pyc", ".venv", ".pytest_cache", ".ruff_cache", ".mypy_cache", "logs/")

@@ -5,6 +5,7 @@ the sandbox that removed that guarantee and that no other test noticed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -113,6 +114,36 @@ def test_a_program_of_a_user_of_its_own_has_all_its_headroom_and_no_more() -> No
     result = run_program(THREADS_UNTIL_REFUSED, timeout_s=10)
     assert result.passed, result.detail
     assert int(result.stdout_tail) == sandbox.NPROC_HEADROOM - 1  # the program is the 8th
+
+
+CAPABILITIES_AND_DUMPABLE = (
+    UNGUARDED
+    + """\
+status = dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines())
+print(*(status[name].strip() for name in ('CapInh', 'CapPrm', 'CapEff', 'CapAmb')))
+print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE
+"""
+)
+
+
+@pytest.mark.parametrize("pidns", [True, False], ids=["as-probed", "without-pid-namespace"])
+def test_as_its_user_the_program_holds_no_capability_and_is_dumpable_as_an_exec_made_it(
+    monkeypatch: pytest.MonkeyPatch, pidns: bool
+) -> None:
+    """The drop from root, made in the interpreter that runs the program rather than in a
+    forked child before its exec: it must leave no capability, and the kernel makes a
+    process not dumpable as its uid changes, which the exec made dumpable again (not
+    dumpable, its ``/proc/self`` files were root's: its own ``environ`` unreadable)."""
+    executable, found = sandbox._interpreter(sys.executable)
+    if os.geteuid() != 0 or found.user is None:
+        pytest.skip("the sandbox changes no user here (not root)")
+    if pidns and not found.pidns:
+        pytest.skip("the sandbox makes no PID namespace here")
+    chosen = dataclasses.replace(found, pidns=pidns)
+    monkeypatch.setattr(sandbox, "_interpreter", lambda _: (executable, chosen))
+    result = run_program(CAPABILITIES_AND_DUMPABLE + "open('/proc/self/environ').read()\n")
+    assert result.passed, result.detail
+    assert result.stdout_tail.split() == ["0000000000000000"] * 4 + ["1"], result.stdout_tail
 
 
 AS_ITS_HARNESS_GROUPS = """\

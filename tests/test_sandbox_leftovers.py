@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import os
 import shutil
 import signal
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from routerllm.eval import sandbox_folders, sandbox_isolation
+from routerllm.eval import sandbox_entry, sandbox_folders, sandbox_isolation
 from routerllm.eval.sandbox import run_program
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock, /proc")
@@ -175,19 +174,27 @@ def test_a_program_dies_with_its_harness_killed_while_it_runs(
         assert left == [], f"{len(left)} of the program's processes run on after its harness"
 
 
-def test_a_child_whose_harness_ended_as_it_was_forked_does_not_start(tmp_path: Path) -> None:
-    """The kill on the harness's death is set after the fork, so it misses a harness that
-    died before: the child finds its parent is no longer the harness and ends itself.
-    (The harness that died is a pid that is not the child's parent.)"""
+def test_a_child_whose_harness_ended_as_it_was_started_does_not_start(tmp_path: Path) -> None:
+    """The kill on the harness's death is set after the start, so it misses a harness that
+    died before: the child finds its parent is no longer the harness and ends itself,
+    before the code after the entry runs. (The harness that died is a pid that is not
+    the child's parent.)"""
     isolation = sandbox_isolation._Isolation(False, None)
-    entry = sandbox_isolation._sandbox_entry((), isolation, tmp_path)  # libc resolved here
-    enter = sandbox_isolation._enter_sandbox
-    died = functools.partial(enter, (), isolation, os.fsencode(tmp_path), os.getppid())
-    with pytest.raises(subprocess.SubprocessError, match="preexec_fn"):
-        subprocess.run([sys.executable, "-c", "open('ran', 'w')"], cwd=tmp_path, preexec_fn=died)
+    code = sandbox_isolation.entry_source() + "open('ran', 'w')\n"
+    died = sandbox_entry.argument(limits=[], folder=os.fsencode(tmp_path), harness=os.getppid(), status=-1)  # fmt: skip
+    ran = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, died], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ran.returncode == sandbox_entry.FAILED_EXIT, ran.stderr
+    assert ran.stderr == (
+        f"{sandbox_entry.FAILED}cannot tie it to its harness: [Errno 3] the harness ended "
+        "before its program started\n"
+    )
     assert not (tmp_path / "ran").exists()
-    subprocess.run([sys.executable, "-c", "open('ran', 'w')"], cwd=tmp_path, preexec_fn=entry)
-    assert (tmp_path / "ran").exists()  # its own harness: it starts
+    entry = sandbox_isolation.entry_argument((), isolation, tmp_path)  # its own harness
+    ran = subprocess.run([sys.executable, "-I", "-S", "-c", code, entry], cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert (tmp_path / "ran").exists()  # it starts
 
 
 @pytest.mark.parametrize("runner_alive", [True, False])

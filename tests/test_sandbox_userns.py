@@ -105,12 +105,12 @@ def as_nobody() -> Iterator[tuple[str, Path, tuple[int, int]]]:
 
 
 def _run_harness(
-    as_nobody: tuple[str, Path, tuple[int, int]], program: str
+    as_nobody: tuple[str, Path, tuple[int, int]], program: str, harness: str = HARNESS
 ) -> subprocess.CompletedProcess[str]:
     executable, copy, user = as_nobody
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(copy), "TMPDIR": "/tmp", "LC_ALL": "C.UTF-8"}
     return subprocess.run(
-        [executable, "-c", HARNESS, program], capture_output=True, text=True, timeout=120,
+        [executable, "-c", harness, program], capture_output=True, text=True, timeout=120,
         cwd=copy, env=env, user=user[0], group=user[1], extra_groups=[],
     )  # fmt: skip
 
@@ -166,6 +166,61 @@ def test_as_an_ordinary_user_a_program_past_the_prelude_reaches_no_network_harne
             server.accept()
         assert text.startswith("a private network namespace (no network), a private PID")
         assert "a user namespace of its own" in text, text
+
+
+# Past the prelude: its capabilities, and a remount of / read-write (MS_REMOUNT | MS_BIND).
+CAPABILITIES = """\
+import sys
+for m in ('ctypes', '_ctypes'):
+    sys.modules.pop(m)
+import ctypes, errno
+status = dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines())
+print(*(status[name].strip() for name in ('CapInh', 'CapPrm', 'CapEff', 'CapAmb')))
+libc = ctypes.CDLL(None, use_errno=True)
+remounted = libc.mount(None, b'/', None, 0x20 | 0x1000, None) == 0
+print('remounted' if remounted else errno.errorcode[ctypes.get_errno()])
+"""
+
+
+def test_in_its_user_namespace_the_program_holds_no_capability(
+    as_nobody: tuple[str, Path, tuple[int, int]],
+) -> None:
+    """The user namespace gives every capability in it to the process that makes it; an
+    exec as the user dropped them when the entry was made in a forked child, but the
+    interpreter that enters it runs the program with no exec: kept, they let the program
+    remount / read-write, re-enter a namespace or ptrace its init."""
+    harness = _run_harness(as_nobody, CAPABILITIES)
+    assert harness.returncode == 0, (harness.returncode, harness.stderr[-2000:])
+    status, out, detail, _ = json.loads(harness.stdout)
+    assert status == "passed", (out, detail)
+    assert out == ["0000000000000000"] * 4 + ["EPERM"], out
+
+
+REFUSED = """\
+import sys
+from routerllm.eval import sandbox, sandbox_isolation
+from routerllm.exceptions import RouterLLMError
+netns = sandbox_isolation._Isolation(True, None)  # no user namespace first: refused
+sandbox._interpreter = lambda executable: (executable, netns)
+try:
+    print(sandbox.run_program(sys.argv[1]))
+except RouterLLMError as e:
+    print(e)
+"""
+
+
+def test_a_namespace_the_kernel_refuses_is_an_error_that_names_it(
+    as_nobody: tuple[str, Path, tuple[int, int]],
+) -> None:
+    """An ordinary user's ``unshare`` of a network namespace outside a user namespace of
+    its own, which the kernel refuses (the probes never ask it): the run raises, naming
+    it, rather than give the program's verdict."""
+    harness = _run_harness(as_nobody, "print('ran')", REFUSED)
+    assert harness.returncode == 0, (harness.returncode, harness.stderr[-2000:])
+    assert harness.stdout.startswith("cannot start the sandbox interpreter "), harness.stdout
+    assert harness.stdout.endswith(
+        ": cannot unshare a network namespace: [Errno 1] Operation not permitted\n"
+    ), harness.stdout
 
 
 def test_where_the_kernel_refuses_a_user_namespace_the_sandbox_runs_as_before_and_says_so(

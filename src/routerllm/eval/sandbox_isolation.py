@@ -6,9 +6,10 @@ can be made (not as root: in a user namespace of its own, where the kernel gives
 :mod:`routerllm.eval.sandbox_userns`), and, as root,
 a drop to user ``nobody`` (with a system interpreter of the same Python version when
 ``nobody`` cannot start this one), then to a user of each program's own where the kernel
-lets it (:func:`_run_user`). :func:`_enter_sandbox` applies that and the limits in
-the forked child, and ties it to the harness, whose end kills it
-(:func:`_die_with_harness`); each program's temporary folder, owned by that user and removed
+lets it (:func:`_run_user`). The sandboxed interpreter itself enters that, sets the limits
+and ties itself to the harness, whose end kills it, before anything else runs in it
+(:mod:`routerllm.eval.sandbox_entry`, told by :func:`entry_argument`; the probes run
+behind the same entry); each program's temporary folder, owned by that user and removed
 afterwards (by a later run where its harness died first), is
 :mod:`routerllm.eval.sandbox_folders`'s. What runs in it, and how it ends, is
 :mod:`routerllm.eval.sandbox`'s.
@@ -28,7 +29,7 @@ interpreter chosen for ``nobody`` (the system one included): where the kernel re
 them (a user namespace that maps none of them), or where every one is held, programs run
 as ``nobody``, as before, and the log says so once.
 
-Mount namespace (:func:`_read_only_except`): every mount the child sees is remounted
+Mount namespace (:func:`routerllm.eval.sandbox_entry._read_only_except`): every mount the child sees is remounted
 read-only (a bind remount changes that mount's flags in the child's namespace only, the
 file system's own stay as they are), then the program's folder is bind-mounted onto itself
 read-write: the program writes its folder and nothing else (``/tmp``, ``/dev/shm``,
@@ -50,46 +51,30 @@ bounds what it leaves unattached).
 from __future__ import annotations
 
 import dataclasses
-import errno
 import functools
 import grp
 import logging
 import os
 import pwd
-import resource
-import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
+from routerllm.eval import sandbox_entry
+from routerllm.eval.sandbox_entry import _mount, _unshare
 from routerllm.eval.sandbox_folders import RUN_UIDS as RUN_UIDS  # re-exported
 from routerllm.eval.sandbox_folders import program_folder
-from routerllm.eval.sandbox_userns import enter_user_namespace, id_maps, warn_refused
+from routerllm.eval.sandbox_userns import id_maps, warn_refused
 
 logger = logging.getLogger(__name__)
 
 _RUN_UID_LOCK = "\0routerllm-sandbox-uid-{}"  # an abstract socket: held while bound
 _warned_no_free_uid = False
 PYTHON_FLAGS = ("-I", "-S", "-B", "-u")
-_CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
-_CLONE_NEWPID = getattr(os, "CLONE_NEWPID", 0x20000000)
-_CLONE_NEWNS = getattr(os, "CLONE_NEWNS", 0x00020000)
-_CLONE_NEWIPC = getattr(os, "CLONE_NEWIPC", 0x08000000)
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-# mount(2)'s flags (<sys/mount.h>); the per-mount flags a read-only bind remount keeps
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
-_MS_REMOUNT, _MS_NOSYMFOLLOW, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20, 0x100, 0x1000, 0x4000, 0x40000
-_KEPT_FLAGS = {b"nosuid": _MS_NOSUID, b"nodev": _MS_NODEV, b"noexec": _MS_NOEXEC,
-               b"nosymfollow": _MS_NOSYMFOLLOW}  # fmt: skip
-# a mount hidden by another mounted over it (its path names the other), or (FUSE) one
-# that even root may not enter: nobody cannot reach it either
-_UNREACHABLE = (errno.ENOENT, errno.EINVAL, errno.EACCES)
-# /proc/self/mountinfo writes these characters of a path in octal
-_MOUNTINFO_ESCAPES = ((b"\\040", b" "), (b"\\011", b"\t"), (b"\\012", b"\n"), (b"\\134", b"\\"))
 # unshare(CLONE_NEWPID) moves the caller's children, not the caller: the child it forks
 # must be PID 1 of the new namespace (and its own fork PID 2: sandbox_runner's).
 _PID_PROBE = (
@@ -115,109 +100,35 @@ class _Isolation:
     userns: bool = False  # not as root: a user namespace first, the others made in it
 
 
-def _sandbox_entry(
-    limits: Sequence[tuple[int, int, int]], isolation: _Isolation, folder: str | os.PathLike[str]
-) -> Callable[[], None]:
-    """The ``preexec_fn`` that enters the sandbox (:func:`_enter_sandbox`): what it calls
-    of libc resolved here, in the harness, so that the forked child imports nothing."""
-    _unshare()
-    _prctl()
-    maps = id_maps() if isolation.userns else ()
-    return functools.partial(
-        _enter_sandbox, limits, isolation, os.fsencode(folder), os.getpid(), maps
+def entry_argument(
+    limits: Sequence[tuple[int, int, int]],
+    isolation: _Isolation,
+    folder: str | os.PathLike[str],
+    status: int = -1,
+) -> str:
+    """The sandboxed interpreter's first argument, which says what it enters
+    (:mod:`routerllm.eval.sandbox_entry`): ``isolation`` and ``limits``, ``folder``
+    writable, tied to this process; its failure written to ``status`` (-1: stderr)."""
+    return sandbox_entry.argument(
+        limits=[tuple(limit) for limit in limits],
+        folder=os.fsencode(folder),
+        harness=os.getpid(),
+        user=isolation.user,
+        netns=isolation.netns,
+        pidns=isolation.pidns,
+        mountns=isolation.mountns,
+        ipcns=isolation.ipcns,
+        userns=isolation.userns,
+        maps=id_maps() if isolation.userns else (),
+        status=status,
     )
 
 
-def _enter_sandbox(
-    limits: Sequence[tuple[int, int, int]],
-    isolation: _Isolation,
-    folder: bytes,
-    harness: int,
-    maps: Sequence[tuple[bytes, bytes]] = (),
-) -> None:
-    """Runs in the forked child before exec: no imports, no logging (locks may be held).
-    ``folder``: the program's, its cwd, which stays writable; ``harness``: the pid of the
-    process that forked it, whose end kills it (:func:`_die_with_harness`); ``maps``: its
-    user namespace's, where it makes one (:mod:`routerllm.eval.sandbox_userns`)."""
-    unshare = _unshare()
-    if isolation.userns and unshare is not None:  # first: the others are made in it
-        enter_user_namespace(unshare, maps)
-    if isolation.netns and unshare is not None:
-        unshare(_CLONE_NEWNET)
-    if isolation.ipcns and unshare is not None:
-        unshare(_CLONE_NEWIPC)
-    if isolation.mountns and unshare is not None:
-        unshare(_CLONE_NEWNS)
-        _read_only_except(folder)
-    if isolation.pidns and unshare is not None:
-        unshare(_CLONE_NEWPID)
-    for limit, soft, hard in limits:
-        resource.setrlimit(limit, (soft, hard))
-    if isolation.user is not None:  # last: lowering limits and unshare need root
-        os.setgroups([])
-        os.setgid(isolation.user[1])
-        os.setuid(isolation.user[0])
-    _die_with_harness(harness)  # after the drop, which clears it
-
-
-def _die_with_harness(harness: int) -> None:
-    """In the forked child: SIGKILL from the kernel once the harness thread that forked it
-    ends (``prctl(PR_SET_PDEATHSIG)``): a harness SIGKILLed (the OOM killer, a CI timeout)
-    cannot kill its program's group itself.
-
-    The kernel sends it when that thread ends, not its process: the thread that calls
-    ``run_program`` forks in ``subprocess.Popen`` and returns only once the child is
-    killed and reaped, so no child outlives its thread, a ``check_many`` worker's too.
-    Set after the fork, it misses a harness that died before: the child, then an orphan
-    of another parent, ends itself. A change of user clears it: it is set last."""
-    prctl = _prctl()
-    if prctl is None:  # no libc prctl: not Linux
-        return
-    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != harness:
-        raise ProcessLookupError(harness, "the harness ended before its program started")
-
-
-def _read_only_except(folder: bytes) -> None:
-    """In the child's new mount namespace: every mount read-only but ``folder``, the cwd."""
-    mount = _mount()
-    if mount is None:  # probed: not reached
-        raise OSError(errno.ENOSYS, "mount is not available")
-    mount(None, b"/", _MS_REC | _MS_PRIVATE)  # before any change: none reaches the harness
-    kept = os.statvfs(folder).f_flag & _MS_NOEXEC  # statvfs's ST_NOEXEC is MS_NOEXEC
-    for point, flags in _mount_points():
-        try:
-            mount(None, point, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | flags)
-        except OSError as e:
-            if e.errno not in _UNREACHABLE:
-                raise
-    mount(folder, folder, _MS_BIND)  # a new mount there, read-only as the one it came from
-    mount(None, folder, _MS_BIND | _MS_REMOUNT | _MS_NOSUID | _MS_NODEV | kept)
-    os.chdir(folder)  # the cwd was the folder on the mount below, now read-only
-
-
-def _mount_points() -> list[tuple[bytes, int]]:
-    """(path, flags to keep) of each mount in /proc/self/mountinfo, read without imports."""
-    fd = os.open(b"/proc/self/mountinfo", os.O_RDONLY)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    points = []
-    for line in b"".join(chunks).splitlines():
-        fields = line.split(b" ")  # id parent major:minor root point options ...
-        if len(fields) < 6:
-            continue
-        point = fields[4]
-        for escaped, character in _MOUNTINFO_ESCAPES:
-            point = point.replace(escaped, character)
-        flags = 0
-        for option in fields[5].split(b","):
-            flags |= _KEPT_FLAGS.get(option, 0)
-        points.append((point, flags))
-    return points
+@functools.cache
+def entry_source() -> str:
+    """The text of :mod:`routerllm.eval.sandbox_entry`, which starts every sandboxed
+    interpreter's ``-c`` source (the runner's, the probes')."""
+    return Path(sandbox_entry.__file__).read_text(encoding="utf-8")
 
 
 @contextmanager
@@ -290,56 +201,6 @@ def _processes() -> Iterator[tuple[int, str, int, int]]:
                 yield entry.stat().st_uid, fields[0], int(fields[2]), int(fields[17])
             except (OSError, ValueError, IndexError):
                 continue  # it ended while we read it
-
-
-@functools.cache
-def _unshare() -> Callable[[int], None] | None:
-    """``os.unshare`` (Python 3.12+), else libc's ``unshare`` through ctypes; None if neither."""
-    if (unshare := getattr(os, "unshare", None)) is not None:
-        return unshare  # type: ignore[no-any-return]
-    return _libc_call("unshare")
-
-
-@functools.cache
-def _prctl() -> Callable[..., None] | None:
-    """libc's ``prctl`` (Python has none); None without it."""
-    return _libc_call("prctl")
-
-
-@functools.cache
-def _mount() -> Callable[[bytes | None, bytes, int], None] | None:
-    """``mount(source, target, flags)``: libc's (Python has none) with no file system type
-    and no data, as a bind mount or a remount takes it; None without it."""
-    try:
-        import ctypes
-    except ImportError:
-        return None
-    argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p)
-    call = _libc_call("mount", argtypes)
-    if call is None:
-        return None
-    return lambda source, target, flags: call(source, target, None, flags, None)
-
-
-def _libc_call(name: str, argtypes: Sequence[Any] | None = None) -> Callable[..., None] | None:
-    """libc's ``name`` through ctypes, raising ``OSError`` where it fails: resolved here,
-    in the harness, so that the forked child only calls it (no import there)."""
-    try:
-        import ctypes
-
-        function = getattr(ctypes.CDLL(None, use_errno=True), name)
-    except (ImportError, OSError, AttributeError):
-        return None
-    if argtypes is not None:
-        function.argtypes = argtypes
-    get_errno = ctypes.get_errno
-
-    def call(*args: object) -> None:
-        if function(*args) != 0:
-            error = get_errno()
-            raise OSError(error, os.strerror(error))
-
-    return call
 
 
 def isolation_text() -> str:
@@ -466,18 +327,20 @@ def _can_run_own_users(executable: str, isolation: _Isolation) -> bool:
 def _probe(executable: str, isolation: _Isolation) -> bool:
     with program_folder(isolation.user) as workdir:
         try:
+            # the entry first, as for the programs: a failure to enter exits non-zero
             proc = subprocess.run(
                 [
                     executable,
                     *PYTHON_FLAGS,
                     "-c",
-                    (_MOUNT_PROBE if isolation.mountns else "")
+                    entry_source()
+                    + (_MOUNT_PROBE if isolation.mountns else "")
                     + (_PID_PROBE if isolation.pidns else "import json, math"),
+                    entry_argument((), isolation, workdir),
                 ],
                 cwd=workdir,
                 capture_output=True,
                 timeout=30,
-                preexec_fn=_sandbox_entry((), isolation, workdir),
             )
         except (OSError, subprocess.SubprocessError):
             return False

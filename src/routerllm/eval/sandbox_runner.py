@@ -1,22 +1,25 @@
-"""What runs inside the sandboxed child: guards, then ``program.py``, then the verdict.
+"""What runs inside the sandboxed child once it entered the sandbox: guards, then
+``program.py``, then the verdict.
 
-:mod:`routerllm.eval.sandbox` passes the text of this file to ``python -I -S -c``;
-it acts only as ``__main__``, so importing it in the harness changes nothing.
+:mod:`routerllm.eval.sandbox` passes the text of :mod:`routerllm.eval.sandbox_entry`
+followed by this file's to ``python -I -S -c``: the entry is made first, and this text
+shares its names (no ``from __future__`` import here, which only the first statement
+of a source may be: the entry's covers both there). It acts only as ``__main__``, so
+importing it in the harness changes nothing.
 Exit code 0: the program ran to its end; 3: ``AssertionError``; 4: any other
 exception (``SystemExit`` included). The last stderr line after :data:`MARK` is
 the one-line verdict. The guards stop accidents, not a determined program.
 
-Its first argument, :data:`TASKS` and a number, is the program's ``RLIMIT_NPROC``, set
-here once this runner's own processes are started: a task limit set before the exec,
-counted against a user whose other programs (``check_many``) fork meanwhile, could refuse
-the exec or init's fork to a program that never forks. Its next argument
-:data:`PID_NAMESPACE` says that the harness unshared a PID namespace for it: the program then runs in a grandchild, PID 2 of that namespace, and this
+Its first argument (past the entry's, which the entry took off), :data:`TASKS` and a
+number, is the program's ``RLIMIT_NPROC``, set here once this runner's own processes are
+started: a task limit set with the entry's others, counted against a user whose other
+programs (``check_many``) fork meanwhile, could refuse init's fork to a program that
+never forks. Its next argument
+:data:`PID_NAMESPACE` says that the entry unshared a PID namespace for it: the program then runs in a grandchild, PID 2 of that namespace, and this
 process ends as the program did (:func:`enter_pid_namespace`); the kernel kills the
 namespace's init, and all in it, when this process ends, as it kills this process when
 its harness ends (:func:`_die_with_runner`).
 """
-
-from __future__ import annotations
 
 import _posixsubprocess
 import _signal
@@ -31,14 +34,20 @@ import sys
 import traceback
 from contextlib import suppress
 
-TYPE_CHECKING = False  # not imported from typing: keeps the child's start-up lean
+if __name__ != "__main__":  # the harness; in the child, the entry's text defined them
+    from routerllm.eval.sandbox_entry import (
+        PR_SET_PDEATHSIG,
+        TYPE_CHECKING,
+        _prctl,
+        set_dumpable,
+    )
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 MARK = "routerllm-sandbox-result: "
 PID_NAMESPACE = "--pid-namespace"
 TASKS = "--tasks="
-_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4  # <linux/prctl.h>
 BLOCKED_OS = [
     "fork",
     "forkpty",
@@ -101,7 +110,7 @@ def _exit_raises(code: int) -> None:
     raise SystemExit(code)
 
 
-def _deny(what: str) -> Callable[..., None]:
+def _deny(what: str) -> "Callable[..., None]":  # quoted: no future import (the docstring)
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(f"{what} is disabled in the RouterLLM sandbox")
 
@@ -173,9 +182,15 @@ def enter_pid_namespace() -> None:
     and sends its wait status here, where it is repeated: the same exit code, or death
     by the same signal, which PID 1 itself could not die of.
 
-    This process and init are not dumpable (:func:`_set_dumpable`), the program is again."""
+    This process and init are not dumpable, the program is again: the program runs as
+    the same user as this process and its init, and were they dumpable it could ptrace
+    init (PID 1 to it), e.g. into a session of its own that the harness's kill of the
+    group misses, the whole namespace running on, or open their ends of the status pipe
+    through ``/proc/PID/fd`` and write a verdict. Not dumpable, both need
+    ``CAP_SYS_PTRACE``, which the program lacks. Without ctypes (an interpreter built
+    without it) they stay dumpable."""
     status_r, status_w = os.pipe()
-    _set_dumpable(False)  # before the fork: init inherits it
+    set_dumpable(False)  # before the fork: init inherits it
     if (init := os.fork()) != 0:
         os.close(status_w)
         own = os.waitpid(init, 0)[1]
@@ -189,7 +204,7 @@ def enter_pid_namespace() -> None:
         _report(e, 4)
     if program == 0:
         os.close(status_w)
-        _set_dumpable(True)  # as it ran without a PID namespace (its /proc/self its own)
+        set_dumpable(True)  # as it ran without a PID namespace (its /proc/self its own)
         return
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as init: deaf to the program's signals
     while True:
@@ -208,7 +223,9 @@ def _die_with_runner(status_w: int) -> None:
     files before it signals its children, so the status pipe then has no reader (the
     runner's end is its only one), and init ends, before the program starts. The runner
     is single-threaded: the thread that forked init is the runner's whole life."""
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl = _prctl()
+    if prctl is not None:  # without ctypes: no kill
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     import select
 
     pipe = select.poll()
@@ -217,32 +234,12 @@ def _die_with_runner(status_w: int) -> None:
         _exit(1)
 
 
-def _prctl(option: int, value: int) -> None:
-    """``prctl(option, value)``; nothing without ctypes (an interpreter built without it)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(option, value, 0, 0, 0)
-    except (ImportError, OSError, AttributeError):
-        pass
-
-
 def _limit_tasks(tasks: int) -> None:
     """The program's ``RLIMIT_NPROC``, soft and hard (it cannot raise it again), within
     the hard limit it inherited."""
     hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
     tasks = tasks if hard == resource.RLIM_INFINITY else min(tasks, hard)
     resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
-
-
-def _set_dumpable(dumpable: bool) -> None:
-    """``prctl(PR_SET_DUMPABLE)``. The program runs as the same user as this process and
-    its init: were they dumpable, it could ptrace init (PID 1 to it), e.g. into a session
-    of its own that the harness's kill of the group misses, the whole namespace running
-    on, or open their ends of the status pipe through ``/proc/PID/fd`` and write a verdict.
-    Not dumpable, both need ``CAP_SYS_PTRACE``, which the program lacks. Without ctypes
-    (an interpreter built without it) they stay dumpable."""
-    _prctl(_PR_SET_DUMPABLE, int(dumpable))
 
 
 def _end_as(status: int) -> None:

@@ -3,28 +3,27 @@
 Only root may unshare a network, PID, mount or IPC namespace; an ordinary user may where
 the kernel allows unprivileged user namespaces (``user.max_user_namespaces`` above 0 and,
 on kernels that have it, ``kernel.unprivileged_userns_clone`` 1): the child unshares a
-user namespace first, in which it holds every capability until its exec, and makes the
-others there. Its uid and gid are mapped to themselves, not to root: the exec of a
-non-root user drops those capabilities, so the program cannot undo the read-only
-remounts, re-enter a namespace or ptrace the not-dumpable init, and ``RLIMIT_NPROC``
-binds it, as before; the harness's files stay its own, as they were. ``setgroups`` is
+user namespace first, in which it holds every capability, and makes the others there. Its uid and gid are mapped to themselves, not to root, and it gives up
+those capabilities once it entered them, before any of the program's code runs (as the
+exec of a non-root user did when the entry was made in a forked child), so the program
+cannot undo the read-only remounts, re-enter a namespace or ptrace the not-dumpable
+init, and ``RLIMIT_NPROC`` binds it, as before; the harness's files stay its own, as they were. ``setgroups`` is
 denied before ``gid_map`` is written, which the kernel requires of an unprivileged
 writer: the program keeps its harness's supplementary groups (it cannot drop them
 without ``setgroups``, and no more than before can it use them for more).
 
 :func:`routerllm.eval.sandbox_isolation._isolation` probes it once, where the harness is
-not root; :func:`enter_user_namespace` runs in the forked child.
+not root; :func:`id_maps` is made in the harness, and
+:func:`routerllm.eval.sandbox_entry.enter_user_namespace` writes them in the sandboxed
+interpreter.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
 
 logger = logging.getLogger(__name__)
-
-_CLONE_NEWUSER = getattr(os, "CLONE_NEWUSER", 0x10000000)
 
 
 def id_maps() -> tuple[tuple[bytes, bytes], ...]:
@@ -37,20 +36,6 @@ def id_maps() -> tuple[tuple[bytes, bytes], ...]:
         (b"/proc/self/setgroups", b"deny"),
         (b"/proc/self/gid_map", b"%d %d 1\n" % (gid, gid)),
     )
-
-
-def enter_user_namespace(
-    unshare: Callable[[int], None], maps: Sequence[tuple[bytes, bytes]]
-) -> None:
-    """In the forked child (single-threaded, as ``CLONE_NEWUSER`` needs), before the other
-    namespaces: no imports, ``maps`` made by :func:`id_maps` in the harness."""
-    unshare(_CLONE_NEWUSER)
-    for path, line in maps:
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
 
 
 def warn_refused(executable: str) -> None:
