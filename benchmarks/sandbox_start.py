@@ -24,12 +24,13 @@ from machine import machine_line
 from routerllm.cli_args import (
     TIMED_REPEATS_RANGE,
     DefaultsHelpFormatter,
-    count_arg,
     timed_repeats_arg,
+    whole_number_arg,
 )
 from routerllm.eval.sandbox import isolation_text, run_program
 
 PROGRAM = "assert 1 + 1 == 2\n"
+MAX_HOLD_MB, MAX_RUNS = 65_536, 1_000
 FIELDS = ("wall", "harness user", "harness sys", "child user", "child sys")
 
 
@@ -61,8 +62,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
-    ap.add_argument("--hold-mb", type=count_arg, default=1500, help="MB the large harness holds")
-    ap.add_argument("--runs", type=count_arg, default=20, help="programs run in each round")
+    ap.add_argument("--hold-mb", type=whole_number_arg(1, MAX_HOLD_MB), default=1500, help=f"MB the large harness holds, 1 to {MAX_HOLD_MB:,}")  # fmt: skip
+    ap.add_argument("--runs", type=whole_number_arg(1, MAX_RUNS), default=20, help=f"programs run in each round, 1 to {MAX_RUNS:,}")  # fmt: skip
     ap.add_argument("--rounds", type=timed_repeats_arg, default=3, help=f"rounds of each, alternating, {TIMED_REPEATS_RANGE}")  # fmt: skip
     args = ap.parse_args()
     print(machine_line())
