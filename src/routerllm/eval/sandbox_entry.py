@@ -174,7 +174,7 @@ def _drop_capabilities() -> None:
     and inheritable sets; the ambient one with them): its maps make no uid 0, so an exec
     dropped them, and with them the program could undo the read-only remounts, re-enter
     a namespace or ptrace its init."""
-    import ctypes  # loaded by _unshare already
+    import ctypes
 
     capset = _libc_call("capset")
     if capset is None:
