@@ -9,7 +9,6 @@ import ast
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -105,27 +104,30 @@ def test_a_failure_to_enter_the_sandbox_is_an_error_naming_it_not_a_verdict(
         nr_open = int(Path("/proc/sys/fs/nr_open").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         nr_open = 2**20
-    folders = set(Path(tempfile.gettempdir()).glob("routerllm-sandbox-*"))
     started: list[int] = []
+    folders: list[Path] = []  # the run's own (another worker's runs make theirs meanwhile)
     popen = subprocess.Popen
 
     def spied(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
         proc = popen(*args, **kwargs)
         started.append(proc.pid)
+        folders.append(Path(kwargs["cwd"]))
         return proc
 
     monkeypatch.setattr(sandbox.subprocess, "Popen", spied)
     run_program("pass")  # probed first
     started.clear()
+    folders.clear()
     monkeypatch.setattr(sandbox, "MAX_OPEN_FILES", nr_open + 1)
     with pytest.raises(RouterLLMError) as raised:
         run_program("print('ran')\n", timeout_s=10)
     message = str(raised.value)
     assert message.startswith("cannot start the sandbox interpreter "), message
     assert "cannot set RLIMIT_NOFILE: " in message and "\n" not in message, message
-    assert len(started) == 1
+    assert len(started) == 1 and len(folders) == 1
+    assert folders[0].name.startswith("routerllm-sandbox-")
     assert_no_leftovers(started[0])
-    assert set(Path(tempfile.gettempdir()).glob("routerllm-sandbox-*")) <= folders
+    assert not folders[0].exists()
 
 
 FORGED_FAILURE = """\
