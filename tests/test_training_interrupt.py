@@ -238,3 +238,44 @@ def test_a_checkpoint_the_disk_has_no_room_for_is_one_line_naming_it(tmp_path: P
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot save the training checkpoint {checkpoint}: file too large"), last  # fmt: skip
     assert not list((out / "checkpoints").iterdir())  # neither a checkpoint nor a staged copy
+
+
+def test_ctrl_c_as_torch_writes_a_checkpoint_is_an_interrupt_and_keeps_the_one_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C as torch's zip writer wrote a checkpoint made the writer fail ("unexpected pos
+    46 vs 0"): a RuntimeError, so `routerllm train` printed a traceback, not that it was
+    interrupted and how to resume (seen once in the suite). Now it comes once the archive is
+    written: a KeyboardInterrupt, the checkpoint before it kept whole."""
+    import io
+    import os
+    import signal
+    from contextlib import contextmanager
+
+    import routerllm.training.checkpoint as checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    checkpoint._write_atomically({"epoch": 1, "w": torch.zeros(10)}, path)
+    staged = checkpoint.written_atomically
+    writes = {"n": 0}
+
+    class Pressed(io.FileIO):
+        def write(self, data: Any) -> int:  # type: ignore[override]
+            writes["n"] += 1
+            if writes["n"] == 3:  # inside torch's archive, past its first record
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().write(data)
+
+    @contextmanager
+    def pressing(target: Path) -> Any:
+        with staged(target) as tmp:
+            opened = type(tmp)(tmp)
+            monkeypatch.setattr(type(opened), "open", lambda self, mode: Pressed(str(self), "w"))
+            yield opened
+
+    monkeypatch.setattr(checkpoint, "written_atomically", pressing)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint._write_atomically({"epoch": 2, "w": torch.ones(1000)}, path)
+    assert writes["n"] > 3  # the archive was written whole before Ctrl-C was raised
+    assert torch.load(path, weights_only=True)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.checks import is_integer
 from routerllm.exceptions import (
     CorruptCheckpointError,
@@ -92,7 +93,10 @@ def _write_atomically(payload: dict[str, Any], path: Path) -> None:
         # staged, so a reader never sees half a checkpoint; written through a Python file:
         # torch's own writer, given a path, says a full disk as a RuntimeError of its zip
         # code ("unexpected pos 128 vs 0"), not the OSError
-        with written_atomically(path) as tmp, tmp.open("wb") as f:
+        # Ctrl-C is raised once torch has written its archive: pressed as torch's zip
+        # writer wrote, it made the writer fail ("unexpected pos 46 vs 0"), a RuntimeError
+        # and a traceback in place of training's "interrupted" and how to resume
+        with written_atomically(path) as tmp, tmp.open("wb") as f, deferred_interrupts():
             torch.save(payload, f)
     except OSError as e:
         raise RouterLLMError(
