@@ -266,12 +266,14 @@ def test_ctrl_c_as_torch_writes_a_checkpoint_is_an_interrupt_and_keeps_the_one_b
                 os.kill(os.getpid(), signal.SIGINT)
             return super().write(data)
 
+    class PressedPath(type(Path())):  # type: ignore[misc]  # the staged file alone
+        def open(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            return Pressed(str(self), "w")
+
     @contextmanager
     def pressing(target: Path) -> Any:
         with staged(target) as tmp:
-            opened = type(tmp)(tmp)
-            monkeypatch.setattr(type(opened), "open", lambda self, mode: Pressed(str(self), "w"))
-            yield opened
+            yield PressedPath(tmp)
 
     monkeypatch.setattr(checkpoint, "written_atomically", pressing)
     with pytest.raises(KeyboardInterrupt):
