@@ -799,6 +799,20 @@ def on_one_cpu() -> None:
     os.sched_setaffinity(0, {cpus[int(worker) % len(cpus) if worker.isdigit() else 0]})
 
 
+def disk_full_past(size: int | str) -> str:
+    """A line of code for a child process: no file it writes may grow past ``size`` bytes
+    (a number, or an expression of the child's), as on a nearly full disk. It writes no
+    compiled module meanwhile: CPython's importlib ignores a short write of one
+    (``_write_atomic``), so a module first compiled under the limit was cached cut at the
+    limit, and each later import of it from the suite's shared cache (dev.py's
+    ``PYTHONPYCACHEPREFIX``) failed with "EOFError: marshal data too short" (matplotlib's,
+    in 4 of 6 ``train`` tests, on 2026-12-07). It still reads the cached modules."""
+    return (
+        "import resource, sys; sys.dont_write_bytecode = True; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({size}, resource.RLIM_INFINITY))"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

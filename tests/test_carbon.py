@@ -39,6 +39,7 @@ from routerllm.sqlite_busy import in_unwritable_folder, when_free
 from .conftest import (
     benchmark_in_process,
     cli_in_process,
+    disk_full_past,
     sqlite_held_by_another_process,
     tiny_config_dict,
     tiny_model,
@@ -1698,7 +1699,7 @@ def test_summarize_says_which_totals_were_not_measured_as_the_report_does() -> N
 
 
 FULL_DISK = textwrap.dedent(
-    """
+    f"""
     import dataclasses, os, resource, sys
     from routerllm.carbon.request_log import RequestLog
     from routerllm.exceptions import RequestLogError
@@ -1707,7 +1708,7 @@ FULL_DISK = textwrap.dedent(
     with RequestLog(db, csv_path) as log:
         # room for one row and a half: the disk fills while the CSV is written
         room = os.path.getsize(csv_path) + 150
-        resource.setrlimit(resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+        {disk_full_past("room")}
         try:
             log.append(_record(1))
         except RequestLogError as e:

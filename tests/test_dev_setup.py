@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+from .conftest import disk_full_past
 
 
 def _dev() -> ModuleType:
@@ -211,6 +214,28 @@ def test_the_test_run_compiles_each_module_once_where_python_is_told_not_to_writ
     chosen = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/tmp/mine"}
     assert dev._test_env(chosen) == chosen
     assert dev._test_env({"PYTHONDONTWRITEBYTECODE": ""}) == {"PYTHONDONTWRITEBYTECODE": ""}
+
+
+def test_no_child_on_a_full_disk_leaves_a_cut_module_in_the_shared_cache(tmp_path: Path) -> None:
+    """CPython's importlib ignores a short write of a compiled module, so a child process
+    under a file-size limit (a full disk) that first imported a module cached it cut at
+    the limit, and every later test importing it failed ("EOFError: marshal data too
+    short"; 73 cut files, 4 of 6 ``train`` tests, on 2026-12-07). The suite's full disks
+    (``disk_full_past``) write no compiled module, and every test that fills one uses it."""
+    (tmp_path / "big.py").write_text("".join(f"x{i} = {i}\n" for i in range(2000)))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def cached_after(limit: str, prefix: Path) -> list[int]:
+        run = [sys.executable, "-c", f"{limit}\nimport big"]
+        subprocess.run(run, cwd=tmp_path, env={**env, "PYTHONPYCACHEPREFIX": str(prefix)}, check=True)  # fmt: skip
+        return [p.stat().st_size for p in prefix.rglob("big.*.pyc")]
+
+    unguarded = disk_full_past(4096).replace("sys.dont_write_bytecode = True; ", "")
+    assert cached_after(unguarded, tmp_path / "bare") == [4096]  # cut: the hazard is real
+    assert cached_after(disk_full_past(4096), tmp_path / "guarded") == []
+    limited = re.compile(r"RLIMIT_FSIZE,\s*\((?!resource\.RLIM_INFINITY)")
+    tests = Path(__file__).parent
+    assert [p.name for p in tests.glob("*.py") if limited.search(p.read_text())] == ["conftest.py"]
 
 
 def test_each_test_process_has_a_cache_of_its_own() -> None:

@@ -34,7 +34,7 @@ from routerllm.exceptions import (
     UnknownNameError,
 )
 
-from .conftest import PausedWriter, sqlite_held_by_another_process, tiny_seq2seq
+from .conftest import PausedWriter, disk_full_past, sqlite_held_by_another_process, tiny_seq2seq
 
 SENTENCES = [
     "How do I reverse a list in Python?",
@@ -1515,8 +1515,8 @@ def test_a_cache_that_cannot_be_written_is_read_and_its_misses_returned_uncached
     assert caplog.text.count("cannot be written (unable to open database file)") == 2
 
 
-FULL_DISK = """
-import resource, sys
+FULL_DISK = f"""
+import sys
 import numpy as np
 from routerllm.encoders import CachedEncoder
 from routerllm.encoders.hashing import HashingEncoder
@@ -1527,7 +1527,7 @@ class Recording(HashingEncoder):
         return super().encode(texts, batch_size)
 
 # no file may grow (SQLite cannot size the cache's -shm), as on a full disk
-resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+{disk_full_past(0)}
 texts = ["cached", "new"]
 out = CachedEncoder(Recording(), sys.argv[1]).encode(texts)
 assert np.array_equal(out, HashingEncoder().encode(texts))

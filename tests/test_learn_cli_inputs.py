@@ -21,7 +21,7 @@ import pytest
 from routerllm.cli import main
 from routerllm.exceptions import RouterLLMError
 
-from .conftest import cli_in_process
+from .conftest import cli_in_process, disk_full_past
 from .test_cli import assert_one_line_error, assert_usage_error
 from .test_outcome_routing import make_rows, write_json
 
@@ -1258,12 +1258,12 @@ def test_a_named_pipe_where_a_folder_goes_is_named_as_one(
     ]  # fmt: skip
 
 
-NEARLY_FULL_DISK = """
-import resource, sys
+NEARLY_FULL_DISK = f"""
+import sys
 from routerllm.cli import main
 
 # no file may grow past 4 KiB, as on a nearly full disk: a PNG of the curves cannot be written
-resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+{disk_full_past(4096)}
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -21,6 +21,8 @@ from routerllm.training.trainer import (
     train,
 )
 
+from .conftest import cli_in_process, disk_full_past
+
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 99999999999999999999, 0.5])
 def test_the_seed_is_one_numpy_and_torch_both_accept(seed: Any) -> None:
@@ -206,13 +208,13 @@ def test_a_second_ctrl_c_as_the_first_is_handled_still_names_the_saved_epochs(
     )
 
 
-FULL_DISK_TRAIN = """
-import resource, sys
+FULL_DISK_TRAIN = f"""
+import sys
 from routerllm.cli import main
 
 # no file may grow past 4 KiB, as on a nearly full disk: the first checkpoint (some
 # 20 KiB) cannot be written
-resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+{disk_full_past(4096)}
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -222,7 +224,6 @@ def test_a_checkpoint_the_disk_has_no_room_for_is_one_line_naming_it(tmp_path: P
     writer ("RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 128
     vs 0"), which named neither the file nor the disk. It is one line naming the
     checkpoint and the reason, and no staged copy is left behind."""
-    from .conftest import cli_in_process
 
     data = tmp_path / "data"
     assert cli_in_process("generate-data", "--out", str(data), "--n", "40").returncode == 0
