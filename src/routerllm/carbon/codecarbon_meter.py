@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from routerllm.carbon.codecarbon_data import read_json_data_alone, registry_tdp_from_cache
 from routerllm.carbon.cpu_share import CpuSample, others_share, sample_cpu
 from routerllm.carbon.meter import (
     CODECARBON_FAILED,
@@ -59,6 +60,7 @@ class CodeCarbonMeter(CarbonMeter):
         country_iso_code = self.country_iso_code = check_country(country_iso_code)
         # CodeCarbon logs every measurement at INFO/WARNING; keep the CLI readable.
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
+        read_json_data_alone()  # no pandas where its CSV tables are not needed (see there)
         self._tracker: Any = OfflineEmissionsTracker(
             country_iso_code=country_iso_code,
             output_methods=[],  # we write our own log and CSV
@@ -75,8 +77,8 @@ class CodeCarbonMeter(CarbonMeter):
         self._lock = _TURNS
         self._closed = False
         # The first task probes the hardware (~1.8 s): do it now, so that it is
-        # not billed to the first request's router_inference.
-        with self._lock, _deferred(), _cpu_model_from_proc():  # see measure
+        # not billed to the first request's router_inference (_deferred: see measure).
+        with self._lock, _deferred(), _cpu_model_from_proc(), registry_tdp_from_cache():
             self._tracker.start_task("warmup")
             self._tracker.stop_task("warmup")
             _settle_monitor(self._tracker)
