@@ -260,3 +260,57 @@ def test_a_cache_that_cannot_be_written_costs_a_lookup_a_process_not_the_meter(
     (tmp_path / "codecarbon").write_text("a file where the folder would be")
     assert _lookup("CPU A") == 42.0 and _lookup("CPU A") == 42.0
     assert lookups == ["CPU A", "CPU A"]
+
+
+def _logged(i: int, model: str) -> Any:
+    from routerllm.carbon.log_rows import RequestRecord
+    from routerllm.carbon.meter import Measurement
+
+    method = "codecarbon:load-estimate"
+    return RequestRecord(
+        id=f"r{i}", timestamp=f"2026-12-07T10:00:{i:02d}.000000+00:00", prompt_sha256="h",
+        prompt_chars=20, model=model, router="rules", confidence=0.9, prompt_tokens=12,
+        completion_tokens=8 + i, latency_s=0.5, cost_usd=1e-6,
+        components={
+            "router_inference": Measurement("router_inference", 0.001, 1e-9, 3e-10, method),
+            "model_loading": Measurement("model_loading", 0.2, 2e-7, 6e-8, method),
+            "llm_inference": Measurement("llm_inference", 0.5, 2e-6 * (i + 1), 6e-7 * (i + 1), method),
+        },
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["report", "models"])
+def test_report_and_models_import_no_codecarbon_and_say_the_same(
+    command: str, tmp_path: Path
+) -> None:
+    """``report`` (which checks the config's country against CodeCarbon's grids) and
+    ``models`` measure nothing: CodeCarbon, through which the grids' file was found, was
+    imported all the same (its tracker, psutil, rapidfuzz, pynvml: 0.3-0.5 s of CPU).
+    Their output is the same as with CodeCarbon imported."""
+    from routerllm.carbon.request_log import RequestLog
+
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"country_iso_code": "DEU"}))
+    with RequestLog(tmp_path / "requests.sqlite", tmp_path / "carbon" / "emissions.csv") as log:
+        for i, model in enumerate(["tiny-light", "tiny-heavy", "tiny-light", "tiny-heavy"]):
+            log.append(_logged(i, model))
+    script = """
+    import json, sys
+    {before}
+    from routerllm.cli import main
+    status = main([{command!r}, "--config", {config!r}, "--json"])
+    print(json.dumps({{"status": status, "codecarbon": "codecarbon" in sys.modules}}))
+    """
+    runs = {}
+    for before in ("import codecarbon", ""):
+        code = textwrap.dedent(script).format(before=before, command=command, config=str(config))
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        *output, last = done.stdout.splitlines()
+        runs[before] = ("\n".join(output), json.loads(last))
+    assert runs[""][1] == {"status": 0, "codecarbon": False}
+    assert runs[""][0] == runs["import codecarbon"][0], "the same output"
+    printed = json.loads(runs[""][0])
+    if command == "report":  # the country checked against CodeCarbon's grids, as before
+        assert printed["totals"]["requests"] == 4
+    else:
+        assert [m["name"] for m in printed["models"]] == ["tiny-light", "tiny-medium", "tiny-heavy"]
