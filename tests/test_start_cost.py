@@ -314,3 +314,20 @@ def test_report_and_models_import_no_codecarbon_and_say_the_same(
         assert printed["totals"]["requests"] == 4
     else:
         assert [m["name"] for m in printed["models"]] == ["tiny-light", "tiny-medium", "tiny-heavy"]
+
+
+def test_the_grids_are_read_as_a_packages_resource_where_its_folder_is_not_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CodeCarbon installed other than as files (a zip): its grids read through
+    ``importlib.resources``, as before, the same data."""
+    from routerllm.carbon import meter
+
+    meter._energy_mix.cache_clear()
+    as_files = meter._energy_mix()
+    monkeypatch.setattr("routerllm.paths.package_dir", lambda name: None)
+    meter._energy_mix.cache_clear()
+    try:
+        assert meter._energy_mix() == as_files and "FRA" in as_files
+    finally:
+        meter._energy_mix.cache_clear()
