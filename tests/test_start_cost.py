@@ -331,3 +331,22 @@ def test_the_grids_are_read_as_a_packages_resource_where_its_folder_is_not_found
         assert meter._energy_mix() == as_files and "FRA" in as_files
     finally:
         meter._energy_mix.cache_clear()
+
+
+def test_codecarbons_data_given_loads_the_rest_once_for_a_key_it_lacks_however_asked() -> None:
+    """``[key]`` and ``.get(key)`` alike: a newer CodeCarbon asking with ``get`` would
+    otherwise be told there is no CPU table."""
+    from routerllm.carbon.codecarbon_data import _LoadedOnDemand
+
+    loads: list[int] = []
+
+    def load_all() -> None:
+        loads.append(1)
+        cache["cpu_power"] = "table"
+
+    cache = _LoadedOnDemand({"global_energy_mix": {}}, load_all)
+    assert cache.get("global_energy_mix") == {} and not cache.loaded_all and loads == []
+    assert cache.get("cpu_power") == "table" and cache["cpu_power"] == "table"
+    assert cache.get("nothing", 5) == 5 and loads == [1] and cache.loaded_all
+    with pytest.raises(KeyError):
+        cache["nothing"]

@@ -39,6 +39,8 @@ JSON_DATA = {
 }
 #: The cache file's format; another is read as no cache.
 CACHE_FORMAT = 1
+#: Two meters made at once in two threads give CodeCarbon its data once.
+_GIVING = threading.Lock()
 
 
 class _LoadedOnDemand(dict[str, Any]):
@@ -57,7 +59,16 @@ class _LoadedOnDemand(dict[str, Any]):
             if not self.loaded_all:
                 self._load_all()  # writes into this dict: it is the module's _CACHE
                 self.loaded_all = True
-        return dict.__getitem__(self, key)  # KeyError still where CodeCarbon has no such data
+        if key not in self:  # CodeCarbon has no such data: its KeyError, as before
+            raise KeyError(key)
+        return dict.get(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """As ``self[key]`` (a key it lacks loads all), ``default`` where there is none."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 def read_json_data_alone() -> bool:
@@ -69,6 +80,11 @@ def read_json_data_alone() -> bool:
         from codecarbon import input as cc_input
     except ImportError:
         return False
+    with _GIVING:
+        return _give(cc_input)
+
+
+def _give(cc_input: Any) -> bool:
     if isinstance(getattr(cc_input, "_CACHE", None), _LoadedOnDemand):
         return True
     load_all = getattr(cc_input, "_load_static_data", None)
@@ -83,7 +99,9 @@ def read_json_data_alone() -> bool:
     try:
         data = {}
         for key, name in JSON_DATA.items():
-            with open(resource_path(name), encoding="utf-8") as f:  # as CodeCarbon opens it
+            # as CodeCarbon opens it: in the locale's encoding (open's default), so that a
+            # country's name reads as it reads it there
+            with open(resource_path(name), encoding="locale") as f:
                 data[key] = json.load(f)
     except (OSError, ValueError) as e:
         log.debug("CodeCarbon's data read its own way: %s", e)
