@@ -1,6 +1,6 @@
 """What a command spends before its work (``carbon/codecarbon_data.py``): CodeCarbon read
-all its reference data at its first use, its CSV tables with pandas (0.4-1.1 s a process
-that measures, 2 cores), where RouterLLM needs its JSON files and one row of its CPU
+all its reference data at its first use, its CSV tables with pandas (0.55-0.6 s of CPU a
+process that measures, 2 cores under load), where RouterLLM needs its JSON files and one row of its CPU
 table. Its JSON data is given to it, the CPU's TDP kept per machine; every figure is
 CodeCarbon's own, to the last digit, and a CodeCarbon whose internals differ is left to
 load its data its own way. Real CodeCarbon, real processes."""
@@ -285,7 +285,7 @@ def test_report_and_models_import_no_codecarbon_and_say_the_same(
 ) -> None:
     """``report`` (which checks the config's country against CodeCarbon's grids) and
     ``models`` measure nothing: CodeCarbon, through which the grids' file was found, was
-    imported all the same (its tracker, psutil, rapidfuzz, pynvml: 0.3-0.5 s of CPU).
+    imported all the same (its tracker, psutil, rapidfuzz, pynvml: 0.15-0.26 s of CPU).
     Their output is the same as with CodeCarbon imported."""
     from routerllm.carbon.request_log import RequestLog
 

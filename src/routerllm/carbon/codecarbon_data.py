@@ -1,18 +1,20 @@
 """CodeCarbon's reference data, read without pandas where RouterLLM's use needs none.
 
 CodeCarbon reads all its reference data at the first use of any of it, its two CSV
-tables with pandas: importing pandas and reading them cost 0.4-1.1 s of the start of
-every command that measures (2 cores), for data that an offline tracker outside a cloud
+tables with pandas: importing pandas (and pyarrow) and reading them, with the CPU's
+lookup in its table, cost 0.55-0.6 s of CPU at the start of every command that measures
+(2 cores under load, 2026-12-07), for data that an offline tracker outside a cloud
 reads two things of: the country's grid (JSON files) and the TDP of this machine's CPU
 (its row of ``cpu_power.csv``, found by a fuzzy match of the CPU's name).
 
 ``read_json_data_alone`` gives CodeCarbon its JSON files, read as it reads them (the
 same files, ``json.load``); any other of its data (the CSV tables: a cloud provider's
 figures, the CPU table) still loads all of it, with pandas, at its first use, as
-CodeCarbon would have. ``registry_tdp_from_cache`` answers the CPU table's lookup from a
-per-machine cache of what CodeCarbon itself found (``$ROUTERLLM_CACHE/codecarbon/cpu_tdp.json``),
-keyed by CodeCarbon's version, the table file's identity (its stat) and the CPU's name: a
-new CodeCarbon, a table written again, another CPU each look it up again, once. Where
+CodeCarbon would have. ``registry_tdp_from_cache`` answers the CPU table's lookup from
+a per-machine cache of what CodeCarbon itself found
+(``$ROUTERLLM_CACHE/codecarbon/cpu_tdp.json``), keyed by CodeCarbon's version, the
+table file's identity (its stat) and the CPU's name: a new CodeCarbon, a table written
+again, another CPU each look it up again, once. Where
 CodeCarbon's internals are not those this was written for (checked, not assumed), both
 leave CodeCarbon as it is: it loads its data its own way, slower, with the same figures.
 """
