@@ -59,8 +59,10 @@ def test_smollm2_answers_through_the_system(tmp_path: Path) -> None:
 
 
 def test_demo_on_the_real_ladder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # 4 tokens an answer: the routing and the comparison are those of 16 (warm CO2 saved
-    # 60-62% against 63%, measured 2026-12-05), in 12.5 s, not 19 s (idle, 2 cores).
+    # 1 token an answer: the routing reads the prompts alone, and the comparison is that
+    # of 16 (warm CO2 saved 60% on 1 token, 63% on 4, 2026-12-07; 60-62% on 4 against 63%
+    # on 16, 2026-12-05): the 1.5B's answers' decoding was the part of the demo that
+    # their length set (35.5 s of CPU on 1 token against 39.5 s on 4, 2 cores, load 5).
     # The local config on one llama.cpp thread (manager.n_threads is every model's, the
     # 1.5B's too): the demo then took 125 and 150 s against 137 and 170 s on a thread a
     # core, two runs back to back each, load 5-7 (2026-12-06); the 1.5B's six answers of
@@ -73,7 +75,7 @@ def test_demo_on_the_real_ladder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     # nothing of a process of its own, whose start and imports cost 1.8 s more CPU (28.3
     # against 26.5 s, this test alone, load 5-6, 2026-12-07)
     monkeypatch.chdir(tmp_path)
-    proc = cli_in_process("demo", "--json", "--max-new-tokens", "4", "--config", str(config))
+    proc = cli_in_process("demo", "--json", "--max-new-tokens", "1", "--config", str(config))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     tiers = {m.name: m.tier for m in load_config("local").models}
@@ -226,12 +228,14 @@ def test_an_empty_raw_prompt_to_a_model_without_a_bos_is_refused() -> None:
 def test_the_prompt_is_counted_as_the_model_reads_it(name: str) -> None:
     """Its chat template included: a 16-turn conversation on the 0.5B was counted 121
     tokens (the bare text and a margin) where it read 182, so its answer's room was
-    misjudged and a prompt too long for the context was not refused as such."""
+    misjudged and a prompt too long for the context was not refused as such. Four turns
+    here: each turn's framing was missed (61 tokens in 16 turns), and the counts are
+    compared exactly; the 0.5B read 16 turns in 6.4 s of its case's CPU (2026-12-07)."""
     from routerllm.backends import GenerationRequest, create_backend
 
     config = load_config("local")
     backend = create_backend(config.model(name), config.generation, THREADS[name])
-    turns = tuple(("user" if i % 2 == 0 else "assistant", f"turn {i}, ok") for i in range(16))
+    turns = tuple(("user" if i % 2 == 0 else "assistant", f"turn {i}, ok") for i in range(4))
     try:
         for request in (
             GenerationRequest("Name a colour.", max_new_tokens=1),
@@ -306,7 +310,13 @@ def test_prompt_state_of_a_chat_request() -> None:
 def test_prompt_processing_agrees_with_token_by_token(name: str) -> None:
     """Each ladder model, as configured, reads a prompt in one batch as it reads it
     token by token. The shipped SmolLM2 Q4_1 file does not on this project's CPU
-    build (2.50 vs 4.28 nats per token), which is why the ladder runs it as Q8_0."""
+    build (2.50 vs 4.28 nats per token), which is why the ladder runs it as Q8_0.
+    32 tokens, not 96: a batch of more than a few tokens takes llama.cpp's batched
+    kernels (its repacked weights' GEMM from 4 rows on), and the check compares the
+    same tokens read both ways, so its length only sets the cost. Reading them one at a
+    time costs a token's decode each: the 1.5B's case took 27.4 s of CPU on 96, 0.5B's
+    12.1 s (2 cores, load 5, 2026-12-07); batched and one by one agreed to 0.003-0.012
+    nats at 24, 32, 48 and 96 tokens alike (its limit 0.05)."""
     from llama_cpp import Llama
 
     from routerllm.backends.llama_cpp import _silence_llama_cpp, next_token_scores
@@ -318,7 +328,7 @@ def test_prompt_processing_agrees_with_token_by_token(name: str) -> None:
     llm = Llama(model_path=str(resolve_gguf(source, name)), n_ctx=256, n_threads=THREADS[name],
                 n_threads_batch=THREADS[name], logits_all=True, verbose=False)  # fmt: skip
     try:
-        tokens = llm.tokenize(Path(json.__file__).read_text(encoding="utf-8").encode())[:96]
+        tokens = llm.tokenize(Path(json.__file__).read_text(encoding="utf-8").encode())[:32]
         batched, _ = next_token_scores(llm, tokens)
         one_by_one, _ = next_token_scores(llm, tokens, batched=False)
         assert abs(batched.mean() - one_by_one.mean()) < 0.05
