@@ -311,12 +311,13 @@ def test_prompt_processing_agrees_with_token_by_token(name: str) -> None:
     """Each ladder model, as configured, reads a prompt in one batch as it reads it
     token by token. The shipped SmolLM2 Q4_1 file does not on this project's CPU
     build (2.50 vs 4.28 nats per token), which is why the ladder runs it as Q8_0.
-    32 tokens, not 96: a batch of more than a few tokens takes llama.cpp's batched
-    kernels (its repacked weights' GEMM from 4 rows on), and the check compares the
-    same tokens read both ways, so its length only sets the cost. Reading them one at a
-    time costs a token's decode each: the 1.5B's case took 27.4 s of CPU on 96, 0.5B's
-    12.1 s (2 cores, load 5, 2026-12-07); batched and one by one agreed to 0.003-0.012
-    nats at 24, 32, 48 and 96 tokens alike (its limit 0.05)."""
+    32 tokens, not 96: the Q4_1 file went wrong on any prompt of more than a few
+    tokens, and the check compares the same tokens read both ways, so their number
+    only sets the cost. Reading them one at a time costs a token's decode each: the
+    1.5B's case took 27.4 s of CPU on 96, the 0.5B's 12.1 s (2 cores, load 5,
+    2026-12-07); the 1.5B read both ways agreed to 0.003-0.012 nats at 24, 32, 48 and
+    96 tokens alike (the limit 0.05). This AVX2 machine computes the Q4_1 file right
+    (0.005-0.009 apart at 8 to 96 tokens): the failure this guards is not seen here."""
     from llama_cpp import Llama
 
     from routerllm.backends.llama_cpp import _silence_llama_cpp, next_token_scores
