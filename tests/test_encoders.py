@@ -614,7 +614,7 @@ def _trained_tokenizer(kind: str) -> object:
     """A real byte-level BPE (GPT-2's pre-tokenizer) or SentencePiece-style Unigram
     (Metaspace) tokenizer, trained here on a little text: a copy of its own for each
     test (which sets its truncation), trained once a worker (1.3-1.5 s of CPU a
-    training; the 7 tests using one trained it 7 times, 2026-12-07)."""
+    training; the 8 tests using one trained it 8 times, 2026-12-07)."""
     from tokenizers import Tokenizer
 
     return Tokenizer.from_str(_trained_tokenizer_json(kind))
