@@ -28,24 +28,13 @@ from .conftest import cli_in_process, tiny_config_dict, write_config
 REDRAWS = re.compile(r"\r(?!\n)|\x1b\[")  # a carriage return that is not a line end, a cursor move
 
 
-def run_command(
-    argv: list[str], tmp_path: Path, terminal: bool, style: str | None = None
-) -> tuple[int, str, str]:
-    """The command's status, stdout and stderr; stderr a file, or a pseudo-terminal
-    (100 columns) that changes nothing written to it (no "\\n" -> "\\r\\n"), so each
-    "\\r" is the bar's."""
+def at_a_terminal(argv: list[str]) -> tuple[int, str, str]:
+    """The command run in a process of its own, its stderr a pseudo-terminal (100
+    columns) that changes nothing written to it (no "\\n" -> "\\r\\n"), so each "\\r" is
+    the bar's, and ``ROUTERLLM_PROGRESS`` unset: the style a process picks for the
+    terminal it was given (its status, stdout and stderr)."""
     env = {k: v for k, v in os.environ.items() if k != "ROUTERLLM_PROGRESS"}
-    if style is not None:
-        env["ROUTERLLM_PROGRESS"] = style
     command = [sys.executable, "-m", "routerllm.cli", *argv]
-    if not terminal:
-        with open(tmp_path / "stderr.log", "wb") as err:
-            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=err, env=env, timeout=120)  # fmt: skip
-        return (
-            done.returncode,
-            done.stdout.decode(),
-            (tmp_path / "stderr.log").read_bytes().decode(),
-        )  # "\r" kept
     with terminal_read() as (writer, written):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=writer, env=env)
         os.close(writer)
@@ -90,8 +79,24 @@ def terminal_read() -> Iterator[tuple[int, Callable[[], str]]]:
         os.close(reader)
 
 
+def in_process_to_a_file(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, style: str | None = None
+) -> tuple[int, str, str]:
+    """The command run in this process (``cli_in_process``, stderr a file, as
+    ``2> run.log`` gives a process): the style is chosen from ``ROUTERLLM_PROGRESS`` and
+    whether stderr is a terminal, which a file is not, in a process or here; without the
+    2-5 s of CPU a process spends importing the config, CodeCarbon and torch again."""
+    if style is None:
+        monkeypatch.delenv("ROUTERLLM_PROGRESS", raising=False)
+    else:
+        monkeypatch.setenv("ROUTERLLM_PROGRESS", style)
+    with open(tmp_path / "stderr.log", "w", encoding="utf-8", newline="") as err:
+        done = cli_in_process(*argv, stderr=err)
+    return done.returncode, done.stdout, (tmp_path / "stderr.log").read_bytes().decode()
+
+
 def in_process_at_a_terminal(argv: list[str]) -> tuple[int, str, str]:
-    """``run_command``'s terminal case in this process (``cli_in_process``, stderr the
+    """``at_a_terminal`` in this process (``cli_in_process``, stderr the
     pseudo-terminal): for a style forced by ``ROUTERLLM_PROGRESS``, which reads nothing
     of the process but its stderr, without the 5 s of CPU a process spends importing
     torch again."""
@@ -117,11 +122,11 @@ def train(dataset: Path, out: Path) -> list[str]:
 
 
 def test_training_logged_to_a_file_writes_lines_not_redrawn_bars(
-    dataset: Path, tmp_path: Path
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `train 2> run.log` once wrote tqdm's redraws into the log: a "\r" and a cursor-up
     # escape for each of the nested bars' updates, hundreds of lines in a short run
-    status, out, err = run_command(train(dataset, tmp_path / "clf"), tmp_path, terminal=False)
+    status, out, err = in_process_to_a_file(train(dataset, tmp_path / "clf"), tmp_path, monkeypatch)  # fmt: skip
     assert status == 0 and "epochs_run: [1, 2]" in out, err
     assert not REDRAWS.search(err), repr(err)
     lines = err.splitlines()
@@ -136,7 +141,7 @@ def test_training_logged_to_a_file_writes_lines_not_redrawn_bars(
 
 
 def test_training_at_a_terminal_keeps_its_nested_bars(dataset: Path, tmp_path: Path) -> None:
-    status, out, err = run_command(train(dataset, tmp_path / "clf"), tmp_path, terminal=True)
+    status, out, err = at_a_terminal(train(dataset, tmp_path / "clf"))
     assert status == 0 and "epochs_run: [1, 2]" in out, err
     assert "\r" in err and "\x1b[A" in err, repr(
         err
@@ -162,10 +167,10 @@ def test_progress_style_forced_either_way_or_off(
 
 
 def test_an_unknown_progress_style_is_one_line_error_before_anything_runs(
-    dataset: Path, tmp_path: Path
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    status, out, err = run_command(
-        train(dataset, tmp_path / "clf"), tmp_path, terminal=False, style="tty"
+    status, out, err = in_process_to_a_file(
+        train(dataset, tmp_path / "clf"), tmp_path, monkeypatch, style="tty"
     )
     assert status == 2 and out == ""
     assert err == ("error: ROUTERLLM_PROGRESS='tty' is not a progress style; use one of auto "
@@ -173,11 +178,13 @@ def test_an_unknown_progress_style_is_one_line_error_before_anything_runs(
     assert not (tmp_path / "clf").exists()
 
 
-def test_humaneval_logged_to_a_file_writes_lines(tmp_path: Path) -> None:
+def test_humaneval_logged_to_a_file_writes_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
     argv = ["humaneval", "--config", str(cfg), "--out", str(tmp_path / "he"), "--limit", "3",
             "--systems", "direct-light", "--max-new-tokens", "8"]  # fmt: skip
-    status, _, err = run_command(argv, tmp_path, terminal=False)
+    status, _, err = in_process_to_a_file(argv, tmp_path, monkeypatch)
     assert status == 0 and not REDRAWS.search(err), repr(err)
     lines = [line for line in err.splitlines() if line.startswith("HumanEval generations")]
     # said as it starts, before the model loads: a slow load was minutes of an empty log
