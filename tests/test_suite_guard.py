@@ -6,7 +6,9 @@ of its own, with the project's conftest: the leaks below are made there on purpo
 That session keeps its temporary folders under the test's own (``--basetemp``): given
 pytest's numbered folder among the user's, its exit deleted the older sessions' folders
 there (pytest keeps the last 3), a full suite run's among them, and the test waited for
-it: 20-31 s in the suite, 5 s alone (40,000 files: 2.8 s more alone, 2026-12-07)."""
+it: part of its 20-31 s in the suite (5.5 s alone; 8.3 s with 40,000 files of 4 older
+sessions to delete, 2026-12-07). The rest there is its CPU (2-2.4 s) as a third process
+beside the two busy workers."""
 
 from __future__ import annotations
 
