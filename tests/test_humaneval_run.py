@@ -2100,10 +2100,13 @@ def test_the_complexity_routers_one_time_load_is_loading_not_its_first_requests_
     summary = run_experiment(tiny_config, out, systems=["complexity"], limit=2,
                              style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
     assert built == ["model_loading"]
+    system = summary["systems"][0]
+    # the loads of the models it chose (it is billed no other's; summed over every model,
+    # the comparison failed where it chose fewer, 0.81 against 1.20 s, 2026-12-07)
     store = ResultStore(out / "results.sqlite")
-    models_load_s = sum(store.load_of(m)[0] for m in summary["models"])  # type: ignore[index]
+    models_load_s = sum(store.load_of(m)[0] for m in system["model_distribution"])  # type: ignore[index]
     store.close()
-    loading = summary["systems"][0]["components"]["model_loading"]
+    loading = system["components"]["model_loading"]
     assert loading["duration_s"] > models_load_s and loading["energy_kwh"] > 0
 
 
