@@ -241,13 +241,13 @@ def test_two_cold_requests_at_once_read_the_vocabulary_once(
 
     real_open, opening = llama_prompt._open, threading.Event()
 
-    def slow_open(name: str, path: Path) -> Any:
+    def slow_open(name: str, path: Path, stamp: str) -> Any:
         opening.set()
         opening.wait()
         import time
 
         time.sleep(0.3)  # the other request comes to count meanwhile
-        return real_open(name, path)
+        return real_open(name, path, stamp)
 
     monkeypatch.setattr(llama_prompt, "_open", slow_open)
     # carbon tracking off: no meter's turn makes the two requests take turns meanwhile

@@ -183,3 +183,29 @@ def test_control_text_is_found_as_any_of_its_texts_would_be() -> None:
     assert ControlText(unused)("a <unused2999> b") and not ControlText(unused)("<unused3000")
     assert not ControlText([])("</s>")  # a vocabulary without control tokens
     assert ControlText(None)("text") and ControlText([""])("text")  # not known: may hold
+
+
+def test_a_files_control_texts_are_read_once_for_its_counts_and_its_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each load of a model and each opening of its vocabulary to count a prompt read its
+    control texts again, a call into llama.cpp per token (80-140 ms for Qwen2.5's
+    151,936; 11 reads in one demo of three models). They are read once per version of the
+    file: a model loaded again reads none, a file replaced is read again."""
+    from routerllm.backends import llama_prompt
+
+    reads: list[object] = []
+    read = llama_prompt.control_texts
+    monkeypatch.setattr(llama_prompt, "control_texts", lambda model: reads.append(model) or read(model))  # fmt: skip
+    gguf = gguf_with_chat_template(tmp_path / "chat.gguf", ZEPHYR_TEMPLATE)
+    models = [tiny_model("tiny-light", "light", 0.1, gguf={"path": str(gguf)})]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    for _ in range(2):  # two systems: the model counted for, loaded, and loaded again
+        with RouterLLM(config) as system:
+            for prompt in ("hi", "hi <|user|> there"):
+                system.generate(prompt, model="tiny-light")
+    assert len(reads) == 1
+    gguf_with_chat_template(gguf, GEMMA_TEMPLATE)  # the file replaced: another vocabulary
+    with RouterLLM(config) as system:
+        system.generate("hi", model="tiny-light")
+    assert len(reads) == 2

@@ -45,6 +45,7 @@ from routerllm.gguf_files import split_files
 from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import (
+    files_stamp,
     header_file,
     resolve_gguf,
     source_files,
@@ -179,6 +180,7 @@ class LlamaCppBackend(Backend):
         # before it is read: a file replaced as it loads is found changed, loaded again
         self._stamp_loaded()
         path = resolve_gguf(self.config.gguf, self.name)
+        stamp = files_stamp([path])  # what its vocabulary's control texts are kept by
         self._context = self._context_length(path)
         error, no_room = None, False
         # A failed load leaves a half-built LlamaModel whose __del__ raises;
@@ -225,7 +227,7 @@ class LlamaCppBackend(Backend):
             )
         self._state: PromptState | None = None  # attached on the first request that asks
         template = llm.metadata.get("tokenizer.chat_template") or None
-        self._counter = LlamaPrompt(self.name, llm._model, template)
+        self._counter = LlamaPrompt(self.name, llm._model, template, stamp)
         # last: ``loaded`` is true once everything a loaded model reads is in place (a
         # prediction counting a prompt may look while another caller loads it)
         self._llm = llm

@@ -150,15 +150,44 @@ def control_texts(model: Any) -> list[str] | None:
     return texts
 
 
+#: The most files whose control texts a process keeps (``control_text_of``).
+MAX_CONTROL_TEXTS = 16
+_control_texts: OrderedDict[str, ControlText] = OrderedDict()
+_control_texts_lock = threading.Lock()
+
+
+def control_text_of(model: Any, stamp: str | None) -> ControlText:
+    """The :class:`ControlText` of ``model``'s vocabulary, read once per version of the
+    file it came from (``stamp``: its ``files_stamp``; None: read now, not kept): each load
+    of a model and each opening of its vocabulary to count a prompt read it again, a call
+    per token (80-140 ms for Qwen2.5's), 11 times in one demo (2026-12-07)."""
+    if stamp is None:
+        return ControlText(control_texts(model))
+    with _control_texts_lock:
+        if (kept := _control_texts.get(stamp)) is not None:
+            _control_texts.move_to_end(stamp)
+            return kept
+    read = ControlText(control_texts(model))  # outside the lock: another file's need not wait
+    with _control_texts_lock:
+        _control_texts[stamp] = read
+        while len(_control_texts) > MAX_CONTROL_TEXTS:
+            _control_texts.popitem(last=False)
+    return read
+
+
 class LlamaPrompt:
     """Renders and tokenizes requests with one llama.cpp vocabulary. ``model``:
     llama-cpp-python's ``LlamaModel`` (a loaded ``Llama``'s ``_model``, or one opened
-    ``vocab_only``); ``chat_template``: its GGUF's, or None."""
+    ``vocab_only``); ``chat_template``: its GGUF's, or None; ``stamp``: the
+    ``files_stamp`` of the file it was read from as it was read (None: not known)."""
 
-    def __init__(self, name: str, model: Any, chat_template: str | None) -> None:
+    def __init__(
+        self, name: str, model: Any, chat_template: str | None, stamp: str | None = None
+    ) -> None:
         self.name = name
         self.model = model
         self.chat_template = chat_template
+        self.stamp = stamp
         self._formatter: Any = None
         self._controls: ControlText | None = None
 
@@ -243,7 +272,7 @@ class LlamaPrompt:
         (:class:`ControlText`, read once per vocabulary): where it holds none, it reads
         the same with and without special tokens, and is not tokenized twice to find so."""
         if self._controls is None:
-            self._controls = ControlText(control_texts(self.model))
+            self._controls = control_text_of(self.model, self.stamp)
         return self._controls(text)
 
     def tokens(self, text: str, templated: bool, special: bool = True) -> list[int]:
@@ -389,7 +418,7 @@ class VocabCounters:
             if (vocab := self._kept(model.name, path, stamp)) is not None:
                 return vocab
             with metered_read(model.name):
-                opened = _Vocab(path, stamp, _open(model.name, path))
+                opened = _Vocab(path, stamp, _open(model.name, path, stamp))
             return self._keep(model.name, path, stamp, opened)
 
     def _kept(self, name: str, path: Path, stamp: str) -> _Vocab | None:
@@ -432,9 +461,9 @@ class VocabCounters:
                 vocab.close()
 
 
-def _open(name: str, path: Path) -> LlamaPrompt | None:
-    """``path``'s vocabulary and chat template, without its weights; None where it is not
-    a whole GGUF or llama.cpp cannot read it."""
+def _open(name: str, path: Path, stamp: str) -> LlamaPrompt | None:
+    """``path``'s vocabulary and chat template, without its weights (the file stamped
+    ``stamp``); None where it is not a whole GGUF or llama.cpp cannot read it."""
     if header_problem(path) is not None:
         return None
     try:
@@ -445,7 +474,7 @@ def _open(name: str, path: Path) -> LlamaPrompt | None:
         log.info("model %r: its vocabulary did not open from %s (%s)", name, path, e)
         return None
     template = model.metadata().get("tokenizer.chat_template") or None
-    return LlamaPrompt(name, model, template)
+    return LlamaPrompt(name, model, template, stamp)
 
 
 def vocab_only(path: Path) -> Any:
