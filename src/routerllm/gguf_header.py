@@ -4,7 +4,8 @@ was trained for, and from them the KV cache llama.cpp allocates for a context; t
 bytes it describes (``shortfall``), where its key-values end (``key_values_end``) and, of
 one of llama.cpp's split files, its split keys (``split_info``).
 
-Each version of a file (its size and mtime) is read once; a file this reader does not
+Each version of a file (its size and mtime) is read once in a process, and once for
+later processes too (``gguf_header_cache``, by the file's identity); a file this reader does not
 know (another format, a GGUF version it cannot read, a corrupt header) reads as
 saying nothing, and llama.cpp then reads it, or refuses it.
 """
@@ -303,14 +304,26 @@ class _Header(NamedTuple):
 def _read_file(path: str, size: int, mtime_ns: int) -> _Header:
     """A GGUF's header, read once for all it says: a Qwen2.5 GGUF's 150k tokens and
     merges were skipped once for its hyperparameters and again for its layout, 0.12 s of
-    CPU each, at every start, for each model (a model's availability asks both)."""
+    CPU each, at every start, for each model (a model's availability asks both). What
+    a process read is kept for later ones (``gguf_header_cache``), by the file's identity
+    as it was before and after the read (a file changing as it was read is not kept)."""
+    from routerllm import gguf_header_cache
+
+    stamp = gguf_header_cache.identity(path, size, mtime_ns)
+    if stamp is not None and (header := gguf_header_cache.kept(path, stamp)) is not None:
+        return header
     try:
         with open(path, "rb") as f:
-            return _read_header(f)
+            header = _read_header(f)
     except struct.error:  # a value read past the end of the file, before its key-values
-        return _Header(None, {}, _Layout(_PAST_THE_END))
-    except (OSError, OverflowError, KeyError, UnicodeDecodeError, _Unreadable):
+        header = _Header(None, {}, _Layout(_PAST_THE_END))
+    except OSError:  # not kept: another process may read it (its access, a passing error)
         return _Header(None, {}, _Layout(None))
+    except (OverflowError, KeyError, UnicodeDecodeError, _Unreadable):
+        header = _Header(None, {}, _Layout(None))
+    if stamp is not None and gguf_header_cache.identity(path, size, mtime_ns) == stamp:
+        gguf_header_cache.keep(path, stamp, header)
+    return header
 
 
 #: The split keys of a header (``llama-gguf-split``'s, the ``gguf`` package's).
