@@ -15,9 +15,13 @@ The medians are printed, each beside the count of runs it is of. With ``--compar
 every run is made twice, alternately each first, the second with CodeCarbon's data read
 as before 2026-12-07 (pandas, no kept TDP), or with ``--before-src DIR`` another source
 tree's code (the commit before, checked out: ``git archive``): the old path beside the
-new, in one run.
+new, in one run. With ``--compare-header-cache`` every run is made three times, of the
+GGUF headers the models' check reads (``gguf_header_cache``; the phase "GGUF headers"):
+"kept", read from the cache a process before kept; "cold", the cache's file removed
+before the run (each header read and kept, as a machine's first process does); "off",
+each header read from its file and none kept (as before 2026-12-07's cache).
 
-    .venv/bin/python benchmarks/cli_start.py [--config local] [--runs 5] [--max-new-tokens 8] [--compare] [--before-src DIR] [--serve] [--json]
+    .venv/bin/python benchmarks/cli_start.py [--config local] [--runs 5] [--max-new-tokens 8] [--compare] [--before-src DIR] [--compare-header-cache] [--serve] [--json]
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ TOP_IMPORTS = 8
 #: The phases in the order a command goes through them.
 ORDER = [
     "interpreter", "imports", "config", "route command", "system", "manager", "models' check",
-    "router", "tracker", "tracker: hardware probe", "tracker: cpu TDP lookup",
+    "GGUF headers", "router", "tracker", "tracker: hardware probe", "tracker: cpu TDP lookup",
     "tracker: data (pandas, CSV)", "router_inference", "request (unmeasured)", "model_loading",
     "llm_inference", "log write", "models", "report", "other (cli)", "exit", "total",
 ]  # fmt: skip
@@ -135,6 +139,7 @@ _WRAP = {
     "routerllm.system": [("RouterLLM", "__init__", "system"), ("build_router", None, "router"),
                          ("create_meter", None, "tracker"), ("RouterLLM", "generate_batch", "request (unmeasured)")],
     "routerllm.manager": [("LLMManager", "__init__", "manager"), ("LLMManager", "runnable_models", "models' check")],
+    "routerllm.gguf_header": [("_read_file", None, "GGUF headers")],
     "routerllm.route_cli": [("cmd_route", None, "route command")],
     "routerllm.carbon.request_log": [("RequestLog", "append", "log write")],
     "routerllm.report_cli": [("cmd_report", None, "report"), ("cmd_models", None, "models")],
@@ -144,6 +149,9 @@ _WRAP = {
 _OLD = os.environ.get("CLI_START_OLD") == "1"
 
 def _patch(module):
+    if module.__name__ == "routerllm.gguf_header_cache" and os.environ.get("CLI_START_HEADERS") == "off":
+        module.kept = lambda path, stamp: None  # each header read from its file, none kept
+        module.keep = lambda path, stamp, header: None
     for attr, method, name in _WRAP.get(module.__name__, ()):
         owner = getattr(module, attr) if method else module
         key = method or attr
@@ -172,7 +180,7 @@ def _patch(module):
 class _AfterImport:
     """Wraps the functions of _WRAP as each module is first executed."""
     def find_spec(self, name, path=None, target=None):
-        if name not in _WRAP and name not in ("routerllm.carbon.codecarbon_meter", "codecarbon.input"):
+        if name not in _WRAP and name not in ("routerllm.carbon.codecarbon_meter", "codecarbon.input", "routerllm.gguf_header_cache"):
             return None
         sys.meta_path.remove(self)
         try:
@@ -215,16 +223,28 @@ _cli.main()
 #: The environment of the path before (``--compare``): CodeCarbon's data read with
 #: pandas, or the source tree of ``--before-src`` on PYTHONPATH.
 BEFORE: dict[str, str] = {"CLI_START_OLD": "1"}
+#: The paths of ``--compare-header-cache``: the GGUF headers read from the cache, read and
+#: kept (its file removed before the run), read and not kept.
+HEADER_PATHS: dict[str, dict[str, str]] = {
+    "kept": {},
+    "cold": {"CLI_START_HEADERS": "cold"},
+    "off": {"CLI_START_HEADERS": "off"},
+}
 
 
-def _env(old: bool, out: Path) -> dict[str, str]:
-    return {**os.environ, "CLI_START_OUT": str(out), "CLI_START_OLD": "0", **(BEFORE if old else {})}  # fmt: skip
+def _env(path: dict[str, str], out: Path) -> dict[str, str]:
+    return {**os.environ, "CLI_START_OUT": str(out), "CLI_START_OLD": "0", "CLI_START_HEADERS": "kept", **path}  # fmt: skip
 
 
-def _run_child(argv: list[str], cwd: Path, old: bool) -> dict[str, Any]:
-    """One process of ``routerllm argv``: the harness's stamps, the parent's total."""
+def _run_child(argv: list[str], cwd: Path, path: dict[str, str]) -> dict[str, Any]:
+    """One process of ``routerllm argv`` on ``path`` (its environment): the harness's
+    stamps, the parent's total."""
     out = cwd / "stamps.json"
-    env = _env(old, out)
+    env = _env(path, out)
+    if path.get("CLI_START_HEADERS") == "cold":
+        from routerllm.gguf_header_cache import cache_file
+
+        cache_file().unlink(missing_ok=True)
     started, wall = time.time(), time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-c", HARNESS, *argv], cwd=cwd, env=env,
@@ -269,12 +289,12 @@ def _phases(stamps: dict[str, Any], started: float, total_wall: float, total_cpu
     return {k: (v[0], v[1]) for k, v in phases.items()}
 
 
-def _serve_first_answer(config: str, cwd: Path, old: bool) -> tuple[float, float]:
+def _serve_first_answer(config: str, cwd: Path, path: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds from `routerllm serve`'s start to its first answer."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = _env(old, cwd / "serve.json")
+    env = _env(path, cwd / "serve.json")
     start = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-c", HARNESS, "serve", "--config", config, "--port", str(port)],
@@ -311,6 +331,7 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=8, help=f"route's --max-new-tokens, {MAX_NEW_TOKENS_RANGE}")  # fmt: skip
     ap.add_argument("--compare", action="store_true", help="each run also on the path before 2026-12-07 (CodeCarbon's data with pandas), alternately")  # fmt: skip
     ap.add_argument("--before-src", metavar="DIR", help="with --compare: the path before is this source tree's (a checkout's src/, on PYTHONPATH), not this one's with CodeCarbon's data read with pandas")  # fmt: skip
+    ap.add_argument("--compare-header-cache", action="store_true", help="each run three times: the GGUF headers read from the cache (kept), read and kept (cold), read and not kept (off), alternately")  # fmt: skip
     ap.add_argument("--serve", action="store_true", help="also `serve` up to its first answer (Linux: its CPU read from /proc)")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print JSON")
     args = ap.parse_args()
@@ -321,7 +342,11 @@ def main() -> int:
                 f"--before-src {args.before_src}: no routerllm/cli.py there (give a checkout's src/)"
             )
         BEFORE.update(PYTHONPATH=str(Path(args.before_src).resolve()), CLI_START_OLD="0")
-    paths = ["new", "old"] if args.compare else ["new"]
+    if args.compare and args.compare_header_cache:
+        ap.error("--compare and --compare-header-cache: one comparison a run")
+    envs: dict[str, dict[str, str]] = {"new": {}, "old": BEFORE} if args.compare else {"new": {}}
+    envs = HEADER_PATHS if args.compare_header_cache else envs
+    paths = list(envs)
     commands = {
         "route": [
             "route",
@@ -339,17 +364,19 @@ def main() -> int:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="routerllm-cli-start-") as scratch:
         cwd = Path(scratch)
-        for path in paths:  # not timed: the kept TDP written, the files in the page cache
-            _run_child(commands["route"], cwd, path == "old")
+        for (
+            path
+        ) in paths:  # not timed: the kept TDP and headers written, the files in the page cache
+            _run_child(commands["route"], cwd, envs[path])
         for command, argv in commands.items():
             runs[command] = {p: [] for p in paths}
             for i in range(args.runs):
                 for path in paths[:: -1 if i % 2 else 1]:
-                    runs[command][path].append(_run_child(argv, cwd, path == "old"))
+                    runs[command][path].append(_run_child(argv, cwd, envs[path]))
         if args.serve:
             for i in range(args.runs):
                 for path in paths[:: -1 if i % 2 else 1]:
-                    served[path].append(_serve_first_answer(config, cwd, path == "old"))
+                    served[path].append(_serve_first_answer(config, cwd, envs[path]))
     figures: dict[str, Any] = {
         "runs": args.runs,
         "load_before": load,
@@ -366,7 +393,8 @@ def main() -> int:
         print(json.dumps({**figures, "machine": machine()}, indent=2))
         return 0
     print(machine_line())
-    print(f"medians of {args.runs} processes a command{' and path (new, old: alternately)' if args.compare else ''}; "  # fmt: skip
+    compared = f" and path ({', '.join(paths)}: alternately)" if len(paths) > 1 else ""
+    print(f"medians of {args.runs} processes a command{compared}; "  # fmt: skip
           f"load {load[0]:.2f} before, {figures['load_after'][0]:.2f} after; seconds, wall / CPU (user+sys)")  # fmt: skip
     for command in runs:
         print(f"\n{command}")
