@@ -307,3 +307,10 @@ def test_two_processes_writing_at_once_leave_a_whole_cache(cache: Path, tmp_path
         shutil.copyfile(path, tmp_path / "fresh.gguf")
         assert cached is not None
         assert cached[0] == gguf_header._read(tmp_path / "fresh.gguf")[0]  # type: ignore[index]
+
+
+def test_the_readme_quotes_the_cache_as_it_is() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "`$ROUTERLLM_CACHE/gguf_headers.json`" in readme
+    assert gguf_header_cache.cache_file() == cache_root() / "gguf_headers.json"
+    assert f"drops files gone or changed when it is written, at most {gguf_header_cache.MAX_ENTRIES}," in readme  # fmt: skip
