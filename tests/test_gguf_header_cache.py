@@ -206,6 +206,8 @@ def test_a_damaged_cache_costs_a_read_and_is_written_again(cache: Path, reads: l
         b"\xff\xfe not UTF-8",
         b'{"format": 1, "headers": {',
         b"[]",
+        b"[" * 100_000,  # nested past the recursion limit
+        b"1" * 5_000,  # an integer past int()'s digits
         json.dumps({"format": 0, "headers": {str(tiny): entry}}).encode(),
         json.dumps({"format": 1, "headers": []}).encode(),
         json.dumps({"format": 1, "headers": {str(tiny): "x"}}).encode(),

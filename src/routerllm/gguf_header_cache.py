@@ -79,15 +79,15 @@ def keep(path: str, stamp: str, header: _Header) -> None:
     text = json.dumps({"format": CACHE_FORMAT, "headers": kept_entries}, separators=(",", ":"))
     try:
         write_text_atomically(cache_file(), text + "\n")
-    except OSError as e:
-        log.debug("GGUF header of %s not kept in %s: %s", path, cache_file(), e)
+    except (OSError, RuntimeError) as e:  # RuntimeError: no home folder to keep it in
+        log.debug("GGUF header of %s not kept: %s", path, e)
 
 
 def _entries() -> dict[str, Any]:
     """The cache's entries by path ({} where it is missing, damaged or of another format)."""
     try:
         data = json.loads(cache_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+    except (OSError, ValueError, RuntimeError):  # a UnicodeDecodeError; no home folder
         return {}
     if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
         return {}
