@@ -253,7 +253,10 @@ def test_the_kept_tdp_is_looked_up_again_when_codecarbon_or_its_table_or_the_cpu
     assert _lookup("CPU A") == 42.0 and len(lookups) == 5
 
 
-@pytest.mark.parametrize("damage", ["{not json", '{"format": 1}', "[]", '{"tdp_w": 3}'])
+# the last nested past the recursion limit: a RecursionError, and the meter's start failed
+@pytest.mark.parametrize(
+    "damage", ["{not json", '{"format": 1}', "[]", '{"tdp_w": 3}', "[" * 100_000]
+)
 def test_a_damaged_cache_is_looked_up_again_and_written_whole(
     damage: str, lookups: list[str]
 ) -> None:

@@ -224,6 +224,28 @@ def write_text_atomically(target: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def read_kept_json(path: Callable[[], Path]) -> Any:
+    """The JSON a cache's file holds (``path()``, asked here: the cache's folder may not be
+    found, no home folder); None where it is missing, unreadable, not UTF-8, not JSON or
+    nested past the recursion limit: such a cache costs what it keeps, never an error."""
+    try:
+        return json.loads(path().read_text(encoding="utf-8"))
+    except (OSError, ValueError, RuntimeError):  # RecursionError is a RuntimeError
+        return None
+
+
+def keep_json(path: Callable[[], Path], data: Any, **dumps: Any) -> OSError | RuntimeError | None:
+    """``data`` written as JSON (``json.dumps(data, **dumps)``) to a cache's file
+    (``path()``, asked here), atomically (``write_text_atomically``: two processes writing
+    at once each replace it whole); the error where it cannot be (a read-only home, none),
+    for the caller to say: the next process works it out again."""
+    try:
+        write_text_atomically(path(), json.dumps(data, **dumps) + "\n")
+    except (OSError, RuntimeError) as e:
+        return e
+    return None
+
+
 _T = TypeVar("_T")
 #: How many times a load is tried again where saves by other processes landed as it read.
 RELOADS = 5

@@ -18,7 +18,6 @@ later), neither corrupts it.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,7 +65,7 @@ def keep(path: str, stamp: str, header: _Header) -> None:
     """``header``, read of the file at ``path`` of identity ``stamp``, kept for later
     processes, with the entries of files still there as they were; nothing where the
     cache cannot be written (the next process reads the file again)."""
-    from routerllm.files import write_text_atomically
+    from routerllm.files import keep_json
     from routerllm.files_identity import files_stamp
 
     entries = {
@@ -76,19 +75,16 @@ def keep(path: str, stamp: str, header: _Header) -> None:
     }
     entries[path] = {"stamp": stamp, **_encoded(header)}
     kept_entries = dict(list(entries.items())[-MAX_ENTRIES:])
-    text = json.dumps({"format": CACHE_FORMAT, "headers": kept_entries}, separators=(",", ":"))
-    try:
-        write_text_atomically(cache_file(), text + "\n")
-    except (OSError, RuntimeError) as e:  # RuntimeError: no home folder to keep it in
-        log.debug("GGUF header of %s not kept: %s", path, e)
+    data = {"format": CACHE_FORMAT, "headers": kept_entries}
+    if (error := keep_json(cache_file, data, separators=(",", ":"))) is not None:
+        log.debug("GGUF header of %s not kept: %s", path, error)
 
 
 def _entries() -> dict[str, Any]:
     """The cache's entries by path ({} where it is missing, damaged or of another format)."""
-    try:
-        data = json.loads(cache_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError, RuntimeError):  # a UnicodeDecodeError; no home folder
-        return {}
+    from routerllm.files import read_kept_json
+
+    data = read_kept_json(cache_file)
     if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
         return {}
     headers = data.get("headers")

@@ -189,10 +189,9 @@ def registry_tdp_from_cache() -> Iterator[None]:
 
 def _cached(key: dict[str, Any]) -> dict[str, float | None]:
     """The TDPs the cache holds for ``key`` ({} where none, or another key's)."""
-    try:
-        data = json.loads(cache_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    from routerllm.files import read_kept_json
+
+    data = read_kept_json(cache_file)
     if not isinstance(data, dict) or any(data.get(k) != v for k, v in key.items()):
         return {}
     tdp = data.get("tdp_w")
@@ -208,12 +207,8 @@ def _cached(key: dict[str, Any]) -> dict[str, float | None]:
 def _keep(key: dict[str, Any], cpu_model: str, power: float | None) -> None:
     """``cpu_model``'s TDP kept with those of other CPUs (a home shared by machines);
     where it cannot be written (a read-only home), the next process looks it up again."""
-    from routerllm.files import write_text_atomically
+    from routerllm.files import keep_json
 
-    try:
-        path = cache_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {**key, "tdp_w": {**_cached(key), cpu_model: power}}
-        write_text_atomically(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
-    except OSError as e:
-        log.debug("CodeCarbon's CPU TDP not kept in %s: %s", cache_file(), e)
+    data = {**key, "tdp_w": {**_cached(key), cpu_model: power}}
+    if (error := keep_json(cache_file, data, indent=1, sort_keys=True)) is not None:
+        log.debug("CodeCarbon's CPU TDP not kept: %s", error)
