@@ -28,6 +28,7 @@ from routerllm.path_checks import what_is
 if TYPE_CHECKING:
     from routerllm.carbon.meter import CarbonMeter
     from routerllm.config import AppConfig, ModelConfig
+    from routerllm.eval.kept_checks import CheckedAnswers
     from routerllm.eval.weights_identity import Weights
     from routerllm.gate import EscalationGate
 
@@ -82,6 +83,21 @@ class TrainingRun:
             for i in chosen
         ]
         return np.array([v.unverified for v in verdicts], dtype=bool)
+
+    def checked(
+        self, idx: Iterable[int], meter: CarbonMeter, packages: Sequence[str] = ()
+    ) -> CheckedAnswers:
+        """:meth:`unverified` of the problems ``idx``, the checks run now measured by
+        ``meter``, those checked before on this machine with a meter of its method read
+        from the store of checks, billed what measuring them cost then
+        (:mod:`routerllm.eval.kept_checks`)."""
+        from routerllm.eval.kept_checks import check_answers
+
+        idx = list(idx)
+        return check_answers(
+            [self.prompts[i] for i in idx], [self.entry_points[i] for i in idx],
+            [self.medium_completions[i] for i in idx], meter, packages,
+        )  # fmt: skip
 
 
 def refuse_missing_run(
@@ -359,16 +375,16 @@ def gate_from_run(
     # Refused before the answers are checked (seconds each in the sandbox), not at the fit.
     measured = None if run.measured is None else run.measured[idx]
     refuse_unmeasured(then, known_kwh(first, then, run.energy[idx], measured)[:, 1])
-    with (meter or NullMeter()).measure("router_inference") as slot:
-        unverified = run.unverified(idx)  # the held-out problems are not checked
-    checks = slot.result
+    # the held-out problems are not checked; those checked before are billed as measured then
+    checks = run.checked(idx, meter or NullMeter())
+    unverified, now = checks.unverified, checks.now
     # CodeCarbon failed (not carbon tracking off, whose checks are not counted, as said):
     # their 0 kWh would loosen the budget, so they are read at first's measured power
-    estimated = not checks.measured and checks.method == CODECARBON_FAILED
-    check_kwh = checks.energy_kwh
-    if estimated:
-        check_kwh = kwh_at_measured_power(
-            checks.duration_s, run.energy[idx, 0], _seconds(run)[idx, 0],
+    estimated = now is not None and not now.measured and now.method == CODECARBON_FAILED
+    check_kwh = checks.kept_kwh + (0.0 if now is None else now.energy_kwh)
+    if now is not None and estimated:
+        check_kwh = checks.kept_kwh + kwh_at_measured_power(
+            now.duration_s, run.energy[idx, 0], _seconds(run)[idx, 0],
             None if measured is None else measured[:, 0], first, f"the checks of {first}'s answers",
         )  # fmt: skip
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
@@ -376,7 +392,7 @@ def gate_from_run(
              "sources": run.sources, "styles": run.styles,
              "weights": {m: asdict(w) for m, w in run.weights.items()},
              "unmeasured": 0 if measured is None else int((~measured).sum()),
-             "check_kwh_estimated": estimated}  # fmt: skip
+             "check_kwh_estimated": estimated, "checks_kept": checks.kept}  # fmt: skip
     return EscalationGate.fit(
         first, then, run.medium_states[idx].astype(float), run.scores[idx],
         run.energy[idx], run.medium_tokens[idx].astype(float), unverified, budget, folds,
