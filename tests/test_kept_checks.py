@@ -181,34 +181,26 @@ def test_the_store_of_checks_is_found_by_everything_that_can_change_a_verdict() 
         assert answer_key(*changed) != key, i  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        "truncated",
-        "not json",
-        "nested",
-        "a list",
-        "other format",
-        "an entry edited",
-        "a field gone",
-    ],
-)
-def test_a_damaged_store_costs_a_check_never_a_verdict(
-    tmp_path: Path, own_store: Path, damage: str
-) -> None:
-    run = _run(tmp_path / "run")
-    first, _ = _gate(run)
+def test_a_damaged_store_costs_a_check_never_a_verdict(tmp_path: Path, own_store: Path) -> None:
+    """Damaged whole (cut, not JSON, nested past the recursion limit, not an object,
+    another format), every answer is checked again; one entry damaged (its verdict edited,
+    a field gone), that answer; the checks made again are kept."""
+    from routerllm.eval.transfer import load_training_run
+
+    run_dir = _run(tmp_path / "run")
+    first, _ = _gate(run_dir)
+    run = load_training_run(run_dir, LADDER, "medium", set(), "--run")
     text = own_store.read_text(encoding="utf-8")
     data = json.loads(text)
     key = next(iter(data["checks"]))
     entry = data["checks"][key]
     flipped = "failed" if entry["verdict"] == "passed" else "passed"
-    damaged = {
-        "truncated": text[: len(text) // 2],
+    damages = {
+        "cut": text[: len(text) // 2],
         "not json": "{checks: ",
         "nested": "[" * 100_000 + "]" * 100_000,
         "a list": "[]",
-        "other format": json.dumps(data | {"format": 99}),
+        "another format": json.dumps(data | {"format": 99}),
         "an entry edited": json.dumps(
             data | {"checks": data["checks"] | {key: entry | {"verdict": flipped}}}
         ),  # fmt: skip
@@ -216,12 +208,18 @@ def test_a_damaged_store_costs_a_check_never_a_verdict(
             data
             | {"checks": data["checks"] | {key: {k: v for k, v in entry.items() if k != "kwh"}}}
         ),  # fmt: skip
-    }[damage]
-    own_store.write_text(damaged, encoding="utf-8")
-    again, checked = _gate(run)
-    assert checked == (1 if damage in ("an entry edited", "a field gone") else PROBLEMS)
+    }
+    for damage, damaged in damages.items():
+        own_store.write_text(damaged, encoding="utf-8")
+        with _sandbox_runs() as started:
+            checks = run.checked(range(PROBLEMS), NullMeter())
+        assert started.call_count == (1 if damage in ("an entry edited", "a field gone") else PROBLEMS), damage  # fmt: skip
+        assert checks.unverified.tolist() == first.calibration["unverified"].tolist(), damage
+        assert run.checked(range(PROBLEMS), NullMeter()).kept == PROBLEMS, damage
+    own_store.write_text(damages["an entry edited"], encoding="utf-8")
+    again, checked = _gate(run_dir)
+    assert checked == 1
     _same_gate(first, again)
-    assert _gate(run)[1] == 0  # the checks made again are kept
 
 
 def test_an_unwritable_store_costs_a_check_each_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
