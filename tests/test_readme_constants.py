@@ -91,6 +91,9 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
     ("keeping the log locked past the {} s busy timeout", ("sqlite_busy:BUSY_TIMEOUT_S",), plain),
     ("is tried for {} s first, as `report` tries the request log (`sqlite_busy.FIRST_TRY_S`)",
      ("sqlite_busy:FIRST_TRY_S",), plain),
+    # train-gate's checks kept
+    ("it keeps at most {} checks, the oldest dropped first", ("eval.kept_checks:MAX_ENTRIES",), thousands),
+    ("per machine in `$ROUTERLLM_CACHE/{}` (`eval/kept_checks.py`)", ("eval.kept_checks:CHECKS_FILE",), str),
     # the server
     ("waiting to be sent for {} s (`serving.WRITE_TIMEOUT_S`", ("server.serving:WRITE_TIMEOUT_S",), plain),
     ("a body not sent within {} s 408, headers not all sent within {} s of the connection's opening",
