@@ -96,12 +96,11 @@ class KeptCheck:
 class CheckedAnswers:
     """The answers' checks (:func:`check_answers`): whether each is unverified, the block
     that measured the checks run now (None where every one was kept), and how many were
-    kept, with the seconds and kWh they are billed (what measuring them cost)."""
+    kept, with the kWh they are billed (what measuring them cost)."""
 
     unverified: np.ndarray
     now: Measurement | None
     kept: int
-    kept_seconds: float
     kept_kwh: float
 
 
@@ -146,16 +145,16 @@ def check_answers(
         now = slot.result
         fresh = _shares(checked, now, method)
         _keep({key: fresh[i] for i in fresh if (key := keys[i]) is not None})
-    unverified, kept_s, kept_kwh = [], 0.0, 0.0
+    unverified, kept_kwh = [], 0.0
     for i, key in enumerate(keys):
         if i in checked:
             unverified.append(checked[i][0] != "passed")
         elif key is not None:
             entry = found[key]
             unverified.append(entry.unverified)
-            kept_s, kept_kwh = kept_s + entry.seconds, kept_kwh + entry.kwh
+            kept_kwh += entry.kwh
     kept = len(keys) - len(checked)
-    return CheckedAnswers(np.array(unverified, dtype=bool), now, kept, kept_s, kept_kwh)
+    return CheckedAnswers(np.array(unverified, dtype=bool), now, kept, kept_kwh)
 
 
 def _shares(
