@@ -15,10 +15,11 @@ import pytest
 from routerllm.carbon.units import energy
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
+from routerllm.eval import prompt_examples
 from routerllm.eval.cascade_gate import CURVE_BUDGETS, budget_gate
 from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate
+from routerllm.eval.prompt_examples import Verification
 from routerllm.eval.result_store import ResultStore
-from routerllm.eval.transfer import TrainingRun
 from routerllm.exceptions import RouterLLMError
 from routerllm.gate import EscalationGate
 from routerllm.system import RouterLLM
@@ -173,7 +174,7 @@ def test_train_gate_reads_a_runs_unmeasured_answer_as_its_models_mean(tmp_path: 
                    "WHERE model = 'medium'")  # fmt: skip
     db.close()
     with (
-        mock.patch.object(TrainingRun, "unverified", side_effect=AssertionError("checked")),
+        mock.patch.object(prompt_examples, "verify_completion", side_effect=AssertionError("checked")),
         pytest.raises(RouterLLMError, match="medium's generation energy was measured on none of the 6 training problems"),
     ):  # fmt: skip
         gate_from_run(tmp_path, ladder, 0.6, folds=2)
@@ -298,7 +299,7 @@ def test_report_says_the_gates_overhead_was_not_measured_and_what_it_budgeted() 
 
 
 def test_train_gate_neither_budgets_nor_prints_unmeasured_energy_as_measured(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """train-gate saved a check_kwh of 0 where CodeCarbon failed to measure the checks
     (the gate's budget then covered generation alone), and printed its energy share on
@@ -321,11 +322,14 @@ def test_train_gate_neither_budgets_nor_prints_unmeasured_energy_as_measured(
                          "method": "codecarbon:failed" if failed else "estimate"}  # fmt: skip
             store.add(row, [float(i), 1.0 - i] if m == "medium" else None)
     store.close()
+    # checks kept by another test of these answers would not be run, nor their block fail
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
     meter = CodeCarbonMeter("FRA")
     try:
         _fail_once(meter)  # the checks' block
-        with mock.patch.object(TrainingRun, "unverified", autospec=True,
-                               side_effect=lambda run, idx: np.arange(len(idx)) % 2 == 0):  # fmt: skip
+        verdicts = iter(["failed", "passed"] * 3)  # unverified: every other answer
+        with mock.patch.object(prompt_examples, "verify_completion",
+                               side_effect=lambda *_: Verification(next(verdicts), 0, 1)):  # fmt: skip
             gate = gate_from_run(tmp_path, ladder, 0.6, folds=2, meter=meter)
     finally:
         meter.close()
