@@ -212,7 +212,7 @@ def test_a_damaged_cache_costs_a_read_and_is_written_again(cache: Path, reads: l
         json.dumps({"format": 1, "headers": []}).encode(),
         json.dumps({"format": 1, "headers": {str(tiny): "x"}}).encode(),
     ]
-    for field, value in [("arch", 3), ("hyperparameters", {"block_count": True}), ("hyperparameters", {"x": [1, "2"]}), ("declared", "1"), ("split", [1, 2]), ("key_values", [1, None]), ("hyperparameters", None)]:  # fmt: skip
+    for field, value in [("arch", 3), ("hyperparameters", {"block_count": True}), ("hyperparameters", {"x": [1, "2"]}), ("declared", "1"), ("split", [1, 2]), ("key_values", [1, None]), ("hyperparameters", None), ("vocab", 3), ("vocab", "x" * 64)]:  # fmt: skip
         damaged.append(json.dumps({"format": 1, "headers": {str(tiny): {**entry, field: value}}}).encode())  # fmt: skip
     for i, content in enumerate(damaged):
         gguf_header_cache.cache_file().write_bytes(content)
@@ -221,6 +221,26 @@ def test_a_damaged_cache_costs_a_read_and_is_written_again(cache: Path, reads: l
         assert len(reads) == i + 2, content
         kept = json.loads(gguf_header_cache.cache_file().read_text(encoding="utf-8"))
         assert kept["format"] == gguf_header_cache.CACHE_FORMAT and kept["headers"][str(tiny)]["stamp"] == stamp  # fmt: skip
+
+
+def test_an_entry_kept_before_the_vocabularys_digest_costs_one_read(cache: Path, reads: list[str]) -> None:  # fmt: skip
+    """An entry written by the code before the vocabulary's digest was kept (no "vocab"):
+    the file is read again, once, and kept with it, its other fields as they were (which
+    that code still reads: it ignores a field it does not know)."""
+    tiny = tiny_gguf_path()
+    fresh = gguf_header._read(tiny)
+    assert fresh is not None and fresh[0].vocab is not None
+    kept = json.loads(gguf_header_cache.cache_file().read_text(encoding="utf-8"))
+    entry = kept["headers"][str(tiny)]
+    before = {k: v for k, v in entry.items() if k != "vocab"}
+    kept["headers"][str(tiny)] = before
+    gguf_header_cache.cache_file().write_text(json.dumps(kept), encoding="utf-8")
+    for _ in range(2):
+        _new_process()
+        assert gguf_header._read(tiny) == fresh
+    assert len(reads) == 2
+    again = json.loads(gguf_header_cache.cache_file().read_text(encoding="utf-8"))
+    assert again["headers"][str(tiny)] == {**before, "vocab": fresh[0].vocab}
 
 
 def test_an_unwritable_cache_costs_a_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads: list[str]) -> None:  # fmt: skip

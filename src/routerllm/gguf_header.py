@@ -1,8 +1,9 @@
 """What a GGUF file's header says, read without loading the model: its architecture,
 the architecture's integer hyperparameters (``gguf_hyperparameters``), the context it
 was trained for, and from them the KV cache llama.cpp allocates for a context; the
-bytes it describes (``shortfall``), where its key-values end (``key_values_end``) and, of
-one of llama.cpp's split files, its split keys (``split_info``).
+bytes it describes (``shortfall``), where its key-values end (``key_values_end``), of
+one of llama.cpp's split files, its split keys (``split_info``), and a digest of the
+key-values llama.cpp's vocabulary is made of (``vocab_digest``).
 
 Each version of a file (its size and mtime) is read once in a process, and once for
 later processes too (``gguf_header_cache``, by the file's identity); a file this reader does not
@@ -13,6 +14,7 @@ saying nothing, and llama.cpp then reads it, or refuses it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import stat
@@ -111,6 +113,8 @@ _PAST_THE_END = 1 << 62
 _MAX_NESTING = 8
 #: An integer of the header, or an array of them (a value per layer: OpenELM's head counts).
 Hyperparameter = int | tuple[int, ...]
+#: The bytes of a vocabulary's key-values hashed at a time (``vocab_digest``).
+_HASH_BLOCK = 1 << 20
 
 
 def trained_context(path: Path) -> int | None:
@@ -273,6 +277,17 @@ def _read(path: Path) -> tuple[_Header, int] | None:
     return _read_file(str(path), st.st_size, st.st_mtime_ns), st.st_size
 
 
+def vocab_digest(path: Path) -> str | None:
+    """A digest (sha256) of what llama.cpp's vocabulary of the GGUF at ``path`` is made
+    of, as its header holds it (``_of_vocab``: every ``tokenizer.`` key-value but the
+    chat templates, the model's name and architecture), whatever else the file holds: a
+    model's source and its copy requantized, assembled or cut to its key-values
+    (``gguf_key_values``) have one. None where the file has no vocabulary (no
+    ``tokenizer.ggml.tokens``) or its key-values cannot be read to their end. Read once
+    per version of the file, with ``shortfall``'s reading."""
+    return None if (read := _read(path)) is None else read[0].vocab
+
+
 def key_values_end(path: Path) -> tuple[int, int] | None:
     """Where the key-values of the GGUF at ``path`` (its metadata: architecture,
     hyperparameters, vocabulary, chat template) end, in bytes from its start, and the
@@ -292,12 +307,13 @@ class _Layout(NamedTuple):
 
 class _Header(NamedTuple):
     """What a GGUF's header says: its architecture, its hyperparameters
-    (``gguf_hyperparameters``) and its layout (``shortfall``, ``split_info``,
-    ``key_values_end``)."""
+    (``gguf_hyperparameters``), its layout (``shortfall``, ``split_info``,
+    ``key_values_end``) and its vocabulary's digest (``vocab_digest``)."""
 
     arch: str | None
     hyperparameters: dict[str, Hyperparameter]
     layout: _Layout
+    vocab: str | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -338,19 +354,20 @@ def _read_header(f: BinaryIO) -> _Header:
         return _Header(None, {}, _Layout(None))
     tensors, alignment, split = r.number("Q"), 32, dict[str, int]()
     arch, values = None, dict[str, Hyperparameter]()
+    vocab: list[tuple[str, int, int, int]] = []  # each key-value of it: key, type, bytes
 
-    def header(layout: _Layout, whole: bool = False) -> _Header:
+    def header(layout: _Layout, whole: bool = False, digest: str | None = None) -> _Header:
         prefix = f"{arch}."
         own = {k[len(prefix) :]: v for k, v in values.items() if arch and k.startswith(prefix)}
         if whole or all(k in own for k in _HYPERPARAMETERS):
-            return _Header(arch, own, layout)
+            return _Header(arch, own, layout, digest)
         return _Header(None, {}, layout)
 
     try:
         for _ in range(r.number("Q")):
             if (key := r.string(65536)) is None:  # no key is this long: a corrupt file
                 return header(_Layout(None))
-            kind = r.number("I")
+            kind, start = r.number("I"), f.tell()
             if key == "general.architecture" and kind == 8:
                 if (arch := r.string(256)) is None:  # no architecture's name is this long
                     return _Header(None, {}, _Layout(None))
@@ -370,11 +387,46 @@ def _read_header(f: BinaryIO) -> _Header:
                     r.skip(item, n)
             else:
                 r.skip(kind)
+            if _of_vocab(key):
+                vocab.append((key, kind, start, f.tell()))
     except struct.error:  # a value read (or skipped) past the end of the file
         return header(_Layout(_PAST_THE_END))
     except (OverflowError, KeyError, UnicodeDecodeError, _Unreadable):
         return header(_Layout(None))
-    return header(_read_tensors(f, r, tensors, (f.tell(), alignment), split), whole=True)
+    end = f.tell()
+    digest = _vocab_digest(f, vocab)
+    f.seek(end)
+    return header(_read_tensors(f, r, tensors, (end, alignment), split), True, digest)
+
+
+def _of_vocab(key: str) -> bool:
+    """Whether the key-value ``key`` is of what llama.cpp makes a model's vocabulary of:
+    the tokenizer's (its tokens and their types, its model and pre-tokenizer, its special
+    tokens' ids...), by which it marks its tokens, and the model's name and architecture,
+    by which it marks some too; not the chat templates, which it does not read."""
+    if key.startswith("tokenizer."):
+        return not key.startswith("tokenizer.chat_template")
+    return key in ("general.architecture", "general.name")
+
+
+def _vocab_digest(f: BinaryIO, vocab: list[tuple[str, int, int, int]]) -> str | None:
+    """The sha256 of a header's ``vocab`` key-values (each its key, its type and the
+    bytes of its value, from where to where in ``f``), in the order of their keys (a
+    copy writing them in another keeps its digest); None where it has no tokens."""
+    if not any(key == "tokenizer.ggml.tokens" for key, *_ in vocab):
+        return None
+    digest = hashlib.sha256()
+    for key, kind, start, end in sorted(vocab):
+        name = key.encode("utf-8")
+        digest.update(struct.pack("<QIQ", len(name), kind, end - start) + name)
+        f.seek(start)
+        while start < end:
+            block = f.read(min(end - start, _HASH_BLOCK))
+            if not block:  # cut short since its key-values were read
+                return None
+            digest.update(block)
+            start += len(block)
+    return digest.hexdigest()
 
 
 def _read_tensors(

@@ -1,5 +1,5 @@
 """GGUF headers kept for later processes: what ``gguf_header`` read of a file's header
-(its architecture, hyperparameters, layout), kept per machine in
+(its architecture, hyperparameters, layout, vocabulary's digest), kept per machine in
 ``$ROUTERLLM_CACHE/gguf_headers.json``, by the file's path and identity
 (``files_identity.files_stamp``: device, inode, size, mtime and ctime). A file replaced,
 grown, cut, touched or written in place (its ctime) is read again; one written through
@@ -13,7 +13,10 @@ be written (a read-only home), a header is read from its file, as before. It kee
 version of each path, and drops the entries of files gone or changed when it is written
 (at most ``MAX_ENTRIES``, the oldest dropped first). Two processes writing at once each
 replace it whole (``write_text_atomically``): one's entry may be lost (read again
-later), neither corrupts it.
+later), neither corrupts it. An entry written before the vocabulary's digest was kept
+(2026-12-08; none in it) is read again, once; the code of before reads an entry with one
+as it did (it reads the fields it knows), so two versions sharing the cache keep each
+other's entries.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def _encoded(header: _Header) -> dict[str, Any]:
         "declared": layout.declared,
         "split": None if layout.split is None else list(layout.split),
         "key_values": None if layout.key_values is None else list(layout.key_values),
+        "vocab": header.vocab,
     }
 
 
@@ -109,12 +113,15 @@ def _int(value: object) -> bool:
 
 
 def _decoded(entry: dict[str, Any]) -> _Header | None:
-    """The header an entry holds; None where it is not one ``_encoded`` wrote."""
+    """The header an entry holds; None where it is not one ``_encoded`` wrote (one written
+    before the vocabulary's digest was kept has none: the file is read again, once)."""
     from routerllm.gguf_header import Hyperparameter, SplitInfo, _Header, _Layout
 
     arch, values = entry.get("arch"), entry.get("hyperparameters")
     declared, split, key_values = entry.get("declared"), entry.get("split"), entry.get("key_values")  # fmt: skip
     if not (arch is None or isinstance(arch, str)) or not isinstance(values, dict):
+        return None
+    if "vocab" not in entry or not (entry["vocab"] is None or _digest(entry["vocab"])):
         return None
     hyperparameters: dict[str, Hyperparameter] = {}
     for key, value in values.items():
@@ -137,4 +144,9 @@ def _decoded(entry: dict[str, Any]) -> _Header | None:
         if not isinstance(key_values, list) or len(key_values) != 2 or not all(_int(v) for v in key_values):  # fmt: skip
             return None
         key_values = (key_values[0], key_values[1])
-    return _Header(arch, hyperparameters, _Layout(declared, info, key_values))
+    return _Header(arch, hyperparameters, _Layout(declared, info, key_values), entry["vocab"])
+
+
+def _digest(value: object) -> bool:
+    """Whether ``value`` is a sha256 as ``gguf_header.vocab_digest`` writes it."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)  # fmt: skip
