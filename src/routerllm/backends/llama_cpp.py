@@ -32,6 +32,7 @@ from routerllm.backends.interrupts import (
     between_tokens,
     deferred_interrupts,
 )
+from routerllm.backends.llama_control_cache import vocab_key
 from routerllm.backends.llama_prompt import OPENING, LlamaPrompt
 from routerllm.backends.llama_sampling import _llama_class, _release_sampler, _TokenCap
 from routerllm.checks import MAX_SEED
@@ -180,7 +181,7 @@ class LlamaCppBackend(Backend):
         # before it is read: a file replaced as it loads is found changed, loaded again
         self._stamp_loaded()
         path = resolve_gguf(self.config.gguf, self.name)
-        stamp = files_stamp([path])  # what its vocabulary's control texts are kept by
+        stamp = files_stamp([path])  # before it is read: its vocabulary's key (vocab_key)
         self._context = self._context_length(path)
         error, no_room = None, False
         # A failed load leaves a half-built LlamaModel whose __del__ raises;
@@ -227,7 +228,7 @@ class LlamaCppBackend(Backend):
             )
         self._state: PromptState | None = None  # attached on the first request that asks
         template = llm.metadata.get("tokenizer.chat_template") or None
-        self._counter = LlamaPrompt(self.name, llm._model, template, stamp)
+        self._counter = LlamaPrompt(self.name, llm._model, template, vocab_key(path, stamp))
         # last: ``loaded`` is true once everything a loaded model reads is in place (a
         # prediction counting a prompt may look while another caller loads it)
         self._llm = llm

@@ -25,6 +25,7 @@ from routerllm.backends.base import (
     template_tokens,
     too_long,
 )
+from routerllm.backends.llama_control_cache import VocabKey, vocab_key
 from routerllm.backends.thread_stack import with_stack
 from routerllm.config import ModelConfig
 from routerllm.count_reads import metered_read
@@ -150,26 +151,39 @@ def control_texts(model: Any) -> list[str] | None:
     return texts
 
 
-#: The most files whose control texts a process keeps (``control_text_of``).
+#: The most vocabularies whose control texts a process keeps (``control_text_of``).
 MAX_CONTROL_TEXTS = 16
 _control_texts: OrderedDict[str, ControlText] = OrderedDict()
 _control_texts_lock = threading.Lock()
 
 
-def control_text_of(model: Any, stamp: str | None) -> ControlText:
-    """The :class:`ControlText` of ``model``'s vocabulary, read once per version of the
-    file it came from (``stamp``: its ``files_stamp``; None: read now, not kept): each load
-    of a model and each opening of its vocabulary to count a prompt read it again, a call
-    per token (80-140 ms for Qwen2.5's), 11 times in one demo (2026-12-07)."""
-    if stamp is None:
+def control_text_of(model: Any, vocab: VocabKey | None) -> ControlText:
+    """The :class:`ControlText` of ``model``'s vocabulary, known as ``vocab`` (its
+    ``vocab_key``; None: read now, not kept). Read once per vocabulary a machine where
+    its key is its content's (``llama_control_cache``: a later process, and the model's
+    copy requantized or assembled, read it from there), else once per version of its
+    file in a process: each load of a model and each opening of its vocabulary to count
+    a prompt read it, a call per token (80-140 ms for Qwen2.5's), 11 times in one demo
+    of the local ladder, then 6 (2026-12-07)."""
+    if vocab is None:
         return ControlText(control_texts(model))
     with _control_texts_lock:
-        if (kept := _control_texts.get(stamp)) is not None:
-            _control_texts.move_to_end(stamp)
-            return kept
-    read = ControlText(control_texts(model))  # outside the lock: another file's need not wait
+        if (known := _control_texts.get(vocab.key)) is not None:
+            _control_texts.move_to_end(vocab.key)
+            return known
+    # outside the lock: another vocabulary's need not wait
+    from routerllm.backends import llama_control_cache
+
+    kept = llama_control_cache.kept(vocab.key) if vocab.shared else None
+    if kept is not None:
+        read = ControlText(kept.texts)
+    else:
+        texts = control_texts(model)
+        read = ControlText(texts)
+        if vocab.shared:
+            llama_control_cache.keep(vocab.key, texts)
     with _control_texts_lock:
-        _control_texts[stamp] = read
+        _control_texts[vocab.key] = read
         while len(_control_texts) > MAX_CONTROL_TEXTS:
             _control_texts.popitem(last=False)
     return read
@@ -178,16 +192,16 @@ def control_text_of(model: Any, stamp: str | None) -> ControlText:
 class LlamaPrompt:
     """Renders and tokenizes requests with one llama.cpp vocabulary. ``model``:
     llama-cpp-python's ``LlamaModel`` (a loaded ``Llama``'s ``_model``, or one opened
-    ``vocab_only``); ``chat_template``: its GGUF's, or None; ``stamp``: the
-    ``files_stamp`` of the file it was read from as it was read (None: not known)."""
+    ``vocab_only``); ``chat_template``: its GGUF's, or None; ``vocab``: what its
+    vocabulary is known by (``vocab_key`` of the file it was read from; None: not known)."""
 
     def __init__(
-        self, name: str, model: Any, chat_template: str | None, stamp: str | None = None
+        self, name: str, model: Any, chat_template: str | None, vocab: VocabKey | None = None
     ) -> None:
         self.name = name
         self.model = model
         self.chat_template = chat_template
-        self.stamp = stamp
+        self.vocab = vocab
         self._formatter: Any = None
         self._controls: ControlText | None = None
 
@@ -272,7 +286,7 @@ class LlamaPrompt:
         (:class:`ControlText`, read once per vocabulary): where it holds none, it reads
         the same with and without special tokens, and is not tokenized twice to find so."""
         if self._controls is None:
-            self._controls = control_text_of(self.model, self.stamp)
+            self._controls = control_text_of(self.model, self.vocab)
         return self._controls(text)
 
     def tokens(self, text: str, templated: bool, special: bool = True) -> list[int]:
@@ -474,7 +488,7 @@ def _open(name: str, path: Path, stamp: str) -> LlamaPrompt | None:
         log.info("model %r: its vocabulary did not open from %s (%s)", name, path, e)
         return None
     template = model.metadata().get("tokenizer.chat_template") or None
-    return LlamaPrompt(name, model, template, stamp)
+    return LlamaPrompt(name, model, template, vocab_key(path, stamp))
 
 
 def vocab_only(path: Path) -> Any:
