@@ -23,6 +23,7 @@ from machine import print_figures
 
 from routerllm.backends.llama_prompt import _open
 from routerllm.config import load_config
+from routerllm.files_identity import files_stamp
 from routerllm.model_files import header_file
 from routerllm.model_header import effective_context
 
@@ -57,7 +58,7 @@ def main() -> None:
             continue
 
         def opened(file: Path = path, name: str = model.name) -> None:
-            prompt = _open(name, file)
+            prompt = _open(name, file, files_stamp([file]))
             assert prompt is not None, f"{file} did not open"
             prompt.model.close()
 
