@@ -10,16 +10,16 @@ one after llama.cpp changed) and as often "kept" (the file a run before left). W
 PYTHONPATH: the commit before, ``git archive``), to compare. With ``--header-cost``, what
 keying them by the vocabulary costs where a GGUF's header is read (not kept): the CPU of
 reading each of the models' GGUF headers (those a count opens and a load reads) with
-the vocabulary's digest (``gguf_header.vocab_digest``) and without, medians of
-``--runs``, in this process.
+the vocabulary's digest (``gguf_header.vocab_digest``), of the digest within that read,
+and of the read without it, alternately, medians of ``--runs`` (at least 5), in this
+process.
 
-    .venv/bin/python benchmarks/control_text_reads.py [--config local] [--runs 3] [--max-new-tokens 1] [--src DIR] [--no-serve] [--header-cost] [--json]
+    .venv/bin/python benchmarks/control_text_reads.py [--config local] [--runs 3] [--max-new-tokens 1] [--src DIR] [--commands route,demo,serve] [--header-cost] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -129,13 +129,23 @@ def _serve(config: str, cwd: Path, src: Path | None) -> list[list[float]]:
 
 def _header_costs(config: str, runs: int) -> dict[str, dict[str, float]]:
     """CPU ms (medians of ``runs``) of reading each llama.cpp model's GGUF headers (the
-    file a count opens, the file its load reads) with the vocabulary's digest and
-    without."""
+    file a count opens, the file its load reads) with the vocabulary's digest, of the
+    digest within it, and of the read without it."""
     from unittest import mock
 
     from routerllm import gguf_header
     from routerllm.config import load_config
     from routerllm.model_files import resolve_gguf, vocab_file
+
+    digest = gguf_header._vocab_digest
+    spent: list[float] = []
+
+    def timed_digest(*args: Any) -> str | None:
+        start = time.process_time()
+        try:
+            return digest(*args)
+        finally:
+            spent.append(time.process_time() - start)
 
     costs: dict[str, dict[str, float]] = {}
     for model in load_config(config).models:
@@ -143,19 +153,18 @@ def _header_costs(config: str, runs: int) -> dict[str, dict[str, float]]:
             continue
         files = {vocab_file(model.gguf, model.name), resolve_gguf(model.gguf, model.name)}
         for path in sorted(f for f in files if f is not None):
-            timed: dict[str, float] = {}
-            with path.open("rb") as f:  # into the page cache before either is timed
+            with path.open("rb") as f:  # into the page cache before it is timed
                 gguf_header._read_header(f)
-            for kind in ("with digest", "without"):
-                cpu = []
-                off = mock.patch.object(gguf_header, "_vocab_digest", return_value=None)
-                for _ in range(runs):
-                    with off if kind == "without" else contextlib.nullcontext(), path.open("rb") as f:  # fmt: skip
+            cpu: dict[str, list[float]] = {"with digest": [], "without": []}
+            for _ in range(runs):  # alternately
+                for kind, patched in (("with digest", timed_digest), ("without", lambda *a: None)):  # fmt: skip
+                    with mock.patch.object(gguf_header, "_vocab_digest", patched), path.open("rb") as f:  # fmt: skip
                         start = time.process_time()
                         gguf_header._read_header(f)
-                        cpu.append(time.process_time() - start)
-                timed[kind] = statistics.median(cpu) * 1e3
-            costs[path.name] = timed
+                        cpu[kind].append(time.process_time() - start)
+            costs[path.name] = {k: statistics.median(v) * 1e3 for k, v in cpu.items()}
+            costs[path.name]["digest"] = statistics.median(spent) * 1e3
+            spent.clear()
     return costs
 
 
@@ -165,7 +174,7 @@ def main() -> int:
     ap.add_argument("--runs", type=timed_repeats_arg, default=3, help=f"processes of each command, cold and kept each, {TIMED_REPEATS_RANGE}")  # fmt: skip
     ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=1, help=f"route's and demo's --max-new-tokens, {MAX_NEW_TOKENS_RANGE}")  # fmt: skip
     ap.add_argument("--src", metavar="DIR", help="run this source tree's code (a checkout's src/, on PYTHONPATH)")  # fmt: skip
-    ap.add_argument("--no-serve", action="store_true", help="leave `serve` out")
+    ap.add_argument("--commands", default="route,demo,serve", help="the commands run, comma-separated (none: '')")  # fmt: skip
     ap.add_argument("--header-cost", action="store_true", help="also the CPU of reading the models' GGUF headers with the vocabulary's digest and without (this tree)")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print JSON")
     args = ap.parse_args()
@@ -174,12 +183,15 @@ def main() -> int:
     if src is not None and not (src / "routerllm" / "cli.py").is_file():
         raise SystemExit(f"--src {args.src}: no routerllm/cli.py there")
     tokens = ["--max-new-tokens", str(args.max_new_tokens)]
-    commands: dict[str, list[str] | None] = {
+    every: dict[str, list[str] | None] = {
         "route": ["route", PROMPT, "--config", config, *tokens],
         "demo": ["demo", "--config", config, *tokens],
+        "serve": None,  # up to its first answer
     }
-    if not args.no_serve:
-        commands["serve"] = None
+    asked = [c for c in args.commands.split(",") if c]
+    if unknown := [c for c in asked if c not in every]:
+        raise SystemExit(f"--commands: {', '.join(unknown)} not one of {', '.join(every)}")
+    commands = {c: every[c] for c in asked}
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="control-reads-") as scratch:
         cwd = Path(scratch)
@@ -199,20 +211,21 @@ def main() -> int:
                     "tokens_read": sorted({int(t) for r in runs for t, _ in r}),
                 }
     source = str(src) if src else "this tree"
-    headers = _header_costs(config, args.runs) if args.header_cost else {}
+    headers = _header_costs(config, max(5, args.runs)) if args.header_cost else {}
     if args.json:
         print(json.dumps({"source": source, "figures": figures, "header_cpu_ms": headers, "machine": machine()}, indent=2))  # fmt: skip
         return 0
     print(machine_line())
     print(f"source: {source}; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"{'command':<12} {'reads (each run)':<18} {'CPU of reads, ms (median; each)':<40} vocabularies read (tokens)")  # fmt: skip
-    for key, f in figures.items():
-        each = ", ".join(f"{c:.0f}" for c in f["reads_cpu_ms"])
-        print(f"{key:<12} {str(f['reads']):<18} {f['reads_cpu_ms_median']:>6.0f} ({each}){'':<10} {f['tokens_read']}")  # fmt: skip
+    if figures:
+        print(f"{'command':<12} {'reads (each run)':<18} {'CPU of reads, ms (median; each)':<40} vocabularies read (tokens)")  # fmt: skip
+        for key, f in figures.items():
+            each = ", ".join(f"{c:.0f}" for c in f["reads_cpu_ms"])
+            print(f"{key:<12} {str(f['reads']):<18} {f['reads_cpu_ms_median']:>6.0f} ({each}){'':<10} {f['tokens_read']}")  # fmt: skip
     if headers:
-        print("\nGGUF header read, CPU ms (median): with the vocabulary's digest, without")
+        print("\nGGUF header read, CPU ms (medians): with the vocabulary's digest, the digest in it, without")  # fmt: skip
         for name, cost in headers.items():
-            print(f"  {name:<40} {cost['with digest']:>7.1f} {cost['without']:>7.1f}")
+            print(f"  {name:<40} {cost['with digest']:>7.1f} {cost['digest']:>7.1f} {cost['without']:>7.1f}")  # fmt: skip
     return 0
 
 

@@ -133,6 +133,7 @@ CONSTANTS: list[tuple[str, tuple[str, ...], Format]] = [
      ("backends.http_transport:MAX_RESPONSE_BYTES",) * 2, mib),
     ("not a whole number from 0 to {},", ("backends.openai_answer:MAX_USAGE_TOKENS",), power_of_ten),
     ("at most {} open,", ("backends.llama_prompt:MAX_VOCABS",), plain),
+    ("it keeps at most {} vocabularies (the oldest written dropped first)", ("backends.llama_control_cache:MAX_ENTRIES",), plain),
     ("a text of over `ON_CALLERS_STACK` ({} characters)", ("backends.llama_prompt:ON_CALLERS_STACK",), thousands),
     ("`STACK_PER_CHAR` ({} bytes a character,", ("backends.llama_prompt:STACK_PER_CHAR",), plain),
     ("whose stack is {} MiB plus", ("backends.llama_prompt:STACK_BASE",), mib),
