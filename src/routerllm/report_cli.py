@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from routerllm.cli import _load, emit, nothing_written
@@ -56,9 +57,16 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     prune.set_defaults(func=cmd_prune, interrupted=_prune_interrupted)
 
 
+def _instance(backend: Any, module: str, name: str) -> Any:
+    """``backend`` where it is an instance of the class ``name`` of ``module`` (a
+    backend's), else None; a module not imported has made no instance, so it is not
+    imported to ask: a config of llama.cpp models alone reads neither the HTTP backend's
+    modules (HTTP, TLS, e-mail headers) nor transformers' backend's."""
+    loaded = sys.modules.get(module)
+    return backend if loaded is not None and isinstance(backend, getattr(loaded, name)) else None
+
+
 def cmd_models(args: argparse.Namespace) -> int:
-    from routerllm.backends.hf import HFBackend
-    from routerllm.backends.openai_http import OpenAIHTTPBackend
     from routerllm.manager import LLMManager, gb_up
     from routerllm.model_header import context_and_source
 
@@ -70,9 +78,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         reason = manager.availability(m.name)
         backend = manager.backend(m.name)
         here = backend.measured_locally  # else its memory is its endpoint's: no figure here
-        float32 = float32 or (isinstance(backend, HFBackend) and backend.counts_float32)
+        hf = _instance(backend, "routerllm.backends.hf", "HFBackend")
+        float32 = float32 or (hf is not None and hf.counts_float32)
         # read from the availability check's /models: None where not remote or none listed
-        http = backend if isinstance(backend, OpenAIHTTPBackend) else None
+        http = _instance(backend, "routerllm.backends.openai_http", "OpenAIHTTPBackend")
         listed = http.lists_model_id() if http else None
         if http and listed is False:
             unlisted[m.name] = http.unlisted_model_id()

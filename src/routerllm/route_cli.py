@@ -76,7 +76,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
-    from routerllm.backends.http_transport import one_line
+    from routerllm.backends.quoted_text import one_line
     from routerllm.carbon.meter import (
         CACHED,
         CODECARBON_FAILED,
@@ -234,7 +234,7 @@ def terminal_safe(text: str) -> str:
     """``text`` with each control character but a newline and a tab shown as its escape
     (``\\x1b``), as errors quote a server's text: a model's escape sequence written to a
     terminal would act on it (clear it, retitle the window, hide what follows)."""
-    from routerllm.backends.http_transport import CONTROL_CHARACTERS
+    from routerllm.backends.quoted_text import CONTROL_CHARACTERS
 
     return CONTROL_CHARACTERS.sub(_escaped, text)
 

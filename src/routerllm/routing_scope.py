@@ -12,11 +12,26 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from routerllm.config import AppConfig
 from routerllm.exceptions import ModelUnavailableError
-from routerllm.overrides import Overrides
 from routerllm.routers.base import RoutingDecision
+
+if TYPE_CHECKING:
+    from routerllm.overrides import Overrides
+
+
+def _overrides(config: AppConfig) -> Overrides | None:
+    """The config's override rules, ready to apply (None where it has none). Their module
+    is imported only where there are rules: it compiles its math words as it is imported
+    (12-14 ms of CPU, 2026-12-08), which a config without rules never reads; with rules,
+    as before, while the system is built."""
+    if not config.overrides:
+        return None
+    from routerllm.overrides import Overrides
+
+    return Overrides.from_config(config)
 
 
 class RoutingScope:
@@ -25,7 +40,7 @@ class RoutingScope:
     def __init__(self, config: AppConfig, available: Callable[[], list[str]]) -> None:
         self.config = config
         self.available = available
-        self.overrides = Overrides.from_config(config)
+        self.overrides = _overrides(config)
 
     def within_cap(self, names: Sequence[str]) -> list[str]:
         """``names`` without the models over the budgets' size cap."""

@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 from routerllm.backends.content_encoding import ContentDecoder, Undecodable
 from routerllm.backends.http_watch import _opener, _Watch
+from routerllm.backends.quoted_text import CONTROL_CHARACTERS as CONTROL_CHARACTERS
+from routerllm.backends.quoted_text import one_line as one_line
 
 MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
 #: The longest Retry-After taken as said (a day: a daily quota's); a longer or endless one
@@ -35,9 +37,6 @@ MAX_RESPONSE_BYTES = 32 * 2**20
 MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
 #: A line's end in a server-sent event stream: CRLF, LF or CR.
 _LINE_END = re.compile("\r\n|\r|\n")
-#: What a quoted text must not carry as is: C0 and C1 control characters (a terminal's
-#: escape sequences among them) and the bidirectional overrides, which reorder a line.
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class Malformed(Exception):
@@ -273,13 +272,6 @@ def retry_after_s(retry_after: str | None) -> float | None:
             when = when.replace(tzinfo=timezone.utc)
         delay = (when - datetime.now(timezone.utc)).total_seconds()
     return min(max(delay, 0.0), MAX_RETRY_AFTER_S) if math.isfinite(delay) else MAX_RETRY_AFTER_S
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line, each control character shown as its escape (``\\x1b``): a
-    server's text is quoted in errors and logs, where a terminal's escape sequence would
-    act (clear the screen, retitle the window) and a NUL cut the line."""
-    return CONTROL_CHARACTERS.sub(lambda m: ascii(m.group())[1:-1], " ".join(text.split()))
 
 
 #: OpenSSL's verify codes for a certificate chain that ends at no trusted authority:
