@@ -21,7 +21,20 @@ GGUF headers the models' check reads (``gguf_header_cache``; the phase "GGUF hea
 before the run (each header read and kept, as a machine's first process does); "off",
 each header read from its file and none kept (as before 2026-12-07's cache).
 
-    .venv/bin/python benchmarks/cli_start.py [--config local] [--runs 5] [--max-new-tokens 8] [--compare] [--before-src DIR] [--compare-header-cache] [--serve] [--json]
+Each command is run once, untimed, before its timed runs (the kept TDP and headers
+written, the files in the page cache, the modules compiled). Where the environment asks
+Python to write no compiled modules (``PYTHONDONTWRITEBYTECODE``, as this project's
+machines do) and names no folder for them (``PYTHONPYCACHEPREFIX``), every process
+compiled every module it imported from its source, RouterLLM's own (0.3-0.4 s of CPU
+for ``route``'s at load 6, 2026-12-08) and the packages' too where they had none beside
+them: a cost an installed package does not have (pip compiles it as it installs) nor
+the test suite (``dev.py test`` keeps them in ``.venv/pycache``). The processes then
+keep theirs in a folder of the run's (the untimed runs compile them; ``serve``'s server,
+which no other command imports, its first timed run); ``--compile-each``
+leaves the environment as it is, every module compiled in every process (as this
+script measured before 2026-12-08).
+
+    .venv/bin/python benchmarks/cli_start.py [--config local] [--runs 5] [--max-new-tokens 8] [--compare] [--before-src DIR] [--compare-header-cache] [--serve] [--compile-each] [--json]
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -232,8 +246,25 @@ HEADER_PATHS: dict[str, dict[str, str]] = {
 }
 
 
+#: The children's compiled modules: kept in this folder (``PYTHONPYCACHEPREFIX``) where the
+#: environment would have each process compile every module again (set by ``main``).
+COMPILED: dict[str, str] = {}
+
+
+def compiled_once(environ: Mapping[str, str], folder: Path) -> dict[str, str]:
+    """The environment's settings of compiled modules for the children: a folder to keep
+    them in, where ``PYTHONDONTWRITEBYTECODE`` is set and ``PYTHONPYCACHEPREFIX`` is not
+    (each process compiled every module it imported); none where they are kept already."""
+    if not environ.get("PYTHONDONTWRITEBYTECODE") or environ.get("PYTHONPYCACHEPREFIX"):
+        return {}
+    return {"PYTHONPYCACHEPREFIX": str(folder)}
+
+
 def _env(path: dict[str, str], out: Path) -> dict[str, str]:
-    return {**os.environ, "CLI_START_OUT": str(out), "CLI_START_OLD": "0", "CLI_START_HEADERS": "kept", **path}  # fmt: skip
+    env = {**os.environ, "CLI_START_OUT": str(out), "CLI_START_OLD": "0", "CLI_START_HEADERS": "kept", **COMPILED, **path}  # fmt: skip
+    if COMPILED:  # written there: the setting that has no module written goes
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def _run_child(argv: list[str], cwd: Path, path: dict[str, str]) -> dict[str, Any]:
@@ -333,6 +364,7 @@ def main() -> int:
     ap.add_argument("--before-src", metavar="DIR", help="with --compare: the path before is this source tree's (a checkout's src/, on PYTHONPATH), not this one's with CodeCarbon's data read with pandas")  # fmt: skip
     ap.add_argument("--compare-header-cache", action="store_true", help="each run three times: the GGUF headers read from the cache (kept), read and kept (cold), read and not kept (off), alternately")  # fmt: skip
     ap.add_argument("--serve", action="store_true", help="also `serve` up to its first answer (Linux: its CPU read from /proc)")  # fmt: skip
+    ap.add_argument("--compile-each", action="store_true", help="with PYTHONDONTWRITEBYTECODE set: every module compiled in every process, as the environment asks (else each is compiled once, kept in a folder of the run's)")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print JSON")
     args = ap.parse_args()
     config = str(Path(args.config).resolve()) if Path(args.config).is_file() else args.config
@@ -364,10 +396,13 @@ def main() -> int:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="routerllm-cli-start-") as scratch:
         cwd = Path(scratch)
-        for (
-            path
-        ) in paths:  # not timed: the kept TDP and headers written, the files in the page cache
-            _run_child(commands["route"], cwd, envs[path])
+        if not args.compile_each:
+            COMPILED.update(compiled_once(os.environ, cwd / "pycache"))
+        # not timed: the kept TDP and headers written, the files in the page cache, the
+        # modules compiled (each command's own too)
+        for argv in commands.values():
+            for path in paths:
+                _run_child(argv, cwd, envs[path])
         for command, argv in commands.items():
             runs[command] = {p: [] for p in paths}
             for i in range(args.runs):
@@ -381,6 +416,14 @@ def main() -> int:
         "runs": args.runs,
         "load_before": load,
         "load_after": os.getloadavg(),
+        "compiled_modules": "kept by the run (compiled once)"
+        if COMPILED
+        else (
+            "compiled in every process (PYTHONDONTWRITEBYTECODE)"
+            if os.environ.get("PYTHONDONTWRITEBYTECODE")
+            and not os.environ.get("PYTHONPYCACHEPREFIX")
+            else "kept as the environment keeps them"
+        ),
     }
     for command, by_path in runs.items():
         figures[command] = {p: _medians(r) for p, r in by_path.items()}
@@ -396,6 +439,7 @@ def main() -> int:
     compared = f" and path ({', '.join(paths)}: alternately)" if len(paths) > 1 else ""
     print(f"medians of {args.runs} processes a command{compared}; "  # fmt: skip
           f"load {load[0]:.2f} before, {figures['load_after'][0]:.2f} after; seconds, wall / CPU (user+sys)")  # fmt: skip
+    print(f"compiled modules: {figures['compiled_modules']}")
     for command in runs:
         print(f"\n{command}")
         names = list(dict.fromkeys(n for p in paths for n in figures[command][p]))
