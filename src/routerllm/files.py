@@ -234,6 +234,17 @@ def read_kept_json(path: Callable[[], Path]) -> Any:
         return None
 
 
+def read_kept_entries(path: Callable[[], Path], version: int, field: str) -> dict[str, Any]:
+    """The entries of a cache's file of format ``version`` (``{"format": version, field:
+    {key: entry}}``, :func:`read_kept_json`): {} where it is missing, damaged or of
+    another format (the GGUF headers', the control texts' and the answer checks' caches)."""
+    data = read_kept_json(path)
+    if not isinstance(data, dict) or data.get("format") != version:
+        return {}
+    entries = data.get(field)
+    return entries if isinstance(entries, dict) else {}
+
+
 def keep_json(path: Callable[[], Path], data: Any, **dumps: Any) -> OSError | RuntimeError | None:
     """``data`` written as JSON (``json.dumps(data, **dumps)``) to a cache's file
     (``path()``, asked here), atomically (``write_text_atomically``: two processes writing

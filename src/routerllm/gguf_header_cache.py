@@ -85,13 +85,9 @@ def keep(path: str, stamp: str, header: _Header) -> None:
 
 def _entries() -> dict[str, Any]:
     """The cache's entries by path ({} where it is missing, damaged or of another format)."""
-    from routerllm.files import read_kept_json
+    from routerllm.files import read_kept_entries
 
-    data = read_kept_json(cache_file)
-    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
-        return {}
-    headers = data.get("headers")
-    return headers if isinstance(headers, dict) else {}
+    return read_kept_entries(cache_file, CACHE_FORMAT, "headers")
 
 
 def _encoded(header: _Header) -> dict[str, Any]:

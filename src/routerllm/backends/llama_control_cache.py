@@ -113,10 +113,6 @@ def keep(key: str, texts: list[str] | None) -> None:
 
 def _entries() -> dict[str, object]:
     """The cache's entries by key ({} where it is missing, damaged or of another format)."""
-    from routerllm.files import read_kept_json
+    from routerllm.files import read_kept_entries
 
-    data = read_kept_json(cache_file)
-    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
-        return {}
-    entries = data.get("vocabularies")
-    return entries if isinstance(entries, dict) else {}
+    return read_kept_entries(cache_file, CACHE_FORMAT, "vocabularies")

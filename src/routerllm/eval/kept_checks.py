@@ -262,13 +262,9 @@ def _keep(new: dict[str, KeptCheck]) -> None:
 
 def _entries() -> dict[str, Any]:
     """The store's entries by key ({} where it is missing, damaged or of another format)."""
-    from routerllm.files import read_kept_json
+    from routerllm.files import read_kept_entries
 
-    data = read_kept_json(cache_file)
-    if not isinstance(data, dict) or data.get("format") != CHECKS_FORMAT:
-        return {}
-    checks = data.get("checks")
-    return checks if isinstance(checks, dict) else {}
+    return read_kept_entries(cache_file, CHECKS_FORMAT, "checks")
 
 
 def _fields(check: KeptCheck) -> dict[str, Any]:
